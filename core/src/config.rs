@@ -1,0 +1,498 @@
+//! Configuration: one builder, every bad value a clear error at start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use crate::cookie::{CookieSettings, SameSite};
+use crate::store::{MemoryStore, SessionStore};
+use crate::{Error, Result, SessionIo};
+
+/// The shortest secret accepted, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Which `Origin`s may open sockets and make credentialed cross-origin requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    /// Only these origins (`scheme://host[:port]`). Requests with no `Origin` header
+    /// (non-browser clients) are allowed.
+    List(Vec<HeaderValue>),
+    /// Any origin; CORS responses then carry no credentials, so browsers on other sites
+    /// cannot use the session cookie (they can still use `auth.token`).
+    Any,
+}
+
+impl Origins {
+    /// True if a request with this `Origin` header (or none) is allowed.
+    pub fn allows(&self, origin: Option<&HeaderValue>) -> bool {
+        match (self, origin) {
+            (Origins::Any, _) | (_, None) => true,
+            (Origins::List(list), Some(o)) => list.iter().any(|allowed| allowed == o),
+        }
+    }
+}
+
+/// Socket.IO transport settings, passed to socketioxide.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    /// Request path of the Socket.IO endpoint (default `/socket.io`).
+    pub path: String,
+    /// Namespaces served (default `["/"]`); every one authenticates the same way.
+    pub namespaces: Vec<String>,
+    /// Engine.IO ping interval (default 25 s).
+    pub ping_interval: Duration,
+    /// Engine.IO ping timeout (default 20 s).
+    pub ping_timeout: Duration,
+    /// Largest accepted packet payload in bytes (default 1 MB).
+    pub max_payload: u64,
+    /// Time a client has to connect to a namespace after the handshake (default 45 s).
+    pub connect_timeout: Duration,
+    /// Outgoing packets queued per socket before emits to it fail (default 1024).
+    pub max_buffer_size: usize,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport {
+            path: "/socket.io".into(),
+            namespaces: vec!["/".into()],
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            max_payload: 1_000_000,
+            connect_timeout: Duration::from_secs(45),
+            max_buffer_size: 1024,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) secrets: Vec<Vec<u8>>,
+    /// Session cookie attributes.
+    pub cookie: CookieSettings,
+    /// Inactivity timeout of a session.
+    pub ttl: Duration,
+    /// Whether socket events count as activity (extend the session). Default `true`.
+    pub extend_on_socket_activity: bool,
+    /// Origin allow-list.
+    pub origins: Origins,
+    /// Whether sockets without a session are accepted (they join no session room).
+    pub allow_anonymous: bool,
+    /// Most sockets one session may have open at once (default 32).
+    pub max_connections_per_session: usize,
+    /// Socket.IO transport settings.
+    pub transport: Transport,
+    pub(crate) store: Arc<dyn SessionStore>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .field("cookie", &self.cookie)
+            .field("ttl", &self.ttl)
+            .field("extend_on_socket_activity", &self.extend_on_socket_activity)
+            .field("origins", &self.origins)
+            .field("allow_anonymous", &self.allow_anonymous)
+            .field(
+                "max_connections_per_session",
+                &self.max_connections_per_session,
+            )
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`SessionIo`]. Values are checked by [`build`](Builder::build), which names the
+/// first bad one.
+///
+/// ```
+/// use std::time::Duration;
+/// let io = sessionio::SessionIo::builder()
+///     .secret("a secret of at least thirty-two bytes!!")
+///     .ttl(Duration::from_secs(30 * 60))
+///     .allowed_origins(["https://app.example.com"])
+///     .build()
+///     .unwrap();
+/// # drop(io);
+/// let err = sessionio::SessionIo::builder().secret("short").build().unwrap_err();
+/// assert_eq!(err.to_string(), "invalid configuration: secret #1 is 5 bytes; at least 32 are required");
+/// ```
+#[must_use]
+#[derive(Default)]
+pub struct Builder {
+    secrets: Vec<Vec<u8>>,
+    cookie: CookieSettings,
+    ttl: Option<Duration>,
+    extend_on_socket_activity: Option<bool>,
+    origins: Vec<String>,
+    any_origin: bool,
+    allow_anonymous: bool,
+    max_connections_per_session: Option<usize>,
+    transport: Transport,
+    store: Option<Arc<dyn SessionStore>>,
+    store_url: Option<String>,
+}
+
+impl Builder {
+    /// The secret that signs cookies and tokens (at least 32 bytes). Replaces any list.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secrets = vec![secret.as_ref().to_vec()];
+        self
+    }
+
+    /// Several secrets for rotation: the first signs, any verifies.
+    pub fn secrets<I, S>(mut self, secrets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        self.secrets = secrets.into_iter().map(|s| s.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// Session cookie name (default `sessionio.sid`).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie.name = name.into();
+        self
+    }
+
+    /// `Secure` cookie attribute (default `true`); set `false` only for `http://localhost`.
+    pub fn cookie_secure(mut self, secure: bool) -> Self {
+        self.cookie.secure = secure;
+        self
+    }
+
+    /// `SameSite` cookie attribute (default `Lax`).
+    pub fn cookie_same_site(mut self, same_site: SameSite) -> Self {
+        self.cookie.same_site = same_site;
+        self
+    }
+
+    /// `Path` cookie attribute (default `/`).
+    pub fn cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.cookie.path = path.into();
+        self
+    }
+
+    /// `Domain` cookie attribute (default: host-only).
+    pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie.domain = Some(domain.into());
+        self
+    }
+
+    /// Inactivity timeout (default 24 h).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Whether socket events extend the session like HTTP requests do (default `true`).
+    pub fn extend_on_socket_activity(mut self, extend: bool) -> Self {
+        self.extend_on_socket_activity = Some(extend);
+        self
+    }
+
+    /// Origins allowed to open sockets and to make credentialed CORS requests,
+    /// e.g. `["http://localhost:4200"]`. Without this (and without
+    /// [`allow_any_origin`](Self::allow_any_origin)) only clients that send no `Origin`
+    /// (non-browser clients) are allowed.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.origins.extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Allows every origin, without credentials in CORS answers.
+    pub fn allow_any_origin(mut self) -> Self {
+        self.any_origin = true;
+        self
+    }
+
+    /// Accepts sockets that present no session at all (default `false`). Such sockets
+    /// have no session handle and join no session room. A cookie or token that is
+    /// present but invalid is still refused.
+    pub fn allow_anonymous(mut self, allow: bool) -> Self {
+        self.allow_anonymous = allow;
+        self
+    }
+
+    /// Most sockets one session may have open at once (default 32).
+    pub fn max_connections_per_session(mut self, max: usize) -> Self {
+        self.max_connections_per_session = Some(max);
+        self
+    }
+
+    /// Request path of the Socket.IO endpoint (default `/socket.io`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.transport.path = path.into();
+        self
+    }
+
+    /// Namespaces to serve (default `["/"]`).
+    pub fn namespaces<I, S>(mut self, namespaces: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.transport.namespaces = namespaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Engine.IO ping interval.
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.transport.ping_interval = d;
+        self
+    }
+
+    /// Engine.IO ping timeout.
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.transport.ping_timeout = d;
+        self
+    }
+
+    /// Largest accepted packet payload, bytes.
+    pub fn max_payload(mut self, bytes: u64) -> Self {
+        self.transport.max_payload = bytes;
+        self
+    }
+
+    /// Time allowed between the Engine.IO handshake and the namespace connect.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.transport.connect_timeout = d;
+        self
+    }
+
+    /// Outgoing packets queued per socket.
+    pub fn max_buffer_size(mut self, packets: usize) -> Self {
+        self.transport.max_buffer_size = packets;
+        self
+    }
+
+    /// A custom session store.
+    pub fn store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// A store by URL; `memory://` is built in.
+    pub fn store_url(mut self, url: impl Into<String>) -> Self {
+        self.store_url = Some(url.into());
+        self
+    }
+
+    /// Checks every value and builds the engine. Needs no runtime; background tasks start
+    /// on first use inside one.
+    pub fn build(self) -> Result<SessionIo> {
+        SessionIo::from_config(self.into_config()?)
+    }
+
+    fn into_config(self) -> Result<Config> {
+        let bad = |msg: String| Err(Error::Config(msg));
+        if self.secrets.is_empty() {
+            return bad("a secret is required (at least 32 bytes)".into());
+        }
+        for (i, s) in self.secrets.iter().enumerate() {
+            if s.len() < MIN_SECRET_LEN {
+                return bad(format!(
+                    "secret #{} is {} bytes; at least {MIN_SECRET_LEN} are required",
+                    i + 1,
+                    s.len()
+                ));
+            }
+        }
+        let name = &self.cookie.name;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
+            return bad(format!("cookie name {name:?} is not a valid cookie name"));
+        }
+        if !self.cookie.path.starts_with('/') || self.cookie.path.contains(';') {
+            return bad(format!(
+                "cookie path {:?} must start with '/'",
+                self.cookie.path
+            ));
+        }
+        if self
+            .cookie
+            .domain
+            .as_deref()
+            .is_some_and(|d| d.is_empty() || d.contains(';'))
+        {
+            return bad("cookie domain must be a host name".into());
+        }
+        if self.cookie.same_site == SameSite::None && !self.cookie.secure {
+            return bad("SameSite=None requires a Secure cookie".into());
+        }
+        let ttl = self.ttl.unwrap_or(Duration::from_secs(24 * 3600));
+        if ttl.as_millis() == 0 {
+            return bad("ttl must be at least 1 ms".into());
+        }
+        let origins = if self.any_origin {
+            if !self.origins.is_empty() {
+                return bad("allow_any_origin() and allowed_origins() are exclusive".into());
+            }
+            Origins::Any
+        } else {
+            let mut list = Vec::with_capacity(self.origins.len());
+            for o in &self.origins {
+                list.push(parse_origin(o)?);
+            }
+            Origins::List(list)
+        };
+        let max_conn = self.max_connections_per_session.unwrap_or(32);
+        if max_conn == 0 {
+            return bad("max_connections_per_session must be at least 1".into());
+        }
+        let t = &self.transport;
+        if !t.path.starts_with('/') || t.path.len() < 2 || t.path.ends_with('/') {
+            return bad(format!(
+                "path {:?} must start with '/' and not end with it",
+                t.path
+            ));
+        }
+        if t.namespaces.is_empty() || t.namespaces.iter().any(|n| !n.starts_with('/')) {
+            return bad("namespaces must be non-empty and each start with '/'".into());
+        }
+        for (what, d) in [
+            ("ping_interval", t.ping_interval),
+            ("ping_timeout", t.ping_timeout),
+            ("connect_timeout", t.connect_timeout),
+        ] {
+            if d.is_zero() {
+                return bad(format!("{what} must be positive"));
+            }
+        }
+        if t.max_payload == 0 || t.max_buffer_size == 0 {
+            return bad("max_payload and max_buffer_size must be positive".into());
+        }
+        let store: Arc<dyn SessionStore> = match (self.store, self.store_url.as_deref()) {
+            (Some(_), Some(_)) => return bad("store() and store_url() are exclusive".into()),
+            (Some(store), None) => store,
+            (None, None) => Arc::new(MemoryStore::new()),
+            (None, Some(url)) => store_from_url(url)?,
+        };
+        Ok(Config {
+            secrets: self.secrets,
+            cookie: self.cookie,
+            ttl,
+            extend_on_socket_activity: self.extend_on_socket_activity.unwrap_or(true),
+            origins,
+            allow_anonymous: self.allow_anonymous,
+            max_connections_per_session: max_conn,
+            transport: self.transport,
+            store,
+        })
+    }
+}
+
+fn store_from_url(url: &str) -> Result<Arc<dyn SessionStore>> {
+    match url.split_once("://") {
+        Some(("memory", "")) => Ok(Arc::new(MemoryStore::new())),
+        _ => Err(Error::Config(format!(
+            "unknown store URL {url:?}; supported: memory://"
+        ))),
+    }
+}
+
+/// An origin is `scheme://host[:port]` exactly as browsers send it: no path, no wildcard.
+fn parse_origin(origin: &str) -> Result<HeaderValue> {
+    let bad = |why: &str| Err(Error::Config(format!("origin {origin:?} {why}")));
+    if origin.contains('*') {
+        return bad(
+            "is a wildcard, which cannot be used with credentials; list origins or call allow_any_origin()",
+        );
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return bad("must look like https://host[:port]");
+    };
+    if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') {
+        return bad("must look like https://host[:port] (no path, no trailing slash)");
+    }
+    if origin
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace())
+    {
+        return bad("must be lowercase with no spaces, as browsers send it");
+    }
+    HeaderValue::from_str(origin).or_else(|_| bad("is not a valid header value"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn err(b: Builder) -> String {
+        match b.into_config() {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let b = || Builder::default().secret(SECRET);
+        assert!(err(Builder::default()).contains("a secret is required"));
+        assert!(err(Builder::default().secrets([SECRET, "short"])).contains("secret #2 is 5 bytes"));
+        assert!(err(b().ttl(Duration::ZERO)).contains("ttl must be at least 1 ms"));
+        assert!(err(b().allowed_origins(["*"])).contains("wildcard"));
+        assert!(err(b().allowed_origins(["https://*.example.com"])).contains("wildcard"));
+        assert!(err(b().allowed_origins(["example.com"])).contains("must look like"));
+        assert!(err(b().allowed_origins(["https://a.com/"])).contains("no path"));
+        assert!(err(b().allowed_origins(["ftp://a.com"])).contains("must look like"));
+        assert!(
+            err(b().allowed_origins(["https://a.com"]).allow_any_origin()).contains("exclusive")
+        );
+        assert!(err(b().store_url("mysql://x")).contains("unknown store URL \"mysql://x\""));
+        assert!(err(b().cookie_name("a b")).contains("not a valid cookie name"));
+        assert!(
+            err(b().cookie_same_site(SameSite::None).cookie_secure(false))
+                .contains("SameSite=None")
+        );
+        assert!(err(b().max_connections_per_session(0)).contains("at least 1"));
+        assert!(err(b().path("socket.io")).contains("path"));
+        assert!(err(b().namespaces(["chat"])).contains("namespaces"));
+        assert!(err(b().ping_timeout(Duration::ZERO)).contains("ping_timeout must be positive"));
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = Builder::default().secret(SECRET).into_config().unwrap();
+        assert!(c.cookie.secure);
+        assert_eq!(c.cookie.same_site, SameSite::Lax);
+        assert_eq!(c.max_connections_per_session, 32);
+        assert_eq!(c.origins, Origins::List(vec![]));
+        assert!(!c.allow_anonymous);
+        assert!(
+            !format!("{c:?}").contains(SECRET),
+            "secrets are never printed"
+        );
+    }
+
+    #[test]
+    fn origin_allow_list() {
+        let c = Builder::default()
+            .secret(SECRET)
+            .allowed_origins(["http://localhost:4200"])
+            .into_config()
+            .unwrap();
+        let ok = HeaderValue::from_static("http://localhost:4200");
+        let evil = HeaderValue::from_static("http://evil.example");
+        assert!(c.origins.allows(Some(&ok)));
+        assert!(!c.origins.allows(Some(&evil)));
+        assert!(c.origins.allows(None), "non-browser clients send no Origin");
+        assert!(Origins::Any.allows(Some(&evil)));
+    }
+}

@@ -1,0 +1,116 @@
+//! Errors of the host API and the refusals a client can be given.
+
+use std::fmt;
+
+/// Why a handshake or an HTTP request was refused.
+///
+/// The [`Display`](fmt::Display) text is the exact message a Socket.IO client receives in
+/// its `connect_error` (`err.message`) and the body of the HTTP refusal; it is part of the
+/// public contract and never contains secrets or session ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// The `Origin` header names a site that is not in the allow-list.
+    OriginNotAllowed,
+    /// Neither a session cookie nor an `auth.token` was presented, and anonymous sockets
+    /// are not allowed.
+    SessionRequired,
+    /// The cookie or token is malformed or forged, or names a session that does not exist
+    /// (never created, destroyed, or regenerated).
+    InvalidSession,
+    /// The session (or the token) is past its expiry instant.
+    SessionExpired,
+    /// The session already has the configured maximum of sockets.
+    TooManyConnections,
+    /// The session store could not be reached; the server fails closed.
+    StoreUnavailable,
+}
+
+impl Refusal {
+    /// The message sent to the client.
+    pub const fn message(self) -> &'static str {
+        match self {
+            Refusal::OriginNotAllowed => "origin not allowed",
+            Refusal::SessionRequired => "session required",
+            Refusal::InvalidSession => "invalid session",
+            Refusal::SessionExpired => "session expired",
+            Refusal::TooManyConnections => "too many connections for this session",
+            Refusal::StoreUnavailable => "store unavailable",
+        }
+    }
+
+    /// The HTTP status an HTTP request refused for this reason is answered with.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Refusal::OriginNotAllowed => 403,
+            Refusal::TooManyConnections => 429,
+            Refusal::StoreUnavailable => 503,
+            Refusal::SessionRequired | Refusal::InvalidSession | Refusal::SessionExpired => 401,
+        }
+    }
+
+    /// Every refusal, for documentation and tests.
+    pub const ALL: [Refusal; 6] = [
+        Refusal::OriginNotAllowed,
+        Refusal::SessionRequired,
+        Refusal::InvalidSession,
+        Refusal::SessionExpired,
+        Refusal::TooManyConnections,
+        Refusal::StoreUnavailable,
+    ];
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// An error of the host API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A configuration value is invalid; raised by [`Builder::build`](crate::Builder::build).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// No session has this id (never created, destroyed or regenerated).
+    #[error("session not found")]
+    SessionNotFound,
+    /// The session is past its expiry instant.
+    #[error("session expired")]
+    SessionExpired,
+    /// The session id is not a well-formed session id.
+    #[error("invalid session id")]
+    InvalidSessionId,
+    /// The session store could not be reached or failed.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+    /// An optimistic update kept conflicting with concurrent writers and gave up.
+    #[error("update conflict: gave up after {0} attempts")]
+    Conflict(u32),
+    /// A value has the wrong type for the operation (e.g. incrementing a string).
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// Binding or serving a socket failed.
+    #[error("server error: {0}")]
+    Server(String),
+}
+
+impl Error {
+    /// A stable, machine-readable code for bindings (`ERR_…`).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "ERR_INVALID_CONFIG",
+            Error::SessionNotFound => "ERR_SESSION_NOT_FOUND",
+            Error::SessionExpired => "ERR_SESSION_EXPIRED",
+            Error::InvalidSessionId => "ERR_INVALID_SESSION_ID",
+            Error::StoreUnavailable(_) => "ERR_STORE_UNAVAILABLE",
+            Error::Conflict(_) => "ERR_CONFLICT",
+            Error::InvalidValue(_) => "ERR_INVALID_VALUE",
+            Error::Server(_) => "ERR_SERVER",
+        }
+    }
+}
+
+/// The result type of the host API.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,396 @@
+//! HTTP: the tower layer for axum (app + sessions + Socket.IO on one port), the
+//! [`Session`] extractor, and a standalone server for hosts in other languages.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response};
+use axum::serve::{Listener, ListenerExt};
+use http::header::{COOKIE, ORIGIN, SET_COOKIE};
+use http::{HeaderValue, Request, StatusCode};
+use tokio::net::{TcpListener, TcpStream};
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Cors, CorsLayer};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::store::BoxFuture;
+use crate::{Core, Error, Origins, Refusal, Session, SessionIo};
+
+/// The cookie change an HTTP response must carry, decided while the request runs.
+#[derive(Default)]
+pub(crate) struct CookieSlot {
+    set_cookie: Mutex<Option<String>>,
+    resolved: tokio::sync::OnceCell<Result<Session, Refusal>>,
+}
+
+impl CookieSlot {
+    pub(crate) fn set(&self, header: String) {
+        *self.set_cookie.lock().unwrap_or_else(|p| p.into_inner()) = Some(header);
+    }
+
+    fn take(&self) -> Option<String> {
+        self.set_cookie
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+/// Request extension placed by the layer for the extractors.
+#[derive(Clone)]
+struct RequestContext {
+    core: Arc<Core>,
+    slot: Arc<CookieSlot>,
+}
+
+impl SessionIo {
+    /// The tower layer that serves Socket.IO under the configured path, gives handlers
+    /// their [`Session`], answers CORS (credentials for listed origins only) and writes
+    /// `Set-Cookie`. Add it to an axum `Router` with `.layer(io.layer())`.
+    pub fn layer(&self) -> SessionIoLayer {
+        SessionIoLayer {
+            core: self.0.clone(),
+        }
+    }
+
+    /// Serves Socket.IO alone on `addr` (port 0 picks a free port), for hosts whose HTTP
+    /// app runs elsewhere (Node, Python). Sockets get TCP_NODELAY.
+    pub async fn serve(&self, addr: SocketAddr) -> crate::Result<Server> {
+        let listener = bind(addr)
+            .await
+            .map_err(|e| Error::Server(format!("bind {addr}: {e}")))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::Server(e.to_string()))?;
+        let app = axum::Router::new()
+            .fallback(|| async { StatusCode::NOT_FOUND })
+            .layer(self.layer());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "sessionio server stopped");
+            }
+        });
+        Ok(Server {
+            io: self.clone(),
+            local_addr,
+            stop: Mutex::new(Some((stop_tx, task))),
+        })
+    }
+}
+
+/// A listener for `axum::serve` whose connections have TCP_NODELAY set (without it,
+/// small Socket.IO packets wait for Nagle's algorithm: ack p99 ~40 ms instead of ~2 ms).
+pub type NoDelayListener = axum::serve::TapIo<TcpListener, fn(&mut TcpStream)>;
+
+/// Binds `addr` for `axum::serve` with TCP_NODELAY on every accepted connection.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<NoDelayListener> {
+    fn nodelay(s: &mut TcpStream) {
+        if let Err(e) = s.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    }
+    Ok(TcpListener::bind(addr)
+        .await?
+        .tap_io(nodelay as fn(&mut TcpStream)))
+}
+
+/// A running standalone server; see [`SessionIo::serve`].
+pub struct Server {
+    io: SessionIo,
+    local_addr: SocketAddr,
+    stop: Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            tokio::task::JoinHandle<()>,
+        )>,
+    >,
+}
+
+impl Server {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Disconnects every socket, stops accepting and waits for the server to finish.
+    /// Calling it again does nothing.
+    pub async fn close(&self) {
+        let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((tx, task)) = stop {
+            self.io.close().await;
+            let _ = tx.send(());
+            let _ = task.await;
+        }
+    }
+}
+
+/// See [`SessionIo::layer`].
+#[derive(Clone)]
+pub struct SessionIoLayer {
+    core: Arc<Core>,
+}
+
+/// The service stack the layer builds: CORS, the Origin guard, Socket.IO, sessions, app.
+pub type SessionIoService<S> =
+    Cors<OriginGuard<socketioxide::service::SocketIoService<SessionService<S>>>>;
+
+impl<S: Clone> Layer<S> for SessionIoLayer {
+    type Service = SessionIoService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let sessions = SessionService {
+            inner,
+            core: self.core.clone(),
+        };
+        let sio = self.core.sio_layer.layer(sessions);
+        let guard = OriginGuard {
+            inner: sio,
+            core: self.core.clone(),
+        };
+        cors_layer(&self.core.config.origins).layer(guard)
+    }
+}
+
+fn cors_layer(origins: &Origins) -> CorsLayer {
+    match origins {
+        Origins::Any => CorsLayer::new()
+            .allow_origin(AllowOrigin::any())
+            .allow_methods(AllowMethods::any())
+            .allow_headers(AllowHeaders::any()),
+        Origins::List(list) => CorsLayer::new()
+            .allow_origin(AllowOrigin::list(list.iter().cloned()))
+            .allow_credentials(true)
+            .allow_methods(AllowMethods::mirror_request())
+            .allow_headers(AllowHeaders::mirror_request()),
+    }
+}
+
+/// Refuses Socket.IO requests after the handshake (polling with a `sid`, the websocket
+/// upgrade) whose `Origin` is not allowed. The handshake itself is checked by the connect
+/// middleware, which can tell the client why.
+#[derive(Clone)]
+pub struct OriginGuard<S> {
+    inner: S,
+    core: Arc<Core>,
+}
+
+impl<S, B, ResB> Service<Request<B>> for OriginGuard<S>
+where
+    S: Service<Request<B>, Response = http::Response<ResB>, Error = Infallible>,
+    S::Future: Send + 'static,
+    ResB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResB::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let refused = req
+            .uri()
+            .path()
+            .starts_with(self.core.config.transport.path.as_str())
+            && req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p.starts_with("sid=")))
+            && !self.core.config.origins.allows(req.headers().get(ORIGIN));
+        if refused {
+            return Box::pin(async { Ok(refusal_response(Refusal::OriginNotAllowed)) });
+        }
+        let fut = self.inner.call(req);
+        Box::pin(async move { Ok(fut.await?.map(Body::new)) })
+    }
+}
+
+/// Gives the app's handlers their session context and writes the cookie change.
+#[derive(Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    core: Arc<Core>,
+}
+
+impl<S, B> Service<Request<B>> for SessionService<S>
+where
+    S: Service<Request<B>, Response = Response> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let slot = Arc::new(CookieSlot::default());
+        req.extensions_mut().insert(RequestContext {
+            core: self.core.clone(),
+            slot: slot.clone(),
+        });
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let mut res = fut.await?;
+            if let Some(cookie) = slot.take() {
+                match HeaderValue::from_str(&cookie) {
+                    Ok(v) => {
+                        res.headers_mut().append(SET_COOKIE, v);
+                    }
+                    Err(e) => tracing::error!(error = %e, "unencodable Set-Cookie"),
+                }
+            }
+            Ok(res)
+        })
+    }
+}
+
+/// Why a handler could not get its [`Session`]: answered with the refusal's status
+/// (401 `invalid session` / `session expired`, 503 `store unavailable`) and message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRejection {
+    /// The cookie was refused.
+    Refused(Refusal),
+    /// The handler runs outside [`SessionIo::layer`].
+    MissingLayer,
+}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        match self {
+            SessionRejection::Refused(r) => refusal_response(r),
+            SessionRejection::MissingLayer => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "sessionio layer is not installed on this route",
+            )
+                .into_response(),
+        }
+    }
+}
+
+fn refusal_response(r: Refusal) -> Response {
+    let status = StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    (status, r.message()).into_response()
+}
+
+fn context(parts: &http::request::Parts) -> Result<RequestContext, SessionRejection> {
+    parts
+        .extensions
+        .get::<RequestContext>()
+        .cloned()
+        .ok_or(SessionRejection::MissingLayer)
+}
+
+/// The request's session: the cookie's session (extended: this is activity), or a new
+/// one when the request has no cookie (the response sets it). A forged, expired or
+/// destroyed session's cookie is refused with 401 and the response clears the cookie.
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let ctx = context(parts)?;
+        let header = cookie_header(&parts.headers);
+        let resolved = ctx
+            .slot
+            .resolved
+            .get_or_init(|| async {
+                let r = ctx
+                    .core
+                    .http_session(header.as_deref(), Some(ctx.slot.clone()))
+                    .await;
+                match r {
+                    Ok(found) => {
+                        if let Some(c) = found.set_cookie {
+                            ctx.slot.set(c);
+                        }
+                        Ok(found.session)
+                    }
+                    Err(refusal) => {
+                        if refusal != Refusal::StoreUnavailable {
+                            ctx.slot.set(ctx.core.config.cookie.clear_cookie());
+                        }
+                        Err(refusal)
+                    }
+                }
+            })
+            .await;
+        resolved.clone().map_err(SessionRejection::Refused)
+    }
+}
+
+/// The engine handle, for handlers that notify or destroy other sessions.
+impl<S: Send + Sync> FromRequestParts<S> for SessionIo {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(SessionIo(context(parts)?.core))
+    }
+}
+
+/// All `Cookie` headers joined (HTTP/2 may split them).
+fn cookie_header(headers: &http::HeaderMap) -> Option<String> {
+    let mut joined: Option<String> = None;
+    for v in headers.get_all(COOKIE) {
+        let Ok(v) = v.to_str() else { continue };
+        match &mut joined {
+            None => joined = Some(v.to_owned()),
+            Some(j) => {
+                j.push_str("; ");
+                j.push_str(v);
+            }
+        }
+    }
+    joined
+}
+
+/// An error for HTTP handlers: the engine's [`Error`] as a response with a fitting
+/// status (404 session not found, 401 session expired, 503 store unavailable, 400 bad
+/// values, 500 otherwise).
+#[derive(Debug)]
+pub struct HttpError(pub Error);
+
+impl From<Error> for HttpError {
+    fn from(e: Error) -> Self {
+        HttpError(e)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            Error::SessionNotFound => StatusCode::UNAUTHORIZED,
+            Error::SessionExpired => StatusCode::UNAUTHORIZED,
+            Error::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::InvalidValue(_) | Error::InvalidSessionId => StatusCode::BAD_REQUEST,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Config(_) | Error::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = match &self.0 {
+            Error::SessionNotFound => Refusal::InvalidSession.message().to_owned(),
+            e => e.to_string(),
+        };
+        (status, body).into_response()
+    }
+}

@@ -1,0 +1,407 @@
+//! # sessionio
+//!
+//! An embeddable session-realtime core: a Socket.IO server (socketioxide) that shares the
+//! web app's sessions. Every socket is authenticated at the handshake from the session
+//! cookie (or a signed `auth.token`), joins its session's room, gets a live session
+//! handle in its event handlers, and is told and disconnected when its session expires.
+//! The host pushes to every tab of a session with [`SessionIo::notify_session`] and logs
+//! a session out everywhere with [`SessionIo::destroy_session`].
+//!
+//! ```no_run
+//! use axum::{routing::post, Router};
+//! use sessionio::{Session, SessionIo};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let io = SessionIo::builder()
+//!     .secret(std::env::var("SESSION_SECRET")?)
+//!     .allowed_origins(["https://app.example.com"])
+//!     .build()?;
+//! io.on("incr", |ctx| async move {
+//!     let session = ctx.require_session()?;
+//!     let n = session.increment("count", 1).await?;
+//!     session.notify("current count", n).await?;
+//!     Ok(n)
+//! });
+//! let app = Router::new()
+//!     .route("/incr", post(|session: Session| async move {
+//!         let n = session.increment("count", 1).await?;
+//!         session.notify("current count", n).await?;
+//!         Ok::<_, sessionio::http::HttpError>(n.to_string())
+//!     }))
+//!     .layer(io.layer());
+//! let listener = sessionio::http::bind("127.0.0.1:3000".parse()?).await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+
+mod config;
+pub mod cookie;
+mod error;
+pub mod http;
+mod presence;
+mod realtime;
+mod session;
+pub mod store;
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use serde::Serialize;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::SocketIo;
+
+pub use config::{Builder, Config, Origins, Transport, MIN_SECRET_LEN};
+pub use cookie::SameSite;
+pub use error::{Error, Refusal, Result};
+pub use realtime::{EventContext, HandlerError, Handshake, IntoReply, Reply, SocketHandle};
+pub use rmpv::Value;
+pub use session::Session;
+/// A session id: tower-sessions' 128-bit random id, 22 base64url characters.
+pub use tower_sessions_core::session::Id as SessionId;
+
+use cookie::Signer;
+use presence::Presence;
+use realtime::Handlers;
+use store::{now_ms, Record, SessionStore};
+
+/// The engine: cheap to clone, `Send + Sync`; every clone is the same server.
+#[derive(Clone)]
+pub struct SessionIo(Arc<Core>);
+
+pub(crate) struct Core {
+    pub(crate) config: config::Config,
+    pub(crate) signer: Signer,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) io: SocketIo,
+    pub(crate) sio_layer: SocketIoLayer,
+    pub(crate) presence: Presence,
+    pub(crate) handlers: std::sync::RwLock<Handlers>,
+    background: Once,
+}
+
+impl std::fmt::Debug for SessionIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionIo")
+            .field("config", &self.0.config)
+            .finish()
+    }
+}
+
+/// What an HTTP request's cookie resolved to; see [`SessionIo::http_session`].
+#[derive(Debug, Clone)]
+pub struct HttpSession {
+    /// The request's session.
+    pub session: Session,
+    /// A `Set-Cookie` header value to send, when the session was created for this request.
+    pub set_cookie: Option<String>,
+}
+
+impl SessionIo {
+    /// Starts configuring an engine.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn from_config(config: config::Config) -> Result<Self> {
+        let t = &config.transport;
+        let (sio_layer, io) = SocketIo::builder()
+            .req_path(t.path.clone())
+            .ping_interval(t.ping_interval)
+            .ping_timeout(t.ping_timeout)
+            .max_payload(t.max_payload)
+            .connect_timeout(t.connect_timeout)
+            .max_buffer_size(t.max_buffer_size)
+            .build_layer();
+        let core = Arc::new(Core {
+            signer: Signer::new(&config.secrets),
+            store: config.store.clone(),
+            config,
+            io,
+            sio_layer,
+            presence: Presence::default(),
+            handlers: Default::default(),
+            background: Once::new(),
+        });
+        realtime::install(&core);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            core.start_background();
+        }
+        Ok(SessionIo(core))
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The underlying socketioxide handle, for what sessionio does not wrap.
+    pub fn socket_io(&self) -> &SocketIo {
+        &self.0.io
+    }
+
+    /// Emits `event` with `data` (one argument) to every socket of the session, on every
+    /// namespace; returns how many sockets it reached. An unknown session reaches 0.
+    pub async fn notify_session(
+        &self,
+        id: SessionId,
+        event: &str,
+        data: &(impl Serialize + ?Sized),
+    ) -> Result<usize> {
+        self.0.notify_session(id, event, data).await
+    }
+
+    /// Deletes the session and disconnects every socket of it (server-side: clients do
+    /// not reconnect by themselves); returns how many sockets were disconnected. Later
+    /// handshakes and HTTP requests with its cookie are refused with `invalid session`.
+    pub async fn destroy_session(&self, id: SessionId) -> Result<usize> {
+        self.0.destroy_session(id).await
+    }
+
+    /// A signed token for clients that cannot send cookies: they connect with
+    /// `auth: { token }`. It names the session and expires after `ttl`; it does not keep
+    /// the session alive, and a destroyed session's tokens stop working.
+    pub fn issue_token(&self, id: SessionId, ttl: Duration) -> Result<String> {
+        if ttl.is_zero() {
+            return Err(Error::InvalidValue("token ttl must be positive".into()));
+        }
+        let exp = now_ms().saturating_add(ttl.as_millis().min(u64::MAX as u128) as u64);
+        Ok(self.0.signer.sign_token(&id, exp))
+    }
+
+    /// Creates an empty session.
+    pub async fn create_session(&self) -> Result<Session> {
+        let id = self
+            .0
+            .insert_new_session(Default::default(), now_ms() + self.0.ttl_ms())
+            .await?;
+        Ok(Session::new(id, self.0.clone(), true, None))
+    }
+
+    /// A handle on an existing, live session. Writes through it do not count as activity.
+    pub async fn session(&self, id: SessionId) -> Result<Session> {
+        match self.0.store.load(id).await? {
+            None => Err(Error::SessionNotFound),
+            Some(r) if r.is_expired(now_ms()) => Err(Error::SessionExpired),
+            Some(_) => Ok(Session::new(id, self.0.clone(), false, None)),
+        }
+    }
+
+    /// Parses a session id from its text form.
+    pub fn parse_session_id(text: &str) -> Result<SessionId> {
+        let id: SessionId = text.parse().map_err(|_| Error::InvalidSessionId)?;
+        if id.to_string() != text {
+            return Err(Error::InvalidSessionId);
+        }
+        Ok(id)
+    }
+
+    /// The session of an HTTP request, from its `Cookie` header: the cookie's live session
+    /// (its expiry is extended: this is activity), or a new session with the
+    /// `Set-Cookie` to send when there is no cookie. A cookie that is forged or names a
+    /// destroyed session is refused — never silently replaced by a new session — and the
+    /// response should then carry [`clear_cookie`](Self::clear_cookie). This is what
+    /// every host middleware (axum, Express, ASGI, WSGI) calls.
+    pub async fn http_session(
+        &self,
+        cookie_header: Option<&str>,
+    ) -> std::result::Result<HttpSession, Refusal> {
+        self.0.http_session(cookie_header, None).await
+    }
+
+    /// The `Set-Cookie` value that stores a session's cookie.
+    pub fn set_cookie(&self, id: SessionId) -> String {
+        self.0
+            .config
+            .cookie
+            .set_cookie(&self.0.signer.sign_cookie(&id))
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    pub fn clear_cookie(&self) -> String {
+        self.0.config.cookie.clear_cookie()
+    }
+
+    /// Counters for monitoring and leak tests.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            sockets: self.0.io.sockets().len(),
+            sessions_with_sockets: self.0.presence.sessions(),
+        }
+    }
+
+    /// Disconnects every socket and stops the Socket.IO server.
+    pub async fn close(&self) {
+        self.0.io.close().await;
+    }
+}
+
+/// Live counters; see [`SessionIo::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Sockets connected on the default namespace.
+    pub sockets: usize,
+    /// Sessions that have at least one socket here (= running expiry timers).
+    pub sessions_with_sockets: usize,
+}
+
+impl Core {
+    pub(crate) fn ttl_ms(&self) -> u64 {
+        self.config.ttl.as_millis().min(u64::MAX as u128) as u64
+    }
+
+    fn start_background(self: &Arc<Self>) {
+        self.background.call_once(|| {
+            let core = Arc::downgrade(self);
+            // Sweep expired records. Those expired less than a minute ago are kept so
+            // their cookies are told `session expired` rather than `invalid session`.
+            let period = self
+                .config
+                .ttl
+                .clamp(Duration::from_secs(1), Duration::from_secs(60));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                loop {
+                    tick.tick().await;
+                    let Some(core) = core.upgrade() else { return };
+                    let before = now_ms().saturating_sub(60_000);
+                    if let Err(e) = core.store.delete_expired(before).await {
+                        tracing::warn!(error = %e, "sweeping expired sessions failed");
+                    }
+                }
+            });
+        });
+    }
+
+    pub(crate) async fn insert_new_session(
+        &self,
+        data: store::Data,
+        expires_at: u64,
+    ) -> Result<SessionId> {
+        // A collision of 128-bit random ids is astronomically unlikely; retry anyway
+        // rather than overwrite.
+        for _ in 0..4 {
+            let id = SessionId::default();
+            let record = Record {
+                id,
+                data: data.clone(),
+                expires_at,
+                version: 0,
+            };
+            if self.store.create(record).await? {
+                return Ok(id);
+            }
+        }
+        Err(Error::StoreUnavailable(
+            "could not allocate a session id".into(),
+        ))
+    }
+
+    pub(crate) async fn notify_session(
+        &self,
+        id: SessionId,
+        event: &str,
+        data: &(impl Serialize + ?Sized),
+    ) -> Result<usize> {
+        let reached = self.presence.count(id);
+        if reached == 0 {
+            return Ok(0);
+        }
+        let room = id.to_string();
+        let mut failed = 0;
+        for ns in &self.config.transport.namespaces {
+            if let Some(op) = self.io.of(ns) {
+                if let Err(e) = op.to(room.clone()).emit(event, data).await {
+                    failed += realtime::count_failed(&e);
+                    tracing::warn!(error = %e, "notify_session: some sockets were not reached");
+                }
+            }
+        }
+        Ok(reached.saturating_sub(failed))
+    }
+
+    pub(crate) async fn destroy_session(&self, id: SessionId) -> Result<usize> {
+        self.presence.tombstone(id);
+        self.store.delete(id).await?;
+        Ok(self.kick(id, None).await)
+    }
+
+    /// Disconnects every socket of `id` here, first emitting `event` to them if given.
+    pub(crate) async fn kick(&self, id: SessionId, event: Option<&str>) -> usize {
+        self.presence.tombstone(id);
+        let n = self.presence.count(id);
+        let room = id.to_string();
+        for ns in &self.config.transport.namespaces {
+            let Some(op) = self.io.of(ns) else { continue };
+            if let Some(event) = event {
+                if let Err(e) = op.clone().to(room.clone()).emit(event, &()).await {
+                    tracing::debug!(error = %e, "kick: emit failed");
+                }
+            }
+            if let Err(e) = op.to(room.clone()).disconnect().await {
+                tracing::debug!(error = %e, "kick: disconnect failed");
+            }
+        }
+        n
+    }
+
+    pub(crate) async fn http_session(
+        self: &Arc<Self>,
+        cookie_header: Option<&str>,
+        slot: Option<Arc<http::CookieSlot>>,
+    ) -> std::result::Result<HttpSession, Refusal> {
+        self.start_background();
+        let now = now_ms();
+        match self.cookie_credential(cookie_header) {
+            CookieCredential::Absent => {
+                let id = self
+                    .insert_new_session(Default::default(), now + self.ttl_ms())
+                    .await
+                    .map_err(|_| Refusal::StoreUnavailable)?;
+                Ok(HttpSession {
+                    session: Session::new(id, self.clone(), true, slot),
+                    set_cookie: Some(self.config.cookie.set_cookie(&self.signer.sign_cookie(&id))),
+                })
+            }
+            CookieCredential::Invalid => Err(Refusal::InvalidSession),
+            CookieCredential::Valid(id) => {
+                if self.presence.is_tombstoned(id) {
+                    return Err(Refusal::InvalidSession);
+                }
+                match self.store.touch(id, now + self.ttl_ms(), now).await {
+                    Ok(store::Touch::Extended) => Ok(HttpSession {
+                        session: Session::new(id, self.clone(), true, slot),
+                        set_cookie: None,
+                    }),
+                    Ok(store::Touch::Expired) => Err(Refusal::SessionExpired),
+                    Ok(store::Touch::Missing) => Err(Refusal::InvalidSession),
+                    Err(_) => Err(Refusal::StoreUnavailable),
+                }
+            }
+        }
+    }
+
+    /// The first validly signed session cookie in a `Cookie` header.
+    pub(crate) fn cookie_credential(&self, header: Option<&str>) -> CookieCredential {
+        let Some(header) = header else {
+            return CookieCredential::Absent;
+        };
+        let mut seen = false;
+        for value in cookie::cookie_values(header, &self.config.cookie.name) {
+            seen = true;
+            if let Some(id) = self.signer.verify_cookie(value) {
+                return CookieCredential::Valid(id);
+            }
+        }
+        if seen {
+            CookieCredential::Invalid
+        } else {
+            CookieCredential::Absent
+        }
+    }
+}
+
+pub(crate) enum CookieCredential {
+    Absent,
+    Invalid,
+    Valid(SessionId),
+}

@@ -1,0 +1,208 @@
+//! The session handle shared by HTTP handlers, socket handlers and the host.
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::http::CookieSlot;
+use crate::store::{now_ms, Data, Record};
+use crate::{Core, Error, Result, SessionId};
+
+/// A live handle on one session. It holds only the id: every read goes to the store and
+/// every write is an atomic read-modify-write there, so there is nothing to `reload()` or
+/// `save()` and concurrent writers (HTTP requests, socket events, other processes) never
+/// lose each other's updates.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sessionio::Error> {
+/// let io = sessionio::SessionIo::builder()
+///     .secret("a secret of at least thirty-two bytes!!")
+///     .build()?;
+/// let session = io.create_session().await?;
+/// assert_eq!(session.increment("count", 1).await?, 1);
+/// session.set("user", "ada").await?;
+/// assert_eq!(session.get::<String>("user").await?.as_deref(), Some("ada"));
+/// session.update(|data| {
+///     data.remove("user");
+///     Ok(())
+/// }).await?;
+/// assert_eq!(session.get::<String>("user").await?, None);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    id: SessionId,
+    core: Arc<Core>,
+    /// Whether writes through this handle count as activity and extend the session.
+    extends: bool,
+    /// Set when the handle belongs to an HTTP request: regenerate/destroy then update
+    /// the response's cookie.
+    cookie: Option<Arc<CookieSlot>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        id: SessionId,
+        core: Arc<Core>,
+        extends: bool,
+        cookie: Option<Arc<CookieSlot>>,
+    ) -> Self {
+        Session {
+            id,
+            core,
+            extends,
+            cookie,
+        }
+    }
+
+    /// The session id (also the name of the session's room).
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    async fn live_record(&self) -> Result<Record> {
+        match self.core.store.load(self.id).await? {
+            None => Err(Error::SessionNotFound),
+            Some(r) if r.is_expired(now_ms()) => Err(Error::SessionExpired),
+            Some(r) => Ok(r),
+        }
+    }
+
+    /// All data of the session.
+    pub async fn data(&self) -> Result<Data> {
+        Ok(self.live_record().await?.data)
+    }
+
+    /// The session's expiry instant, unix milliseconds.
+    pub async fn expires_at(&self) -> Result<u64> {
+        Ok(self.live_record().await?.expires_at)
+    }
+
+    /// The value under `key`, deserialized; `None` if absent.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.live_record().await?.data.remove(key) {
+            None => Ok(None),
+            Some(v) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|e| Error::InvalidValue(format!("`{key}`: {e}"))),
+        }
+    }
+
+    /// Stores `value` under `key`.
+    pub async fn set(&self, key: &str, value: impl Serialize) -> Result<()> {
+        let value = serde_json::to_value(value).map_err(|e| Error::InvalidValue(e.to_string()))?;
+        self.update(move |data| {
+            data.insert(key.to_owned(), value.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes `key`; returns its former value.
+    pub async fn remove(&self, key: &str) -> Result<Option<Value>> {
+        self.update(|data| Ok(data.remove(key))).await
+    }
+
+    /// Atomically adds `by` to the integer under `key` (absent counts as 0) and returns
+    /// the new value. A non-integer value or an overflow is an [`Error::InvalidValue`]
+    /// and changes nothing.
+    pub async fn increment(&self, key: &str, by: i64) -> Result<i64> {
+        self.update(|data| {
+            let current = match data.get(key) {
+                None | Some(Value::Null) => 0,
+                Some(v) => v
+                    .as_i64()
+                    .ok_or_else(|| Error::InvalidValue(format!("`{key}` is not an integer")))?,
+            };
+            let next = current
+                .checked_add(by)
+                .ok_or_else(|| Error::InvalidValue(format!("`{key}` would overflow")))?;
+            data.insert(key.to_owned(), next.into());
+            Ok(next)
+        })
+        .await
+    }
+
+    /// Runs `f` on the session's data as one atomic transaction and returns its result.
+    /// `f` may run more than once (when another writer got there first) and always sees
+    /// the latest data; if it returns `Err`, nothing is written.
+    pub async fn update<R, F>(&self, mut f: F) -> Result<R>
+    where
+        F: FnMut(&mut Data) -> Result<R> + Send,
+        R: Send,
+    {
+        let mut out = None;
+        let ttl = self.core.ttl_ms();
+        let extends = self.extends;
+        let mut mutation = |rec: &mut Record| {
+            let now = now_ms();
+            if rec.is_expired(now) {
+                return Err(Error::SessionExpired);
+            }
+            out = Some(f(&mut rec.data)?);
+            if extends {
+                rec.expires_at = rec.expires_at.max(now.saturating_add(ttl));
+            }
+            Ok(())
+        };
+        match self.core.store.update(self.id, &mut mutation).await? {
+            None => Err(Error::SessionNotFound),
+            Some(_) => Ok(out.expect("a successful update ran the mutation")),
+        }
+    }
+
+    /// Gives the session a new id (call it on login, against session fixation) and
+    /// returns the new handle. The data is kept; the old id stops working at once. Sockets
+    /// of the old id are **disconnected** (server-side): they authenticated before the
+    /// privilege change, and a fixation attacker's socket must not follow the victim into
+    /// the new session. Clients reconnect with the new cookie. In an HTTP handler the
+    /// response carries the new cookie.
+    pub async fn regenerate(&self) -> Result<Session> {
+        let old = self.live_record().await?;
+        let new = self
+            .core
+            .insert_new_session(old.data, old.expires_at.max(now_ms() + self.core.ttl_ms()))
+            .await?;
+        self.core.destroy_session(self.id).await?;
+        if let Some(slot) = &self.cookie {
+            slot.set(
+                self.core
+                    .config
+                    .cookie
+                    .set_cookie(&self.core.signer.sign_cookie(&new)),
+            );
+        }
+        Ok(Session::new(
+            new,
+            self.core.clone(),
+            self.extends,
+            self.cookie.clone(),
+        ))
+    }
+
+    /// Deletes the session and disconnects all its sockets; returns how many. In an HTTP
+    /// handler the response also clears the cookie.
+    pub async fn destroy(&self) -> Result<usize> {
+        let n = self.core.destroy_session(self.id).await?;
+        if let Some(slot) = &self.cookie {
+            slot.set(self.core.config.cookie.clear_cookie());
+        }
+        Ok(n)
+    }
+
+    /// Emits `event` with `data` to every socket of this session; returns how many.
+    pub async fn notify(&self, event: &str, data: impl Serialize) -> Result<usize> {
+        self.core.notify_session(self.id, event, &data).await
+    }
+}

@@ -1,0 +1,161 @@
+//! The seed guide's counter app on sessionio, on one port: axum serves the page, the
+//! HTTP routes and Socket.IO; sessions are shared by both.
+//!
+//! Environment: `PORT` (default 3000, 0 = any free port), `SESSION_TTL_MS` (inactivity
+//! timeout, default 30 min), `SESSION_SECRET` (default: random at every start),
+//! `ALLOWED_ORIGINS` (comma-separated, added to the server's own origins),
+//! `MAX_CONNECTIONS_PER_SESSION` (default 32), `SOCKET_IO_CLIENT_JS` (path of
+//! `socket.io.min.js`, default: this example's `node_modules`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use sessionio::http::{HttpError, SessionRejection};
+use sessionio::{Session, SessionId, SessionIo};
+
+const INDEX: &str = include_str!("../static/index.html");
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|_| format!("{name}={v:?} is not valid")),
+        Err(_) => Ok(default),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let port: u16 = env_or("PORT", 3000)?;
+    let ttl_ms: u64 = env_or("SESSION_TTL_MS", 30 * 60 * 1000)?;
+    let max_conn: usize = env_or("MAX_CONNECTIONS_PER_SESSION", 32)?;
+    // Two random 128-bit ids make a 44-character secret: fine for a demo whose memory
+    // store forgets every session at restart anyway.
+    let secret = std::env::var("SESSION_SECRET")
+        .unwrap_or_else(|_| format!("{}{}", SessionId::default(), SessionId::default()));
+
+    let listener = sessionio::http::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let port = axum::serve::Listener::local_addr(&listener)?.port();
+    let mut origins = vec![
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ];
+    if let Ok(extra) = std::env::var("ALLOWED_ORIGINS") {
+        origins.extend(
+            extra
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(String::from),
+        );
+    }
+
+    let io = SessionIo::builder()
+        .secret(secret)
+        .ttl(Duration::from_millis(ttl_ms))
+        .allowed_origins(origins)
+        .max_connections_per_session(max_conn)
+        // The demo runs on http://localhost; a real deployment keeps Secure cookies.
+        .cookie_secure(false)
+        .build()?;
+
+    // Socket event "incr": atomic increment, ack with the new count, tell every tab.
+    io.on("incr", |ctx| async move {
+        let session = ctx.require_session()?;
+        let n = session.increment("count", 1).await?;
+        session.notify("current count", n).await?;
+        Ok(n)
+    });
+
+    let app = Router::new()
+        .route("/", get(index))
+        .route("/incr", post(incr))
+        .route("/logout", post(logout))
+        .route("/token", get(token))
+        .route("/assets/socket.io.min.js", get(socket_io_client))
+        .layer(io.layer());
+
+    println!("listening http=http://127.0.0.1:{port} socket=http://127.0.0.1:{port}");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    io.close().await;
+    Ok(())
+}
+
+async fn index(session: Session) -> Result<Html<String>, HttpError> {
+    let count: i64 = session.get("count").await?.unwrap_or(0);
+    Ok(Html(INDEX.replace("{{COUNT}}", &count.to_string())))
+}
+
+async fn incr(session: Session) -> Result<String, HttpError> {
+    let n = session.increment("count", 1).await?;
+    session.notify("current count", n).await?;
+    Ok(n.to_string())
+}
+
+/// Logging out always answers 204 and clears the cookie, even for a session that is
+/// already gone; a live session is destroyed and its sockets disconnected.
+async fn logout(session: Result<Session, SessionRejection>) -> Result<StatusCode, HttpError> {
+    if let Ok(session) = session {
+        session.destroy().await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A token for clients that cannot send the cookie (they pass it as `auth.token`).
+async fn token(session: Session, io: SessionIo) -> Result<String, HttpError> {
+    Ok(io.issue_token(session.id(), Duration::from_secs(60))?)
+}
+
+async fn socket_io_client(_req: Request) -> Response {
+    let path = std::env::var("SOCKET_IO_CLIENT_JS").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/node_modules/socket.io-client/dist/socket.io.min.js"
+        )
+        .to_owned()
+    });
+    match std::fs::read(&path) {
+        Ok(js) => (
+            [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+            js,
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "socket.io client not found at {path} ({e}); run `npm ci` in examples/rust-counter"
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
