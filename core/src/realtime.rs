@@ -114,6 +114,34 @@ impl Serialize for Args<'_> {
     }
 }
 
+/// Deserializes every argument of a packet. socketioxide hands the whole argument list
+/// only to tuple-like types (anything else gets the first argument), so this asks for a
+/// tuple of any length.
+struct AllArgs(Vec<Value>);
+
+impl<'de> serde::Deserialize<'de> for AllArgs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = AllArgs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of arguments")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AllArgs, A::Error> {
+                let mut args = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    args.push(v);
+                }
+                Ok(AllArgs(args))
+            }
+        }
+        d.deserialize_tuple(usize::MAX, Visit)
+    }
+}
+
 /// Per-socket state kept in the socket's extensions.
 struct SocketState {
     membership: Option<Membership>,
@@ -224,6 +252,24 @@ impl SocketHandle {
     /// Emits `event` with several arguments to this socket.
     pub fn emit_args(&self, event: &str, args: &[Value]) -> crate::Result<()> {
         self.emit(event, &Args(args))
+    }
+
+    /// Emits `event` with several arguments and waits (at most `timeout`) for the
+    /// client's acknowledgement; returns its arguments.
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        args: &[Value],
+        timeout: std::time::Duration,
+    ) -> crate::Result<Vec<Value>> {
+        let ack = self
+            .socket
+            .timeout(timeout)
+            .emit_with_ack::<_, AllArgs>(event, &Args(args))
+            .map_err(|e| Error::Server(e.to_string()))?;
+        ack.await
+            .map(|a| a.0)
+            .map_err(|e| Error::Server(e.to_string()))
     }
 
     /// Joins a room.
@@ -513,13 +559,13 @@ async fn on_connect(core: Weak<Core>, socket: SocketRef) {
     socket.on_fallback(
         move |socket: SocketRef,
               Event(event): Event,
-              TryData(args): TryData<Vec<Value>>,
+              TryData(args): TryData<AllArgs>,
               ack: AckSender| {
             let core = dispatch_core.clone();
             async move {
                 let Some(core) = core.upgrade() else { return };
                 let args = match args {
-                    Ok(args) => args,
+                    Ok(AllArgs(args)) => args,
                     Err(e) => {
                         send_ack(
                             ack,
