@@ -1,0 +1,514 @@
+//! The engine end to end, through a raw Engine.IO v4 / Socket.IO v5 websocket client:
+//! handshake refusals, rooms by session, notify/destroy, the per-session cap, expiry,
+//! event handlers with acks, regenerate and tokens.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use sessionio::store::now_ms;
+use sessionio::{HandlerError, Refusal, SessionId, SessionIo};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+const SECRET: &str = "integration-test-secret-0123456789abcdef";
+const WAIT: Duration = Duration::from_secs(5);
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Client {
+    ws: Ws,
+}
+
+#[derive(Debug, PartialEq)]
+enum Connect {
+    Ok,
+    Refused(String),
+}
+
+impl Client {
+    async fn connect(
+        addr: SocketAddr,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+        auth: Option<serde_json::Value>,
+    ) -> (Client, Connect) {
+        let mut req = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket")
+            .into_client_request()
+            .unwrap();
+        if let Some(c) = cookie {
+            req.headers_mut().insert("cookie", c.parse().unwrap());
+        }
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("websocket");
+        let mut client = Client { ws };
+        let open = client.recv_raw().await.expect("open packet");
+        assert!(open.starts_with("0{"), "engine.io open: {open}");
+        let connect = match auth {
+            Some(a) => format!("40{a}"),
+            None => "40".into(),
+        };
+        client.ws.send(Message::text(connect)).await.unwrap();
+        let answer = client.recv_raw().await.expect("connect answer");
+        let result = if answer.starts_with("40") {
+            Connect::Ok
+        } else if let Some(err) = answer.strip_prefix("44") {
+            let v: serde_json::Value = serde_json::from_str(err).unwrap();
+            Connect::Refused(v["message"].as_str().unwrap().to_owned())
+        } else {
+            panic!("unexpected connect answer {answer}")
+        };
+        (client, result)
+    }
+
+    /// The next Engine.IO message that is not a ping (pings are answered), or `None` if
+    /// the connection closed or nothing came within `WAIT`.
+    async fn recv_raw(&mut self) -> Option<String> {
+        self.recv_within(WAIT).await
+    }
+
+    async fn recv_within(&mut self, wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
+            match msg.ok()? {
+                Message::Text(t) if t.as_str() == "2" => {
+                    self.ws.send(Message::text("3")).await.ok()?;
+                }
+                Message::Text(t) => return Some(t.to_string()),
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    async fn send(&mut self, packet: &str) {
+        self.ws.send(Message::text(packet)).await.unwrap();
+    }
+}
+
+async fn server(io: &SessionIo) -> (SocketAddr, sessionio::http::Server) {
+    let server = io.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    (server.local_addr(), server)
+}
+
+fn builder() -> sessionio::Builder {
+    SessionIo::builder()
+        .secret(SECRET)
+        .allowed_origins(["http://app.test"])
+}
+
+/// `name=value` for a Cookie header, from the Set-Cookie the engine would send.
+fn cookie(io: &SessionIo, id: SessionId) -> String {
+    io.set_cookie(id).split(';').next().unwrap().to_owned()
+}
+
+async fn connected(addr: SocketAddr, cookie: &str) -> Client {
+    let (c, r) = Client::connect(addr, Some(cookie), None, None).await;
+    assert_eq!(r, Connect::Ok);
+    c
+}
+
+#[tokio::test]
+async fn handshakes_are_refused_with_clear_messages() {
+    let io = builder().build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let session = io.create_session().await.unwrap();
+    let good = cookie(&io, session.id());
+    let forged = {
+        let mut c = good.clone().into_bytes();
+        let last = c.len() - 1;
+        c[last] = if c[last] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(c).unwrap()
+    };
+    let other_key = {
+        let other = SessionIo::builder().secret([9u8; 32]).build().unwrap();
+        cookie(&other, session.id())
+    };
+    let expired_token = {
+        // A token whose expiry has passed by the time it is used.
+        let t = io
+            .issue_token(session.id(), Duration::from_millis(1))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        t
+    };
+    let cases: Vec<(
+        &str,
+        Option<&str>,
+        Option<&str>,
+        Option<serde_json::Value>,
+        Refusal,
+    )> = vec![
+        ("no credentials", None, None, None, Refusal::SessionRequired),
+        (
+            "garbage cookie",
+            Some("sessionio.sid=garbage"),
+            None,
+            None,
+            Refusal::InvalidSession,
+        ),
+        (
+            "forged signature",
+            Some(&forged),
+            None,
+            None,
+            Refusal::InvalidSession,
+        ),
+        (
+            "other secret",
+            Some(&other_key),
+            None,
+            None,
+            Refusal::InvalidSession,
+        ),
+        (
+            "foreign origin",
+            Some(&good),
+            Some("http://evil.test"),
+            None,
+            Refusal::OriginNotAllowed,
+        ),
+        (
+            "bad token",
+            None,
+            None,
+            Some(serde_json::json!({"token": "nope"})),
+            Refusal::InvalidSession,
+        ),
+        (
+            "expired token",
+            None,
+            None,
+            Some(serde_json::json!({"token": expired_token})),
+            Refusal::SessionExpired,
+        ),
+    ];
+    for (name, cookie, origin, auth, refusal) in cases {
+        let (_c, r) = Client::connect(addr, cookie, origin, auth).await;
+        assert_eq!(r, Connect::Refused(refusal.message().into()), "{name}");
+    }
+    for origin in [None, Some("http://app.test")] {
+        let (_c, r) = Client::connect(addr, Some(&good), origin, None).await;
+        assert_eq!(r, Connect::Ok, "origin {origin:?}");
+    }
+}
+
+#[tokio::test]
+async fn notify_reaches_every_socket_of_the_session_and_no_other() {
+    let io = builder().build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let (a, b) = (
+        io.create_session().await.unwrap(),
+        io.create_session().await.unwrap(),
+    );
+    let mut a1 = connected(addr, &cookie(&io, a.id())).await;
+    let mut a2 = connected(addr, &cookie(&io, a.id())).await;
+    let mut b1 = connected(addr, &cookie(&io, b.id())).await;
+    assert_eq!(
+        io.notify_session(a.id(), "current count", &7)
+            .await
+            .unwrap(),
+        2
+    );
+    for c in [&mut a1, &mut a2] {
+        assert_eq!(c.recv_raw().await.unwrap(), r#"42["current count",7]"#);
+    }
+    assert_eq!(
+        b1.recv_within(Duration::from_millis(200)).await,
+        None,
+        "B heard A's notify"
+    );
+    assert_eq!(
+        io.notify_session(SessionId::default(), "x", &1)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn destroy_disconnects_every_socket_and_the_cookie_is_refused_after() {
+    let io = builder().build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let c = cookie(&io, s.id());
+    let mut s1 = connected(addr, &c).await;
+    let mut s2 = connected(addr, &c).await;
+    assert_eq!(io.destroy_session(s.id()).await.unwrap(), 2);
+    for sock in [&mut s1, &mut s2] {
+        assert_eq!(
+            sock.recv_raw().await.unwrap(),
+            "41",
+            "server-side namespace disconnect"
+        );
+    }
+    let (_c, r) = Client::connect(addr, Some(&c), None, None).await;
+    assert_eq!(r, Connect::Refused("invalid session".into()));
+    assert_eq!(
+        io.http_session(Some(&c)).await.unwrap_err(),
+        Refusal::InvalidSession
+    );
+    // Nothing is left behind for the destroyed session.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(io.stats().sessions_with_sockets, 0);
+}
+
+#[tokio::test]
+async fn the_per_session_cap_refuses_extra_sockets_and_frees_places() {
+    let io = builder().max_connections_per_session(2).build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let c = cookie(&io, io.create_session().await.unwrap().id());
+    let mut first = connected(addr, &c).await;
+    let _second = connected(addr, &c).await;
+    let (_third, r) = Client::connect(addr, Some(&c), None, None).await;
+    assert_eq!(
+        r,
+        Connect::Refused("too many connections for this session".into())
+    );
+    first.send("41").await; // the client leaves the namespace
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_c, r) = Client::connect(addr, Some(&c), None, None).await;
+        if r == Connect::Ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the freed place was never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn expired_sessions_are_told_and_kicked_within_a_second() {
+    let io = builder().ttl(Duration::from_millis(400)).build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let mut worst = 0i64;
+    for _ in 0..5 {
+        let s = io.create_session().await.unwrap();
+        let expires_at = s.expires_at().await.unwrap() as i64;
+        let mut sock = connected(addr, &cookie(&io, s.id())).await;
+        assert_eq!(
+            sock.recv_raw().await.unwrap(),
+            r#"42["session expired",null]"#
+        );
+        let kicked_at = now_ms() as i64;
+        assert_eq!(sock.recv_raw().await.unwrap(), "41");
+        assert!(
+            kicked_at >= expires_at,
+            "kicked {} ms early",
+            expires_at - kicked_at
+        );
+        worst = worst.max(kicked_at - expires_at);
+        let (_c, r) = Client::connect(addr, Some(&cookie(&io, s.id())), None, None).await;
+        assert_eq!(r, Connect::Refused("session expired".into()));
+    }
+    assert!(worst <= 1000, "worst kick delay {worst} ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(io.stats().sessions_with_sockets, 0, "timers left behind");
+}
+
+#[tokio::test]
+async fn http_activity_keeps_the_session_alive() {
+    let io = builder().ttl(Duration::from_millis(400)).build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let c = cookie(&io, s.id());
+    let mut sock = connected(addr, &c).await;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        io.http_session(Some(&c)).await.unwrap();
+    }
+    // 960 ms > 2 × TTL have passed; the socket was never kicked.
+    assert_eq!(sock.recv_within(Duration::from_millis(50)).await, None);
+    assert_eq!(io.notify_session(s.id(), "still", &true).await.unwrap(), 1);
+    assert_eq!(sock.recv_raw().await.unwrap(), r#"42["still",true]"#);
+}
+
+#[tokio::test]
+async fn event_handlers_ack_with_values_errors_and_survive_panics() {
+    let io = builder().build().unwrap();
+    io.on("incr", |ctx| async move {
+        let session = ctx.require_session()?;
+        let n = session.increment("count", 1).await?;
+        session.notify("current count", n).await?;
+        Ok(n)
+    });
+    io.on("add", |ctx| async move {
+        let (a, b): (i64, i64) = (ctx.arg(0)?, ctx.arg(1)?);
+        Ok(a + b)
+    });
+    io.on("fail", |_ctx| async move {
+        Err::<(), _>(HandlerError::new("nope"))
+    });
+    io.on("panic", |_ctx| async move {
+        if true {
+            panic!("handler bug");
+        }
+        Ok(())
+    });
+    io.use_event(|ctx| async move {
+        if ctx.event() == "forbidden" {
+            return Err(HandlerError::new("blocked by middleware"));
+        }
+        Ok(())
+    });
+    io.on("forbidden", |_ctx| async move { Ok("should not run") });
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let c = cookie(&io, s.id());
+    let mut a = connected(addr, &c).await;
+    let mut b = connected(addr, &c).await;
+    a.send(r#"421["incr"]"#).await;
+    let mut got = vec![a.recv_raw().await.unwrap(), a.recv_raw().await.unwrap()];
+    got.sort();
+    assert_eq!(got, [r#"42["current count",1]"#, "431[1]"]);
+    assert_eq!(b.recv_raw().await.unwrap(), r#"42["current count",1]"#);
+    a.send(r#"422["add",2,3]"#).await;
+    assert_eq!(a.recv_raw().await.unwrap(), "432[5]");
+    a.send(r#"423["fail"]"#).await;
+    assert_eq!(a.recv_raw().await.unwrap(), r#"433[{"error":"nope"}]"#);
+    a.send(r#"424["panic"]"#).await;
+    assert_eq!(
+        a.recv_raw().await.unwrap(),
+        r#"434[{"error":"internal error"}]"#
+    );
+    a.send(r#"425["forbidden"]"#).await;
+    assert_eq!(
+        a.recv_raw().await.unwrap(),
+        r#"435[{"error":"blocked by middleware"}]"#
+    );
+    a.send(r#"426["add",2]"#).await;
+    assert_eq!(
+        a.recv_raw().await.unwrap(),
+        r#"436[{"error":"argument 1 is missing"}]"#
+    );
+    // Still serving after the panic.
+    a.send(r#"427["incr"]"#).await;
+    let mut got = vec![a.recv_raw().await.unwrap(), a.recv_raw().await.unwrap()];
+    got.sort();
+    assert_eq!(got, [r#"42["current count",2]"#, "437[2]"]);
+    assert_eq!(s.get::<i64>("count").await.unwrap(), Some(2));
+}
+
+#[tokio::test]
+async fn token_handshakes_join_the_session() {
+    let io = builder().build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let token = io.issue_token(s.id(), Duration::from_secs(60)).unwrap();
+    let (mut sock, r) = Client::connect(
+        addr,
+        None,
+        None,
+        Some(serde_json::json!({ "token": token })),
+    )
+    .await;
+    assert_eq!(r, Connect::Ok);
+    assert_eq!(
+        io.notify_session(s.id(), "hello", &"token").await.unwrap(),
+        1
+    );
+    assert_eq!(sock.recv_raw().await.unwrap(), r#"42["hello","token"]"#);
+    assert!(io.issue_token(s.id(), Duration::ZERO).is_err());
+}
+
+#[tokio::test]
+async fn regenerate_keeps_data_disconnects_old_sockets_and_retires_the_old_id() {
+    let io = builder().build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let old = io.create_session().await.unwrap();
+    old.set("user", "ada").await.unwrap();
+    let old_cookie = cookie(&io, old.id());
+    let mut sock = connected(addr, &old_cookie).await;
+    let new = old.regenerate().await.unwrap();
+    assert_ne!(new.id(), old.id());
+    assert_eq!(
+        new.get::<String>("user").await.unwrap().as_deref(),
+        Some("ada")
+    );
+    assert_eq!(sock.recv_raw().await.unwrap(), "41");
+    assert_eq!(
+        io.http_session(Some(&old_cookie)).await.unwrap_err(),
+        Refusal::InvalidSession
+    );
+    let _fresh = connected(addr, &cookie(&io, new.id())).await;
+}
+
+#[tokio::test]
+async fn anonymous_sockets_only_when_allowed() {
+    let io = builder().allow_anonymous(true).build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let (_c, r) = Client::connect(addr, None, None, None).await;
+    assert_eq!(r, Connect::Ok);
+    // A credential that is present but bad is still refused.
+    let (_c, r) = Client::connect(addr, Some("sessionio.sid=bad"), None, None).await;
+    assert_eq!(r, Connect::Refused("invalid session".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_increments_lose_nothing() {
+    let io = builder().build().unwrap();
+    let s = io.create_session().await.unwrap();
+    let tasks: Vec<_> = (0..400)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.increment("count", 1).await.unwrap() })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, (1..=400).collect::<Vec<_>>());
+    s.set("count", "text").await.unwrap();
+    assert_eq!(
+        s.increment("count", 1).await.unwrap_err(),
+        sessionio::Error::InvalidValue("`count` is not an integer".into())
+    );
+    assert_eq!(
+        s.get::<String>("count").await.unwrap().as_deref(),
+        Some("text")
+    );
+}
+
+#[tokio::test]
+async fn http_sessions_are_created_reused_and_never_silently_replaced() {
+    let io = builder().build().unwrap();
+    let created = io.http_session(None).await.unwrap();
+    let set_cookie = created.set_cookie.expect("a new session sets its cookie");
+    assert!(
+        set_cookie.contains("HttpOnly")
+            && set_cookie.contains("SameSite=Lax")
+            && set_cookie.contains("Secure")
+    );
+    let c = set_cookie.split(';').next().unwrap().to_owned();
+    let again = io.http_session(Some(&c)).await.unwrap();
+    assert_eq!(again.session.id(), created.session.id());
+    assert!(again.set_cookie.is_none());
+    assert_eq!(
+        io.http_session(Some("sessionio.sid=x.y"))
+            .await
+            .unwrap_err(),
+        Refusal::InvalidSession
+    );
+    created.session.destroy().await.unwrap();
+    assert_eq!(
+        io.http_session(Some(&c)).await.unwrap_err(),
+        Refusal::InvalidSession
+    );
+    assert!(matches!(
+        io.session(created.session.id()).await,
+        Err(sessionio::Error::SessionNotFound)
+    ));
+}
