@@ -94,6 +94,15 @@ impl Client {
     }
 }
 
+/// A handshake case: name, cookie, origin, auth, expected refusal.
+type Case<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<serde_json::Value>,
+    Refusal,
+);
+
 async fn server(io: &SessionIo) -> (SocketAddr, sessionio::http::Server) {
     let server = io.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     (server.local_addr(), server)
@@ -140,13 +149,7 @@ async fn handshakes_are_refused_with_clear_messages() {
         tokio::time::sleep(Duration::from_millis(5)).await;
         t
     };
-    let cases: Vec<(
-        &str,
-        Option<&str>,
-        Option<&str>,
-        Option<serde_json::Value>,
-        Refusal,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         ("no credentials", None, None, None, Refusal::SessionRequired),
         (
             "garbage cookie",

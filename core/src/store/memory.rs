@@ -1,7 +1,7 @@
 //! The embedded in-memory store (the default).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 use super::{BoxFuture, Mutation, Record, SessionStore, Touch};
@@ -50,9 +50,7 @@ impl MemoryStore {
     }
 
     fn shard(&self, id: &SessionId) -> &Mutex<HashMap<SessionId, Record>> {
-        let mut h = self.hasher.build_hasher();
-        id.hash(&mut h);
-        &self.shards[h.finish() as usize % SHARDS]
+        &self.shards[self.hasher.hash_one(id) as usize % SHARDS]
     }
 }
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test of the repository: Rust (format, lints, unit, integration, doc tests),
+# then the end-to-end suites with the official Socket.IO client against the examples,
+# the protocol conformance tests, and the two-tab browser test in Debian's Chromium.
+# Installs what it needs (npm packages, chromium) on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+if ! command -v chromium >/dev/null 2>&1; then
+  step "installing chromium (browser test)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "cargo test"
+cargo test --workspace --quiet
+step "building the examples"
+cargo build --quiet -p rust-counter -p conformance
+
+step "npm packages"
+npm ci --prefix examples/rust-counter --no-audit --no-fund --loglevel=error
+npm ci --prefix tests --no-audit --no-fund --loglevel=error
+
+step "end-to-end, protocol and browser tests (node --test)"
+cd tests
+node --test e2e/ protocol/ browser/
