@@ -80,6 +80,8 @@ pub struct Config {
     pub origins: Origins,
     /// Whether sockets without a session are accepted (they join no session room).
     pub allow_anonymous: bool,
+    /// Whether `auth.token` is read as a sessionio token (default `true`).
+    pub token_auth: bool,
     /// Most sockets one session may have open at once (default 32).
     pub max_connections_per_session: usize,
     /// Socket.IO transport settings.
@@ -99,6 +101,7 @@ impl std::fmt::Debug for Config {
             .field("extend_on_socket_activity", &self.extend_on_socket_activity)
             .field("origins", &self.origins)
             .field("allow_anonymous", &self.allow_anonymous)
+            .field("token_auth", &self.token_auth)
             .field(
                 "max_connections_per_session",
                 &self.max_connections_per_session,
@@ -133,6 +136,7 @@ pub struct Builder {
     origins: Vec<String>,
     any_origin: bool,
     allow_anonymous: bool,
+    no_token_auth: bool,
     max_connections_per_session: Option<usize>,
     transport: Transport,
     store: Option<Arc<dyn SessionStore>>,
@@ -222,6 +226,14 @@ impl Builder {
     /// present but invalid is still refused.
     pub fn allow_anonymous(mut self, allow: bool) -> Self {
         self.allow_anonymous = allow;
+        self
+    }
+
+    /// Whether the handshake's `auth.token` is read as a token from
+    /// [`SessionIo::issue_token`] (default `true`). Turn it off when `auth.token` carries
+    /// something else of the app's; the cookie is then the only credential.
+    pub fn token_auth(mut self, enabled: bool) -> Self {
+        self.no_token_auth = !enabled;
         self
     }
 
@@ -389,6 +401,7 @@ impl Builder {
             extend_on_socket_activity: self.extend_on_socket_activity.unwrap_or(true),
             origins,
             allow_anonymous: self.allow_anonymous,
+            token_auth: !self.no_token_auth,
             max_connections_per_session: max_conn,
             transport: self.transport,
             store,

@@ -503,7 +503,10 @@ async fn authenticate(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find(|h| h.contains(core.config.cookie.name.as_str()));
-    let token = auth.get("token").and_then(|t| t.as_str());
+    let token = auth
+        .get("token")
+        .and_then(|t| t.as_str())
+        .filter(|_| core.config.token_auth);
     let id = match (core.cookie_credential(cookie), token) {
         (crate::CookieCredential::Valid(id), _) => id,
         (_, Some(token)) => core.signer.verify_token(token, now)?,

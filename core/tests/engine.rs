@@ -456,6 +456,18 @@ async fn anonymous_sockets_only_when_allowed() {
     // A credential that is present but bad is still refused.
     let (_c, r) = Client::connect(addr, Some("sessionio.sid=bad"), None, None).await;
     assert_eq!(r, Connect::Refused("invalid session".into()));
+    let token = Some(serde_json::json!({"token": "nope"}));
+    let (_c, r) = Client::connect(addr, None, None, token.clone()).await;
+    assert_eq!(r, Connect::Refused("invalid session".into()));
+    // With token auth off, `auth.token` is the app's business.
+    let io = builder()
+        .allow_anonymous(true)
+        .token_auth(false)
+        .build()
+        .unwrap();
+    let (addr, _server2) = server(&io).await;
+    let (_c, r) = Client::connect(addr, None, None, token).await;
+    assert_eq!(r, Connect::Ok);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 //! A sessionio server configured as the official Socket.IO protocol test suite
 //! (socketio/socket.io-protocol, `test-suite/`) expects: ping interval 300 ms, ping
 //! timeout 200 ms, max payload 1 000 000, connect timeout 1000 ms, any origin, anonymous
-//! sockets, namespaces `/` and `/custom`.
+//! sockets, namespaces `/` and `/custom`, and `auth` treated as app data.
 //!
 //! On connection it emits `auth` with the handshake's auth; `message` is echoed as
 //! `message-back`; `message-with-ack` is acknowledged with its arguments;
@@ -32,6 +32,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .secret(format!("{}{}", SessionId::default(), SessionId::default()))
         .allow_any_origin()
         .allow_anonymous(true)
+        // The suite's `auth` is app data (`{"token": "123"}`), echoed back, not a credential.
+        .token_auth(false)
         .namespaces(["/", "/custom"])
         .ping_interval(Duration::from_millis(300))
         .ping_timeout(Duration::from_millis(200))
