@@ -177,9 +177,10 @@ fn cors_layer(origins: &Origins) -> CorsLayer {
     }
 }
 
-/// Refuses Socket.IO requests after the handshake (polling with a `sid`, the websocket
-/// upgrade) whose `Origin` is not allowed. The handshake itself is checked by the connect
-/// middleware, which can tell the client why.
+/// Refuses the websocket upgrade of an existing Engine.IO session (`sid=…`) from an
+/// `Origin` that is not allowed: the connect middleware only sees the session's first
+/// request. Polling requests pass, so that a refused client's CONNECT reaches the
+/// middleware and gets its `connect_error` message.
 #[derive(Clone)]
 pub struct OriginGuard<S> {
     inner: S,
@@ -202,15 +203,16 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let refused = req
+        let is_upgrade_of_session = req
             .uri()
             .path()
             .starts_with(self.core.config.transport.path.as_str())
-            && req
-                .uri()
-                .query()
-                .is_some_and(|q| q.split('&').any(|p| p.starts_with("sid=")))
-            && !self.core.config.origins.allows(req.headers().get(ORIGIN));
+            && req.uri().query().is_some_and(|q| {
+                q.split('&').any(|p| p.starts_with("sid="))
+                    && q.split('&').any(|p| p == "transport=websocket")
+            });
+        let refused =
+            is_upgrade_of_session && !self.core.config.origins.allows(req.headers().get(ORIGIN));
         if refused {
             return Box::pin(async { Ok(refusal_response(Refusal::OriginNotAllowed)) });
         }

@@ -1,0 +1,482 @@
+// Test harness for the sessionio example contract.
+//
+// - startServer(): runs the example under test as a child process, waits for its
+//   `listening http=<url> socket=<url>` line and returns { http, socket, stop() }.
+// - HTTP helpers: cookie parsing and a tiny per-session cookie holder, since
+//   Node's global fetch keeps no cookies.
+// - Socket.IO helpers: connect / expect a connect_error / wait for an event, all
+//   bounded in time so that no test can hang.
+
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { performance } from "node:perf_hooks";
+import { io } from "socket.io-client";
+
+/** Repository root (tests/e2e/ -> tests/ -> repo root). */
+export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** Default server binary: ../target/debug/rust-counter relative to tests/. */
+export const DEFAULT_EXAMPLE = fileURLToPath(
+  new URL("../../target/debug/rust-counter", import.meta.url),
+);
+
+export const COOKIE_NAME = "sessionio.sid";
+/** `<22-char base64url id>.<43-char base64url HMAC-SHA256 signature>` */
+export const COOKIE_VALUE_RE = /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/;
+
+const STARTUP_TIMEOUT_MS = 60_000;
+/** A last-resort bound for one describe block; every await inside has its own, shorter one. */
+export const SUITE_TIMEOUT_MS = 150_000;
+const STOP_GRACE_MS = 3_000;
+const LISTEN_RE = /^listening http=(\S+) socket=(\S+)\s*$/;
+
+/** Every child still running, so that they are killed even if the test process exits abruptly. */
+const running = new Set();
+process.on("exit", () => {
+  for (const child of running) killGroup(child, "SIGKILL");
+});
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.once(sig, () => {
+    for (const child of running) killGroup(child, "SIGKILL");
+    process.exit(128 + (sig === "SIGINT" ? 2 : 15));
+  });
+}
+
+function killGroup(child, signal) {
+  try {
+    // The child was spawned detached: it leads its own process group, so this
+    // reaches `sh` and the server it started.
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function shellQuote(s) {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Start the example under test.
+ *
+ * @param {object} [opts]
+ * @param {number} [opts.ttlMs=60000] SESSION_TTL_MS given to the server
+ * @param {Record<string,string>} [opts.env] extra environment
+ * @param {import('node:test').TestContext} [opts.t] when given, the server is stopped in t.after()
+ * @returns {Promise<{http: string, socket: string, origin: string, stop: () => Promise<void>, stderr: () => string}>}
+ */
+export async function startServer({ ttlMs = 60_000, env = {}, t } = {}) {
+  let command = process.env.SESSIONIO_EXAMPLE;
+  if (!command) {
+    if (!existsSync(DEFAULT_EXAMPLE)) {
+      throw new Error(
+        `example server not found at ${DEFAULT_EXAMPLE}: build it with ` +
+          "`cargo build -p rust-counter` or set SESSIONIO_EXAMPLE to a shell command",
+      );
+    }
+    command = shellQuote(DEFAULT_EXAMPLE);
+  }
+
+  const child = spawn("sh", ["-c", command], {
+    cwd: REPO_ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      PORT: "0",
+      SESSION_TTL_MS: String(ttlMs),
+      ...env,
+    },
+  });
+  running.add(child);
+
+  let stderr = "";
+  let stdoutRest = "";
+  const MAX_LOG = 64 * 1024;
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (d) => {
+    stderr += d;
+    if (stderr.length > MAX_LOG) stderr = stderr.slice(-MAX_LOG);
+  });
+
+  let exited = false;
+  let exitInfo = "";
+  const exitPromise = new Promise((resolve) => {
+    child.on("exit", (code, signal) => {
+      exited = true;
+      exitInfo = signal ? `signal ${signal}` : `code ${code}`;
+      running.delete(child);
+      resolve();
+    });
+  });
+
+  const stop = async () => {
+    if (exited) return;
+    killGroup(child, "SIGTERM");
+    let timer;
+    const killed = await Promise.race([
+      exitPromise.then(() => false),
+      new Promise((r) => (timer = setTimeout(() => r(true), STOP_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    if (killed) {
+      killGroup(child, "SIGKILL");
+      await exitPromise;
+    }
+  };
+  if (t) t.after(stop);
+
+  let urls;
+  try {
+    urls = await new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `server did not print "listening http=<url> socket=<url>" within ` +
+                `${STARTUP_TIMEOUT_MS} ms (command: ${command})\n--- stderr ---\n${stderr}`,
+            ),
+          ),
+        STARTUP_TIMEOUT_MS,
+      );
+      child.stdout.setEncoding("utf8");
+      let found = false;
+      child.stdout.on("data", (d) => {
+        // Keep draining stdout for the server's whole life so it never blocks on a full pipe.
+        if (found) return;
+        stdoutRest += d;
+        const lines = stdoutRest.split("\n");
+        stdoutRest = lines.pop();
+        for (const line of lines) {
+          const m = LISTEN_RE.exec(line.trim());
+          if (m) {
+            found = true;
+            clearTimeout(timer);
+            resolve({ http: m[1].replace(/\/$/, ""), socket: m[2].replace(/\/$/, "") });
+            return;
+          }
+        }
+      });
+      exitPromise.then(() => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `server exited (${exitInfo}) before printing its listening line ` +
+              `(command: ${command})\n--- stderr ---\n${stderr}`,
+          ),
+        );
+      });
+    });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+
+  return {
+    ...urls,
+    origin: new URL(urls.http).origin,
+    stop,
+    stderr: () => stderr,
+    exited: () => exited,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// time helpers
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const now = () => performance.now();
+
+/** Race `promise` against a timeout that rejects with `message`. */
+export function withTimeout(promise, ms, message) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${message}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Poll `check` until it returns truthy, or fail after `ms`. */
+export async function waitUntil(check, ms, message, every = 25) {
+  const deadline = now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (now() > deadline) throw new Error(`timeout after ${ms} ms: ${message}`);
+    await sleep(every);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// HTTP helpers
+
+const HTTP_TIMEOUT_MS = 10_000;
+
+/** fetch with a timeout and a clear error. */
+export async function request(url, init = {}) {
+  try {
+    return await fetch(url, {
+      redirect: "manual",
+      ...init,
+      signal: AbortSignal.timeout(init.timeoutMs ?? HTTP_TIMEOUT_MS),
+    });
+  } catch (e) {
+    throw new Error(`${init.method ?? "GET"} ${url} failed: ${e.message}`, { cause: e });
+  }
+}
+
+/** Parse one Set-Cookie header into { name, value, attrs } (attribute names lower-cased). */
+export function parseSetCookie(header) {
+  const [pair, ...rest] = header.split(";");
+  const eq = pair.indexOf("=");
+  const attrs = {};
+  for (const part of rest) {
+    const p = part.trim();
+    if (!p) continue;
+    const i = p.indexOf("=");
+    if (i < 0) attrs[p.toLowerCase()] = true;
+    else attrs[p.slice(0, i).trim().toLowerCase()] = p.slice(i + 1).trim();
+  }
+  return { name: pair.slice(0, eq).trim(), value: pair.slice(eq + 1).trim(), attrs, raw: header };
+}
+
+/** All Set-Cookie headers of `res` for the session cookie. */
+export function sessionSetCookies(res) {
+  return res.headers
+    .getSetCookie()
+    .map(parseSetCookie)
+    .filter((c) => c.name === COOKIE_NAME);
+}
+
+/** True when the Set-Cookie clears the cookie (Max-Age=0 or an Expires in the past). */
+export function isClearing(c) {
+  if (c.attrs["max-age"] !== undefined) return Number(c.attrs["max-age"]) <= 0;
+  if (typeof c.attrs.expires === "string") return Date.parse(c.attrs.expires) < Date.now();
+  return false;
+}
+
+/**
+ * One browser-like client of the HTTP app: keeps the session cookie.
+ */
+export class HttpClient {
+  constructor(base, cookieValue) {
+    this.base = base;
+    this.cookieValue = cookieValue ?? null;
+  }
+  /** `sessionio.sid=<value>` for a `cookie` header, or null. */
+  get cookie() {
+    return this.cookieValue ? `${COOKIE_NAME}=${this.cookieValue}` : null;
+  }
+  async send(method, path, { headers = {}, keepCookie = true } = {}) {
+    const h = { ...headers };
+    if (this.cookie) h.cookie = this.cookie;
+    const startedAt = now();
+    const res = await request(this.base + path, { method, headers: h });
+    // the response's arrival (its head): an upper bound of when the server handled it
+    const at = now();
+    const body = await res.text();
+    if (keepCookie) {
+      for (const c of sessionSetCookies(res)) {
+        if (!isClearing(c)) this.cookieValue = c.value;
+      }
+    }
+    return { res, status: res.status, body, setCookies: sessionSetCookies(res), startedAt, at };
+  }
+  get(path = "/") {
+    return this.send("GET", path);
+  }
+  post(path, opts) {
+    return this.send("POST", path, opts);
+  }
+  /** POST /incr and return the new count as a number (asserting status 200). */
+  async incr() {
+    const r = await this.post("/incr");
+    if (r.status !== 200) throw new Error(`POST /incr answered ${r.status}: ${r.body}`);
+    return Number(r.body);
+  }
+  async token() {
+    const r = await this.get("/token");
+    if (r.status !== 200) throw new Error(`GET /token answered ${r.status}: ${r.body}`);
+    return r.body.trim();
+  }
+}
+
+/** A new session: GET / without cookie, keep the Set-Cookie. */
+export async function newSession(base) {
+  const c = new HttpClient(base);
+  const r = await c.get("/");
+  if (r.status !== 200 || !c.cookieValue) {
+    throw new Error(`GET / did not create a session (status ${r.status}, set-cookie ${r.res.headers.getSetCookie()})`);
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------
+// Socket.IO helpers
+
+/** The two ways the suite connects: websocket only, and the default polling-then-upgrade. */
+export const TRANSPORTS = [
+  { name: "websocket", opts: { transports: ["websocket"] } },
+  { name: "polling+upgrade", opts: {} },
+];
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Keeps every client a test opened, so that they are all closed in after().
+ */
+export class Clients {
+  constructor() {
+    this.sockets = new Set();
+  }
+  /**
+   * Create a client (not awaited). Options:
+   *   transport: an entry of TRANSPORTS (default websocket)
+   *   cookie: full cookie header value (e.g. `sessionio.sid=...`)
+   *   token: auth.token
+   *   headers: extra headers (e.g. { Origin })
+   *   reconnection: default false
+   */
+  open(url, { transport = TRANSPORTS[0], cookie, token, headers = {}, reconnection = false, ...rest } = {}) {
+    const extraHeaders = { ...headers };
+    if (cookie) extraHeaders.cookie = cookie;
+    const socket = io(url, {
+      path: "/socket.io/",
+      forceNew: true,
+      reconnection,
+      reconnectionDelay: 100,
+      reconnectionDelayMax: 500,
+      timeout: CONNECT_TIMEOUT_MS,
+      extraHeaders,
+      ...(token !== undefined ? { auth: { token } } : {}),
+      ...transport.opts,
+      ...rest,
+    });
+    this.sockets.add(socket);
+    recordEvents(socket);
+    return socket;
+  }
+  /** Open and await `connect`; a connect_error or a timeout fails with a clear message. */
+  async connect(url, opts = {}) {
+    const socket = this.open(url, opts);
+    await awaitConnect(socket, opts.label ?? describeOpts(opts));
+    return socket;
+  }
+  /** Open and await `connect_error`; returns the error. Connecting fails the test. */
+  async connectError(url, opts = {}) {
+    const socket = this.open(url, { ...opts, reconnection: false });
+    const label = opts.label ?? describeOpts(opts);
+    const err = await withTimeout(
+      new Promise((resolve, reject) => {
+        socket.once("connect", () =>
+          reject(new Error(`expected a connect_error but the socket connected (${label})`)),
+        );
+        socket.once("connect_error", resolve);
+      }),
+      CONNECT_TIMEOUT_MS,
+      `neither connect nor connect_error (${label})`,
+    );
+    socket.disconnect();
+    return err;
+  }
+  closeAll() {
+    for (const s of this.sockets) {
+      s.io.reconnection(false);
+      s.disconnect();
+    }
+    this.sockets.clear();
+  }
+}
+
+function describeOpts(o) {
+  const parts = [`transport=${(o.transport ?? TRANSPORTS[0]).name}`];
+  if (o.cookie) parts.push("cookie");
+  if (o.token !== undefined) parts.push("token");
+  if (o.headers && Object.keys(o.headers).length) parts.push(`headers=${JSON.stringify(o.headers)}`);
+  return parts.join(" ");
+}
+
+export async function awaitConnect(socket, label = "") {
+  if (socket.connected) return;
+  await withTimeout(
+    new Promise((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("connect_error", (err) =>
+        reject(new Error(`connect_error "${err.message}" while connecting (${label})`)),
+      );
+    }),
+    CONNECT_TIMEOUT_MS,
+    `socket did not connect (${label})`,
+  );
+}
+
+/**
+ * Record every received event with its arrival time on `socket.received`
+ * (array of { event, args, at }) and the disconnect on `socket.disconnects`.
+ */
+function recordEvents(socket) {
+  socket.received = [];
+  socket.disconnects = [];
+  socket.onAny((event, ...args) => socket.received.push({ event, args, at: now() }));
+  socket.on("disconnect", (reason) => socket.disconnects.push({ reason, at: now() }));
+}
+
+/** Values of all "current count" events received so far. */
+export function counts(socket) {
+  return socket.received.filter((e) => e.event === "current count").map((e) => e.args[0]);
+}
+
+/** Wait (bounded) until `socket` has received `event` with args satisfying `pred`. */
+export function waitForEvent(socket, event, { timeout = 5_000, pred = () => true, label = "" } = {}) {
+  const seen = socket.received.find((e) => e.event === event && pred(...e.args));
+  if (seen) return Promise.resolve(seen.args);
+  let handler;
+  return withTimeout(
+    new Promise((resolve) => {
+      handler = (...args) => {
+        if (pred(...args)) resolve(args);
+      };
+      socket.on(event, handler);
+    }),
+    timeout,
+    `event "${event}" not received ${label}`,
+  ).finally(() => socket.off(event, handler));
+}
+
+/** Wait (bounded) for the socket's disconnect; resolves { reason, at }. */
+export function waitForDisconnect(socket, { timeout = 5_000, label = "" } = {}) {
+  if (socket.disconnects.length) return Promise.resolve(socket.disconnects[0]);
+  return withTimeout(
+    new Promise((resolve) => socket.once("disconnect", (reason) => resolve({ reason, at: now() }))),
+    timeout,
+    `socket was not disconnected ${label}`,
+  );
+}
+
+/** emit with an ack, bounded in time. */
+export function emitWithAck(socket, event, ...args) {
+  return socket.timeout(10_000).emitWithAck(event, ...args).catch((e) => {
+    throw new Error(`no ack for "${event}" within 10000 ms (${e.message})`);
+  });
+}
+
+/** Wait (bounded) until the default transport has upgraded to websocket. */
+export function waitForUpgrade(socket, timeout = 5_000) {
+  return waitUntil(
+    () => socket.io.engine?.transport?.name === "websocket",
+    timeout,
+    `transport did not upgrade to websocket (still ${socket.io.engine?.transport?.name})`,
+  );
+}
+
+export function percentile(sorted, p) {
+  if (!sorted.length) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
