@@ -326,8 +326,9 @@ impl Core {
     }
 
     /// Disconnects every socket of `id` here, first emitting `event` to them if given.
+    /// Only [`destroy_session`](Self::destroy_session) tombstones the id: an expired
+    /// session's record stays readable so its cookie is told `session expired`.
     pub(crate) async fn kick(&self, id: SessionId, event: Option<&str>) -> usize {
-        self.presence.tombstone(id);
         let n = self.presence.count(id);
         let room = id.to_string();
         for ns in &self.config.transport.namespaces {

@@ -314,6 +314,11 @@ async fn expired_sessions_are_told_and_kicked_within_a_second() {
         worst = worst.max(kicked_at - expires_at);
         let (_c, r) = Client::connect(addr, Some(&cookie(&io, s.id())), None, None).await;
         assert_eq!(r, Connect::Refused("session expired".into()));
+        let http = io
+            .http_session(Some(&cookie(&io, s.id())))
+            .await
+            .unwrap_err();
+        assert_eq!(http, Refusal::SessionExpired, "HTTP says why, too");
     }
     assert!(worst <= 1000, "worst kick delay {worst} ms");
     tokio::time::sleep(Duration::from_millis(100)).await;
