@@ -8,6 +8,7 @@
 //   bounded in time so that no test can hang.
 
 import { spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
@@ -70,6 +71,9 @@ function shellQuote(s) {
  * @returns {Promise<{http: string, socket: string, origin: string, stop: () => Promise<void>, stderr: () => string}>}
  */
 export async function startServer({ ttlMs = 60_000, env = {}, t } = {}) {
+  // Two-port examples (Express/FastAPI/Flask beside the Socket.IO server) need their
+  // real HTTP port up front to build their Origin allow-list, so pick both ports here.
+  const [port, socketPort] = await freePorts(2);
   let command = process.env.SESSIONIO_EXAMPLE;
   if (!command) {
     if (!existsSync(DEFAULT_EXAMPLE)) {
@@ -87,7 +91,8 @@ export async function startServer({ ttlMs = 60_000, env = {}, t } = {}) {
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       ...process.env,
-      PORT: "0",
+      PORT: String(port),
+      SOCKET_PORT: String(socketPort),
       SESSION_TTL_MS: String(ttlMs),
       ...env,
     },
@@ -183,6 +188,27 @@ export async function startServer({ ttlMs = 60_000, env = {}, t } = {}) {
     stderr: () => stderr,
     exited: () => exited,
   };
+}
+
+/**
+ * `n` distinct free loopback ports. Each is found by listening on port 0; all are held
+ * open until every one is known, so the same port is never returned twice.
+ */
+export async function freePorts(n) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = createServer();
+      servers.push(srv);
+      await new Promise((resolve, reject) => {
+        srv.once("error", reject);
+        srv.listen(0, "127.0.0.1", resolve);
+      });
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(() => r()))));
+  }
 }
 
 // ---------------------------------------------------------------------------
