@@ -50,6 +50,9 @@ pub struct Transport {
     pub connect_timeout: Duration,
     /// Outgoing packets queued per socket before emits to it fail (default 1024).
     pub max_buffer_size: usize,
+    /// Bytes a websocket reads from the network at a time (default 1024). Larger messages
+    /// are still accepted (up to `max_payload`); a small buffer keeps idle sockets cheap.
+    pub ws_read_buffer_size: usize,
 }
 
 impl Default for Transport {
@@ -62,6 +65,7 @@ impl Default for Transport {
             max_payload: 1_000_000,
             connect_timeout: Duration::from_secs(45),
             max_buffer_size: 1024,
+            ws_read_buffer_size: 1024,
         }
     }
 }
@@ -289,6 +293,12 @@ impl Builder {
         self
     }
 
+    /// Bytes a websocket reads from the network at a time (memory per idle socket).
+    pub fn ws_read_buffer_size(mut self, bytes: usize) -> Self {
+        self.transport.ws_read_buffer_size = bytes;
+        self
+    }
+
     /// A custom session store.
     pub fn store(mut self, store: Arc<dyn SessionStore>) -> Self {
         self.store = Some(store);
@@ -385,8 +395,10 @@ impl Builder {
                 return bad(format!("{what} must be positive"));
             }
         }
-        if t.max_payload == 0 || t.max_buffer_size == 0 {
-            return bad("max_payload and max_buffer_size must be positive".into());
+        if t.max_payload == 0 || t.max_buffer_size == 0 || t.ws_read_buffer_size == 0 {
+            return bad(
+                "max_payload, max_buffer_size and ws_read_buffer_size must be positive".into(),
+            );
         }
         let store: Arc<dyn SessionStore> = match (self.store, self.store_url.as_deref()) {
             (Some(_), Some(_)) => return bad("store() and store_url() are exclusive".into()),

@@ -48,6 +48,13 @@ impl Refusal {
         }
     }
 
+    /// Whether an HTTP response refused for this reason clears the session cookie: the
+    /// cookie itself is bad (forged, unknown, destroyed, expired), unlike an unreachable
+    /// store, after which the same cookie may work again.
+    pub const fn clears_cookie(self) -> bool {
+        !matches!(self, Refusal::StoreUnavailable)
+    }
+
     /// Every refusal, for documentation and tests.
     pub const ALL: [Refusal; 6] = [
         Refusal::OriginNotAllowed,

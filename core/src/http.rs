@@ -38,6 +38,13 @@ impl CookieSlot {
             .unwrap_or_else(|p| p.into_inner())
             .take()
     }
+
+    pub(crate) fn peek(&self) -> Option<String> {
+        self.set_cookie
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// Request extension placed by the layer for the extractors.
@@ -177,6 +184,26 @@ fn cors_layer(origins: &Origins) -> CorsLayer {
     }
 }
 
+/// Engine.IO keeps the head of a connection's first request for the socket's whole
+/// life. hyper parses the URI and the header values as slices of the connection's read
+/// buffer (8 to 16 KiB), so keeping them keeps that whole buffer alive — half of a
+/// socket's memory. Copy them out so that the buffer is freed after the upgrade.
+fn detach_head<B>(req: Request<B>) -> Request<B> {
+    let (mut parts, body) = req.into_parts();
+    if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
+        parts.uri = uri;
+    }
+    let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let name = http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or(name.clone());
+        let mut copy = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name, copy);
+    }
+    parts.headers = headers;
+    Request::from_parts(parts, body)
+}
+
 /// Refuses the websocket upgrade of an existing Engine.IO session (`sid=…`) from an
 /// `Origin` that is not allowed: the connect middleware only sees the session's first
 /// request. Polling requests pass, so that a refused client's CONNECT reaches the
@@ -203,10 +230,16 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let is_upgrade_of_session = req
+        let on_socket_path = req
             .uri()
             .path()
-            .starts_with(self.core.config.transport.path.as_str())
+            .starts_with(self.core.config.transport.path.as_str());
+        let req = if on_socket_path {
+            detach_head(req)
+        } else {
+            req
+        };
+        let is_upgrade_of_session = on_socket_path
             && req.uri().query().is_some_and(|q| {
                 q.split('&').any(|p| p.starts_with("sid="))
                     && q.split('&').any(|p| p == "transport=websocket")
@@ -327,7 +360,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
                         Ok(found.session)
                     }
                     Err(refusal) => {
-                        if refusal != Refusal::StoreUnavailable {
+                        if refusal.clears_cookie() {
                             ctx.slot.set(ctx.core.config.cookie.clear_cookie());
                         }
                         Err(refusal)

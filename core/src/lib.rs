@@ -38,6 +38,7 @@ mod config;
 pub mod cookie;
 mod error;
 pub mod http;
+mod metrics;
 mod presence;
 mod realtime;
 mod session;
@@ -76,6 +77,7 @@ pub(crate) struct Core {
     pub(crate) sio_layer: SocketIoLayer,
     pub(crate) presence: Presence,
     pub(crate) handlers: std::sync::RwLock<Handlers>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
     background: Once,
 }
 
@@ -111,10 +113,16 @@ impl SessionIo {
             .max_payload(t.max_payload)
             .connect_timeout(t.connect_timeout)
             .max_buffer_size(t.max_buffer_size)
+            .ws_read_buffer_size(t.ws_read_buffer_size)
             .build_layer();
+        let metrics = Arc::new(metrics::Metrics::default());
         let core = Arc::new(Core {
             signer: Signer::new(&config.secrets),
-            store: config.store.clone(),
+            store: Arc::new(metrics::TimedStore {
+                inner: config.store.clone(),
+                metrics: metrics.clone(),
+            }),
+            metrics,
             config,
             io,
             sio_layer,
@@ -147,14 +155,21 @@ impl SessionIo {
         event: &str,
         data: &(impl Serialize + ?Sized),
     ) -> Result<usize> {
-        self.0.notify_session(id, event, data).await
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("sessionio.notify_session", session = %id, event);
+        self.0
+            .notify_session(id, event, data)
+            .instrument(span)
+            .await
     }
 
     /// Deletes the session and disconnects every socket of it (server-side: clients do
     /// not reconnect by themselves); returns how many sockets were disconnected. Later
     /// handshakes and HTTP requests with its cookie are refused with `invalid session`.
     pub async fn destroy_session(&self, id: SessionId) -> Result<usize> {
-        self.0.destroy_session(id).await
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("sessionio.destroy_session", session = %id);
+        self.0.destroy_session(id).instrument(span).await
     }
 
     /// A signed token for clients that cannot send cookies: they connect with
@@ -200,12 +215,15 @@ impl SessionIo {
     /// `Set-Cookie` to send when there is no cookie. A cookie that is forged or names a
     /// destroyed session is refused — never silently replaced by a new session — and the
     /// response should then carry [`clear_cookie`](Self::clear_cookie). This is what
-    /// every host middleware (axum, Express, ASGI, WSGI) calls.
+    /// every host middleware (axum, Express, ASGI, WSGI) calls. After the handler ran,
+    /// [`Session::cookie_change`] tells the response's `Set-Cookie` if it regenerated or
+    /// destroyed the session.
     pub async fn http_session(
         &self,
         cookie_header: Option<&str>,
     ) -> std::result::Result<HttpSession, Refusal> {
-        self.0.http_session(cookie_header, None).await
+        let slot = Arc::new(http::CookieSlot::default());
+        self.0.http_session(cookie_header, Some(slot)).await
     }
 
     /// The `Set-Cookie` value that stores a session's cookie.
@@ -227,6 +245,22 @@ impl SessionIo {
             sockets: self.0.io.sockets().len(),
             sessions_with_sockets: self.0.presence.sessions(),
         }
+    }
+
+    /// Every counter in the Prometheus text format (version 0.0.4), for a `/metrics`
+    /// route: sockets and sessions connected, handshakes accepted and refused by reason,
+    /// notifications sent, expiries, destroys, and a histogram of store latency.
+    ///
+    /// ```
+    /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build().unwrap();
+    /// let text = io.metrics_text();
+    /// assert!(text.contains("sessionio_handshakes_refused_total{reason=\"invalid session\"} 0"));
+    /// ```
+    pub fn metrics_text(&self) -> String {
+        let stats = self.stats();
+        self.0
+            .metrics
+            .render(stats.sockets, stats.sessions_with_sockets)
     }
 
     /// Disconnects every socket and stops the Socket.IO server.
@@ -316,13 +350,17 @@ impl Core {
                 }
             }
         }
-        Ok(reached.saturating_sub(failed))
+        let sent = reached.saturating_sub(failed);
+        self.metrics.notified(sent);
+        Ok(sent)
     }
 
     pub(crate) async fn destroy_session(&self, id: SessionId) -> Result<usize> {
         self.presence.tombstone(id);
         self.store.delete(id).await?;
-        Ok(self.kick(id, None).await)
+        let kicked = self.kick(id, None).await;
+        self.metrics.destroyed(kicked);
+        Ok(kicked)
     }
 
     /// Disconnects every socket of `id` here, first emitting `event` to them if given.

@@ -154,8 +154,12 @@ async fn watch(core: Weak<Core>, id: SessionId, mut deadline: u64) {
             Ok(found) => {
                 core.presence.detach_watcher(id);
                 // Expired: tell the sockets why. Vanished (destroyed elsewhere): just go.
-                core.kick(id, found.is_some().then_some("session expired"))
+                let kicked = core
+                    .kick(id, found.is_some().then_some("session expired"))
                     .await;
+                if found.is_some() {
+                    core.metrics.expired(kicked);
+                }
                 return;
             }
             Err(e) => {

@@ -465,7 +465,22 @@ pub(crate) fn install(core: &Arc<Core>) {
         };
         let authenticate = move |socket: SocketRef, TryData(auth): TryData<serde_json::Value>| {
             let core = auth_core.clone();
-            async move { authenticate(core, socket, auth.ok()).await }
+            async move {
+                use tracing::Instrument as _;
+                let metrics = core.upgrade().map(|c| c.metrics.clone());
+                let span = tracing::debug_span!("sessionio.handshake", socket = %socket.id);
+                let outcome = authenticate(core, socket, auth.ok()).instrument(span).await;
+                if let Err(refusal) = outcome {
+                    tracing::debug!(%refusal, "handshake refused");
+                }
+                if let Some(m) = metrics {
+                    match outcome {
+                        Ok(()) => m.accepted(),
+                        Err(refusal) => m.refused(refusal),
+                    }
+                }
+                outcome
+            }
         };
         core.io.ns(ns.clone(), on_connect.with(authenticate));
     }

@@ -71,6 +71,29 @@ impl Session {
         self.id
     }
 
+    /// For a handle of an HTTP request (from [`SessionIo::http_session`](crate::SessionIo::http_session)),
+    /// the `Set-Cookie` value its response must carry because of what was done through
+    /// this handle or the handles [`regenerate`](Self::regenerate) returned: the new
+    /// session's cookie after `regenerate`, a clearing cookie after `destroy`, the latest
+    /// of them; `None` if neither happened (and for handles not made for a request). Host
+    /// middlewares in other languages add it when the response starts.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let io = sessionio::SessionIo::builder().secret([7u8; 32]).build()?;
+    /// let request = io.http_session(None).await?;
+    /// assert_eq!(request.session.cookie_change(), None);
+    /// let renewed = request.session.regenerate().await?;
+    /// assert_eq!(request.session.cookie_change(), Some(io.set_cookie(renewed.id())));
+    /// renewed.destroy().await?;
+    /// assert_eq!(request.session.cookie_change(), Some(io.clear_cookie()));
+    /// # Ok(()) }
+    /// ```
+    pub fn cookie_change(&self) -> Option<String> {
+        self.cookie.as_ref().and_then(|slot| slot.peek())
+    }
+
     async fn live_record(&self) -> Result<Record> {
         match self.core.store.load(self.id).await? {
             None => Err(Error::SessionNotFound),
@@ -160,6 +183,56 @@ impl Session {
             None => Err(Error::SessionNotFound),
             Some(_) => Ok(out.expect("a successful update ran the mutation")),
         }
+    }
+
+    /// Like [`update`](Self::update), for a transaction that must await (e.g. one that runs
+    /// in another language's event loop): `f` gets a copy of the latest data and answers
+    /// the data to store with its result. It runs without holding any store lock, as a
+    /// compare-and-swap loop: when another writer got there first, `f` runs again on the
+    /// newer data (at most [`MAX_UPDATE_ATTEMPTS`](crate::store::MAX_UPDATE_ATTEMPTS)
+    /// times, then [`Error::Conflict`]). If `f` fails, nothing is written and its error is
+    /// returned.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionio::Error> {
+    /// # let io = sessionio::SessionIo::builder().secret([7u8; 32]).build()?;
+    /// let session = io.create_session().await?;
+    /// let seen = session
+    ///     .update_async(|mut data| async move {
+    ///         data.insert("user".into(), "ada".into());
+    ///         Ok::<_, sessionio::Error>((data, "written"))
+    ///     })
+    ///     .await?;
+    /// assert_eq!(seen, "written");
+    /// assert_eq!(session.get::<String>("user").await?.as_deref(), Some("ada"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn update_async<R, E, F, Fut>(&self, mut f: F) -> std::result::Result<R, E>
+    where
+        F: FnMut(Data) -> Fut + Send,
+        Fut: std::future::Future<Output = std::result::Result<(Data, R), E>> + Send,
+        E: From<Error>,
+        R: Send,
+    {
+        let ttl = self.core.ttl_ms();
+        for _ in 0..crate::store::MAX_UPDATE_ATTEMPTS {
+            let current = self.live_record().await?;
+            let (data, out) = f(current.data.clone()).await?;
+            let now = now_ms();
+            if current.is_expired(now) {
+                return Err(Error::SessionExpired.into());
+            }
+            let mut next = current.clone();
+            next.data = data;
+            if self.extends {
+                next.expires_at = next.expires_at.max(now.saturating_add(ttl));
+            }
+            if self.core.store.replace(next, current.version).await? {
+                return Ok(out);
+            }
+        }
+        Err(Error::Conflict(crate::store::MAX_UPDATE_ATTEMPTS).into())
     }
 
     /// Gives the session a new id (call it on login, against session fixation) and

@@ -532,3 +532,45 @@ async fn http_sessions_are_created_reused_and_never_silently_replaced() {
         Err(sessionio::Error::SessionNotFound)
     ));
 }
+
+/// The value of one sample line of the Prometheus text.
+fn metric(io: &SessionIo, sample: &str) -> f64 {
+    let text = io.metrics_text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {sample:?} in\n{text}"))
+}
+
+#[tokio::test]
+async fn metrics_count_handshakes_refusals_notifications_and_destroys() {
+    let io = builder().build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let c = cookie(&io, s.id());
+    let _a = connected(addr, &c).await;
+    let _b = connected(addr, &c).await;
+    let (_x, r) = Client::connect(addr, Some("sessionio.sid=forged"), None, None).await;
+    assert_eq!(r, Connect::Refused("invalid session".into()));
+    let (_y, r) = Client::connect(addr, Some(&c), Some("http://evil.test"), None).await;
+    assert_eq!(r, Connect::Refused("origin not allowed".into()));
+    assert_eq!(io.notify_session(s.id(), "n", &1).await.unwrap(), 2);
+
+    assert_eq!(metric(&io, "sessionio_sockets_connected"), 2.0);
+    assert_eq!(metric(&io, "sessionio_sessions_with_sockets"), 1.0);
+    assert_eq!(metric(&io, "sessionio_handshakes_accepted_total"), 2.0);
+    let refused = |reason: &str| {
+        metric(
+            &io,
+            &format!("sessionio_handshakes_refused_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(refused("invalid session"), 1.0);
+    assert_eq!(refused("origin not allowed"), 1.0);
+    assert_eq!(refused("session required"), 0.0);
+    assert_eq!(metric(&io, "sessionio_notifications_sent_total"), 2.0);
+    assert!(metric(&io, "sessionio_store_seconds_count") >= 3.0);
+
+    assert_eq!(io.destroy_session(s.id()).await.unwrap(), 2);
+    assert_eq!(metric(&io, "sessionio_sessions_destroyed_total"), 1.0);
+    assert_eq!(metric(&io, "sessionio_sockets_kicked_total"), 2.0);
+}

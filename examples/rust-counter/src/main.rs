@@ -82,6 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/incr", post(incr))
         .route("/logout", post(logout))
         .route("/token", get(token))
+        .route("/metrics", get(metrics))
         .route("/assets/socket.io.min.js", get(socket_io_client))
         .layer(io.layer());
 
@@ -119,6 +120,15 @@ async fn logout(session: Result<Session, SessionRejection>) -> Result<StatusCode
 /// A token for clients that cannot send the cookie (they pass it as `auth.token`).
 async fn token(session: Session, io: SessionIo) -> Result<String, HttpError> {
     Ok(io.issue_token(session.id(), Duration::from_secs(60))?)
+}
+
+/// Prometheus text: sockets, sessions, refusals by reason, notifications, store latency.
+async fn metrics(io: SessionIo) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        io.metrics_text(),
+    )
+        .into_response()
 }
 
 async fn socket_io_client(_req: Request) -> Response {

@@ -1,0 +1,275 @@
+//! Counters the engine keeps about itself, rendered in the Prometheus text format by
+//! [`SessionIo::metrics_text`](crate::SessionIo::metrics_text), and a store wrapper that
+//! times every store call.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::Refusal;
+use crate::store::{BoxFuture, Mutation, Record, SessionStore, Touch};
+use crate::{Result, SessionId};
+
+/// Upper bounds (seconds) of the store latency histogram's buckets.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05,
+    0.25,
+];
+
+#[derive(Default)]
+pub(crate) struct Metrics {
+    handshakes_accepted: AtomicU64,
+    refused: [AtomicU64; Refusal::ALL.len()],
+    notify_calls: AtomicU64,
+    notifications_sent: AtomicU64,
+    sessions_expired: AtomicU64,
+    sessions_destroyed: AtomicU64,
+    sockets_kicked: AtomicU64,
+    store: Latency,
+}
+
+#[derive(Default)]
+struct Latency {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn accepted(&self) {
+        self.handshakes_accepted.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn refused(&self, refusal: Refusal) {
+        let i = Refusal::ALL.iter().position(|r| *r == refusal).unwrap_or(0);
+        self.refused[i].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn notified(&self, sockets: usize) {
+        self.notify_calls.fetch_add(1, Relaxed);
+        self.notifications_sent.fetch_add(sockets as u64, Relaxed);
+    }
+
+    pub(crate) fn expired(&self, sockets: usize) {
+        self.sessions_expired.fetch_add(1, Relaxed);
+        self.sockets_kicked.fetch_add(sockets as u64, Relaxed);
+    }
+
+    pub(crate) fn destroyed(&self, sockets: usize) {
+        self.sessions_destroyed.fetch_add(1, Relaxed);
+        self.sockets_kicked.fetch_add(sockets as u64, Relaxed);
+    }
+
+    fn observe_store(&self, started: Instant, ok: bool) {
+        let elapsed = started.elapsed();
+        let secs = elapsed.as_secs_f64();
+        let l = &self.store;
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            l.buckets[i].fetch_add(1, Relaxed);
+        }
+        l.count.fetch_add(1, Relaxed);
+        l.sum_nanos
+            .fetch_add(elapsed.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+        if !ok {
+            l.errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The Prometheus text exposition of every counter, plus the live gauges given.
+    pub(crate) fn render(&self, sockets: usize, sessions_with_sockets: usize) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        metric(
+            "sessionio_sockets_connected",
+            "gauge",
+            "Sockets connected on the default namespace.",
+            sockets as u64,
+        );
+        metric(
+            "sessionio_sessions_with_sockets",
+            "gauge",
+            "Sessions with at least one socket on this node (= expiry timers running).",
+            sessions_with_sockets as u64,
+        );
+        metric(
+            "sessionio_handshakes_accepted_total",
+            "counter",
+            "Socket.IO connections admitted.",
+            self.handshakes_accepted.load(Relaxed),
+        );
+        metric(
+            "sessionio_notify_calls_total",
+            "counter",
+            "notify_session calls.",
+            self.notify_calls.load(Relaxed),
+        );
+        metric(
+            "sessionio_notifications_sent_total",
+            "counter",
+            "Messages sent to sockets by notify_session.",
+            self.notifications_sent.load(Relaxed),
+        );
+        metric(
+            "sessionio_sessions_expired_total",
+            "counter",
+            "Sessions whose sockets were kicked at expiry.",
+            self.sessions_expired.load(Relaxed),
+        );
+        metric(
+            "sessionio_sessions_destroyed_total",
+            "counter",
+            "Sessions destroyed (logout).",
+            self.sessions_destroyed.load(Relaxed),
+        );
+        metric(
+            "sessionio_sockets_kicked_total",
+            "counter",
+            "Sockets disconnected by expiry or destroy.",
+            self.sockets_kicked.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sessionio_handshakes_refused_total Socket.IO connections refused, by reason.\n\
+             # TYPE sessionio_handshakes_refused_total counter"
+        );
+        for (r, n) in Refusal::ALL.iter().zip(&self.refused) {
+            let _ = writeln!(
+                out,
+                "sessionio_handshakes_refused_total{{reason=\"{}\"}} {}",
+                r.message(),
+                n.load(Relaxed)
+            );
+        }
+        let l = &self.store;
+        let _ = writeln!(
+            out,
+            "# HELP sessionio_store_seconds Latency of session store calls.\n\
+             # TYPE sessionio_store_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (bound, n) in LATENCY_BUCKETS.iter().zip(&l.buckets) {
+            cumulative += n.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "sessionio_store_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let count = l.count.load(Relaxed);
+        let _ = writeln!(out, "sessionio_store_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "sessionio_store_seconds_sum {}\nsessionio_store_seconds_count {count}",
+            l.sum_nanos.load(Relaxed) as f64 / 1e9
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sessionio_store_errors_total Store calls that failed.\n\
+             # TYPE sessionio_store_errors_total counter\nsessionio_store_errors_total {}",
+            l.errors.load(Relaxed)
+        );
+        out
+    }
+}
+
+/// Wraps a store to time every call into [`Metrics`].
+pub(crate) struct TimedStore {
+    pub(crate) inner: Arc<dyn SessionStore>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl TimedStore {
+    fn timed<'a, T: Send + 'a>(
+        &'a self,
+        fut: BoxFuture<'a, Result<T>>,
+    ) -> BoxFuture<'a, Result<T>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let out = fut.await;
+            self.metrics.observe_store(started, out.is_ok());
+            out
+        })
+    }
+}
+
+impl SessionStore for TimedStore {
+    fn create(&self, record: Record) -> BoxFuture<'_, Result<bool>> {
+        self.timed(self.inner.create(record))
+    }
+
+    fn load(&self, id: SessionId) -> BoxFuture<'_, Result<Option<Record>>> {
+        self.timed(self.inner.load(id))
+    }
+
+    fn replace(&self, record: Record, expected_version: u64) -> BoxFuture<'_, Result<bool>> {
+        self.timed(self.inner.replace(record, expected_version))
+    }
+
+    fn touch(&self, id: SessionId, expires_at: u64, now_ms: u64) -> BoxFuture<'_, Result<Touch>> {
+        self.timed(self.inner.touch(id, expires_at, now_ms))
+    }
+
+    fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
+        self.timed(self.inner.delete(id))
+    }
+
+    fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>> {
+        self.timed(self.inner.delete_expired(before_ms))
+    }
+
+    fn update<'a>(
+        &'a self,
+        id: SessionId,
+        mutation: Mutation<'a>,
+    ) -> BoxFuture<'a, Result<Option<Record>>> {
+        self.timed(self.inner.update(id, mutation))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn renders_counters_refusals_and_a_cumulative_histogram() {
+        let m = Metrics::default();
+        m.accepted();
+        m.accepted();
+        m.refused(Refusal::InvalidSession);
+        m.notified(3);
+        m.expired(2);
+        m.destroyed(1);
+        let t = Instant::now() - Duration::from_millis(3);
+        m.observe_store(t, true);
+        m.observe_store(Instant::now(), false);
+        let text = m.render(5, 4);
+        for line in [
+            "sessionio_sockets_connected 5",
+            "sessionio_sessions_with_sockets 4",
+            "sessionio_handshakes_accepted_total 2",
+            "sessionio_handshakes_refused_total{reason=\"invalid session\"} 1",
+            "sessionio_handshakes_refused_total{reason=\"origin not allowed\"} 0",
+            "sessionio_notifications_sent_total 3",
+            "sessionio_sessions_expired_total 1",
+            "sessionio_sessions_destroyed_total 1",
+            "sessionio_sockets_kicked_total 3",
+            "sessionio_store_seconds_bucket{le=\"0.0025\"} 1",
+            "sessionio_store_seconds_bucket{le=\"0.005\"} 2",
+            "sessionio_store_seconds_bucket{le=\"+Inf\"} 2",
+            "sessionio_store_seconds_count 2",
+            "sessionio_store_errors_total 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+}
