@@ -1,0 +1,281 @@
+// Type definitions for sessionio (the JS layer in index.js and lib/, over the native addon).
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * What crosses the boundary with the engine: JSON-like values plus binary data.
+ * Integers stay integers and fractions floats; object keys keep their order; `Buffer`s,
+ * typed arrays and `ArrayBuffer`s travel as binary attachments and arrive as `Buffer`s;
+ * `toJSON()` is honoured (a `Date` becomes its ISO string); `undefined` and functions are
+ * left out of objects and become `null` in arrays; `NaN` and `±Infinity` become `null`.
+ * Session data is JSON: binary values cannot be stored in a session.
+ */
+export type Value = null | boolean | number | string | Buffer | Value[] | { [key: string]: Value };
+
+/** Options of {@link SessionIo.start}; every bad or unknown option is an {@link InvalidConfigError}. */
+export interface StartOptions {
+  /** Port of the Socket.IO server; `0` (default) picks a free port. */
+  port?: number;
+  /** Address to bind, default `127.0.0.1` (`"::"` or `"0.0.0.0"` for every interface). */
+  host?: string;
+  /** The secret that signs cookies and tokens, at least 32 bytes. Required unless `secrets`. */
+  secret?: string | Buffer;
+  /** Secrets for rotation: the first signs, any verifies. Exclusive with `secret`. */
+  secrets?: Array<string | Buffer>;
+  /** Session cookie name, default `sessionio.sid`. */
+  cookieName?: string;
+  /** `Secure` cookie attribute, default `true`; turn off only for `http://localhost`. */
+  cookieSecure?: boolean;
+  /** `SameSite` cookie attribute, default `"lax"`; `"none"` requires `cookieSecure`. */
+  sameSite?: 'lax' | 'strict' | 'none';
+  /** `Path` cookie attribute, default `/`. */
+  cookiePath?: string;
+  /** `Domain` cookie attribute, default host-only. */
+  cookieDomain?: string;
+  /** Inactivity timeout in ms (default 24 h); HTTP requests (and socket events) extend it. */
+  ttlMs?: number;
+  /** Whether socket events extend the session like HTTP requests do, default `true`. */
+  extendOnSocketActivity?: boolean;
+  /**
+   * Origins allowed to open sockets and make credentialed CORS requests, as browsers send
+   * them (`http://localhost:3000`: scheme, host, port; no path, no `*`). Without it only
+   * clients that send no `Origin` (non-browsers) may connect.
+   */
+  allowedOrigins?: string[];
+  /** Allows every origin, without credentials in CORS answers. Exclusive with `allowedOrigins`. */
+  allowAnyOrigin?: boolean;
+  /** Accept sockets with no cookie and no token (they have no session), default `false`. */
+  allowAnonymous?: boolean;
+  /** Read the handshake's `auth.token` as a token from `issueToken()`, default `true`. */
+  tokenAuth?: boolean;
+  /** Most sockets one session may have open at once, default 32. */
+  maxConnectionsPerSession?: number;
+  /** Session store URL, default `memory://`. */
+  store?: string;
+  /** Socket.IO request path, default `/socket.io`. */
+  path?: string;
+  /** Namespaces served, default `["/"]`. */
+  namespaces?: string[];
+  /** Engine.IO ping interval in ms, default 25 000. */
+  pingIntervalMs?: number;
+  /** Engine.IO ping timeout in ms, default 20 000. */
+  pingTimeoutMs?: number;
+  /** Time allowed between the Engine.IO handshake and the namespace connect, default 45 000 ms. */
+  connectTimeoutMs?: number;
+  /** Largest accepted packet payload in bytes, default 1 000 000. */
+  maxPayload?: number;
+  /** Outgoing packets queued per socket, default 1024. */
+  maxBufferSize?: number;
+}
+
+/**
+ * A live handle on one session. Reads go to the store and writes are atomic there:
+ * there is nothing to `reload()` or `save()`, and concurrent writers never lose updates.
+ */
+export declare class Session {
+  private constructor();
+  /** The session id (also the name of the session's room). */
+  readonly id: string;
+  /** The value under `key`, or `undefined`. */
+  get<T = Value>(key: string): Promise<T | undefined>;
+  /** Stores `value` under `key` (JSON-like; `undefined` and Buffers are refused). */
+  set(key: string, value: Value): Promise<void>;
+  /** Removes `key`; resolves its former value. */
+  remove<T = Value>(key: string): Promise<T | undefined>;
+  /** Atomically adds `by` (default 1) to the integer under `key` (absent: 0); resolves the new value. */
+  increment(key: string, by?: number): Promise<number>;
+  /** All the session's data. */
+  data(): Promise<Record<string, Value>>;
+  /** When the session expires unless extended by activity. */
+  expiresAt(): Promise<Date>;
+  /**
+   * One atomic transaction: `fn` edits `data` in place (it may be async); `update()`
+   * resolves what `fn` returns. `fn` may run more than once (when another writer got there
+   * first), always on the latest data; if it throws, nothing is written and `update()`
+   * rejects with its error.
+   */
+  update<R = void>(fn: (data: Record<string, Value>) => R | Promise<R>): Promise<R>;
+  /**
+   * A new id for the same data (call it on login, against session fixation); the old id
+   * stops working and its sockets are disconnected. In an HTTP request, `req.session`
+   * becomes the new session and the response sets its cookie.
+   */
+  regenerate(): Promise<Session>;
+  /** Deletes the session and disconnects its sockets; resolves how many. In an HTTP request the response clears the cookie. */
+  destroy(): Promise<number>;
+  /** Emits `event` with `data` to every socket of the session; resolves how many it reached. */
+  notify(event: string, data?: Value): Promise<number>;
+}
+
+/** What the client sent when it connected (its first HTTP request and its `auth`). */
+export interface Handshake {
+  /** Lower-case header names; repeated headers joined (`cookie` with `; `, others with `, `). */
+  headers: Record<string, string>;
+  /** Query parameters; a repeated key gives an array. */
+  query: Record<string, string | string[]>;
+  /** The `auth` object of the client's connect packet. */
+  auth: Record<string, Value> | null;
+  /** When the socket connected, as `Date#toString()`. */
+  time: string;
+  /** When the socket connected, unix ms. */
+  issued: number;
+  /** The client's IP address. */
+  address: string | null;
+}
+
+/** One connected Socket.IO client. */
+export declare class Socket {
+  private constructor();
+  readonly id: string;
+  /** The namespace, e.g. `/`. */
+  readonly nsp: string;
+  /** The session id, `null` for an anonymous socket. */
+  readonly sessionId: string | null;
+  /** The live session handle, `null` for an anonymous socket. */
+  readonly session: Session | null;
+  readonly handshake: Handshake;
+  readonly connected: boolean;
+  /** The rooms the socket is in (its session's room included). */
+  readonly rooms: Set<string>;
+  /** Emits `event` to this socket; always `true`. */
+  emit(event: string, ...args: Value[]): true;
+  /** Emits and resolves the client's ack (its first argument); rejects with a `ServerError` after 10 s. */
+  emitWithAck<T = Value>(event: string, ...args: Value[]): Promise<T>;
+  /** `socket.timeout(ms).emitWithAck(...)`: the same with another time limit. */
+  timeout(ms: number): { emitWithAck<T = Value>(event: string, ...args: Value[]): Promise<T> };
+  join(rooms: string | string[]): void;
+  /** Leaves a room; the session's own room cannot be left. */
+  leave(room: string): void;
+  /** Disconnects from the server side (the client does not reconnect). */
+  disconnect(): this;
+}
+
+/** An HTTP request after {@link SessionIo.express}. */
+export interface SessionRequest extends IncomingMessage {
+  /** The request's session; `null` only with `{ optional: true }` when the cookie was refused. */
+  session: Session | null;
+  sessionId: string | null;
+  /** Why the cookie was refused (with `{ optional: true }`), else `null`. */
+  sessionRefusal: { status: number; message: string } | null;
+}
+
+export interface ExpressOptions {
+  /**
+   * Pass requests whose cookie was refused on to the next handler (with
+   * `req.session = null`, `req.sessionRefusal` set and the cookie cleared) instead of
+   * answering the refusal. Default `false`.
+   */
+  optional?: boolean;
+}
+
+/** An Express (or `node:http`) middleware. */
+export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+export declare class SessionIo {
+  private constructor();
+  /** Checks the options, builds the engine and starts its Socket.IO server. */
+  static start(options?: StartOptions): Promise<SessionIo>;
+  /** The Socket.IO server's port. */
+  readonly port: number;
+  /** The Socket.IO server's bound address. */
+  readonly host: string;
+  /** The Socket.IO server's URL, e.g. `http://127.0.0.1:3001`. */
+  readonly url: string;
+  /**
+   * Express middleware: `req.session` and `req.sessionId` from the cookie, or a new
+   * session and its `Set-Cookie`. A refused cookie (forged, expired, destroyed) is
+   * answered with its status (401/403/429/503), the message as a text body and a
+   * clearing cookie, unless `optional`.
+   */
+  express(options?: ExpressOptions): SessionMiddleware;
+  /** Emits `event` with `data` to every socket of the session; resolves how many it reached (0 for an unknown session). */
+  notifySession(sessionId: string, event: string, data?: Value): Promise<number>;
+  /** Deletes the session and disconnects its sockets (they do not reconnect); resolves how many. */
+  destroySession(sessionId: string): Promise<number>;
+  /** A signed token, valid `ttlMs`, for clients without the cookie: `io(url, { auth: { token } })`. */
+  issueToken(sessionId: string, ttlMs: number): string;
+  /** A new, empty session. */
+  createSession(): Promise<Session>;
+  /** A handle on an existing live session; rejects with `SessionNotFoundError` or `SessionExpiredError`. */
+  session(sessionId: string): Promise<Session>;
+  /**
+   * Handles a socket event. What the handler returns answers the client's ack; if it
+   * throws, the ack is `{ error: message }`, the error is logged and the server keeps
+   * running. Register handlers before clients connect.
+   */
+  on(event: string, handler: (socket: Socket, ...args: Value[]) => unknown): this;
+  /** A per-event middleware, run before every handler; throwing stops the event (the ack gets `{ error: message }`). */
+  use(middleware: (socket: Socket, event: string, args: Value[]) => unknown): this;
+  /** Runs for every accepted socket, after it joined its session's room. */
+  onConnection(callback: (socket: Socket) => unknown): this;
+  stats(): { sockets: number; sessionsWithSockets: number };
+  /** Disconnects every socket and stops the server; afterwards the process exits by itself. */
+  close(): Promise<void>;
+}
+
+/** The stable error codes. */
+export declare const ErrorCode: {
+  readonly INVALID_CONFIG: 'ERR_INVALID_CONFIG';
+  readonly SESSION_NOT_FOUND: 'ERR_SESSION_NOT_FOUND';
+  readonly SESSION_EXPIRED: 'ERR_SESSION_EXPIRED';
+  readonly INVALID_SESSION_ID: 'ERR_INVALID_SESSION_ID';
+  readonly STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE';
+  readonly CONFLICT: 'ERR_CONFLICT';
+  readonly INVALID_VALUE: 'ERR_INVALID_VALUE';
+  readonly SERVER: 'ERR_SERVER';
+};
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Every error of the engine: an `Error` with a stable `code`. */
+export declare class SessionIoError extends Error {
+  readonly code: ErrorCode;
+}
+/** A bad option of `SessionIo.start()`. */
+export declare class InvalidConfigError extends SessionIoError {
+  readonly code: 'ERR_INVALID_CONFIG';
+}
+/** No session has this id (never created, destroyed or regenerated). */
+export declare class SessionNotFoundError extends SessionIoError {
+  readonly code: 'ERR_SESSION_NOT_FOUND';
+}
+/** The session is past its expiry. */
+export declare class SessionExpiredError extends SessionIoError {
+  readonly code: 'ERR_SESSION_EXPIRED';
+}
+/** The text is not a session id. */
+export declare class InvalidSessionIdError extends SessionIoError {
+  readonly code: 'ERR_INVALID_SESSION_ID';
+}
+/** The session store cannot be reached. */
+export declare class StoreUnavailableError extends SessionIoError {
+  readonly code: 'ERR_STORE_UNAVAILABLE';
+}
+/** An update kept conflicting with concurrent writers and gave up. */
+export declare class ConflictError extends SessionIoError {
+  readonly code: 'ERR_CONFLICT';
+}
+/** A value of the wrong type (e.g. incrementing a string, a Buffer in a session, a Symbol). */
+export declare class InvalidValueError extends SessionIoError {
+  readonly code: 'ERR_INVALID_VALUE';
+}
+/** Binding or serving failed, or a socket operation failed (e.g. an ack timed out). */
+export declare class ServerError extends SessionIoError {
+  readonly code: 'ERR_SERVER';
+}
+
+declare const sessionio: {
+  SessionIo: typeof SessionIo;
+  Session: typeof Session;
+  Socket: typeof Socket;
+  ErrorCode: typeof ErrorCode;
+  SessionIoError: typeof SessionIoError;
+  InvalidConfigError: typeof InvalidConfigError;
+  SessionNotFoundError: typeof SessionNotFoundError;
+  SessionExpiredError: typeof SessionExpiredError;
+  InvalidSessionIdError: typeof InvalidSessionIdError;
+  StoreUnavailableError: typeof StoreUnavailableError;
+  ConflictError: typeof ConflictError;
+  InvalidValueError: typeof InvalidValueError;
+  ServerError: typeof ServerError;
+};
+export default sessionio;

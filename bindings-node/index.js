@@ -1,0 +1,186 @@
+'use strict';
+// sessionio for Node.js: the Rust engine (Socket.IO server + sessions) behind a small
+// idiomatic layer: Promises, camelCase, Express middleware, Error classes with codes.
+const native = require('./lib/native').load();
+const errors = require('./lib/errors');
+const { Session } = require('./lib/session');
+const { Socket } = require('./lib/socket');
+const { middleware } = require('./lib/express');
+
+const { call, InvalidValueError } = errors;
+
+/** The longest delay a Node timer takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const messageOf = (err) => (err instanceof Error ? err.message : String(err));
+
+function assertString(what, value) {
+  if (typeof value !== 'string') throw new InvalidValueError(`invalid value: ${what} must be a string, got ${typeof value}`);
+}
+
+function assertFunction(what, value) {
+  if (typeof value !== 'function') throw new InvalidValueError(`invalid value: ${what} must be a function`);
+}
+
+class SessionIo {
+  #native;
+  #keepAlive;
+  #closing;
+
+  /** Use `SessionIo.start(options)`. */
+  constructor(nativeEngine) {
+    this.#native = nativeEngine;
+    // The engine runs on its own threads, which Node does not see: like a listening
+    // `http.Server`, a running engine keeps the process alive until `close()`.
+    this.#keepAlive = setInterval(() => {}, MAX_TIMER_MS);
+  }
+
+  /**
+   * Checks the options, builds the engine and starts its Socket.IO server.
+   * @param {import('./index').StartOptions} [options]
+   */
+  static async start(options = {}) {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new errors.InvalidConfigError('invalid configuration: options must be an object');
+    }
+    return new SessionIo(await call(() => native.start(options)));
+  }
+
+  /** The Socket.IO server's port. */
+  get port() {
+    return this.#native.port;
+  }
+
+  /** The Socket.IO server's host address. */
+  get host() {
+    return this.#native.host;
+  }
+
+  /** The Socket.IO server's URL, e.g. `http://127.0.0.1:3001`. */
+  get url() {
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `http://${host}:${this.port}`;
+  }
+
+  /**
+   * Express middleware: `req.session` (a `Session`) and `req.sessionId` from the cookie,
+   * a new session (and its cookie) for a request without one. A refused cookie (forged,
+   * expired, destroyed) is answered with the refusal's status and message and a clearing
+   * cookie — or, with `{ optional: true }`, passed on with `req.session = null`.
+   */
+  express(options) {
+    return middleware(this.#native, options);
+  }
+
+  /** Emits `event` with `data` to every socket of the session; resolves how many it reached. */
+  async notifySession(sessionId, event, data) {
+    assertString('the session id', sessionId);
+    assertString('the event name', event);
+    return call(() => this.#native.notifySession(sessionId, event, data));
+  }
+
+  /** Deletes the session and disconnects its sockets; resolves how many. */
+  async destroySession(sessionId) {
+    assertString('the session id', sessionId);
+    return call(() => this.#native.destroySession(sessionId));
+  }
+
+  /** A signed token, valid `ttlMs`, for clients without the cookie: `io(url, { auth: { token } })`. */
+  issueToken(sessionId, ttlMs) {
+    assertString('the session id', sessionId);
+    if (typeof ttlMs !== 'number') throw new InvalidValueError('invalid value: ttlMs must be a number of milliseconds');
+    return call(() => this.#native.issueToken(sessionId, ttlMs));
+  }
+
+  /** A new, empty session. */
+  async createSession() {
+    return new Session(await call(() => this.#native.createSession()));
+  }
+
+  /** A handle on an existing, live session (`SessionNotFoundError`, `SessionExpiredError`). */
+  async session(sessionId) {
+    assertString('the session id', sessionId);
+    return new Session(await call(() => this.#native.session(sessionId)));
+  }
+
+  /**
+   * The handler of a socket event: `async (socket, ...args) => ackValue`. What it returns
+   * answers the client's ack; if it throws, the ack is `{ error: message }`, the error is
+   * logged and the server keeps running. Register handlers before clients connect.
+   */
+  on(event, handler) {
+    assertString('the event name', event);
+    assertFunction('the handler', handler);
+    this.#native.on(event, async (socket, args) => {
+      try {
+        const value = await handler(new Socket(socket), ...args);
+        return value === undefined ? [true] : [true, value];
+      } catch (err) {
+        console.error(`sessionio: the handler of "${event}" threw:`, err);
+        return [false, messageOf(err)];
+      }
+    });
+    return this;
+  }
+
+  /**
+   * A per-event middleware, `async (socket, event, args) => {}`, run before every
+   * handler in the order added; throwing stops the event (its ack gets `{ error: message }`).
+   */
+  use(fn) {
+    assertFunction('the middleware', fn);
+    this.#native.use(async (socket, event, args) => {
+      try {
+        await fn(new Socket(socket), event, args);
+        return [true];
+      } catch (err) {
+        return [false, messageOf(err)];
+      }
+    });
+    return this;
+  }
+
+  /** Runs `fn(socket)` for every accepted socket (already in its session's room). */
+  onConnection(fn) {
+    assertFunction('the connection callback', fn);
+    this.#native.onConnection(async (socket) => {
+      try {
+        await fn(new Socket(socket));
+        return [true];
+      } catch (err) {
+        console.error('sessionio: a connection callback threw:', err);
+        return [false, messageOf(err)];
+      }
+    });
+    return this;
+  }
+
+  /** `{ sockets, sessionsWithSockets }`. */
+  stats() {
+    return this.#native.stats();
+  }
+
+  /** Disconnects every socket and stops the server; afterwards the process can exit. */
+  close() {
+    this.#closing ??= call(() => this.#native.close()).finally(() => clearInterval(this.#keepAlive));
+    return this.#closing;
+  }
+}
+
+module.exports = {
+  SessionIo,
+  Session,
+  Socket,
+  SessionIoError: errors.SessionIoError,
+  InvalidConfigError: errors.InvalidConfigError,
+  SessionNotFoundError: errors.SessionNotFoundError,
+  SessionExpiredError: errors.SessionExpiredError,
+  InvalidSessionIdError: errors.InvalidSessionIdError,
+  StoreUnavailableError: errors.StoreUnavailableError,
+  ConflictError: errors.ConflictError,
+  InvalidValueError: errors.InvalidValueError,
+  ServerError: errors.ServerError,
+  ErrorCode: errors.ErrorCode,
+};
+// `import sessionio from 'sessionio'` and TypeScript's default import see the same object.
+module.exports.default = module.exports;

@@ -1,0 +1,19 @@
+// ESM entry: the same module as `require('sessionio')`.
+import sessionio from './index.js';
+
+export const {
+  SessionIo,
+  Session,
+  Socket,
+  SessionIoError,
+  InvalidConfigError,
+  SessionNotFoundError,
+  SessionExpiredError,
+  InvalidSessionIdError,
+  StoreUnavailableError,
+  ConflictError,
+  InvalidValueError,
+  ServerError,
+  ErrorCode,
+} = sessionio;
+export default sessionio;

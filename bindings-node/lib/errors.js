@@ -1,0 +1,90 @@
+'use strict';
+// The engine's errors as `Error` subclasses with a stable `code`.
+//
+// Native errors carry the engine's code in their message (`[ERR_…] text`, see
+// src/errors.rs); `fromNative` turns them into these classes.
+
+class SessionIoError extends Error {
+  /**
+   * @param {string} message
+   * @param {string} code
+   * @param {ErrorOptions} [options]
+   */
+  constructor(message, code, options) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+const CODES = {
+  ERR_INVALID_CONFIG: 'InvalidConfigError',
+  ERR_SESSION_NOT_FOUND: 'SessionNotFoundError',
+  ERR_SESSION_EXPIRED: 'SessionExpiredError',
+  ERR_INVALID_SESSION_ID: 'InvalidSessionIdError',
+  ERR_STORE_UNAVAILABLE: 'StoreUnavailableError',
+  ERR_CONFLICT: 'ConflictError',
+  ERR_INVALID_VALUE: 'InvalidValueError',
+  ERR_SERVER: 'ServerError',
+};
+
+const classes = {};
+const byCode = {};
+for (const [code, name] of Object.entries(CODES)) {
+  // A named class per code, so that `instanceof` and stack traces read well.
+  const cls = {
+    [name]: class extends SessionIoError {
+      constructor(message, options) {
+        super(message, code, options);
+      }
+    },
+  }[name];
+  classes[name] = cls;
+  byCode[code] = cls;
+}
+
+/** The stable codes, e.g. `ErrorCode.SESSION_NOT_FOUND === 'ERR_SESSION_NOT_FOUND'`. */
+const ErrorCode = Object.freeze(
+  Object.fromEntries(Object.keys(CODES).map((code) => [code.slice(4), code])),
+);
+
+const PREFIXED = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/;
+// What Node-API reports when an argument has the wrong JavaScript type.
+const NAPI_TYPE_CODES = new Set([
+  'InvalidArg',
+  'ObjectExpected',
+  'StringExpected',
+  'NameExpected',
+  'FunctionExpected',
+  'NumberExpected',
+  'BooleanExpected',
+  'ArrayExpected',
+  'BigintExpected',
+]);
+
+/** Maps an error thrown by the native addon to a `SessionIoError` subclass. */
+function fromNative(err) {
+  if (!(err instanceof Error) || err instanceof SessionIoError) return err;
+  const m = PREFIXED.exec(err.message);
+  if (m && byCode[m[1]]) return new byCode[m[1]](m[2]);
+  if (NAPI_TYPE_CODES.has(err.code)) return new classes.InvalidValueError(`invalid value: ${err.message}`);
+  return err;
+}
+
+/** Calls `fn`; maps what it throws or rejects with. */
+function call(fn) {
+  let result;
+  try {
+    result = fn();
+  } catch (err) {
+    throw fromNative(err);
+  }
+  if (result && typeof result.then === 'function') {
+    return result.then(undefined, (err) => {
+      throw fromNative(err);
+    });
+  }
+  return result;
+}
+
+module.exports = { SessionIoError, ErrorCode, ...classes, fromNative, call };

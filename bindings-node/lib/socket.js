@@ -1,0 +1,100 @@
+'use strict';
+// `Socket`: one connected Socket.IO client, as handlers and connection callbacks see it.
+const { call, InvalidValueError } = require('./errors');
+const { Session } = require('./session');
+
+/** How long `emitWithAck` waits for the client by default (Socket.IO's own has no limit). */
+const DEFAULT_ACK_TIMEOUT_MS = 10_000;
+
+class Socket {
+  #native;
+  #session;
+
+  constructor(native) {
+    this.#native = native;
+  }
+
+  /** The socket id. */
+  get id() {
+    return this.#native.id;
+  }
+
+  /** The namespace, e.g. `/`. */
+  get nsp() {
+    return this.#native.namespace;
+  }
+
+  /** The session id, or `null` for an anonymous socket. */
+  get sessionId() {
+    return this.#native.sessionId ?? null;
+  }
+
+  /** The live session handle (no reload/save needed), or `null` for an anonymous socket. */
+  get session() {
+    if (this.#session === undefined) {
+      const native = this.#native.session;
+      this.#session = native ? new Session(native) : null;
+    }
+    return this.#session;
+  }
+
+  /** `{ headers, query, auth, time, issued, address }` of the connection's first request. */
+  get handshake() {
+    const h = this.#native.handshake();
+    return { ...h, time: new Date(h.time).toString(), issued: h.time };
+  }
+
+  /** Whether the socket is still connected. */
+  get connected() {
+    return this.#native.connected;
+  }
+
+  /** The rooms it is in, as a `Set` (its session's room included). */
+  get rooms() {
+    return new Set(this.#native.rooms);
+  }
+
+  /** Emits `event` to this socket; Buffers travel as binary. */
+  emit(event, ...args) {
+    if (typeof event !== 'string') throw new InvalidValueError('invalid value: the event name must be a string');
+    call(() => this.#native.emit(event, args));
+    return true;
+  }
+
+  /** Emits and resolves the client's ack (its first argument); rejects after 10 s. */
+  emitWithAck(event, ...args) {
+    return this.timeout(DEFAULT_ACK_TIMEOUT_MS).emitWithAck(event, ...args);
+  }
+
+  /** `socket.timeout(ms).emitWithAck(event, ...args)`, as in Socket.IO. */
+  timeout(ms) {
+    if (!Number.isSafeInteger(ms) || ms <= 0 || ms > 2 ** 32 - 1) {
+      throw new InvalidValueError(`invalid value: the timeout must be a positive integer of milliseconds, got ${ms}`);
+    }
+    return {
+      emitWithAck: async (event, ...args) => {
+        if (typeof event !== 'string') throw new InvalidValueError('invalid value: the event name must be a string');
+        const reply = await call(() => this.#native.emitWithAck(event, args, ms));
+        return reply[0];
+      },
+    };
+  }
+
+  /** Joins one room or several. */
+  join(rooms) {
+    for (const room of Array.isArray(rooms) ? rooms : [rooms]) call(() => this.#native.join(room));
+  }
+
+  /** Leaves a room (the session's own room cannot be left). */
+  leave(room) {
+    call(() => this.#native.leave(room));
+  }
+
+  /** Disconnects the socket from the server side (the client does not reconnect). */
+  disconnect() {
+    this.#native.disconnect();
+    return this;
+  }
+}
+
+module.exports = { Socket };

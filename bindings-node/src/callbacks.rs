@@ -1,0 +1,176 @@
+//! JavaScript callbacks run by the engine: event handlers, per-event middlewares and
+//! connection callbacks.
+//!
+//! Each is a *weak* threadsafe function: stored for the server's whole life, it must not
+//! keep Node alive once the server is closed. The JS layer wraps every user function in
+//! an `async` one that never rejects and answers an [`Outcome`]: `[true, ...values]` or
+//! `[false, message]` (it logs the error itself).
+
+use std::ptr;
+
+use napi::bindgen_prelude::{
+    FnArgs, FromNapiValue, Function, Promise, TypeName, ValidateNapiValue,
+};
+use napi::sys;
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi::{Status, ValueType};
+use sessionio::{EventContext, HandlerError, Reply, SocketHandle, Value};
+
+use crate::socket::JsSocket;
+use crate::values::{JsArgsOut, JsValueIn};
+
+/// The answer of a wrapped JavaScript callback.
+pub struct Outcome {
+    pub ok: bool,
+    pub values: Vec<Value>,
+}
+
+impl TypeName for Outcome {
+    fn type_name() -> &'static str {
+        "Outcome"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for Outcome {}
+
+impl FromNapiValue for Outcome {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        let mut len = 0u32;
+        let status = unsafe { sys::napi_get_array_length(env, value, &mut len) };
+        if status != sys::Status::napi_ok || len == 0 {
+            return Err(napi::Error::new(
+                Status::InvalidArg,
+                "a wrapped callback must answer [ok, ...values]",
+            ));
+        }
+        let mut items = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let mut item = ptr::null_mut();
+            let status = unsafe { sys::napi_get_element(env, value, i, &mut item) };
+            if status != sys::Status::napi_ok {
+                return Err(napi::Error::new(
+                    Status::from(status),
+                    "napi_get_element failed",
+                ));
+            }
+            items.push(unsafe { JsValueIn::from_napi_value(env, item) }?.0);
+        }
+        let mut values = items.into_iter();
+        let ok = values.next().and_then(|v| v.as_bool()).unwrap_or(false);
+        Ok(Outcome {
+            ok,
+            values: values.collect(),
+        })
+    }
+}
+
+/// One call of an event handler or middleware.
+pub(crate) struct EventCall {
+    socket: SocketHandle,
+    event: String,
+    args: Vec<Value>,
+}
+
+impl From<&EventContext> for EventCall {
+    fn from(ctx: &EventContext) -> Self {
+        EventCall {
+            socket: ctx.socket().clone(),
+            event: ctx.event().to_owned(),
+            args: ctx.args().to_vec(),
+        }
+    }
+}
+
+/// `(socket, args)` for handlers, `(socket, event, args)` for middlewares.
+pub(crate) type HandlerFn = ThreadsafeFunction<
+    EventCall,
+    Promise<Outcome>,
+    FnArgs<(JsSocket, JsArgsOut)>,
+    Status,
+    false,
+    true,
+>;
+pub(crate) type MiddlewareFn = ThreadsafeFunction<
+    EventCall,
+    Promise<Outcome>,
+    FnArgs<(JsSocket, String, JsArgsOut)>,
+    Status,
+    false,
+    true,
+>;
+pub(crate) type ConnectionFn =
+    ThreadsafeFunction<SocketHandle, Promise<Outcome>, JsSocket, Status, false, true>;
+
+/// The JavaScript function type every callback arrives as.
+pub(crate) type JsCallback<'env> = Function<'env, (), Promise<Outcome>>;
+
+pub(crate) fn handler(f: &JsCallback<'_>) -> napi::Result<HandlerFn> {
+    f.build_threadsafe_function::<EventCall>()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build_callback(|ctx| {
+            let call = ctx.value;
+            Ok(FnArgs::from((
+                JsSocket::from(call.socket),
+                JsArgsOut(call.args),
+            )))
+        })
+}
+
+pub(crate) fn middleware(f: &JsCallback<'_>) -> napi::Result<MiddlewareFn> {
+    f.build_threadsafe_function::<EventCall>()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build_callback(|ctx| {
+            let call = ctx.value;
+            Ok(FnArgs::from((
+                JsSocket::from(call.socket),
+                call.event,
+                JsArgsOut(call.args),
+            )))
+        })
+}
+
+pub(crate) fn connection(f: &JsCallback<'_>) -> napi::Result<ConnectionFn> {
+    f.build_threadsafe_function::<SocketHandle>()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build_callback(|ctx| Ok(JsSocket::from(ctx.value)))
+}
+
+/// Runs a wrapped callback and waits for its outcome. A failure to reach JavaScript at
+/// all (Node is shutting down) is an `internal error` for the client.
+pub(crate) async fn run<T, A>(
+    f: &ThreadsafeFunction<T, Promise<Outcome>, A, Status, false, true>,
+    value: T,
+) -> Result<Vec<Value>, HandlerError>
+where
+    T: 'static,
+    A: 'static + napi::bindgen_prelude::JsValuesTupleIntoVec,
+{
+    let internal = |e: napi::Error| {
+        tracing::error!(error = %e, "a JavaScript callback could not run");
+        HandlerError::new("internal error")
+    };
+    let promise = f.call_async_catch(value).await.map_err(internal)?;
+    let outcome = promise.await.map_err(internal)?;
+    if outcome.ok {
+        Ok(outcome.values)
+    } else {
+        let message = outcome
+            .values
+            .into_iter()
+            .next()
+            .and_then(|m| m.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "internal error".to_owned());
+        Err(HandlerError::new(message))
+    }
+}
+
+/// The ack of a handler: its value (none for `undefined`).
+pub(crate) fn reply(values: Vec<Value>) -> Reply {
+    Reply::args(values)
+}

@@ -1,0 +1,282 @@
+//! The Node.js binding of sessionio (napi-rs). It wraps a clone of the core's
+//! [`sessionio::SessionIo`] and maps options, values and errors; every decision about
+//! sessions, cookies, rooms and timers stays in the core. The idiomatic JavaScript API
+//! (Express middleware, error classes, typings) is the small JS layer in `lib/`.
+
+mod callbacks;
+mod errors;
+mod options;
+mod ready;
+mod session;
+mod socket;
+mod values;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::Env;
+use napi_derive::napi;
+use sessionio::http::Server;
+use sessionio::{EventContext, SessionIo};
+
+use crate::callbacks::JsCallback;
+use crate::errors::{invalid_value, server, IntoNapi};
+use crate::ready::{now_or_spawn, Ready};
+use crate::session::{safe_integer, JsSession};
+use crate::values::JsValueIn;
+
+/// Logs of the engine go to stderr, filtered by `SESSIONIO_LOG` (default `warn`), e.g.
+/// `SESSIONIO_LOG=sessionio=debug`.
+#[napi_derive::module_init]
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SESSIONIO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Starts the engine and its standalone Socket.IO server.
+#[napi(ts_args_type = "options?: Record<string, unknown>")]
+pub async fn start(options: Option<JsValueIn>) -> napi::Result<NativeSessionIo> {
+    let options = options::parse(options.map_or(sessionio::Value::Nil, |o| o.0))?;
+    let io = options.builder.build().napi()?;
+    let server = io.serve(options.addr).await.napi()?;
+    Ok(NativeSessionIo {
+        io,
+        server: Arc::new(server),
+    })
+}
+
+/// A running engine and its Socket.IO server.
+#[napi]
+pub struct NativeSessionIo {
+    io: SessionIo,
+    server: Arc<Server>,
+}
+
+/// What the `Cookie` header of an HTTP request resolved to.
+#[napi]
+pub struct NativeHttpSession {
+    outcome: Result<sessionio::HttpSession, sessionio::Refusal>,
+    clear_cookie: String,
+}
+
+#[napi]
+impl NativeHttpSession {
+    /// The request's session, `null` when the cookie was refused.
+    #[napi(getter)]
+    pub fn session(&self) -> Option<JsSession> {
+        self.outcome.as_ref().ok().map(|s| s.session.clone().into())
+    }
+
+    /// The `Set-Cookie` value to send (a new session), or `null`.
+    #[napi(getter)]
+    pub fn set_cookie(&self) -> Option<String> {
+        match &self.outcome {
+            Ok(s) => s.set_cookie.clone(),
+            Err(r) if r.clears_cookie() => Some(self.clear_cookie.clone()),
+            Err(_) => None,
+        }
+    }
+
+    /// The HTTP status of a refusal, `null` when accepted.
+    #[napi(getter)]
+    pub fn status(&self) -> Option<u32> {
+        self.outcome
+            .as_ref()
+            .err()
+            .map(|r| u32::from(r.http_status()))
+    }
+
+    /// The refusal's message (the response body), `null` when accepted.
+    #[napi(getter)]
+    pub fn message(&self) -> Option<String> {
+        self.outcome.as_ref().err().map(|r| r.message().to_owned())
+    }
+}
+
+/// Live counters.
+#[napi(object)]
+pub struct Stats {
+    /// Sockets connected on the default namespace.
+    pub sockets: u32,
+    /// Sessions with at least one socket here.
+    pub sessions_with_sockets: u32,
+}
+
+fn session_id(id: &str) -> napi::Result<sessionio::SessionId> {
+    SessionIo::parse_session_id(id).napi()
+}
+
+#[napi]
+impl NativeSessionIo {
+    /// The Socket.IO server's port.
+    #[napi(getter)]
+    pub fn port(&self) -> u32 {
+        u32::from(self.server.local_addr().port())
+    }
+
+    /// The Socket.IO server's host address.
+    #[napi(getter)]
+    pub fn host(&self) -> String {
+        self.server.local_addr().ip().to_string()
+    }
+
+    /// The session of an HTTP request from its `Cookie` header (what Express calls).
+    #[napi]
+    pub fn http_session<'env>(
+        &self,
+        env: &'env Env,
+        cookie_header: Option<String>,
+    ) -> napi::Result<Ready<'env, NativeHttpSession>> {
+        let io = self.io.clone();
+        now_or_spawn(env, async move {
+            Ok(NativeHttpSession {
+                outcome: io.http_session(cookie_header.as_deref()).await,
+                clear_cookie: io.clear_cookie(),
+            })
+        })
+    }
+
+    /// Emits to every socket of the session; answers how many it reached (a number when
+    /// it is done at once, else a Promise of it).
+    #[napi]
+    pub fn notify_session<'env>(
+        &self,
+        env: &'env Env,
+        session_id_text: String,
+        event: String,
+        data: JsValueIn,
+    ) -> napi::Result<Ready<'env, u32>> {
+        let id = session_id(&session_id_text)?;
+        let io = self.io.clone();
+        now_or_spawn(env, async move {
+            Ok(io.notify_session(id, &event, &data.0).await.napi()? as u32)
+        })
+    }
+
+    /// Deletes the session and disconnects its sockets; answers how many.
+    #[napi]
+    pub fn destroy_session<'env>(
+        &self,
+        env: &'env Env,
+        session_id_text: String,
+    ) -> napi::Result<Ready<'env, u32>> {
+        let id = session_id(&session_id_text)?;
+        let io = self.io.clone();
+        now_or_spawn(env, async move {
+            Ok(io.destroy_session(id).await.napi()? as u32)
+        })
+    }
+
+    /// A signed token for `auth: { token }`, valid for `ttlMs`.
+    #[napi]
+    pub fn issue_token(&self, session_id_text: String, ttl_ms: f64) -> napi::Result<String> {
+        let id = session_id(&session_id_text)?;
+        let ttl = safe_integer("ttlMs", ttl_ms)?;
+        if ttl <= 0 {
+            return Err(invalid_value("token ttl must be positive".into()));
+        }
+        self.io
+            .issue_token(id, Duration::from_millis(ttl as u64))
+            .napi()
+    }
+
+    /// A new, empty session.
+    #[napi]
+    pub fn create_session<'env>(&self, env: &'env Env) -> napi::Result<Ready<'env, JsSession>> {
+        let io = self.io.clone();
+        now_or_spawn(
+            env,
+            async move { Ok(io.create_session().await.napi()?.into()) },
+        )
+    }
+
+    /// A handle on an existing, live session.
+    #[napi]
+    pub fn session<'env>(
+        &self,
+        env: &'env Env,
+        session_id_text: String,
+    ) -> napi::Result<Ready<'env, JsSession>> {
+        let id = session_id(&session_id_text)?;
+        let io = self.io.clone();
+        now_or_spawn(env, async move { Ok(io.session(id).await.napi()?.into()) })
+    }
+
+    /// Registers the handler of a socket event (wrapped by the JS layer).
+    #[napi(
+        ts_args_type = "event: string, handler: (socket: NativeSocket, args: unknown[]) => Promise<unknown[]>"
+    )]
+    pub fn on(&self, event: String, handler: JsCallback<'_>) -> napi::Result<()> {
+        let f = Arc::new(callbacks::handler(&handler)?);
+        self.io.on(event, move |ctx: EventContext| {
+            let f = f.clone();
+            async move {
+                callbacks::run(&f, callbacks::EventCall::from(&ctx))
+                    .await
+                    .map(callbacks::reply)
+            }
+        });
+        Ok(())
+    }
+
+    /// Adds a per-event middleware (wrapped by the JS layer).
+    #[napi(
+        js_name = "use",
+        ts_args_type = "middleware: (socket: NativeSocket, event: string, args: unknown[]) => Promise<unknown[]>"
+    )]
+    pub fn use_event(&self, middleware: JsCallback<'_>) -> napi::Result<()> {
+        let f = Arc::new(callbacks::middleware(&middleware)?);
+        self.io.use_event(move |ctx: EventContext| {
+            let f = f.clone();
+            async move {
+                callbacks::run(&f, callbacks::EventCall::from(&ctx))
+                    .await
+                    .map(|_| ())
+            }
+        });
+        Ok(())
+    }
+
+    /// Runs a callback for every accepted socket (wrapped by the JS layer).
+    #[napi(ts_args_type = "callback: (socket: NativeSocket) => Promise<unknown[]>")]
+    pub fn on_connection(&self, callback: JsCallback<'_>) -> napi::Result<()> {
+        let f = Arc::new(callbacks::connection(&callback)?);
+        self.io.on_connection(move |socket| {
+            let f = f.clone();
+            async move {
+                // The JS layer logs a failing callback; the socket stays connected.
+                let _ = callbacks::run(&f, socket).await;
+            }
+        });
+        Ok(())
+    }
+
+    /// Live counters.
+    #[napi]
+    pub fn stats(&self) -> Stats {
+        let s = self.io.stats();
+        Stats {
+            sockets: s.sockets as u32,
+            sessions_with_sockets: s.sessions_with_sockets as u32,
+        }
+    }
+
+    /// Disconnects every socket and stops the server; calling it again does nothing.
+    #[napi]
+    pub async fn close(&self) -> napi::Result<()> {
+        let server = self.server.clone();
+        // The server task runs on the binding's tokio runtime: wait for it there.
+        tokio::spawn(async move { server.close().await })
+            .await
+            .map_err(|e| server_error(&e))
+    }
+}
+
+fn server_error(e: &dyn std::fmt::Display) -> napi::Error {
+    server(format!("closing the server failed: {e}"))
+}

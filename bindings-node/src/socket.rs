@@ -1,0 +1,176 @@
+//! `Socket`: one connected Socket.IO client, as handlers and connection callbacks see it.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use napi::bindgen_prelude::within_runtime_if_available;
+use napi_derive::napi;
+use sessionio::{SocketHandle, Value};
+
+use crate::errors::{invalid_value, IntoNapi};
+use crate::session::JsSession;
+use crate::values::{from_json, JsArgsOut, JsValueIn, JsValueOut};
+
+#[napi(js_name = "NativeSocket")]
+pub struct JsSocket {
+    inner: SocketHandle,
+}
+
+impl From<SocketHandle> for JsSocket {
+    fn from(inner: SocketHandle) -> Self {
+        JsSocket { inner }
+    }
+}
+
+fn string(s: impl Into<String>) -> Value {
+    Value::String(s.into().into())
+}
+
+// Methods that are not `async` run on Node's thread: those that may spawn tasks enter
+// the binding's tokio runtime first.
+
+/// Event arguments arrive from the JS layer as one array.
+fn args(list: JsValueIn) -> napi::Result<Vec<Value>> {
+    match list.0 {
+        Value::Array(items) => Ok(items),
+        _ => Err(invalid_value("event arguments must be an array".into())),
+    }
+}
+
+#[napi]
+impl JsSocket {
+    /// The socket id.
+    #[napi(getter)]
+    pub fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    /// The namespace path.
+    #[napi(getter)]
+    pub fn namespace(&self) -> String {
+        self.inner.namespace().to_owned()
+    }
+
+    /// The session id, `null` for an anonymous socket.
+    #[napi(getter)]
+    pub fn session_id(&self) -> Option<String> {
+        self.inner.session_id().map(|id| id.to_string())
+    }
+
+    /// A live handle on the socket's session, `null` for an anonymous socket.
+    #[napi(getter)]
+    pub fn session(&self) -> Option<JsSession> {
+        self.inner.session().map(JsSession::from)
+    }
+
+    /// Whether the socket is still connected.
+    #[napi(getter)]
+    pub fn connected(&self) -> bool {
+        self.inner.connected()
+    }
+
+    /// The rooms the socket is in (its session's room included).
+    #[napi(getter)]
+    pub fn rooms(&self) -> Vec<String> {
+        self.inner.rooms()
+    }
+
+    /// What the client sent when it connected: `{ headers, query, auth, time, address }`.
+    /// Header names are lower-case; repeated headers are joined (`cookie` with `; `,
+    /// others with `, `); a repeated query key gives an array. `time` is unix ms.
+    #[napi(
+        ts_return_type = "{ headers: Record<string, string>; query: Record<string, string | string[]>; auth: unknown; time: number; address: string | null }"
+    )]
+    pub fn handshake(&self) -> JsValueOut {
+        let h = self.inner.handshake();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (name, value) in &h.headers {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            match headers.iter_mut().find(|(n, _)| n == name.as_str()) {
+                Some((n, joined)) => {
+                    joined.push_str(if n == "cookie" { "; " } else { ", " });
+                    joined.push_str(&value);
+                }
+                None => headers.push((name.as_str().to_owned(), value)),
+            }
+        }
+        let mut query: Vec<(Value, Value)> = Vec::new();
+        for (k, v) in h.query {
+            match query
+                .iter_mut()
+                .find(|(n, _)| n.as_str() == Some(k.as_str()))
+            {
+                Some((_, Value::Array(list))) => list.push(string(v)),
+                Some((_, first)) => *first = Value::Array(vec![first.clone(), string(v)]),
+                None => query.push((string(k), string(v))),
+            }
+        }
+        let time = h
+            .time
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        JsValueOut(Some(Value::Map(vec![
+            (
+                string("headers"),
+                Value::Map(
+                    headers
+                        .into_iter()
+                        .map(|(k, v)| (string(k), string(v)))
+                        .collect(),
+                ),
+            ),
+            (string("query"), Value::Map(query)),
+            (string("auth"), from_json(h.auth)),
+            (string("time"), Value::from(time)),
+            (
+                string("address"),
+                h.address
+                    .map(|a| string(a.ip().to_string()))
+                    .unwrap_or(Value::Nil),
+            ),
+        ])))
+    }
+
+    /// Emits `event` with these arguments to this socket.
+    #[napi]
+    pub fn emit(&self, event: String, list: JsValueIn) -> napi::Result<()> {
+        let list = args(list)?;
+        within_runtime_if_available(|| self.inner.emit_args(&event, &list)).napi()
+    }
+
+    /// Emits and waits (at most `timeoutMs`) for the client's ack; answers its arguments.
+    #[napi]
+    pub async fn emit_with_ack(
+        &self,
+        event: String,
+        list: JsValueIn,
+        timeout_ms: u32,
+    ) -> napi::Result<JsArgsOut> {
+        let list = args(list)?;
+        let reply = self
+            .inner
+            .emit_with_ack(&event, &list, Duration::from_millis(u64::from(timeout_ms)))
+            .await
+            .napi()?;
+        Ok(JsArgsOut(reply))
+    }
+
+    /// Joins a room.
+    #[napi]
+    pub fn join(&self, room: String) {
+        within_runtime_if_available(|| self.inner.join(room));
+    }
+
+    /// Leaves a room (the session's own room cannot be left).
+    #[napi]
+    pub fn leave(&self, room: String) {
+        within_runtime_if_available(|| self.inner.leave(&room));
+    }
+
+    /// Disconnects the socket from the server side (the client does not reconnect).
+    #[napi]
+    pub fn disconnect(&self) {
+        // socketioxide spawns the disconnect handlers: enter the binding's runtime.
+        within_runtime_if_available(|| self.inner.disconnect());
+    }
+}

@@ -1,0 +1,275 @@
+// Socket handlers in JavaScript: acks, thrown errors, middlewares, connection callbacks,
+// the socket API, and values crossing the boundary both ways.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { SessionIo, Socket, Session } from '../index.mjs';
+import { SECRET, Clients, connectSession, nextEvent, ack, sleep, withTimeout } from './helpers.mjs';
+
+describe('socket handlers', () => {
+  let rt;
+  const connections = [];
+  const middlewareSeen = [];
+  const errors = [];
+  let originalConsoleError;
+
+  before(async () => {
+    rt = await SessionIo.start({ secret: SECRET, allowAnonymous: true });
+    // Handler errors are logged with console.error: capture them to assert on them.
+    originalConsoleError = console.error;
+    console.error = (...args) => errors.push(args);
+
+    rt.use(async (socket, event, args) => {
+      middlewareSeen.push({ event, args, id: socket.id });
+      if (event === 'guarded' && args[0] !== 'password') throw new Error('forbidden');
+    });
+    rt.onConnection(async (socket) => {
+      connections.push(socket);
+      socket.emit('welcome', { id: socket.id, sessionId: socket.sessionId });
+    });
+    rt.on('echo', async (socket, ...args) => args);
+    rt.on('echo1', (socket, value) => value);
+    rt.on('incr', async (socket) => {
+      const n = await socket.session.increment('count');
+      await socket.session.notify('current count', n);
+      return n;
+    });
+    rt.on('throws', async () => {
+      throw new Error('handler failed on purpose');
+    });
+    rt.on('throws sync', () => {
+      throw new TypeError('sync failure');
+    });
+    rt.on('throws string', async () => {
+      // eslint-disable-next-line no-throw-literal
+      throw 'plain string';
+    });
+    rt.on('no ack value', async () => undefined);
+    rt.on('unsendable', async () => Symbol('not a value'));
+    rt.on('guarded', async () => 'let in');
+    rt.on('whoami', async (socket) => ({
+      id: socket.id,
+      nsp: socket.nsp,
+      sessionId: socket.sessionId,
+      hasSession: socket.session instanceof Session,
+      isSocket: socket instanceof Socket,
+      connected: socket.connected,
+      rooms: [...socket.rooms].sort(),
+      handshake: socket.handshake,
+    }));
+    rt.on('join', async (socket, room) => {
+      socket.join(room);
+      socket.join([`${room}-a`, `${room}-b`]);
+      socket.leave(`${room}-b`);
+      socket.leave(socket.sessionId ?? 'none');
+      return [...socket.rooms].sort();
+    });
+    rt.on('ask client', async (socket, question) => socket.emitWithAck('question', question));
+    rt.on('ask client briefly', async (socket) => socket.timeout(100).emitWithAck('question', 'no answer'));
+    rt.on('kick me', async (socket) => {
+      setTimeout(() => socket.disconnect(), 10);
+      return 'bye';
+    });
+  });
+  after(async () => {
+    console.error = originalConsoleError;
+    await rt.close();
+  });
+
+  test('a handler answers the ack; socket.session is the live session', async (t) => {
+    const clients = new Clients(t);
+    const s = await rt.createSession();
+    const [a, b] = [await connectSession(clients, rt, s), await connectSession(clients, rt, s)];
+    const onB = nextEvent(b, 'current count');
+    assert.equal(await ack(a, 'incr'), 1);
+    assert.deepEqual(await onB, [1]);
+    assert.equal(await ack(b, 'incr'), 2);
+    assert.equal(await s.get('count'), 2, 'the socket wrote through to the store');
+  });
+
+  test('100 concurrent socket increments lose nothing and every ack arrives', async (t) => {
+    const clients = new Clients(t);
+    const s = await rt.createSession();
+    const socks = await Promise.all([1, 2, 3, 4].map(() => connectSession(clients, rt, s)));
+    const acks = await Promise.all(Array.from({ length: 100 }, (_, i) => ack(socks[i % 4], 'incr')));
+    assert.deepEqual([...acks].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i + 1));
+    assert.equal(await s.get('count'), 100);
+  });
+
+  test('a throwing handler acks { error: message }, is logged, and the server keeps running', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    errors.length = 0;
+    assert.deepEqual(await ack(sock, 'throws'), { error: 'handler failed on purpose' });
+    assert.deepEqual(await ack(sock, 'throws sync'), { error: 'sync failure' });
+    assert.deepEqual(await ack(sock, 'throws string'), { error: 'plain string' });
+    assert.equal(errors.length, 3, 'each thrown error is logged');
+    assert.match(String(errors[0][0]), /handler of "throws" threw/);
+    assert.ok(errors[0][1] instanceof Error);
+    assert.equal(sock.connected, true);
+    assert.equal(await ack(sock, 'incr'), 1);
+  });
+
+  test('a handler answering a value that cannot be sent acks { error: "internal error" }; the socket stays', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    assert.deepEqual(await ack(sock, 'unsendable'), { error: 'internal error' });
+    assert.equal(await ack(sock, 'echo1', 'still here'), 'still here');
+  });
+
+  test('a handler returning undefined acks with no arguments', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    const args = await withTimeout(
+      new Promise((resolve) => sock.emit('no ack value', (...a) => resolve(a))),
+      5_000,
+      'ack',
+    );
+    assert.deepEqual(args, []);
+  });
+
+  test('values round-trip: integers, floats, strings, nested objects in key order, arrays, null, booleans', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    const value = {
+      zeta: 1,
+      alpha: -42,
+      big: 2 ** 53 - 1,
+      float: 1.5,
+      tiny: -0.000123,
+      text: 'héllo ✓ 👋',
+      empty: '',
+      nil: null,
+      yes: true,
+      no: false,
+      list: [1, 'two', [3, [4]], { five: 5 }, null],
+      nested: { b: { c: { d: [] } }, a: {} },
+    };
+    const echoed = await ack(sock, 'echo1', value);
+    assert.deepEqual(echoed, value);
+    assert.deepEqual(Object.keys(echoed), Object.keys(value), 'key order is kept');
+    assert.deepEqual(Object.keys(echoed.nested), ['b', 'a']);
+    // several arguments, in order
+    assert.deepEqual(await ack(sock, 'echo', 1, 'x', null, [2]), [1, 'x', null, [2]]);
+    for (const scalar of [0, -1, 3.25, 'a', true, null]) {
+      assert.deepEqual(await ack(sock, 'echo1', scalar), scalar);
+    }
+  });
+
+  test('Buffers travel as binary attachments both ways', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    const echoed = await ack(sock, 'echo1', { file: bytes, name: 'f.bin', parts: [Buffer.from('ab')] });
+    assert.ok(Buffer.isBuffer(echoed.file), `expected a Buffer, got ${typeof echoed.file}`);
+    assert.deepEqual([...echoed.file], [...bytes]);
+    assert.equal(echoed.name, 'f.bin');
+    assert.equal(Buffer.from(echoed.parts[0]).toString(), 'ab');
+  });
+
+  test('a middleware sees every event; throwing stops the event with { error }', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    middlewareSeen.length = 0;
+    assert.deepEqual(await ack(sock, 'guarded', 'wrong'), { error: 'forbidden' });
+    assert.equal(await ack(sock, 'guarded', 'password'), 'let in');
+    assert.deepEqual(
+      middlewareSeen.map((m) => [m.event, m.args]),
+      [
+        ['guarded', ['wrong']],
+        ['guarded', ['password']],
+      ],
+    );
+    assert.equal(middlewareSeen[0].id, sock.id);
+  });
+
+  test('onConnection runs for every socket, which can emit to it', async (t) => {
+    const clients = new Clients(t);
+    const s = await rt.createSession();
+    const sock = clients.open(rt.url, { token: rt.issueToken(s.id, 60_000) });
+    const [welcome] = await nextEvent(sock, 'welcome');
+    assert.deepEqual(welcome, { id: sock.id, sessionId: s.id });
+    assert.ok(connections.some((c) => c.id === sock.id));
+  });
+
+  test('socket id, nsp, session, rooms and handshake (headers, query, auth, time, address)', async (t) => {
+    const clients = new Clients(t);
+    const s = await rt.createSession();
+    const token = rt.issueToken(s.id, 60_000);
+    const sock = await clients.connect(rt.url, {
+      token,
+      query: { room: 'lobby', tag: 'x y' },
+      extraHeaders: { 'x-test': 'yes' },
+    });
+    const before = Date.now();
+    const me = await ack(sock, 'whoami');
+    assert.equal(me.id, sock.id);
+    assert.equal(me.nsp, '/');
+    assert.equal(me.sessionId, s.id);
+    assert.equal(me.hasSession, true);
+    assert.equal(me.isSocket, true);
+    assert.equal(me.connected, true);
+    assert.deepEqual(me.rooms, [s.id], 'a socket is in its session\'s room');
+    const h = me.handshake;
+    assert.equal(h.headers['x-test'], 'yes');
+    assert.ok(h.headers.host.startsWith('127.0.0.1:'));
+    assert.equal(h.query.room, 'lobby');
+    assert.equal(h.query.tag, 'x y');
+    assert.equal(h.query.EIO, '4');
+    assert.deepEqual(h.auth, { token });
+    assert.equal(h.address, '127.0.0.1');
+    assert.ok(Math.abs(h.issued - before) < 5_000, `issued ${h.issued}`);
+    assert.equal(h.time, new Date(h.issued).toString());
+  });
+
+  test('an anonymous socket has no session', async (t) => {
+    const clients = new Clients(t);
+    const sock = await clients.connect(rt.url);
+    const me = await ack(sock, 'whoami');
+    assert.equal(me.sessionId, null);
+    assert.equal(me.hasSession, false);
+    assert.deepEqual(await ack(sock, 'incr'), { error: "Cannot read properties of null (reading 'increment')" });
+  });
+
+  test('join, leave (never the session room)', async (t) => {
+    const clients = new Clients(t);
+    const s = await rt.createSession();
+    const sock = await connectSession(clients, rt, s);
+    assert.deepEqual(await ack(sock, 'join', 'chat'), ['chat', 'chat-a', s.id].sort());
+  });
+
+  test('emitWithAck waits for the client answer; a silent client times out', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    sock.on('question', (q, answer) => {
+      if (q !== 'no answer') answer({ answer: `${q}!` });
+    });
+    assert.deepEqual(await ack(sock, 'ask client', 'why'), { answer: 'why!' });
+    const reply = await ack(sock, 'ask client briefly');
+    assert.equal(typeof reply.error, 'string');
+    assert.match(reply.error, /server error/);
+  });
+
+  test('socket.disconnect() disconnects from the server side', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    const gone = nextEvent(sock, 'disconnect');
+    assert.equal(await ack(sock, 'kick me'), 'bye');
+    assert.equal((await gone)[0], 'io server disconnect');
+  });
+
+  test('an event with no handler is ignored (no ack), the socket stays', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    sock.emit('nobody listens', 1);
+    await sleep(100);
+    assert.equal(sock.connected, true);
+    assert.equal(await ack(sock, 'echo1', 7), 7);
+  });
+
+  test('registering with a wrong argument is an InvalidValueError', () => {
+    assert.throws(() => rt.on('x', 'not a function'), { code: 'ERR_INVALID_VALUE' });
+    assert.throws(() => rt.on(42, () => {}), { code: 'ERR_INVALID_VALUE' });
+    assert.throws(() => rt.use(null), { code: 'ERR_INVALID_VALUE' });
+    assert.throws(() => rt.onConnection({}), { code: 'ERR_INVALID_VALUE' });
+  });
+});

@@ -1,0 +1,81 @@
+// The Socket.IO guide's counter app ("How to use with express-session") on sessionio:
+// Express serves the page and the HTTP routes on PORT, the sessionio engine serves
+// Socket.IO on SOCKET_PORT, and both share one session store. No reload()/save(), no
+// session-id rooms or per-socket timers by hand: the engine does those.
+//
+// Environment: PORT (default 3000), SOCKET_PORT (default 3001), SESSION_TTL_MS
+// (inactivity timeout, default 30 min), SESSION_SECRET (default: random at every start),
+// ALLOWED_ORIGINS (comma-separated, besides this app's own), MAX_CONNECTIONS_PER_SESSION
+// (default 32).
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import express from 'express';
+import { SessionIo } from 'sessionio';
+
+const PORT = Number(process.env.PORT ?? 3000);
+const SOCKET_PORT = Number(process.env.SOCKET_PORT ?? 3001);
+const INDEX = readFileSync(new URL('./public/index.html', import.meta.url), 'utf8');
+const SOCKET_IO_JS = createRequire(import.meta.url).resolve('socket.io-client/dist/socket.io.js');
+
+const rt = await SessionIo.start({
+  port: SOCKET_PORT,
+  secret: process.env.SESSION_SECRET ?? randomBytes(32).toString('hex'),
+  ttlMs: Number(process.env.SESSION_TTL_MS ?? 30 * 60 * 1000),
+  maxConnectionsPerSession: Number(process.env.MAX_CONNECTIONS_PER_SESSION ?? 32),
+  // The page comes from the Express port: its Origin may open sockets, with cookies.
+  allowedOrigins: [
+    `http://localhost:${PORT}`,
+    `http://127.0.0.1:${PORT}`,
+    ...(process.env.ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+  ],
+  // The demo runs on http://localhost; a real deployment keeps Secure cookies.
+  cookieSecure: false,
+});
+
+// Socket event "incr": atomic increment, ack with the new count, tell every tab.
+rt.on('incr', async (socket) => {
+  const count = await socket.session.increment('count');
+  await socket.session.notify('current count', count);
+  return count;
+});
+
+const app = express();
+const session = rt.express();
+
+app.get('/', session, async (req, res) => {
+  const count = (await req.session.get('count')) ?? 0;
+  res.type('html').send(INDEX.replace('{{COUNT}}', String(count)).replace('{{SOCKET_URL}}', rt.url));
+});
+
+app.get('/assets/socket.io.js', (req, res) => res.sendFile(SOCKET_IO_JS));
+
+app.post('/incr', session, async (req, res) => {
+  const count = await req.session.increment('count');
+  await req.session.notify('current count', count);
+  res.type('text').send(String(count));
+});
+
+// Logging out always answers 204 and clears the cookie, even for a session that is
+// already gone; a live session is destroyed and all its sockets are disconnected.
+app.post('/logout', rt.express({ optional: true }), async (req, res) => {
+  if (req.session) await req.session.destroy();
+  res.status(204).end();
+});
+
+// A token for clients that cannot send the cookie (they pass it as `auth.token`).
+app.get('/token', session, (req, res) => {
+  res.type('text').send(rt.issueToken(req.sessionId, 60_000));
+});
+
+const server = app.listen(PORT, '127.0.0.1', () => {
+  console.log(`listening http=http://127.0.0.1:${PORT} socket=${rt.url}`);
+});
+
+async function shutdown() {
+  server.close();
+  server.closeAllConnections();
+  await rt.close();
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);
