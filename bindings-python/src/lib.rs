@@ -1,0 +1,49 @@
+//! `sessionio._sessionio`: the native half of the `sessionio` Python package. It wraps
+//! `sessionio::SessionIo` (the Rust engine) and maps options, values and errors; the
+//! Python half (`sessionio/*.py`) adds decorators, the loop runner and the ASGI/WSGI
+//! middlewares. Nothing about sessions, cookies, rooms or timers is decided here.
+
+mod callbacks;
+mod convert;
+mod engine;
+mod errors;
+mod runtime;
+mod session;
+mod socket;
+
+use pyo3::prelude::*;
+
+/// Core `tracing` events (warnings by default) go to stderr; `SESSIONIO_LOG` sets the
+/// filter (e.g. `debug`, `sessionio=trace`, `off`).
+fn init_logging() {
+    let filter = std::env::var("SESSIONIO_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[pymodule(name = "_sessionio")]
+mod python_module {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use crate::callbacks::OutcomeSender;
+    #[pymodule_export]
+    use crate::engine::Engine;
+    #[pymodule_export]
+    use crate::errors::_raise_engine_error;
+    #[pymodule_export]
+    use crate::runtime::_after_fork_in_child;
+    #[pymodule_export]
+    use crate::session::{PyHttpSession, PySession};
+    #[pymodule_export]
+    use crate::socket::{PyHandshake, PySocket};
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        super::init_logging();
+        Ok(())
+    }
+}

@@ -1,0 +1,343 @@
+"""SessionIo: configuration, start/close, and the host API (async and sync)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+import sessionio
+from sessionio import (
+    HttpSession,
+    InvalidConfigError,
+    InvalidSessionIdError,
+    InvalidValueError,
+    ServerError,
+    Session,
+    SessionIo,
+    SessionNotFoundError,
+    SessionRefused,
+)
+from sessionio.errors import ERROR_CLASSES, SessionIoError
+
+from .conftest import SECRET, cookie_pair, make_engine
+
+UNKNOWN_ID = "AAAAAAAAAAAAAAAAAAAAAA"
+
+
+def test_version() -> None:
+    assert sessionio.__version__ == "0.1.0"
+
+
+S = {"secret": SECRET}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "a secret is required"),
+        ({"secret": "short"}, "secret #1 is 5 bytes; at least 32 are required"),
+        ({"secrets": [SECRET, b"short"]}, "secret #2 is 5 bytes"),
+        ({**S, "secrets": [SECRET]}, "pass secret or secrets, not both"),
+        ({"secrets": SECRET}, "secrets must be a list"),
+        ({"secret": 12345}, "a secret must be str or bytes"),
+        ({**S, "ttl": 0}, "ttl must be at least 1 ms"),
+        ({**S, "ttl": -1}, "ttl must be a non-negative, finite duration"),
+        ({**S, "ttl": "10"}, "ttl must be seconds (int or float) or a timedelta, not str"),
+        ({**S, "ttl": True}, "ttl must be seconds or a timedelta, not bool"),
+        ({**S, "allowed_origins": ["*"]}, "wildcard"),
+        ({**S, "allowed_origins": ["https://a.example/"]}, "no path"),
+        ({**S, "allowed_origins": ["https://a.example"], "allow_any_origin": True}, "exclusive"),
+        ({**S, "max_connections_per_session": 0}, "at least 1"),
+        ({**S, "cookie_name": "a b"}, "not a valid cookie name"),
+        ({**S, "same_site": "sideways"}, 'same_site must be "lax", "strict" or "none"'),
+        ({**S, "same_site": "none", "cookie_secure": False}, "SameSite=None requires a Secure cookie"),
+        ({**S, "cookie_path": "nope"}, "cookie path"),
+        ({**S, "store": "mysql://db"}, 'unknown store URL "mysql://db"'),
+        ({**S, "path": "socket.io"}, "path"),
+        ({**S, "namespaces": ["chat"]}, "namespaces"),
+        ({**S, "ping_timeout": 0}, "ping_timeout must be positive"),
+        ({**S, "max_payload": 0}, "max_payload"),
+    ],
+)
+def test_bad_configuration_names_the_value(options: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidConfigError) as raised:
+        SessionIo(**options)  # type: ignore[arg-type]
+    assert message in str(raised.value)
+    assert str(raised.value).startswith("invalid configuration: ")
+    assert raised.value.code == "ERR_INVALID_CONFIG"
+    assert isinstance(raised.value, ValueError)
+
+
+def test_every_option_is_accepted() -> None:
+    rt = SessionIo(
+        secrets=[SECRET.encode(), "another-secret-for-rotation-0123456789"],
+        port=0,
+        host="127.0.0.1",
+        ttl=timedelta(minutes=5),
+        allowed_origins=["https://app.example", "http://localhost:3000"],
+        allow_anonymous=True,
+        token_auth=False,
+        extend_on_socket_activity=False,
+        max_connections_per_session=4,
+        cookie_name="app.sid",
+        cookie_secure=True,
+        same_site="Strict",
+        cookie_path="/app",
+        cookie_domain="app.example",
+        store="memory://",
+        path="/realtime",
+        namespaces=["/", "/chat"],
+        ping_interval=10,
+        ping_timeout=timedelta(seconds=5),
+        connect_timeout=2.5,
+        max_payload=10_000,
+        max_buffer_size=64,
+    )
+    assert rt.cookie_name == "app.sid"
+    assert rt.clear_cookie() == "app.sid=; Max-Age=0; Path=/app; Domain=app.example; HttpOnly; SameSite=Strict; Secure"
+    assert not rt.started
+    assert "not started" in repr(rt)
+
+
+def test_secret_rotation_accepts_cookies_of_the_old_secret() -> None:
+    old_secret = "the-old-secret-0123456789abcdef0123456789"
+    rotated = make_engine(secrets=["the-new-secret-0123456789abcdef0123456789", old_secret])
+    session = rotated.create_session_sync()
+    # Another engine with the old secret signs this session's id as before the rotation.
+    signed_by_old = cookie_pair(make_engine(secret=old_secret).set_cookie(session.id))
+    assert signed_by_old != cookie_pair(rotated.set_cookie(session.id))
+    assert rotated.http_session_sync(signed_by_old).session == session
+    signed_by_stranger = cookie_pair(make_engine(secret="a-stranger-secret-0123456789abcdef01234").set_cookie(session.id))
+    with pytest.raises(SessionRefused, match="invalid session"):
+        rotated.http_session_sync(signed_by_stranger)
+
+
+def test_error_classes_and_codes() -> None:
+    assert set(ERROR_CLASSES) == {
+        "ERR_INVALID_CONFIG",
+        "ERR_SESSION_NOT_FOUND",
+        "ERR_SESSION_EXPIRED",
+        "ERR_INVALID_SESSION_ID",
+        "ERR_STORE_UNAVAILABLE",
+        "ERR_CONFLICT",
+        "ERR_INVALID_VALUE",
+        "ERR_SERVER",
+    }
+    for code, cls in ERROR_CLASSES.items():
+        assert issubclass(cls, SessionIoError)
+        assert cls.code == code
+        assert getattr(sessionio, cls.__name__) is cls
+
+
+@pytest.mark.parametrize("code", sorted(ERROR_CLASSES))
+def test_every_engine_error_code_raises_its_class(code: str) -> None:
+    with pytest.raises(ERROR_CLASSES[code]) as raised:
+        sessionio._sessionio._raise_engine_error(code, "7")
+    assert raised.value.code == code
+    expected = {
+        "ERR_INVALID_CONFIG": "invalid configuration: 7",
+        "ERR_SESSION_NOT_FOUND": "session not found",
+        "ERR_SESSION_EXPIRED": "session expired",
+        "ERR_INVALID_SESSION_ID": "invalid session id",
+        "ERR_STORE_UNAVAILABLE": "store unavailable: 7",
+        "ERR_CONFLICT": "update conflict: gave up after 7 attempts",
+        "ERR_INVALID_VALUE": "invalid value: 7",
+        "ERR_SERVER": "server error: 7",
+    }[code]
+    assert str(raised.value) == expected
+
+
+async def test_start_port_url_and_close() -> None:
+    rt = make_engine()
+    with pytest.raises(ServerError, match="not started"):
+        _ = rt.port
+    await rt.start()
+    assert rt.started
+    port = rt.port
+    assert port > 0
+    assert rt.url == f"http://127.0.0.1:{rt.port}"
+    assert f"serving 127.0.0.1:{rt.port}" in repr(rt)
+    with pytest.raises(ServerError, match="already started"):
+        await rt.start()
+    # The port really listens.
+    reader, writer = await asyncio.open_connection("127.0.0.1", rt.port)
+    writer.write(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+    writer.close()
+    await rt.close()
+    assert not rt.started
+    await rt.close()  # again: nothing to do
+    with pytest.raises(ServerError, match="was closed"):
+        await rt.start()
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", port)
+
+
+def test_start_sync_and_close_sync() -> None:
+    rt = make_engine()
+    rt.start_sync()
+    port = rt.port
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
+    rt.close_sync()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+async def test_context_managers() -> None:
+    async with make_engine() as rt:
+        assert rt.started
+    assert not rt.started
+    with make_engine() as rt_sync:
+        assert rt_sync.started
+    assert not rt_sync.started
+
+
+async def test_a_taken_port_is_a_server_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        rt = make_engine(port=taken.getsockname()[1])
+        with pytest.raises(ServerError, match="Address already in use"):
+            await rt.start()
+        with pytest.raises(ServerError, match="Address already in use"):
+            rt.start_sync()
+        assert not rt.started
+
+
+async def test_async_api_needs_a_running_loop() -> None:
+    rt = make_engine()
+    session = await rt.create_session()
+
+    def outside_loop() -> None:
+        with pytest.raises(ServerError, match="no running asyncio event loop"):
+            rt.notify_session(session.id, "x", 1)
+
+    await asyncio.to_thread(outside_loop)
+
+
+async def test_create_session_and_session(rt: SessionIo) -> None:
+    created = await rt.create_session()
+    assert isinstance(created, Session)
+    assert len(created.id) == 22
+    found = await rt.session(created.id)
+    assert found == created and hash(found) == hash(created)
+    assert rt.session_sync(created.id) == created
+    assert rt.create_session_sync() != created
+    with pytest.raises(SessionNotFoundError, match="session not found"):
+        await rt.session(UNKNOWN_ID)
+    with pytest.raises(SessionNotFoundError):
+        rt.session_sync(UNKNOWN_ID)
+    with pytest.raises(InvalidSessionIdError, match="invalid session id"):
+        await rt.session("not-an-id")
+
+
+async def test_notify_and_destroy_without_sockets(rt: SessionIo) -> None:
+    session = await rt.create_session()
+    assert await rt.notify_session(session.id, "hello", {"a": 1}) == 0
+    assert rt.notify_session_sync(session.id, "hello") == 0
+    assert await rt.notify_session(UNKNOWN_ID, "hello", 1) == 0
+    assert await rt.destroy_session(session.id) == 0
+    with pytest.raises(SessionNotFoundError):
+        await rt.session(session.id)
+    other = rt.create_session_sync()
+    assert rt.destroy_session_sync(other.id) == 0
+    for call in (
+        lambda: rt.notify_session_sync("bad id", "e"),
+        lambda: rt.destroy_session_sync("bad id"),
+        lambda: rt.issue_token("bad id", 10),
+        lambda: rt.set_cookie("bad id"),
+    ):
+        with pytest.raises(InvalidSessionIdError):
+            call()
+    with pytest.raises(InvalidSessionIdError):
+        await rt.destroy_session("x")
+    with pytest.raises(InvalidValueError, match="a object cannot be sent"):
+        await rt.notify_session(UNKNOWN_ID, "e", object())
+
+
+def test_issue_token(rt_sync: SessionIo) -> None:
+    session = rt_sync.create_session_sync()
+    token = rt_sync.issue_token(session.id, 60)
+    assert token.startswith(session.id + ".")
+    assert rt_sync.issue_token(session.id, timedelta(seconds=60)).startswith(session.id + ".")
+    with pytest.raises(InvalidValueError, match="token ttl must be positive"):
+        rt_sync.issue_token(session.id, 0)
+    with pytest.raises(InvalidValueError, match="ttl must be a non-negative"):
+        rt_sync.issue_token(session.id, -5)
+
+
+async def test_http_session_new_existing_and_refused(rt: SessionIo) -> None:
+    new = await rt.http_session(None)
+    assert isinstance(new, HttpSession)
+    assert new.set_cookie is not None and new.set_cookie.startswith("sessionio.sid=")
+    assert "HttpOnly" in new.set_cookie and "Secure" in new.set_cookie
+    cookie = cookie_pair(new.set_cookie)
+    again = await rt.http_session(f"other=1; {cookie}")
+    assert again.session == new.session
+    assert again.set_cookie is None
+    assert rt.http_session_sync(cookie).session == new.session
+    assert rt.set_cookie(new.session.id) == new.set_cookie
+    assert new.session.id in repr(again)
+
+    for header in ("sessionio.sid=garbage", f"{cookie[:-2]}xx"):
+        with pytest.raises(SessionRefused) as refused:
+            await rt.http_session(header)
+        assert (refused.value.status, refused.value.message) == (401, "invalid session")
+        assert refused.value.clear_cookie == rt.clear_cookie()
+        assert refused.value.clear_cookie.startswith("sessionio.sid=; Max-Age=0")
+
+    await new.session.destroy()
+    with pytest.raises(SessionRefused, match="invalid session"):
+        rt.http_session_sync(cookie)
+
+
+async def test_http_session_of_an_expired_session_is_refused() -> None:
+    rt = make_engine(ttl=0.05)
+    found = await rt.http_session(None)
+    assert found.set_cookie is not None
+    await asyncio.sleep(0.1)
+    with pytest.raises(SessionRefused) as refused:
+        await rt.http_session(cookie_pair(found.set_cookie))
+    assert (refused.value.status, refused.value.message) == (401, "session expired")
+    assert refused.value.clear_cookie == rt.clear_cookie()
+
+
+def test_stats(rt_sync: SessionIo) -> None:
+    assert rt_sync.stats() == {"sockets": 0, "sessions_with_sockets": 0}
+
+
+def test_an_engine_dropped_without_close_stops_its_server_and_loop_thread() -> None:
+    rt = make_engine()
+    rt.start_sync()
+    port = rt.port
+    loop_threads = [t for t in threading.enumerate() if t.name == "sessionio-loop"]
+    assert loop_threads
+    del rt
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            break
+        assert time.monotonic() < deadline, "the server still listens"
+        time.sleep(0.05)
+    for thread in loop_threads:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+
+
+async def test_a_start_scheduled_before_close_fails() -> None:
+    rt = make_engine()
+    starting = asyncio.ensure_future(rt.start())
+    await rt.close()
+    with pytest.raises(ServerError, match="was closed; create a new one"):
+        await starting
+    assert not rt.started

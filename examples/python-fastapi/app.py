@@ -1,0 +1,175 @@
+"""The seed guide's counter app on FastAPI (served by uvicorn) and sessionio.
+
+FastAPI serves the page and the HTTP routes on PORT; sessionio serves Socket.IO on
+SOCKET_PORT. Both share the sessions: the ASGI middleware gives every request its session
+from the cookie, and socket handlers get the same session live.
+
+Run: ``python examples/python-fastapi/app.py``. Environment: ``PORT`` (default 3000, 0 = any
+free port), ``SOCKET_PORT`` (default 3001), ``SESSION_TTL_MS`` (inactivity timeout, default
+30 min), ``SESSION_SECRET`` (default: random at every start), ``ALLOWED_ORIGINS``
+(comma-separated, added to the page's own origins), ``MAX_CONNECTIONS_PER_SESSION``
+(default 32), ``SOCKET_IO_CLIENT_JS`` (path of ``socket.io.min.js``). It prints
+``listening http=<url> socket=<url>`` once both servers listen, and stops cleanly on
+SIGTERM or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import uvicorn
+from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from sessionio import HandlerError, Session, SessionIo, Socket
+from sessionio.asgi import SessionMiddleware, get_optional_session, get_session
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+PAGE = (HERE / "static" / "index.html").read_text()
+CLIENT_JS_CANDIDATES = [
+    REPO / "examples/rust-counter/node_modules/socket.io-client/dist/socket.io.min.js",
+    REPO / "tests/node_modules/socket.io-client/dist/socket.io.min.js",
+]
+
+SessionDep = Annotated[Session, Depends(get_session)]
+OptionalSessionDep = Annotated[Session | None, Depends(get_optional_session)]
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        sys.exit(f"{name}={value!r} is not an integer")
+
+
+def client_js() -> Path | None:
+    configured = os.environ.get("SOCKET_IO_CLIENT_JS")
+    candidates = [Path(configured)] if configured else CLIENT_JS_CANDIDATES
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def create_sessionio(http_port: int) -> SessionIo:
+    origins = [f"http://127.0.0.1:{http_port}", f"http://localhost:{http_port}"]
+    origins += [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    rt = SessionIo(
+        # Random per start is fine for a demo whose memory store forgets sessions at exit.
+        secret=os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32),
+        port=env_int("SOCKET_PORT", 3001),
+        ttl=env_int("SESSION_TTL_MS", 30 * 60 * 1000) / 1000,
+        allowed_origins=origins,
+        max_connections_per_session=env_int("MAX_CONNECTIONS_PER_SESSION", 32),
+        # The demo runs on http://localhost; a real deployment keeps Secure cookies.
+        cookie_secure=False,
+    )
+
+    # Socket event "incr": atomic increment, ack with the new count, tell every tab.
+    @rt.on("incr")
+    async def incr(socket: Socket) -> int:
+        session = socket.session
+        if session is None:
+            raise HandlerError("session required")
+        n = await session.increment("count")
+        await session.notify("current count", n)
+        return n
+
+    return rt
+
+
+def create_app(rt: SessionIo) -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.add_middleware(SessionMiddleware, sessionio=rt)
+
+    @app.get("/")
+    async def index(session: SessionDep) -> HTMLResponse:
+        count = await session.get("count", 0)
+        return HTMLResponse(PAGE.replace("{{COUNT}}", str(count)).replace("{{SOCKET_PORT}}", str(rt.port)))
+
+    @app.post("/incr")
+    async def incr(session: SessionDep) -> PlainTextResponse:
+        n = await session.increment("count")
+        await session.notify("current count", n)
+        return PlainTextResponse(str(n))
+
+    # Logging out always answers 204 and clears the cookie, even for a session that is
+    # already gone; a live session is destroyed and its sockets disconnected.
+    @app.post("/logout")
+    async def logout(session: OptionalSessionDep) -> Response:
+        if session is not None:
+            await session.destroy()
+        return Response(status_code=204)
+
+    # A token for clients that cannot send the cookie (they pass it as auth.token).
+    @app.get("/token")
+    async def token(session: SessionDep) -> PlainTextResponse:
+        return PlainTextResponse(rt.issue_token(session.id, 60))
+
+    @app.get("/assets/socket.io.min.js")
+    async def socket_io_client() -> Response:
+        path = client_js()
+        if path is None:
+            return PlainTextResponse(
+                "socket.io client not found; run `npm ci` in tests/ or set SOCKET_IO_CLIENT_JS",
+                status_code=500,
+            )
+        return Response(path.read_bytes(), media_type="text/javascript; charset=utf-8")
+
+    return app
+
+
+class Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # main() handles SIGTERM/SIGINT itself, so that sessionio closes after uvicorn.
+        yield
+
+
+async def main() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    # Bind the HTTP port first: the Origin allow-list needs it (PORT=0 picks one).
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that name it, and
+    # without it small responses wait ~40 ms for Nagle's algorithm.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", env_int("PORT", 3000)))
+    listener.listen(1024)
+    http_port = listener.getsockname()[1]
+
+    rt = create_sessionio(http_port)
+    await rt.start()
+    server = Server(uvicorn.Config(create_app(rt), log_level="warning", access_log=False, lifespan="off"))
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        while not server.started:
+            if serving.done() or stop.is_set():
+                break
+            await asyncio.sleep(0.01)
+        if server.started:
+            print(f"listening http=http://127.0.0.1:{http_port} socket={rt.url}", flush=True)
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+        server.should_exit = True
+        await serving
+    finally:
+        await rt.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,176 @@
+"""The seed guide's counter app on Flask (werkzeug's threaded WSGI server) and sessionio.
+
+Flask serves the page and the HTTP routes on PORT; sessionio serves Socket.IO on
+SOCKET_PORT. Both share the sessions: the WSGI middleware gives every request its session
+from the cookie, and socket handlers get the same session live. Everything here is
+synchronous: views and the socket handler use the ``_sync`` methods, and the socket
+handler (a plain function) runs on one of the engine's worker threads.
+
+Run: ``python examples/python-flask/app.py``. Environment: ``PORT`` (default 3000, 0 = any
+free port), ``SOCKET_PORT`` (default 3001), ``SESSION_TTL_MS`` (inactivity timeout, default
+30 min), ``SESSION_SECRET`` (default: random at every start), ``ALLOWED_ORIGINS``
+(comma-separated, added to the page's own origins), ``MAX_CONNECTIONS_PER_SESSION``
+(default 32), ``SOCKET_IO_CLIENT_JS`` (path of ``socket.io.min.js``). It prints
+``listening http=<url> socket=<url>`` once both servers listen, and stops cleanly on
+SIGTERM or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from flask import Flask, Response, request
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from sessionio import HandlerError, SessionIo, Socket
+from sessionio.wsgi import current_session, init_flask, optional_session
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+PAGE = (HERE / "static" / "index.html").read_text()
+CLIENT_JS_CANDIDATES = [
+    REPO / "examples/rust-counter/node_modules/socket.io-client/dist/socket.io.min.js",
+    REPO / "tests/node_modules/socket.io-client/dist/socket.io.min.js",
+]
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        sys.exit(f"{name}={value!r} is not an integer")
+
+
+def client_js() -> Path | None:
+    configured = os.environ.get("SOCKET_IO_CLIENT_JS")
+    candidates = [Path(configured)] if configured else CLIENT_JS_CANDIDATES
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def create_sessionio(http_port: int) -> SessionIo:
+    origins = [f"http://127.0.0.1:{http_port}", f"http://localhost:{http_port}"]
+    origins += [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    rt = SessionIo(
+        # Random per start is fine for a demo whose memory store forgets sessions at exit.
+        secret=os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32),
+        port=env_int("SOCKET_PORT", 3001),
+        ttl=env_int("SESSION_TTL_MS", 30 * 60 * 1000) / 1000,
+        allowed_origins=origins,
+        max_connections_per_session=env_int("MAX_CONNECTIONS_PER_SESSION", 32),
+        # The demo runs on http://localhost; a real deployment keeps Secure cookies.
+        cookie_secure=False,
+    )
+
+    # Socket event "incr": atomic increment, ack with the new count, tell every tab.
+    @rt.on("incr")
+    def incr(socket: Socket) -> int:
+        session = socket.session
+        if session is None:
+            raise HandlerError("session required")
+        n = session.increment_sync("count")
+        session.notify_sync("current count", n)
+        return n
+
+    return rt
+
+
+def create_app(rt: SessionIo) -> Flask:
+    app = Flask(__name__)
+    init_flask(app, rt)
+
+    @app.get("/")
+    def index() -> Response:
+        count = current_session().get_sync("count", 0)
+        page = PAGE.replace("{{COUNT}}", str(count)).replace("{{SOCKET_PORT}}", str(rt.port))
+        return Response(page, mimetype="text/html")
+
+    @app.post("/incr")
+    def incr() -> Response:
+        session = current_session()
+        n = session.increment_sync("count")
+        session.notify_sync("current count", n)
+        return Response(str(n), mimetype="text/plain")
+
+    # Logging out always answers 204 and clears the cookie, even for a session that is
+    # already gone; a live session is destroyed and its sockets disconnected.
+    @app.post("/logout")
+    def logout() -> Response:
+        session = optional_session(request.environ)
+        if session is not None:
+            session.destroy_sync()
+        return Response(status=204)
+
+    # A token for clients that cannot send the cookie (they pass it as auth.token).
+    @app.get("/token")
+    def token() -> Response:
+        return Response(rt.issue_token(current_session().id, 60), mimetype="text/plain")
+
+    @app.get("/assets/socket.io.min.js")
+    def socket_io_client() -> Response:
+        path = client_js()
+        if path is None:
+            return Response(
+                "socket.io client not found; run `npm ci` in tests/ or set SOCKET_IO_CLIENT_JS",
+                status=500,
+                mimetype="text/plain",
+            )
+        return Response(path.read_bytes(), mimetype="text/javascript")
+
+    return app
+
+
+class RequestHandler(WSGIRequestHandler):
+    # Headers and body are written separately: without TCP_NODELAY the body waits
+    # ~40 ms for Nagle's algorithm.
+    disable_nagle_algorithm = True
+
+
+def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+
+    # Bind the HTTP port first: the Origin allow-list needs it (PORT=0 picks one).
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", env_int("PORT", 3000)))
+    listener.listen(1024)
+    http_port = listener.getsockname()[1]
+
+    rt = create_sessionio(http_port)
+    rt.start_sync()
+    try:
+        server = make_server(
+            "127.0.0.1",
+            http_port,
+            create_app(rt),
+            threaded=True,
+            request_handler=RequestHandler,
+            fd=listener.fileno(),
+        )
+        listener.close()  # the server holds its own duplicate of the socket
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            # shutdown() waits for serve_forever() to return: call it from another thread.
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        print(f"listening http=http://127.0.0.1:{http_port} socket={rt.url}", flush=True)
+        server.serve_forever()
+        server.server_close()
+    finally:
+        rt.close_sync()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The Python binding's tests: builds the binding (dev profile, the workspace's target/) into
+# bindings-python/.venv, type-checks the package and the examples with mypy --strict, runs
+# the pytest suites, then the end-to-end contract suite (tests/e2e) against the FastAPI and
+# the Flask example. Creates the venv and installs the pinned packages on a fresh clone.
+# Environment: PYTHON (default python3.11) creates the venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+VENV="$PWD/bindings-python/.venv"
+if [ ! -x "$VENV/bin/python" ]; then
+  step "creating $VENV"
+  "${PYTHON:-python3.11}" -m venv "$VENV"
+fi
+
+step "pip install -r bindings-python/requirements-dev.txt"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r bindings-python/requirements-dev.txt
+
+step "maturin develop (the sessionio package, dev build)"
+(cd bindings-python && VIRTUAL_ENV="$VENV" "$VENV/bin/maturin" develop --quiet)
+
+step "mypy --strict (package and examples)"
+# One run per example: both are named app.py. The cache stays in the venv.
+mypy=("$VENV/bin/mypy" --strict --cache-dir "$VENV/.mypy_cache")
+"${mypy[@]}" bindings-python/sessionio bindings-python/bench/notify_bench.py
+"${mypy[@]}" examples/python-fastapi/app.py
+"${mypy[@]}" examples/python-flask/app.py
+
+step "pytest (bindings-python/tests)"
+(cd bindings-python && "$VENV/bin/python" -m pytest -q)
+
+if [ ! -d tests/node_modules/socket.io-client ]; then
+  step "npm packages (tests)"
+  npm ci --prefix tests --no-audit --no-fund --loglevel=error
+fi
+
+for example in python-fastapi python-flask; do
+  step "end-to-end contract against examples/$example (node --test)"
+  (cd tests && SESSIONIO_EXAMPLE="bindings-python/.venv/bin/python examples/$example/app.py" node --test e2e/)
+done
