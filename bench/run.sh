@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The bench command: builds everything in release mode, runs the load generator against
+# sessionio's Rust example and the Node reference app (the seed guide's express-session +
+# socket.io code) one after the other, runs the bindings' call-cost benches, and rewrites
+# BENCHMARKS.md and bench/rss.svg. Takes about 10 minutes on 2 cores.
+#
+#   bash bench/run.sh            # the full run
+#   bash bench/run.sh --quick    # a smoke run with small sizes (does not touch BENCHMARKS.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=()
+if [[ "${1:-}" == "--quick" ]]; then quick=(--quick); fi
+step() { printf '\n== %s\n' "$*"; }
+
+# One descriptor per connection on each side: ask for as many as the hard limit allows.
+ulimit -n "$(ulimit -Hn)"
+
+step "release build (server, load generator)"
+cargo build --release --quiet -p rust-counter -p sessionio-bench
+
+step "npm packages of the Node reference app"
+npm ci --prefix bench/reference-node --no-audit --no-fund --loglevel=error
+
+mkdir -p bench/out
+includes=()
+step "load generator: sessionio, then node"
+target/release/sessionio-bench suite "${quick[@]}" \
+  --server sessionio='exec target/release/rust-counter' \
+  --server node='exec node bench/reference-node/server.js' \
+  --out bench/out/results.json
+
+if [[ ${#quick[@]} -gt 0 ]]; then
+  target/release/sessionio-bench report --results bench/out/results.json \
+    --markdown bench/out/BENCHMARKS.quick.md --svg bench/out/rss.quick.svg
+  exit 0
+fi
+step "Node binding: notifySession call cost (release addon)"
+(cd bindings-node && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts && SESSIONIO_CARGO_PROFILE=release node scripts/install.js)
+node bindings-node/bench/notify.mjs --json bench/out/node-notify.json
+includes+=(--include bench/out/node-notify.json)
+
+step "Python binding: notify_session call cost (release wheel)"
+venv=bench/out/py-venv
+[[ -x $venv/bin/python ]] || python3.11 -m venv "$venv"
+"$venv/bin/pip" install --quiet maturin==1.16.0 aiohttp==3.14.5
+rm -rf bench/out/wheels
+(cd bindings-python && "../$venv/bin/maturin" build --quiet --release --out ../bench/out/wheels)
+"$venv/bin/pip" install --quiet --force-reinstall --no-deps bench/out/wheels/sessionio-*.whl
+"$venv/bin/python" bindings-python/bench/notify_bench.py --json bench/out/python-notify.json
+includes+=(--include bench/out/python-notify.json)
+
+step "writing BENCHMARKS.md"
+target/release/sessionio-bench report --results bench/out/results.json "${includes[@]}" \
+  --append bench/memory.md \
+  --markdown BENCHMARKS.md --svg bench/rss.svg --command "bash bench/run.sh"
