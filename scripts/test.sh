@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the repository: Rust (format, lints, unit, integration, doc tests),
 # then the end-to-end suites with the official Socket.IO client against the examples,
-# the protocol conformance tests, and the two-tab browser test in Debian's Chromium.
-# Installs what it needs (npm packages, chromium) on a fresh machine.
+# the protocol conformance tests, the two-tab browser test in Debian's Chromium, and the
+# Node and Python bindings (scripts/test-node.sh, scripts/test-python.sh: their own tests,
+# then the end-to-end suite against examples/node-express, python-fastapi, python-flask).
+# Installs what it needs (npm packages, a Python venv, chromium) on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,9 @@ step "npm packages"
 npm ci --prefix examples/rust-counter --no-audit --no-fund --loglevel=error
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
 
-step "end-to-end, protocol and browser tests (node --test)"
-cd tests
-node --test e2e/ protocol/ browser/
+step "end-to-end, protocol and browser tests against the Rust examples (node --test)"
+(cd tests && node --test e2e/ protocol/ browser/)
+
+# The bindings: their own tests, then the same end-to-end suite against their examples.
+bash scripts/test-node.sh
+bash scripts/test-python.sh
