@@ -54,6 +54,12 @@ pub async fn connect(
     totals: Arc<Totals>,
 ) -> Result<Probe, String> {
     let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+    // Lets a port whose last connection is in TIME_WAIT be bound again.
+    sock.set_reuseaddr(true)
+        .map_err(|e| format!("socket: {e}"))?;
+    // Choose the source port at connect time, not at bind: bind(port 0) scans the port
+    // range and slows down to ~1k/s once thousands of ports are taken.
+    bind_address_no_port(&sock);
     sock.bind(SocketAddr::new(source, 0))
         .map_err(|e| format!("bind {source}: {e}"))?;
     let tcp = sock
@@ -143,5 +149,21 @@ pub async fn wait_count(probe: &Probe, n: u64, timeout: Duration) -> Result<Inst
         Ok(Ok(v)) => Ok(v.1),
         Ok(Err(_)) => Err("socket task ended".into()),
         Err(_) => Err(format!("count {n} not received within {timeout:?}")),
+    }
+}
+
+fn bind_address_no_port(sock: &TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own, with a valid int option value. Failing only
+    // makes binding slower, so the result is ignored.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }

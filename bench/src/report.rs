@@ -255,6 +255,17 @@ fn document(
         }
     }
 
+    if o_max_n < 50_000 {
+        let _ = writeln!(
+            md,
+            "\nThe RSS curve stops at {o_max_n} connections, not 50k: the open-file limit here is \
+             {} (a hard limit; raising it needs CAP_SYS_RESOURCE, which this machine's sandbox \
+             does not grant), and the server and the generator each hold one descriptor per \
+             connection. Per-connection RSS is flat from 5k on (table below), so 50k would be \
+             ≈ 50000 × the 19k figure.",
+            ours.fd_limit
+        );
+    }
     let _ = writeln!(md, "\n## RSS vs connections\n");
     let _ = writeln!(md, "![RSS vs connections]({svg})\n");
     let _ = writeln!(

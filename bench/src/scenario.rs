@@ -1,7 +1,7 @@
 //! The measurements, each on a fresh server process.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,18 +12,25 @@ use crate::client::{self, Probe, Totals};
 use crate::http::HttpConn;
 use crate::server::{own_cpu_seconds, Server};
 
-/// Connections per loopback source address (the ephemeral port range holds ~28k).
-const CONNS_PER_SOURCE: usize = 25_000;
+/// Connections per loopback source address: the ephemeral port range holds ~28k, and
+/// picking a free port slows down as it fills.
+const CONNS_PER_SOURCE: usize = 5_000;
 const CONNECT_CONCURRENCY: usize = 128;
 const HTTP_CONCURRENCY: usize = 8;
 
+/// First loopback source address (last octet) of the current scenario.
+static SOURCE_BASE: AtomicUsize = AtomicUsize::new(2);
+
+/// Gives the next scenario source addresses of its own: the previous scenario's closed
+/// connections hold their ports in TIME_WAIT for a minute.
+fn fresh_sources() {
+    let next = SOURCE_BASE.load(Ordering::Relaxed) + 11;
+    SOURCE_BASE.store(if next > 240 { 2 } else { next }, Ordering::Relaxed);
+}
+
 fn source_for(index: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(
-        127,
-        0,
-        0,
-        1 + (index / CONNS_PER_SOURCE) as u8,
-    ))
+    let octet = SOURCE_BASE.load(Ordering::Relaxed) + index / CONNS_PER_SOURCE;
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, octet as u8))
 }
 
 /// A small xorshift generator: reproducible picks without a dependency.
@@ -88,8 +95,14 @@ pub async fn open_sockets(
         .enumerate()
         .map(|(i, (s, cookie, _))| {
             let totals = totals.clone();
+            // A task per connection, so that both cores drive handshakes.
+            let task = tokio::spawn(async move {
+                client::connect(server, source_for(first_index + i), &cookie, totals).await
+            });
             async move {
-                let p = client::connect(server, source_for(first_index + i), &cookie, totals).await;
+                let p = task
+                    .await
+                    .unwrap_or_else(|e| Err(format!("connect task: {e}")));
                 (s, p)
             }
         });
@@ -140,6 +153,7 @@ impl Main {
 }
 
 pub async fn main_run(server: &Server, sessions: usize, samples: usize) -> Result<Main, String> {
+    fresh_sources();
     let cpu0 = (server.cpu_seconds(), own_cpu_seconds());
     let rss_idle = server.rss_bytes();
     let cookies = create_sessions(server.http, sessions).await?;
@@ -224,6 +238,7 @@ pub struct Curve {
 }
 
 pub async fn curve_run(server: &Server, steps: &[usize]) -> Result<Curve, String> {
+    fresh_sources();
     let totals = Arc::new(Totals::default());
     let mut all: Vec<Vec<Probe>> = Vec::new();
     let mut open = 0usize;
@@ -238,6 +253,10 @@ pub async fn curve_run(server: &Server, steps: &[usize]) -> Result<Curve, String
         let (probes, took) = open_sockets(server.socket, &cookies, 2, open, &totals).await?;
         connect_time += took;
         open += sessions * 2;
+        eprintln!(
+            "    {open} connections: this step's handshakes at {:.0}/s",
+            (sessions * 2) as f64 / took.as_secs_f64()
+        );
         all.extend(probes);
         tokio::time::sleep(Duration::from_secs(1)).await;
         curve.points.push((open, server.rss_bytes()));
@@ -260,6 +279,7 @@ pub struct Fanout {
 }
 
 pub async fn fanout_run(server: &Server, sockets: usize, secs: f64) -> Result<Fanout, String> {
+    fresh_sources();
     let cookies = create_sessions(server.http, 1).await?;
     let totals = Arc::new(Totals::default());
     let (probes, _) = open_sockets(server.socket, &cookies, sockets, 0, &totals).await?;
@@ -316,6 +336,7 @@ pub struct Expiry {
 }
 
 pub async fn expiry_run(server: &Server, sessions: usize, ttl_ms: u64) -> Result<Expiry, String> {
+    fresh_sources();
     let totals = Arc::new(Totals::default());
     let mut http = HttpConn::connect(server.http)
         .await
