@@ -30,7 +30,12 @@ npm ci --prefix examples/rust-counter --no-audit --no-fund --loglevel=error
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
 
 step "end-to-end, protocol and browser tests against the Rust examples (node --test)"
-(cd tests && node --test e2e/ protocol/ browser/)
+(cd tests && node --test e2e/ protocol/ browser/ stores/)
+
+step "end-to-end contract against the Rust example on the SQLite store"
+sqlite_dir="$(mktemp -d)"
+(cd tests && SESSIONIO_EXAMPLE="SESSION_STORE_URL=sqlite://$sqlite_dir/e2e.db exec target/debug/rust-counter" node --test e2e/)
+rm -rf "$sqlite_dir"
 
 # The bindings: their own tests, then the same end-to-end suite against their examples.
 bash scripts/test-node.sh

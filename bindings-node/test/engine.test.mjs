@@ -120,6 +120,28 @@ describe('SessionIo.start', () => {
   });
 });
 
+describe('store option', () => {
+  test("store: 'sqlite://…' keeps sessions across engines; an unknown scheme is an InvalidConfigError", async (t) => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'sessionio-node-sqlite-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const store = `sqlite://${join(dir, 'sessions.db')}`;
+
+    const first = await SessionIo.start({ secret: SECRET, store });
+    const session = await first.createSession();
+    await session.set('user', 'ada');
+    await first.close();
+
+    const second = await SessionIo.start({ secret: SECRET, store });
+    t.after(() => second.close());
+    const again = await second.session(session.id);
+    assert.equal(await again.get('user'), 'ada');
+    await rejectsWith(SessionIo.start({ secret: SECRET, store: 'mysql://x' }), InvalidConfigError, 'ERR_INVALID_CONFIG', /unknown store URL/);
+  });
+});
+
 describe('sessions from the host', () => {
   let rt;
   before(async () => {

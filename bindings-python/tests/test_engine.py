@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import gc
 import socket
 import threading
@@ -341,3 +342,22 @@ async def test_a_start_scheduled_before_close_fails() -> None:
     with pytest.raises(ServerError, match="was closed; create a new one"):
         await starting
     assert not rt.started
+
+
+async def test_sqlite_store_keeps_sessions_across_engines(tmp_path: "os.PathLike[str]") -> None:
+    store = f"sqlite://{tmp_path}/sessions.db"
+    first = SessionIo(secret=SECRET, store=store)
+    await first.start()
+    session = await first.create_session()
+    await session.set("user", "ada")
+    await first.close()
+
+    second = SessionIo(secret=SECRET, store=store)
+    await second.start()
+    try:
+        again = await second.session(session.id)
+        assert await again.get("user") == "ada"
+    finally:
+        await second.close()
+    with pytest.raises(InvalidConfigError, match="unknown store URL"):
+        SessionIo(secret=SECRET, store="mysql://x")

@@ -424,8 +424,11 @@ impl Builder {
 fn store_from_url(url: &str) -> Result<Arc<dyn SessionStore>> {
     match url.split_once("://") {
         Some(("memory", "")) => Ok(Arc::new(MemoryStore::new())),
+        Some(("sqlite", path)) if !path.is_empty() => {
+            Ok(Arc::new(crate::store::SqliteStore::open(url)?))
+        }
         _ => Err(Error::Config(format!(
-            "unknown store URL {url:?}; supported: memory://"
+            "unknown store URL {url:?}; supported: memory://, sqlite://<path>"
         ))),
     }
 }

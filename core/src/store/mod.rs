@@ -8,11 +8,13 @@
 //! overrides it. Session ids are tower-sessions' [`Id`](crate::SessionId).
 
 mod memory;
+mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 use crate::{Error, Result, SessionId};
 
@@ -116,4 +118,169 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// The same behaviour checks for every backend.
+#[cfg(test)]
+mod conformance {
+    use super::*;
+    use std::sync::Arc;
+
+    fn record(expires_at: u64) -> Record {
+        let mut data = Data::new();
+        data.insert("count".into(), 1.into());
+        Record {
+            id: SessionId::default(),
+            data,
+            expires_at,
+            version: 0,
+        }
+    }
+
+    async fn create_load_replace(store: &dyn SessionStore) {
+        let r = record(10_000);
+        assert!(store.create(r.clone()).await.unwrap());
+        assert!(
+            !store.create(r.clone()).await.unwrap(),
+            "an id is created once"
+        );
+        assert_eq!(store.load(r.id).await.unwrap().as_ref(), Some(&r));
+        let mut next = r.clone();
+        next.data.insert("count".into(), 2.into());
+        assert!(store.replace(next.clone(), 0).await.unwrap());
+        assert!(
+            !store.replace(next.clone(), 0).await.unwrap(),
+            "a stale version must not overwrite"
+        );
+        let loaded = store.load(r.id).await.unwrap().unwrap();
+        assert_eq!((loaded.version, &loaded.data), (1, &next.data));
+        assert_eq!(store.load(SessionId::default()).await.unwrap(), None);
+    }
+
+    async fn touch_and_delete(store: &dyn SessionStore) {
+        let r = record(1_000);
+        store.create(r.clone()).await.unwrap();
+        assert_eq!(
+            store.touch(r.id, 2_000, 500).await.unwrap(),
+            Touch::Extended
+        );
+        assert_eq!(
+            store.touch(r.id, 1_500, 600).await.unwrap(),
+            Touch::Extended
+        );
+        assert_eq!(store.load(r.id).await.unwrap().unwrap().expires_at, 2_000);
+        assert_eq!(
+            store.touch(r.id, 9_000, 2_000).await.unwrap(),
+            Touch::Expired
+        );
+        assert_eq!(
+            store.touch(SessionId::default(), 9_000, 0).await.unwrap(),
+            Touch::Missing
+        );
+        assert!(store.delete(r.id).await.unwrap());
+        assert!(!store.delete(r.id).await.unwrap());
+    }
+
+    async fn delete_expired_keeps_live_ones(store: &dyn SessionStore) {
+        let (old, live) = (record(100), record(5_000));
+        store.create(old.clone()).await.unwrap();
+        store.create(live.clone()).await.unwrap();
+        assert_eq!(store.delete_expired(1_000).await.unwrap(), 1);
+        assert_eq!(store.load(old.id).await.unwrap(), None);
+        assert!(store.load(live.id).await.unwrap().is_some());
+    }
+
+    async fn concurrent_updates_lose_nothing(store: Arc<dyn SessionStore>) {
+        let r = record(u64::MAX / 2);
+        store.create(r.clone()).await.unwrap();
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut add_one = |rec: &mut Record| {
+                        let n = rec.data["count"].as_i64().unwrap_or(0);
+                        rec.data.insert("count".into(), (n + 1).into());
+                        Ok(())
+                    };
+                    store.update(r.id, &mut add_one).await.unwrap().unwrap();
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let loaded = store.load(r.id).await.unwrap().unwrap();
+        assert_eq!(loaded.data["count"], 41, "an update was lost");
+    }
+
+    /// A database file in the temp dir, removed (with its WAL files) when dropped.
+    struct TempDb(std::path::PathBuf);
+
+    impl TempDb {
+        fn new(name: &str) -> TempDb {
+            TempDb(std::env::temp_dir().join(format!(
+                "sessionio-test-{name}-{}-{}.db",
+                std::process::id(),
+                SessionId::default()
+            )))
+        }
+        fn url(&self) -> String {
+            format!("sqlite://{}", self.0.display())
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = self.0.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_backend_behaves_the_same() {
+        let db = TempDb::new("conformance");
+        let backends: Vec<Arc<dyn SessionStore>> = vec![
+            Arc::new(MemoryStore::new()),
+            Arc::new(SqliteStore::open(&db.url()).unwrap()),
+        ];
+        for store in backends {
+            create_load_replace(store.as_ref()).await;
+            touch_and_delete(store.as_ref()).await;
+            delete_expired_keeps_live_ones(store.as_ref()).await;
+            concurrent_updates_lose_nothing(store).await;
+        }
+    }
+
+    /// Hosts build the engine before (or without) a runtime: the pool waits for first use.
+    #[test]
+    fn a_sqlite_engine_builds_outside_a_runtime() {
+        let db = TempDb::new("no-runtime");
+        let built = crate::SessionIo::builder()
+            .secret([7u8; 32])
+            .store_url(db.url())
+            .build();
+        assert!(built.is_ok(), "{built:?}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_sessions_survive_reopening_the_file() {
+        let db = TempDb::new("reopen");
+        let r = record(u64::MAX / 2);
+        {
+            let store = SqliteStore::open(&db.url()).unwrap();
+            store.create(r.clone()).await.unwrap();
+        }
+        let again = SqliteStore::open(&db.url()).unwrap();
+        assert_eq!(again.load(r.id).await.unwrap(), Some(r));
+    }
+
+    #[tokio::test]
+    async fn an_unopenable_sqlite_file_is_store_unavailable() {
+        let store = SqliteStore::open("sqlite:///nonexistent-dir/sub/sessions.db").unwrap();
+        let err = store.load(SessionId::default()).await.unwrap_err();
+        assert_eq!(err.code(), "ERR_STORE_UNAVAILABLE", "{err}");
+    }
 }

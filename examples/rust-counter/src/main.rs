@@ -4,8 +4,9 @@
 //! Environment: `PORT` (default 3000, 0 = any free port), `SESSION_TTL_MS` (inactivity
 //! timeout, default 30 min), `SESSION_SECRET` (default: random at every start),
 //! `ALLOWED_ORIGINS` (comma-separated, added to the server's own origins),
-//! `MAX_CONNECTIONS_PER_SESSION` (default 32), `SOCKET_IO_CLIENT_JS` (path of
-//! `socket.io.min.js`, default: this example's `node_modules`).
+//! `MAX_CONNECTIONS_PER_SESSION` (default 32), `SESSION_STORE_URL` (`memory://` by
+//! default, or `sqlite://<file>` to keep sessions across restarts), `SOCKET_IO_CLIENT_JS`
+//! (path of `socket.io.min.js`, default: this example's `node_modules`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -60,7 +61,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    let io = SessionIo::builder()
+    let mut builder = SessionIo::builder();
+    if let Ok(url) = std::env::var("SESSION_STORE_URL") {
+        builder = builder.store_url(url);
+    }
+    let io = builder
         .secret(secret)
         .ttl(Duration::from_millis(ttl_ms))
         .allowed_origins(origins)
