@@ -4,7 +4,8 @@
 # the protocol conformance tests, the two-tab browser test in Debian's Chromium, and the
 # Node and Python bindings (scripts/test-node.sh, scripts/test-python.sh: their own tests,
 # then the end-to-end suite against examples/node-express, python-fastapi, python-flask).
-# Installs what it needs (npm packages, a Python venv, chromium) on a fresh machine.
+# Installs what it needs (npm packages, a Python venv, chromium, redis-server) on a fresh
+# machine; every redis-server it uses is its own, on a free loopback port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   step "installing chromium (browser test)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  step "installing redis-server (Redis store tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 
 step "cargo fmt --check"
@@ -36,6 +43,22 @@ step "end-to-end contract against the Rust example on the SQLite store"
 sqlite_dir="$(mktemp -d)"
 (cd tests && SESSIONIO_EXAMPLE="SESSION_STORE_URL=sqlite://$sqlite_dir/e2e.db exec target/debug/rust-counter" node --test e2e/)
 rm -rf "$sqlite_dir"
+
+step "end-to-end contract against the Rust example on the Redis store (own redis-server)"
+redis_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+redis_dir="$(mktemp -d)"
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$redis_dir" >/dev/null &
+redis_pid=$!
+trap 'kill "$redis_pid" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
+for _ in $(seq 1 100); do
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+(cd tests && SESSIONIO_EXAMPLE="SESSION_STORE_URL=redis://127.0.0.1:$redis_port exec target/debug/rust-counter" node --test e2e/)
+kill "$redis_pid"
+wait "$redis_pid" 2>/dev/null || true
+rm -rf "$redis_dir"
+trap - EXIT
 
 # The bindings: their own tests, then the same end-to-end suite against their examples.
 bash scripts/test-node.sh

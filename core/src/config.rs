@@ -427,8 +427,12 @@ fn store_from_url(url: &str) -> Result<Arc<dyn SessionStore>> {
         Some(("sqlite", path)) if !path.is_empty() => {
             Ok(Arc::new(crate::store::SqliteStore::open(url)?))
         }
+        Some(("redis", rest)) if !rest.is_empty() => {
+            Ok(Arc::new(crate::store::RedisStore::open(url)?))
+        }
         _ => Err(Error::Config(format!(
-            "unknown store URL {url:?}; supported: memory://, sqlite://<path>"
+            "unknown store URL {url:?}; supported: memory://, sqlite://<path>, \
+             redis://<host>[:<port>][/<db>]"
         ))),
     }
 }

@@ -8,12 +8,14 @@
 //! overrides it. Session ids are tower-sessions' [`Id`](crate::SessionId).
 
 mod memory;
+mod redis;
 mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 use crate::{Error, Result, SessionId};
@@ -96,7 +98,7 @@ pub trait SessionStore: Send + Sync + 'static {
         mutation: Mutation<'a>,
     ) -> BoxFuture<'a, Result<Option<Record>>> {
         Box::pin(async move {
-            for _ in 0..MAX_UPDATE_ATTEMPTS {
+            for attempt in 0..MAX_UPDATE_ATTEMPTS {
                 let Some(current) = self.load(id).await? else {
                     return Ok(None);
                 };
@@ -105,6 +107,13 @@ pub trait SessionStore: Send + Sync + 'static {
                 if self.replace(next.clone(), current.version).await? {
                     next.version = current.version + 1;
                     return Ok(Some(next));
+                }
+                // Someone else wrote first: let them finish, stepping back longer after
+                // each lost race, so that a crowd of writers drains instead of colliding
+                // until one of them runs out of attempts. (Yields, not sleeps: the host's
+                // runtime may have no timer.)
+                for _ in 0..=attempt.min(16) {
+                    tokio::task::yield_now().await;
                 }
             }
             Err(Error::Conflict(MAX_UPDATE_ATTEMPTS))
@@ -138,7 +147,7 @@ mod conformance {
     }
 
     async fn create_load_replace(store: &dyn SessionStore) {
-        let r = record(10_000);
+        let r = record(now_ms() + 10_000);
         assert!(store.create(r.clone()).await.unwrap());
         assert!(
             !store.create(r.clone()).await.unwrap(),
@@ -155,47 +164,76 @@ mod conformance {
         let loaded = store.load(r.id).await.unwrap().unwrap();
         assert_eq!((loaded.version, &loaded.data), (1, &next.data));
         assert_eq!(store.load(SessionId::default()).await.unwrap(), None);
+        assert!(
+            !store.replace(record(now_ms() + 10_000), 0).await.unwrap(),
+            "replace never creates"
+        );
     }
 
+    /// Instants are relative to the clock: a store may expire keys by real time (Redis).
     async fn touch_and_delete(store: &dyn SessionStore) {
-        let r = record(1_000);
+        let t = now_ms();
+        let r = record(t + 1_000);
         store.create(r.clone()).await.unwrap();
         assert_eq!(
-            store.touch(r.id, 2_000, 500).await.unwrap(),
+            store.touch(r.id, t + 2_000, t + 500).await.unwrap(),
             Touch::Extended
         );
         assert_eq!(
-            store.touch(r.id, 1_500, 600).await.unwrap(),
+            store.touch(r.id, t + 1_500, t + 600).await.unwrap(),
             Touch::Extended
         );
-        assert_eq!(store.load(r.id).await.unwrap().unwrap().expires_at, 2_000);
+        let loaded = store.load(r.id).await.unwrap().unwrap();
+        assert_eq!((loaded.expires_at, loaded.version), (t + 2_000, 0));
         assert_eq!(
-            store.touch(r.id, 9_000, 2_000).await.unwrap(),
+            store.touch(r.id, t + 9_000, t + 2_000).await.unwrap(),
             Touch::Expired
         );
         assert_eq!(
-            store.touch(SessionId::default(), 9_000, 0).await.unwrap(),
+            store
+                .touch(SessionId::default(), t + 9_000, t)
+                .await
+                .unwrap(),
             Touch::Missing
         );
         assert!(store.delete(r.id).await.unwrap());
         assert!(!store.delete(r.id).await.unwrap());
     }
 
-    async fn delete_expired_keeps_live_ones(store: &dyn SessionStore) {
-        let (old, live) = (record(100), record(5_000));
+    /// How a backend gets rid of expired records.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Expiry {
+        /// The engine's sweeper calls `delete_expired`.
+        Swept,
+        /// The backend drops records itself a minute after expiry (Redis `PEXPIREAT`);
+        /// `delete_expired` has nothing to do.
+        ByTheStore,
+    }
+
+    async fn delete_expired_keeps_live_ones(store: &dyn SessionStore, expiry: Expiry) {
+        let t = now_ms();
+        let (old, live) = (record(t + 100), record(t + 5_000));
         store.create(old.clone()).await.unwrap();
         store.create(live.clone()).await.unwrap();
-        assert_eq!(store.delete_expired(1_000).await.unwrap(), 1);
-        assert_eq!(store.load(old.id).await.unwrap(), None);
+        match expiry {
+            Expiry::Swept => {
+                assert_eq!(store.delete_expired(t + 1_000).await.unwrap(), 1);
+                assert_eq!(store.load(old.id).await.unwrap(), None);
+            }
+            Expiry::ByTheStore => {
+                assert_eq!(store.delete_expired(t + 1_000).await.unwrap(), 0);
+                assert_eq!(store.load(old.id).await.unwrap(), Some(old));
+            }
+        }
         assert!(store.load(live.id).await.unwrap().is_some());
     }
 
-    async fn concurrent_updates_lose_nothing(store: Arc<dyn SessionStore>) {
+    async fn concurrent_updates_lose_nothing(stores: &[Arc<dyn SessionStore>]) {
         let r = record(u64::MAX / 2);
-        store.create(r.clone()).await.unwrap();
+        stores[0].create(r.clone()).await.unwrap();
         let tasks: Vec<_> = (0..40)
-            .map(|_| {
-                let store = store.clone();
+            .map(|i| {
+                let store = stores[i % stores.len()].clone();
                 tokio::spawn(async move {
                     let mut add_one = |rec: &mut Record| {
                         let n = rec.data["count"].as_i64().unwrap_or(0);
@@ -209,8 +247,11 @@ mod conformance {
         for t in tasks {
             t.await.unwrap();
         }
-        let loaded = store.load(r.id).await.unwrap().unwrap();
-        assert_eq!(loaded.data["count"], 41, "an update was lost");
+        for store in stores {
+            let loaded = store.load(r.id).await.unwrap().unwrap();
+            assert_eq!(loaded.data["count"], 41, "an update was lost");
+            assert_eq!(loaded.version, 40);
+        }
     }
 
     /// A database file in the temp dir, removed (with its WAL files) when dropped.
@@ -239,19 +280,280 @@ mod conformance {
         }
     }
 
+    /// A `redis-server` of our own on a free loopback port, without persistence; killed
+    /// when dropped. It can be stopped and started again on the same port.
+    struct RedisServer {
+        port: u16,
+        child: Option<std::process::Child>,
+    }
+
+    impl RedisServer {
+        fn start() -> RedisServer {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free loopback port")
+                .port();
+            let mut server = RedisServer { port, child: None };
+            server.restart();
+            server
+        }
+
+        fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+
+        /// Starts the server (again) on its port and waits until it accepts connections.
+        fn restart(&mut self) {
+            assert!(self.child.is_none(), "redis-server is already running");
+            let child = std::process::Command::new("redis-server")
+                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+                .args(["--port", &self.port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot run redis-server ({e}): the Redis store tests need it on PATH \
+                         (Debian: apt-get install redis-server)"
+                    )
+                });
+            self.child = Some(child);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
+                    panic!("redis-server on port {} exited: {status}", self.port);
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "redis-server did not listen on port {} within 5 s",
+                    self.port
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+
+        /// Kills the server at once (as a crash would).
+        fn stop(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            self.stop();
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_backend_behaves_the_same() {
         let db = TempDb::new("conformance");
-        let backends: Vec<Arc<dyn SessionStore>> = vec![
-            Arc::new(MemoryStore::new()),
-            Arc::new(SqliteStore::open(&db.url()).unwrap()),
+        let redis = RedisServer::start();
+        let backends: Vec<(Vec<Arc<dyn SessionStore>>, Expiry)> = vec![
+            (vec![Arc::new(MemoryStore::new())], Expiry::Swept),
+            (
+                vec![Arc::new(SqliteStore::open(&db.url()).unwrap())],
+                Expiry::Swept,
+            ),
+            (
+                // Two stores on one server stand for two processes.
+                vec![
+                    Arc::new(RedisStore::open(&redis.url()).unwrap()),
+                    Arc::new(RedisStore::open(&redis.url()).unwrap()),
+                ],
+                Expiry::ByTheStore,
+            ),
         ];
-        for store in backends {
-            create_load_replace(store.as_ref()).await;
-            touch_and_delete(store.as_ref()).await;
-            delete_expired_keeps_live_ones(store.as_ref()).await;
-            concurrent_updates_lose_nothing(store).await;
+        for (stores, expiry) in backends {
+            let store = stores[0].as_ref();
+            create_load_replace(store).await;
+            touch_and_delete(store).await;
+            delete_expired_keeps_live_ones(store, expiry).await;
+            concurrent_updates_lose_nothing(&stores).await;
         }
+    }
+
+    async fn redis_command<T: ::redis::FromRedisValue>(url: &str, cmd: &::redis::Cmd) -> T {
+        let client = ::redis::Client::open(url).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        cmd.query_async(&mut conn).await.unwrap()
+    }
+
+    /// The key lives until a minute after the session's expiry (the sweeper's grace), and
+    /// writes move that instant.
+    #[tokio::test]
+    async fn redis_keys_expire_a_minute_after_their_session() {
+        let redis = RedisServer::start();
+        let store = RedisStore::open(&redis.url()).unwrap();
+        let key = |r: &Record| format!("sessionio:session:{}", r.id);
+        let pttl = |r: &Record| {
+            let mut cmd = ::redis::cmd("PTTL");
+            cmd.arg(key(r));
+            let url = redis.url();
+            async move { redis_command::<i64>(&url, &cmd).await }
+        };
+        let close_to = |got: i64, want: u64| {
+            let want = want as i64;
+            assert!(
+                (want - 2_000..=want).contains(&got),
+                "PTTL {got}, expected about {want}"
+            );
+        };
+
+        let r = record(now_ms() + 10_000);
+        assert!(store.create(r.clone()).await.unwrap());
+        close_to(pttl(&r).await, 10_000 + 60_000);
+        assert_eq!(
+            store
+                .touch(r.id, now_ms() + 20_000, now_ms())
+                .await
+                .unwrap(),
+            Touch::Extended
+        );
+        close_to(pttl(&r).await, 20_000 + 60_000);
+        let mut next = r.clone();
+        next.expires_at = now_ms() + 30_000;
+        assert!(store.replace(next.clone(), 0).await.unwrap());
+        close_to(pttl(&r).await, 30_000 + 60_000);
+
+        // Expired half a minute ago: still there, to be told `session expired`.
+        let recent = record(now_ms() - 30_000);
+        assert!(store.create(recent.clone()).await.unwrap());
+        close_to(pttl(&recent).await, 30_000);
+        assert_eq!(
+            store
+                .touch(recent.id, now_ms() + 10_000, now_ms())
+                .await
+                .unwrap(),
+            Touch::Expired
+        );
+        assert_eq!(store.load(recent.id).await.unwrap(), Some(recent));
+
+        // Past the grace minute: Redis drops it as the sweeper would have.
+        let gone = record(now_ms() - 61_000);
+        store.create(gone.clone()).await.unwrap();
+        assert_eq!(store.load(gone.id).await.unwrap(), None);
+
+        let mut exists = ::redis::cmd("EXISTS");
+        exists.arg(key(&gone));
+        assert_eq!(redis_command::<i64>(&redis.url(), &exists).await, 0);
+    }
+
+    /// The e2e burst: 400 concurrent increments of one session in one process. The
+    /// compare-and-swap alone exhausts its retries here; queued writers lose nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_burst_of_local_updates_loses_nothing() {
+        let redis = RedisServer::start();
+        let store = Arc::new(RedisStore::open(&redis.url()).unwrap());
+        let r = record(now_ms() + 60_000);
+        store.create(r.clone()).await.unwrap();
+        let tasks: Vec<_> = (0..400)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut add_one = |rec: &mut Record| {
+                        let n = rec.data["count"].as_i64().unwrap_or(0);
+                        rec.data.insert("count".into(), (n + 1).into());
+                        Ok(())
+                    };
+                    store.update(r.id, &mut add_one).await.map(|_| ())
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let loaded = store.load(r.id).await.unwrap().unwrap();
+        assert_eq!((loaded.version, &loaded.data["count"]), (400, &401.into()));
+    }
+
+    async fn expect_unavailable<T: std::fmt::Debug>(
+        what: &str,
+        call: impl Future<Output = Result<T>>,
+    ) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+            .await
+            .unwrap_or_else(|_| panic!("{what} hung with Redis down"));
+        let took = started.elapsed();
+        let err = result.expect_err(what);
+        assert_eq!(err.code(), "ERR_STORE_UNAVAILABLE", "{what}: {err}");
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "{what} took {took:?} to fail"
+        );
+        took
+    }
+
+    /// Redis killed mid-run: calls fail with `store unavailable` within 3 s, never hang;
+    /// started again on the same port: calls succeed within 2 s, without a new store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_down_is_store_unavailable_and_recovery_needs_no_restart() {
+        let mut redis = RedisServer::start();
+        let store = RedisStore::open(&redis.url()).unwrap();
+        let r = record(now_ms() + 60_000);
+        assert!(store.create(r.clone()).await.unwrap());
+        assert_eq!(store.load(r.id).await.unwrap(), Some(r.clone()));
+
+        redis.stop();
+        let mut no_change = |_: &mut Record| Ok(());
+        let timings = [
+            expect_unavailable("load", store.load(r.id)).await,
+            expect_unavailable("create", store.create(record(now_ms() + 1_000))).await,
+            expect_unavailable("replace", store.replace(r.clone(), 0)).await,
+            expect_unavailable("touch", store.touch(r.id, now_ms() + 1, now_ms())).await,
+            expect_unavailable("update", store.update(r.id, &mut no_change)).await,
+            expect_unavailable("delete", store.delete(r.id)).await,
+        ];
+        eprintln!("redis down: calls failed after {timings:?}");
+
+        redis.restart();
+        let back = std::time::Instant::now();
+        let fresh = record(now_ms() + 60_000);
+        loop {
+            match store.create(fresh.clone()).await {
+                Ok(created) => {
+                    assert!(created);
+                    break;
+                }
+                Err(e) => {
+                    assert_eq!(e.code(), "ERR_STORE_UNAVAILABLE", "{e}");
+                    assert!(
+                        back.elapsed() < std::time::Duration::from_secs(2),
+                        "still failing {:?} after Redis came back: {e}",
+                        back.elapsed()
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+        eprintln!("redis back: calls succeed after {:?}", back.elapsed());
+        assert_eq!(store.load(fresh.id).await.unwrap(), Some(fresh.clone()));
+        let mut set_two = |rec: &mut Record| {
+            rec.data.insert("count".into(), 2.into());
+            Ok(())
+        };
+        let updated = store.update(fresh.id, &mut set_two).await.unwrap().unwrap();
+        assert_eq!((updated.version, &updated.data["count"]), (1, &2.into()));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_store_unavailable() {
+        // Nothing listens on the port of a listener we just closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let store = RedisStore::open(&format!("redis://127.0.0.1:{port}")).unwrap();
+        expect_unavailable("load", store.load(SessionId::default())).await;
+        assert_eq!(
+            RedisStore::open("redis://127.0.0.1:notaport")
+                .map(|_| ())
+                .unwrap_err()
+                .code(),
+            "ERR_INVALID_CONFIG"
+        );
     }
 
     /// Hosts build the engine before (or without) a runtime: the pool waits for first use.
@@ -261,6 +563,15 @@ mod conformance {
         let built = crate::SessionIo::builder()
             .secret([7u8; 32])
             .store_url(db.url())
+            .build();
+        assert!(built.is_ok(), "{built:?}");
+    }
+
+    #[test]
+    fn a_redis_engine_builds_outside_a_runtime() {
+        let built = crate::SessionIo::builder()
+            .secret([7u8; 32])
+            .store_url("redis://127.0.0.1:1")
             .build();
         assert!(built.is_ok(), "{built:?}");
     }

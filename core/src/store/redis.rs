@@ -1,0 +1,321 @@
+//! The shared store for several processes: sessions in one Redis (≥ 7), reached with the
+//! `redis` crate through a reconnecting [`ConnectionManager`].
+//!
+//! Each record is a hash at `sessionio:session:<id>` with the fields `data` (the JSON
+//! object), `expires_at` (unix ms) and `version`. Every write that must be atomic across
+//! processes is one Lua script (sent with `EVALSHA`, loaded again after a Redis restart):
+//! `create` only if the key is absent, `replace` only if `version` still matches, `touch`
+//! only if the session is live.
+//!
+//! **Expiry lives in Redis.** Each write sets the key's `PEXPIREAT` to `expires_at` plus
+//! [`EXPIRED_GRACE_MS`]: the engine's sweeper keeps an expired record for that minute so
+//! its cookie is told `session expired` rather than `invalid session`, and Redis then drops
+//! it on every node at the same instant. So [`delete_expired`](SessionStore::delete_expired)
+//! has nothing left to do and returns 0 without a round trip.
+//!
+//! **Faults.** The connection is made on the first call (building the engine needs no
+//! runtime). Every call is bounded by [`CALL_TIMEOUT`]: a stopped or unreachable Redis
+//! yields `store unavailable` within it, never a hang; once Redis answers again the manager
+//! reconnects and calls succeed without a restart.
+
+use std::hash::BuildHasher;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError, Script};
+use tokio::sync::{Mutex, OnceCell};
+
+use super::{BoxFuture, Data, Mutation, Record, SessionStore, Touch, MAX_UPDATE_ATTEMPTS};
+use crate::{Error, Result, SessionId};
+
+/// How long an expired record is kept after its expiry: the same minute the engine's
+/// sweeper waits before deleting one (see `Core::start_background`).
+const EXPIRED_GRACE_MS: u64 = 60_000;
+
+/// The longest one store call may take before it fails with `store unavailable`.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Per connection attempt and per command; the call as a whole is bounded by
+/// [`CALL_TIMEOUT`].
+const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// Writers of one session in this process queue on one of these locks (chosen by a hash of
+/// the id) instead of racing each other's compare-and-swap.
+const WRITE_STRIPES: usize = 64;
+
+const KEY_PREFIX: &str = "sessionio:session:";
+
+/// KEYS[1] = key; ARGV = data, expires_at, pexpireat. 1 if created, 0 if the id is taken.
+const CREATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'expires_at', ARGV[2], 'version', '0')
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+";
+
+/// KEYS[1] = key; ARGV = expected version, data, expires_at, pexpireat. 1 if swapped, 0 on
+/// a version mismatch or a missing key. Versions are compared as strings (Lua numbers are
+/// doubles).
+const REPLACE: &str = r"
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'expires_at', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return 1
+";
+
+/// KEYS[1] = key; ARGV = expires_at, now, pexpireat. 0 missing, 1 expired, 2 extended
+/// (never backwards).
+const TOUCH: &str = r"
+local current = redis.call('HGET', KEYS[1], 'expires_at')
+if not current then return 0 end
+if tonumber(current) <= tonumber(ARGV[2]) then return 1 end
+if tonumber(ARGV[1]) > tonumber(current) then
+  redis.call('HSET', KEYS[1], 'expires_at', ARGV[1])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+return 2
+";
+
+/// Sessions in Redis; `store_url("redis://host:port[/db]")`.
+pub struct RedisStore {
+    client: Client,
+    /// Made on first use, inside the runtime (building the engine needs none).
+    manager: OnceCell<ConnectionManager>,
+    create: Script,
+    replace: Script,
+    touch: Script,
+    writers: Box<[Mutex<()>]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: RedisError) -> Error {
+    Error::StoreUnavailable(format!("redis: {e}"))
+}
+
+fn key(id: SessionId) -> String {
+    format!("{KEY_PREFIX}{id}")
+}
+
+/// The instant Redis drops the key: the grace minute after expiry, within Redis's range.
+fn drop_at(expires_at: u64) -> i64 {
+    i64::try_from(expires_at.saturating_add(EXPIRED_GRACE_MS)).unwrap_or(i64::MAX)
+}
+
+fn encode(data: &Data) -> Result<String> {
+    serde_json::to_string(data).map_err(|e| Error::InvalidValue(e.to_string()))
+}
+
+impl RedisStore {
+    /// A store for the Redis named by a `redis://` URL. Nothing is connected here, so this
+    /// needs no runtime; a bad URL is an error here, an unreachable server one at each call
+    /// (`store unavailable`) until it answers.
+    pub fn open(url: &str) -> Result<RedisStore> {
+        let client =
+            Client::open(url).map_err(|e| Error::Config(format!("store URL {url:?}: {e}")))?;
+        Ok(RedisStore {
+            client,
+            manager: OnceCell::new(),
+            create: Script::new(CREATE),
+            replace: Script::new(REPLACE),
+            touch: Script::new(TOUCH),
+            writers: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
+            hasher: Default::default(),
+        })
+    }
+
+    /// The connection manager, created (not yet connected) on the first call.
+    async fn connection(&self) -> Result<ConnectionManager> {
+        let manager = self
+            .manager
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(IO_TIMEOUT))
+                    .set_response_timeout(Some(IO_TIMEOUT))
+                    // One quick retry per reconnect; the next call starts another, so a
+                    // returning Redis is picked up on the next call.
+                    .set_number_of_retries(1)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(200));
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+                    .map_err(unavailable)
+            })
+            .await?;
+        Ok(manager.clone())
+    }
+
+    /// Runs one request against Redis, bounded by [`CALL_TIMEOUT`]. A refused connection
+    /// means nothing was sent, so the request is tried once more on the reconnection the
+    /// failure started (the first call after Redis returns then succeeds too).
+    async fn call<T, F, Fut>(&self, request: F) -> Result<T>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let attempt = async {
+            let conn = self.connection().await?;
+            match request(conn.clone()).await {
+                Err(e) if e.is_connection_refusal() => request(conn).await.map_err(unavailable),
+                other => other.map_err(unavailable),
+            }
+        };
+        tokio::time::timeout(CALL_TIMEOUT, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::StoreUnavailable(format!(
+                    "redis: no answer within {} ms",
+                    CALL_TIMEOUT.as_millis()
+                )))
+            })
+    }
+
+    fn writer_lock(&self, id: &SessionId) -> &Mutex<()> {
+        &self.writers[self.hasher.hash_one(id) as usize % WRITE_STRIPES]
+    }
+}
+
+fn decode(
+    id: SessionId,
+    (data, expires_at, version): (Option<String>, Option<String>, Option<String>),
+) -> Result<Option<Record>> {
+    let bad = |what: &str| {
+        Error::StoreUnavailable(format!("redis: session {id} holds a bad record: {what}"))
+    };
+    let (Some(data), Some(expires_at), Some(version)) = (data, expires_at, version) else {
+        return Ok(None);
+    };
+    Ok(Some(Record {
+        id,
+        data: serde_json::from_str(&data).map_err(|e| bad(&e.to_string()))?,
+        expires_at: expires_at.parse().map_err(|_| bad("expires_at"))?,
+        version: version.parse().map_err(|_| bad("version"))?,
+    }))
+}
+
+impl SessionStore for RedisStore {
+    fn create(&self, record: Record) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let (key, data) = (key(record.id), encode(&record.data)?);
+            let created: i64 = self
+                .call(|mut conn| {
+                    let mut script = self.create.prepare_invoke();
+                    script
+                        .key(&key)
+                        .arg(&data)
+                        .arg(record.expires_at)
+                        .arg(drop_at(record.expires_at));
+                    async move { script.invoke_async(&mut conn).await }
+                })
+                .await?;
+            Ok(created == 1)
+        })
+    }
+
+    fn load(&self, id: SessionId) -> BoxFuture<'_, Result<Option<Record>>> {
+        Box::pin(async move {
+            let key = key(id);
+            let fields = self
+                .call(|mut conn| {
+                    let mut cmd = redis::cmd("HMGET");
+                    cmd.arg(&key).arg("data").arg("expires_at").arg("version");
+                    async move { cmd.query_async(&mut conn).await }
+                })
+                .await?;
+            decode(id, fields)
+        })
+    }
+
+    fn replace(&self, record: Record, expected_version: u64) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let (key, data) = (key(record.id), encode(&record.data)?);
+            let swapped: i64 = self
+                .call(|mut conn| {
+                    let mut script = self.replace.prepare_invoke();
+                    script
+                        .key(&key)
+                        .arg(expected_version)
+                        .arg(&data)
+                        .arg(record.expires_at)
+                        .arg(drop_at(record.expires_at));
+                    async move { script.invoke_async(&mut conn).await }
+                })
+                .await?;
+            Ok(swapped == 1)
+        })
+    }
+
+    fn touch(&self, id: SessionId, expires_at: u64, now_ms: u64) -> BoxFuture<'_, Result<Touch>> {
+        Box::pin(async move {
+            let key = key(id);
+            let found: i64 = self
+                .call(|mut conn| {
+                    let mut script = self.touch.prepare_invoke();
+                    script
+                        .key(&key)
+                        .arg(expires_at)
+                        .arg(now_ms)
+                        .arg(drop_at(expires_at));
+                    async move { script.invoke_async(&mut conn).await }
+                })
+                .await?;
+            Ok(match found {
+                2 => Touch::Extended,
+                1 => Touch::Expired,
+                _ => Touch::Missing,
+            })
+        })
+    }
+
+    /// Load, apply, compare-and-swap, retry, as the trait's default, but with the writers
+    /// of one session in this process queued on a lock: a burst of local updates then
+    /// runs one after another instead of exhausting its retries on each other's swaps.
+    /// Writers in other processes are still kept apart by the compare-and-swap.
+    fn update<'a>(
+        &'a self,
+        id: SessionId,
+        mutation: Mutation<'a>,
+    ) -> BoxFuture<'a, Result<Option<Record>>> {
+        Box::pin(async move {
+            let _queued = self.writer_lock(&id).lock().await;
+            for _ in 0..MAX_UPDATE_ATTEMPTS {
+                let Some(current) = self.load(id).await? else {
+                    return Ok(None);
+                };
+                let mut next = current.clone();
+                mutation(&mut next)?;
+                if self.replace(next.clone(), current.version).await? {
+                    next.version = current.version + 1;
+                    return Ok(Some(next));
+                }
+            }
+            Err(Error::Conflict(MAX_UPDATE_ATTEMPTS))
+        })
+    }
+
+    fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let key = key(id);
+            let deleted: i64 = self
+                .call(|mut conn| {
+                    let mut cmd = redis::cmd("DEL");
+                    cmd.arg(&key);
+                    async move { cmd.query_async(&mut conn).await }
+                })
+                .await?;
+            Ok(deleted > 0)
+        })
+    }
+
+    /// Nothing to do: each key carries `PEXPIREAT expires_at + 60 s`, the same minute of
+    /// grace the engine's sweeper gives (it passes `before_ms = now − 60 s`), so Redis has
+    /// already dropped every record this call would delete, on every node. Returns 0.
+    fn delete_expired(&self, _before_ms: u64) -> BoxFuture<'_, Result<usize>> {
+        Box::pin(std::future::ready(Ok(0)))
+    }
+}
