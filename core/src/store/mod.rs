@@ -97,28 +97,38 @@ pub trait SessionStore: Send + Sync + 'static {
         id: SessionId,
         mutation: Mutation<'a>,
     ) -> BoxFuture<'a, Result<Option<Record>>> {
-        Box::pin(async move {
-            for attempt in 0..MAX_UPDATE_ATTEMPTS {
-                let Some(current) = self.load(id).await? else {
-                    return Ok(None);
-                };
-                let mut next = current.clone();
-                mutation(&mut next)?;
-                if self.replace(next.clone(), current.version).await? {
-                    next.version = current.version + 1;
-                    return Ok(Some(next));
-                }
-                // Someone else wrote first: let them finish, stepping back longer after
-                // each lost race, so that a crowd of writers drains instead of colliding
-                // until one of them runs out of attempts. (Yields, not sleeps: the host's
-                // runtime may have no timer.)
-                for _ in 0..=attempt.min(16) {
-                    tokio::task::yield_now().await;
-                }
-            }
-            Err(Error::Conflict(MAX_UPDATE_ATTEMPTS))
-        })
+        Box::pin(update_by_swapping(self, id, mutation))
     }
+}
+
+/// The compare-and-swap loop behind the default [`SessionStore::update`]: load, apply,
+/// swap, and on a lost race retry with the newer record (at most
+/// [`MAX_UPDATE_ATTEMPTS`] times, then [`Error::Conflict`]). For backends that add their
+/// own queueing around it.
+pub async fn update_by_swapping<S: SessionStore + ?Sized>(
+    store: &S,
+    id: SessionId,
+    mutation: Mutation<'_>,
+) -> Result<Option<Record>> {
+    for attempt in 0..MAX_UPDATE_ATTEMPTS {
+        let Some(current) = store.load(id).await? else {
+            return Ok(None);
+        };
+        let mut next = current.clone();
+        mutation(&mut next)?;
+        if store.replace(next.clone(), current.version).await? {
+            next.version = current.version + 1;
+            return Ok(Some(next));
+        }
+        // Someone else wrote first: let them finish, stepping back longer after
+        // each lost race, so that a crowd of writers drains instead of colliding
+        // until one of them runs out of attempts. (Yields, not sleeps: the host's
+        // runtime may have no timer.)
+        for _ in 0..=attempt.min(16) {
+            tokio::task::yield_now().await;
+        }
+    }
+    Err(Error::Conflict(MAX_UPDATE_ATTEMPTS))
 }
 
 /// The current time in unix milliseconds.

@@ -25,7 +25,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
 use tokio::sync::{Mutex, OnceCell};
 
-use super::{BoxFuture, Data, Mutation, Record, SessionStore, Touch, MAX_UPDATE_ATTEMPTS};
+use super::{BoxFuture, Data, Mutation, Record, SessionStore, Touch};
 use crate::{Error, Result, SessionId};
 
 /// How long an expired record is kept after its expiry: the same minute the engine's
@@ -283,18 +283,7 @@ impl SessionStore for RedisStore {
     ) -> BoxFuture<'a, Result<Option<Record>>> {
         Box::pin(async move {
             let _queued = self.writer_lock(&id).lock().await;
-            for _ in 0..MAX_UPDATE_ATTEMPTS {
-                let Some(current) = self.load(id).await? else {
-                    return Ok(None);
-                };
-                let mut next = current.clone();
-                mutation(&mut next)?;
-                if self.replace(next.clone(), current.version).await? {
-                    next.version = current.version + 1;
-                    return Ok(Some(next));
-                }
-            }
-            Err(Error::Conflict(MAX_UPDATE_ATTEMPTS))
+            super::update_by_swapping(self, id, mutation).await
         })
     }
 
