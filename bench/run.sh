@@ -52,5 +52,5 @@ includes+=(--include bench/out/python-notify.json)
 
 step "writing BENCHMARKS.md"
 target/release/sessionio-bench report --results bench/out/results.json "${includes[@]}" \
-  --append bench/memory.md \
+  --append bench/memory.md --append bench/handshake.md \
   --markdown BENCHMARKS.md --svg bench/rss.svg --command "bash bench/run.sh"
