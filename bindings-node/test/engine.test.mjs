@@ -142,6 +142,53 @@ describe('store option', () => {
   });
 });
 
+describe('store option: redis', () => {
+  test("store: 'redis://…' keeps sessions in Redis, shared by two engines", async (t) => {
+    const { spawn } = await import('node:child_process');
+    const { connect } = await import('node:net');
+    const port = await new Promise((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const { port: p } = srv.address();
+        srv.close(() => resolve(p));
+      });
+    });
+    // Our own redis-server on a free port (Debian package redis-server; the test command installs it).
+    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => redis.once('exit', resolve));
+    t.after(async () => {
+      redis.kill('SIGKILL');
+      await exited;
+    });
+    redis.once('error', (e) => assert.fail(`cannot run redis-server: ${e.message}`));
+    for (let i = 0; ; i++) {
+      const up = await new Promise((resolve) => {
+        const c = connect(port, '127.0.0.1', () => {
+          c.destroy();
+          resolve(true);
+        });
+        c.once('error', () => resolve(false));
+      });
+      if (up) break;
+      assert.ok(i < 100, 'redis-server did not listen within 5 s');
+      await sleep(50);
+    }
+    const store = `redis://127.0.0.1:${port}`;
+    const a = await SessionIo.start({ secret: SECRET, store });
+    t.after(() => a.close());
+    const b = await SessionIo.start({ secret: SECRET, store });
+    t.after(() => b.close());
+    const session = await a.createSession();
+    await session.set('user', 'ada');
+    assert.equal(await (await b.session(session.id)).increment('visits'), 1);
+    assert.equal(await session.get('visits'), 1);
+    assert.equal(await (await b.session(session.id)).get('user'), 'ada');
+  });
+});
+
 describe('sessions from the host', () => {
   let rt;
   before(async () => {

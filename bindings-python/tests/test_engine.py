@@ -6,6 +6,7 @@ import asyncio
 import os
 import gc
 import socket
+import subprocess
 import threading
 import time
 from datetime import timedelta
@@ -361,3 +362,42 @@ async def test_sqlite_store_keeps_sessions_across_engines(tmp_path: "os.PathLike
         await second.close()
     with pytest.raises(InvalidConfigError, match="unknown store URL"):
         SessionIo(secret=SECRET, store="mysql://x")
+
+
+async def test_redis_store_is_shared_by_two_engines() -> None:
+    # Our own redis-server on a free port (Debian package redis-server; the test command
+    # installs it). A missing binary fails the test with FileNotFoundError.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not listen within 5 s"
+                time.sleep(0.05)
+        store = f"redis://127.0.0.1:{port}"
+        a = SessionIo(secret=SECRET, store=store)
+        b = SessionIo(secret=SECRET, store=store)
+        await a.start()
+        await b.start()
+        try:
+            session = await a.create_session()
+            await session.set("user", "ada")
+            assert await (await b.session(session.id)).increment("visits") == 1
+            assert await session.get("visits") == 1
+            assert await (await b.session(session.id)).get("user") == "ada"
+        finally:
+            await a.close()
+            await b.close()
+    finally:
+        redis.kill()
+        redis.wait()
