@@ -184,10 +184,11 @@ fn cors_layer(origins: &Origins) -> CorsLayer {
     }
 }
 
-/// Engine.IO keeps the head of a connection's first request for the socket's whole
-/// life. hyper parses the URI and the header values as slices of the connection's read
-/// buffer (8 to 16 KiB), so keeping them keeps that whole buffer alive — half of a
-/// socket's memory. Copy them out so that the buffer is freed after the upgrade.
+/// Engine.IO keeps the head of a session's first request (the one without `sid`) for the
+/// socket's whole life. hyper parses the URI and the header values as slices of the
+/// connection's read buffer (8 to 16 KiB), so keeping them keeps that whole buffer alive —
+/// half of a socket's memory. Copy them out so that the buffer is freed after the upgrade.
+/// (Header names need no copy: hyper already allocates custom ones on their own.)
 fn detach_head<B>(req: Request<B>) -> Request<B> {
     let (mut parts, body) = req.into_parts();
     if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
@@ -195,10 +196,9 @@ fn detach_head<B>(req: Request<B>) -> Request<B> {
     }
     let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
     for (name, value) in &parts.headers {
-        let name = http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or(name.clone());
         let mut copy = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value.clone());
         copy.set_sensitive(value.is_sensitive());
-        headers.append(name, copy);
+        headers.append(name.clone(), copy);
     }
     parts.headers = headers;
     Request::from_parts(parts, body)
@@ -234,16 +234,16 @@ where
             .uri()
             .path()
             .starts_with(self.core.config.transport.path.as_str());
-        let req = if on_socket_path {
+        let query = req.uri().query().unwrap_or("");
+        let has_sid = query.split('&').any(|p| p.starts_with("sid="));
+        let is_upgrade_of_session =
+            on_socket_path && has_sid && query.split('&').any(|p| p == "transport=websocket");
+        // Only a session's first request is kept by Engine.IO; later polls are not.
+        let req = if on_socket_path && !has_sid {
             detach_head(req)
         } else {
             req
         };
-        let is_upgrade_of_session = on_socket_path
-            && req.uri().query().is_some_and(|q| {
-                q.split('&').any(|p| p.starts_with("sid="))
-                    && q.split('&').any(|p| p == "transport=websocket")
-            });
         let refused =
             is_upgrade_of_session && !self.core.config.origins.allows(req.headers().get(ORIGIN));
         if refused {
