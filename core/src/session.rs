@@ -216,7 +216,7 @@ impl Session {
         R: Send,
     {
         let ttl = self.core.ttl_ms();
-        for _ in 0..crate::store::MAX_UPDATE_ATTEMPTS {
+        for attempt in 0..crate::store::MAX_UPDATE_ATTEMPTS {
             let current = self.live_record().await?;
             let (data, out) = f(current.data.clone()).await?;
             let now = now_ms();
@@ -231,6 +231,7 @@ impl Session {
             if self.core.store.replace(next, current.version).await? {
                 return Ok(out);
             }
+            crate::store::after_lost_race(attempt).await;
         }
         Err(Error::Conflict(crate::store::MAX_UPDATE_ATTEMPTS).into())
     }

@@ -120,15 +120,19 @@ pub async fn update_by_swapping<S: SessionStore + ?Sized>(
             next.version = current.version + 1;
             return Ok(Some(next));
         }
-        // Someone else wrote first: let them finish, stepping back longer after
-        // each lost race, so that a crowd of writers drains instead of colliding
-        // until one of them runs out of attempts. (Yields, not sleeps: the host's
-        // runtime may have no timer.)
-        for _ in 0..=attempt.min(16) {
-            tokio::task::yield_now().await;
-        }
+        after_lost_race(attempt).await;
     }
     Err(Error::Conflict(MAX_UPDATE_ATTEMPTS))
+}
+
+/// Called by a compare-and-swap loop when another writer got there first: let them
+/// finish, stepping back longer after each lost race, so that a crowd of writers drains
+/// instead of colliding until one of them runs out of attempts. (Yields, not sleeps: the
+/// host's runtime may have no timer.)
+pub(crate) async fn after_lost_race(attempt: u32) {
+    for _ in 0..=attempt.min(16) {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// The current time in unix milliseconds.
