@@ -91,6 +91,8 @@ pub struct Config {
     /// Socket.IO transport settings.
     pub transport: Transport,
     pub(crate) store: Arc<dyn SessionStore>,
+    /// The Redis that links this engine with the other processes (`None`: one process).
+    pub(crate) adapter_url: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -145,6 +147,7 @@ pub struct Builder {
     transport: Transport,
     store: Option<Arc<dyn SessionStore>>,
     store_url: Option<String>,
+    adapter_url: Option<String>,
 }
 
 impl Builder {
@@ -311,6 +314,16 @@ impl Builder {
         self
     }
 
+    /// Links this engine with the other processes of the app through socketioxide's Redis
+    /// adapter (Redis ≥ 7, pub/sub over RESP3): `notify_session` and `destroy_session`,
+    /// called on any process, reach the session's sockets on every process. A `redis://`
+    /// [`store_url`](Self::store_url) turns it on with the same Redis; this names another
+    /// Redis, or `local://` turns it off.
+    pub fn adapter_url(mut self, url: impl Into<String>) -> Self {
+        self.adapter_url = Some(url.into());
+        self
+    }
+
     /// Checks every value and builds the engine. Needs no runtime; background tasks start
     /// on first use inside one.
     pub fn build(self) -> Result<SessionIo> {
@@ -400,6 +413,19 @@ impl Builder {
                 "max_payload, max_buffer_size and ws_read_buffer_size must be positive".into(),
             );
         }
+        let adapter_url = match (self.adapter_url.as_deref(), self.store_url.as_deref()) {
+            (Some("local://"), _) => None,
+            (Some(url), _) if url.starts_with("redis://") && url.len() > "redis://".len() => {
+                Some(url.to_owned())
+            }
+            (Some(url), _) => {
+                return bad(format!(
+                "unknown adapter URL {url:?}; supported: redis://<host>[:<port>][/<db>], local://"
+            ))
+            }
+            (None, Some(store)) if store.starts_with("redis://") => Some(store.to_owned()),
+            (None, _) => None,
+        };
         let store: Arc<dyn SessionStore> = match (self.store, self.store_url.as_deref()) {
             (Some(_), Some(_)) => return bad("store() and store_url() are exclusive".into()),
             (Some(store), None) => store,
@@ -417,6 +443,7 @@ impl Builder {
             max_connections_per_session: max_conn,
             transport: self.transport,
             store,
+            adapter_url,
         })
     }
 }

@@ -67,6 +67,7 @@ impl SessionIo {
     /// Serves Socket.IO alone on `addr` (port 0 picks a free port), for hosts whose HTTP
     /// app runs elsewhere (Node, Python). Sockets get TCP_NODELAY.
     pub async fn serve(&self, addr: SocketAddr) -> crate::Result<Server> {
+        self.ready().await?;
         let listener = bind(addr)
             .await
             .map_err(|e| Error::Server(format!("bind {addr}: {e}")))?;
@@ -151,7 +152,7 @@ pub struct SessionIoLayer {
 
 /// The service stack the layer builds: CORS, the Origin guard, Socket.IO, sessions, app.
 pub type SessionIoService<S> =
-    Cors<OriginGuard<socketioxide::service::SocketIoService<SessionService<S>>>>;
+    Cors<OriginGuard<socketioxide::service::SocketIoService<SessionService<S>, crate::Adapter>>>;
 
 impl<S: Clone> Layer<S> for SessionIoLayer {
     type Service = SessionIoService<S>;
@@ -230,6 +231,9 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        // Registers the namespaces on the first request if the engine was built outside
+        // the runtime.
+        self.core.start_background();
         let on_socket_path = req
             .uri()
             .path()

@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod adapter;
 mod config;
 pub mod cookie;
 mod error;
@@ -49,8 +50,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 use socketioxide::layer::SocketIoLayer;
-use socketioxide::SocketIo;
+use socketioxide::{BroadcastError, SocketIo};
 
+pub use adapter::Adapter;
 pub use config::{Builder, Config, Origins, Transport, MIN_SECRET_LEN};
 pub use cookie::SameSite;
 pub use error::{Error, Refusal, Result};
@@ -73,8 +75,10 @@ pub(crate) struct Core {
     pub(crate) config: config::Config,
     pub(crate) signer: Signer,
     pub(crate) store: Arc<dyn SessionStore>,
-    pub(crate) io: SocketIo,
-    pub(crate) sio_layer: SocketIoLayer,
+    pub(crate) io: SocketIo<Adapter>,
+    pub(crate) sio_layer: SocketIoLayer<Adapter>,
+    /// How the engine reaches the other processes (if any).
+    pub(crate) bus: adapter::Bus,
     pub(crate) presence: Presence,
     pub(crate) handlers: std::sync::RwLock<Handlers>,
     pub(crate) metrics: Arc<metrics::Metrics>,
@@ -106,6 +110,7 @@ impl SessionIo {
 
     fn from_config(config: config::Config) -> Result<Self> {
         let t = &config.transport;
+        let (bus, adapter) = adapter::constructor(config.adapter_url.as_deref(), "sessionio")?;
         let (sio_layer, io) = SocketIo::builder()
             .req_path(t.path.clone())
             .ping_interval(t.ping_interval)
@@ -114,6 +119,7 @@ impl SessionIo {
             .connect_timeout(t.connect_timeout)
             .max_buffer_size(t.max_buffer_size)
             .ws_read_buffer_size(t.ws_read_buffer_size)
+            .with_adapter::<Adapter>(adapter)
             .build_layer();
         let metrics = Arc::new(metrics::Metrics::default());
         let core = Arc::new(Core {
@@ -126,15 +132,28 @@ impl SessionIo {
             config,
             io,
             sio_layer,
+            bus,
             presence: Presence::default(),
             handlers: Default::default(),
             background: Once::new(),
         });
-        realtime::install(&core);
         if tokio::runtime::Handle::try_current().is_ok() {
             core.start_background();
         }
         Ok(SessionIo(core))
+    }
+
+    /// Waits until the engine can serve: its namespaces registered and, with the Redis
+    /// adapter, its channels subscribed on Redis (at most 5 s, then
+    /// [`Error::StoreUnavailable`]). Call it inside the runtime before accepting traffic
+    /// so that notifications from other processes are not missed at start;
+    /// [`serve`](Self::serve) calls it. Later Redis outages are survived without it.
+    pub async fn ready(&self) -> Result<()> {
+        self.0.start_background();
+        if let adapter::Bus::Redis(bus) = &self.0.bus {
+            bus.ready(Duration::from_secs(5)).await?;
+        }
+        Ok(())
     }
 
     /// The configuration in force.
@@ -142,8 +161,10 @@ impl SessionIo {
         &self.0.config
     }
 
-    /// The underlying socketioxide handle, for what sessionio does not wrap.
-    pub fn socket_io(&self) -> &SocketIo {
+    /// The underlying socketioxide handle, for what sessionio does not wrap. Its
+    /// broadcasts reach every process linked by the Redis adapter (see
+    /// [`Builder::adapter_url`]); add `.local()` for this process only.
+    pub fn socket_io(&self) -> &SocketIo<Adapter> {
         &self.0.io
     }
 
@@ -242,7 +263,10 @@ impl SessionIo {
     /// Counters for monitoring and leak tests.
     pub fn stats(&self) -> Stats {
         Stats {
-            sockets: self.0.io.sockets().len(),
+            sockets: (self.0.config.transport.namespaces.iter())
+                .filter_map(|ns| self.0.io.of(ns))
+                .map(|op| op.local().sockets().len())
+                .sum(),
             sessions_with_sockets: self.0.presence.sessions(),
         }
     }
@@ -272,7 +296,7 @@ impl SessionIo {
 /// Live counters; see [`SessionIo::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
-    /// Sockets connected on the default namespace.
+    /// Sockets connected to this process, on every namespace.
     pub sockets: usize,
     /// Sessions that have at least one socket here (= running expiry timers).
     pub sessions_with_sockets: usize,
@@ -283,8 +307,11 @@ impl Core {
         self.config.ttl.as_millis().min(u64::MAX as u128) as u64
     }
 
-    fn start_background(self: &Arc<Self>) {
+    /// Registers the namespaces (the adapter's init runs inside the runtime) and starts the
+    /// sweeper: on build when a runtime is current, else on the first request or call.
+    pub(crate) fn start_background(self: &Arc<Self>) {
         self.background.call_once(|| {
+            realtime::install(self);
             let core = Arc::downgrade(self);
             // Sweep expired records. Those expired less than a minute ago are kept so
             // their cookies are told `session expired` rather than `invalid session`.
@@ -337,14 +364,27 @@ impl Core {
         data: &(impl Serialize + ?Sized),
     ) -> Result<usize> {
         let reached = self.presence.count(id);
-        if reached == 0 {
+        let linked = self.is_linked();
+        if reached == 0 && !linked {
             return Ok(0);
         }
         let room = id.to_string();
         let mut failed = 0;
+        let mut unlinked = None;
         for ns in &self.config.transport.namespaces {
-            if let Some(op) = self.io.of(ns) {
-                if let Err(e) = op.to(room.clone()).emit(event, data).await {
+            let Some(op) = self.io.of(ns) else { continue };
+            let op = if linked { op } else { op.local() };
+            match op.clone().to(room.clone()).emit(event, data).await {
+                Ok(()) => {}
+                // The adapter sends to the other nodes first and gives up on an error:
+                // reach this node's sockets anyway, then report the failure.
+                Err(BroadcastError::Adapter(e)) => {
+                    if let Err(e) = op.local().to(room.clone()).emit(event, data).await {
+                        failed += realtime::count_failed(&e);
+                    }
+                    unlinked = Some(e);
+                }
+                Err(e) => {
                     failed += realtime::count_failed(&e);
                     tracing::warn!(error = %e, "notify_session: some sockets were not reached");
                 }
@@ -352,32 +392,53 @@ impl Core {
         }
         let sent = reached.saturating_sub(failed);
         self.metrics.notified(sent);
-        Ok(sent)
+        match unlinked {
+            None => Ok(sent),
+            Some(e) => {
+                tracing::warn!(error = %e, "notify_session: other nodes were not reached");
+                Err(Error::StoreUnavailable(format!(
+                    "{e}; the other nodes were not reached ({sent} sockets on this node were)"
+                )))
+            }
+        }
+    }
+
+    /// Whether other processes are linked through the Redis adapter.
+    fn is_linked(&self) -> bool {
+        matches!(self.bus, adapter::Bus::Redis(_))
     }
 
     pub(crate) async fn destroy_session(&self, id: SessionId) -> Result<usize> {
         self.presence.tombstone(id);
         self.store.delete(id).await?;
-        let kicked = self.kick(id, None).await;
+        let kicked = self.kick(id, None, Reach::AllNodes).await;
         self.metrics.destroyed(kicked);
         Ok(kicked)
     }
 
-    /// Disconnects every socket of `id` here, first emitting `event` to them if given.
-    /// Only [`destroy_session`](Self::destroy_session) tombstones the id: an expired
-    /// session's record stays readable so its cookie is told `session expired`.
-    pub(crate) async fn kick(&self, id: SessionId, event: Option<&str>) -> usize {
+    /// Disconnects every socket of `id` (here, or on every node), first emitting `event`
+    /// to them if given; returns how many were here. Only
+    /// [`destroy_session`](Self::destroy_session) tombstones the id: an expired session's
+    /// record stays readable so its cookie is told `session expired`.
+    pub(crate) async fn kick(&self, id: SessionId, event: Option<&str>, reach: Reach) -> usize {
         let n = self.presence.count(id);
         let room = id.to_string();
+        let everywhere = reach == Reach::AllNodes && self.is_linked();
         for ns in &self.config.transport.namespaces {
             let Some(op) = self.io.of(ns) else { continue };
+            let op = if everywhere { op } else { op.local() };
             if let Some(event) = event {
                 if let Err(e) = op.clone().to(room.clone()).emit(event, &()).await {
                     tracing::debug!(error = %e, "kick: emit failed");
                 }
             }
-            if let Err(e) = op.to(room.clone()).disconnect().await {
-                tracing::debug!(error = %e, "kick: disconnect failed");
+            if let Err(e) = op.clone().to(room.clone()).disconnect().await {
+                if matches!(e, socketioxide::BroadcastError::Adapter(_)) {
+                    tracing::warn!(error = %e, "kick: other nodes were not reached");
+                    let _ = op.local().to(room.clone()).disconnect().await;
+                } else {
+                    tracing::debug!(error = %e, "kick: disconnect failed");
+                }
             }
         }
         n
@@ -437,6 +498,15 @@ impl Core {
             CookieCredential::Absent
         }
     }
+}
+
+/// Which sockets a kick reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// This process's (each node's expiry timer kicks its own sockets).
+    ThisNode,
+    /// Every linked process's (a destroyed session is gone everywhere).
+    AllNodes,
 }
 
 pub(crate) enum CookieCredential {

@@ -155,7 +155,11 @@ async fn watch(core: Weak<Core>, id: SessionId, mut deadline: u64) {
                 core.presence.detach_watcher(id);
                 // Expired: tell the sockets why. Vanished (destroyed elsewhere): just go.
                 let kicked = core
-                    .kick(id, found.is_some().then_some("session expired"))
+                    .kick(
+                        id,
+                        found.is_some().then_some("session expired"),
+                        crate::Reach::ThisNode,
+                    )
                     .await;
                 if found.is_some() {
                     core.metrics.expired(kicked);

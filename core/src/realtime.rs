@@ -10,14 +10,16 @@ use std::time::SystemTime;
 use futures_util::FutureExt;
 use serde::ser::SerializeTuple;
 use serde::Serialize;
-use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::extract::{AckSender, Event, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::BroadcastError;
 
 use crate::presence::Membership;
 use crate::store::{now_ms, BoxFuture, Touch};
-use crate::{Core, Error, Refusal, Session, SessionId, SessionIo, Value};
+use crate::{Adapter, Core, Error, Refusal, Session, SessionId, SessionIo, Value};
+
+type SocketRef = socketioxide::extract::SocketRef<Adapter>;
 
 type EventFn =
     Arc<dyn Fn(EventContext) -> BoxFuture<'static, Result<Reply, HandlerError>> + Send + Sync>;
@@ -482,7 +484,7 @@ pub(crate) fn install(core: &Arc<Core>) {
                 outcome
             }
         };
-        core.io.ns(ns.clone(), on_connect.with(authenticate));
+        crate::adapter::init_namespace(core.io.ns(ns.clone(), on_connect.with(authenticate)));
     }
 }
 
@@ -578,7 +580,7 @@ async fn on_connect(core: Weak<Core>, socket: SocketRef) {
         move |socket: SocketRef,
               Event(event): Event,
               TryData(args): TryData<AllArgs>,
-              ack: AckSender| {
+              ack: AckSender<Adapter>| {
             let core = dispatch_core.clone();
             async move {
                 let Some(core) = core.upgrade() else { return };
@@ -665,7 +667,7 @@ async fn run_guarded<T>(fut: impl Future<Output = T>) -> Option<T> {
     }
 }
 
-fn send_ack(ack: AckSender, result: Result<Reply, HandlerError>) {
+fn send_ack(ack: AckSender<Adapter>, result: Result<Reply, HandlerError>) {
     let sent = match result {
         Ok(reply) => ack.send(&Args(&reply.0)),
         Err(e) => ack.send(&serde_json::json!({ "error": e.message })),

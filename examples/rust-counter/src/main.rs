@@ -5,7 +5,9 @@
 //! timeout, default 30 min), `SESSION_SECRET` (default: random at every start),
 //! `ALLOWED_ORIGINS` (comma-separated, added to the server's own origins),
 //! `MAX_CONNECTIONS_PER_SESSION` (default 32), `SESSION_STORE_URL` (`memory://` by
-//! default, or `sqlite://<file>` to keep sessions across restarts), `SOCKET_IO_CLIENT_JS`
+//! default, or `sqlite://<file>` to keep sessions across restarts), `REDIS_URL` (several
+//! processes on one Redis: sessions in it, and notifications and logouts reach the
+//! sockets of every process; same as `SESSION_STORE_URL=redis://…`), `SOCKET_IO_CLIENT_JS`
 //! (path of `socket.io.min.js`, default: this example's `node_modules`).
 
 use std::net::SocketAddr;
@@ -62,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let mut builder = SessionIo::builder();
-    if let Ok(url) = std::env::var("SESSION_STORE_URL") {
+    if let Ok(url) = std::env::var("SESSION_STORE_URL").or_else(|_| std::env::var("REDIS_URL")) {
         builder = builder.store_url(url);
     }
     let io = builder
@@ -91,6 +93,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/assets/socket.io.min.js", get(socket_io_client))
         .layer(io.layer());
 
+    // With Redis: subscribed before the first client, so no notification is missed.
+    io.ready().await?;
     println!("listening http=http://127.0.0.1:{port} socket=http://127.0.0.1:{port}");
     axum::serve(
         listener,
