@@ -11,6 +11,9 @@ use sessionio::{HandlerError, Refusal, SessionId, SessionIo};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
 const SECRET: &str = "integration-test-secret-0123456789abcdef";
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -573,4 +576,125 @@ async fn metrics_count_handshakes_refusals_notifications_and_destroys() {
     assert_eq!(io.destroy_session(s.id()).await.unwrap(), 2);
     assert_eq!(metric(&io, "sessionio_sessions_destroyed_total"), 1.0);
     assert_eq!(metric(&io, "sessionio_sockets_kicked_total"), 2.0);
+}
+
+/// Waits until `client` receives `expected`, calling `send` again every 100 ms (a
+/// notification sent while the bus was reconnecting is lost); gives up after `within`.
+async fn until_received<F, Fut>(
+    client: &mut Client,
+    expected: &str,
+    within: Duration,
+    send: F,
+) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let started = Instant::now();
+    while started.elapsed() < within {
+        send().await;
+        if let Some(msg) = client.recv_within(Duration::from_millis(100)).await {
+            assert_eq!(msg, expected);
+            return started.elapsed();
+        }
+    }
+    panic!("{expected} not received within {within:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engines_on_one_redis_reach_each_others_sockets_and_survive_a_redis_restart() {
+    let mut redis = redis_server::RedisServer::start();
+    let linked = || builder().store_url(redis.url()).build().unwrap();
+    let (a, b) = (linked(), linked());
+    let (_addr_a, _server_a) = server(&a).await;
+    let (addr_b, _server_b) = server(&b).await;
+
+    // A session made by A; its sockets on B.
+    let s = a.create_session().await.unwrap();
+    let mut on_b = connected(addr_b, &cookie(&a, s.id())).await;
+    let other = a.create_session().await.unwrap();
+    let mut other_on_b = connected(addr_b, &cookie(&a, other.id())).await;
+
+    // A has no socket of it, so it counts 0, but B's socket hears it; the other does not.
+    assert_eq!(
+        a.notify_session(s.id(), "current count", &7).await.unwrap(),
+        0
+    );
+    assert_eq!(on_b.recv_raw().await.unwrap(), r#"42["current count",7]"#);
+    assert_eq!(
+        other_on_b.recv_within(Duration::from_millis(200)).await,
+        None
+    );
+
+    // A session handle's notify (what handlers call) crosses too.
+    s.notify("current count", 8).await.unwrap();
+    assert_eq!(on_b.recv_raw().await.unwrap(), r#"42["current count",8]"#);
+
+    // Redis stops: B's socket stays; a notify from A fails loudly (not quietly);
+    // handshakes and HTTP sessions are refused (fail closed).
+    redis.stop();
+    let err = a
+        .notify_session(other.id(), "current count", &9)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, sessionio::Error::StoreUnavailable(_)),
+        "{err}"
+    );
+    let (_c, r) = Client::connect(addr_b, Some(&cookie(&a, s.id())), None, None).await;
+    assert_eq!(r, Connect::Refused("store unavailable".into()));
+    assert_eq!(
+        b.http_session(Some(&cookie(&a, s.id()))).await.unwrap_err(),
+        Refusal::StoreUnavailable
+    );
+
+    // Redis is back (empty: this one keeps nothing): within 2 s A reaches B's old
+    // socket again, without a restart of either engine.
+    redis.restart();
+    let id = other.id();
+    let took = until_received(
+        &mut other_on_b,
+        r#"42["current count",10]"#,
+        Duration::from_secs(2),
+        || async {
+            let _ = a.notify_session(id, "current count", &10).await;
+        },
+    )
+    .await;
+    eprintln!("cross-node notify back {took:?} after Redis restarted");
+
+    // Destroy on A disconnects B's socket.
+    let t = a.create_session().await.unwrap();
+    let mut t_on_b = connected(addr_b, &cookie(&a, t.id())).await;
+    assert_eq!(a.destroy_session(t.id()).await.unwrap(), 0);
+    assert_eq!(t_on_b.recv_raw().await.unwrap(), "41");
+}
+
+#[tokio::test]
+async fn unlinked_engines_stay_apart() {
+    let redis = redis_server::RedisServer::start();
+    // One store, but `local://` adapters: sessions are shared, sockets are not.
+    let unlinked = || {
+        builder()
+            .store_url(redis.url())
+            .adapter_url("local://")
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (unlinked(), unlinked());
+    let (addr_b, _server_b) = server(&b).await;
+    let s = a.create_session().await.unwrap();
+    let mut on_b = connected(addr_b, &cookie(&a, s.id())).await;
+    assert_eq!(
+        a.notify_session(s.id(), "current count", &1).await.unwrap(),
+        0
+    );
+    assert_eq!(on_b.recv_within(Duration::from_millis(300)).await, None);
+    assert_eq!(
+        b.notify_session(s.id(), "current count", &2).await.unwrap(),
+        1
+    );
+    assert_eq!(on_b.recv_raw().await.unwrap(), r#"42["current count",2]"#);
+    let bad = builder().adapter_url("mysql://x").build().unwrap_err();
+    assert!(bad.to_string().contains("unknown adapter URL"), "{bad}");
 }

@@ -117,8 +117,15 @@ impl RedisStore {
     /// needs no runtime; a bad URL is an error here, an unreachable server one at each call
     /// (`store unavailable`) until it answers.
     pub fn open(url: &str) -> Result<RedisStore> {
-        let client =
-            Client::open(url).map_err(|e| Error::Config(format!("store URL {url:?}: {e}")))?;
+        // RESP3: the connection tells the manager at once when Redis goes away, so it
+        // reconnects before the next call instead of failing that call on a dead socket.
+        let bad = |e: RedisError| Error::Config(format!("store URL {url:?}: {e}"));
+        let info: redis::ConnectionInfo = url.parse().map_err(bad)?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let client = Client::open(info.set_redis_settings(settings)).map_err(bad)?;
         Ok(RedisStore {
             client,
             manager: OnceCell::new(),
