@@ -471,7 +471,12 @@ pub(crate) fn install(core: &Arc<Core>) {
                 use tracing::Instrument as _;
                 let metrics = core.upgrade().map(|c| c.metrics.clone());
                 let span = tracing::debug_span!("sessionio.handshake", socket = %socket.id);
-                let outcome = authenticate(core, socket, auth.ok()).instrument(span).await;
+                let outcome = authenticate(core.clone(), socket.clone(), auth.ok())
+                    .instrument(span)
+                    .await;
+                if let (Ok(()), Some(core)) = (&outcome, core.upgrade()) {
+                    attach(&core, &socket);
+                }
                 if let Err(refusal) = outcome {
                     tracing::debug!(%refusal, "handshake refused");
                 }
@@ -553,12 +558,11 @@ async fn authenticate(
     Ok(())
 }
 
-async fn on_connect(core: Weak<Core>, socket: SocketRef) {
-    let Some(core) = core.upgrade() else { return };
-    let handle = SocketHandle {
-        socket: socket.clone(),
-        core: core.clone(),
-    };
+/// Gives an accepted socket its disconnect and event handlers. This runs in the connect
+/// middleware, before socketioxide sends the CONNECT answer: the connect handler is a
+/// task spawned after that answer, so an event the client sends at once could otherwise
+/// arrive before its handler exists and be dropped.
+fn attach(core: &Arc<Core>, socket: &SocketRef) {
     socket.on_disconnect(|socket: SocketRef, _reason: DisconnectReason| async move {
         if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
             if let Some(m) = &state.membership {
@@ -566,16 +570,7 @@ async fn on_connect(core: Weak<Core>, socket: SocketRef) {
             }
         }
     });
-    // A destroy that raced this handshake (it loaded the record just before the delete)
-    // tombstoned the id; the socket leaves at once.
-    if handle
-        .session_id()
-        .is_some_and(|id| core.presence.is_tombstoned(id))
-    {
-        handle.disconnect();
-        return;
-    }
-    let dispatch_core = Arc::downgrade(&core);
+    let dispatch_core = Arc::downgrade(core);
     socket.on_fallback(
         move |socket: SocketRef,
               Event(event): Event,
@@ -608,6 +603,23 @@ async fn on_connect(core: Weak<Core>, socket: SocketRef) {
             }
         },
     );
+}
+
+async fn on_connect(core: Weak<Core>, socket: SocketRef) {
+    let Some(core) = core.upgrade() else { return };
+    let handle = SocketHandle {
+        socket: socket.clone(),
+        core: core.clone(),
+    };
+    // A destroy that raced this handshake (it loaded the record just before the delete)
+    // tombstoned the id; the socket leaves at once.
+    if handle
+        .session_id()
+        .is_some_and(|id| core.presence.is_tombstoned(id))
+    {
+        handle.disconnect();
+        return;
+    }
     let callbacks = read(&core.handlers).on_connection.clone();
     for callback in callbacks {
         run_guarded(callback(handle.clone())).await;
