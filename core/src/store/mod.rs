@@ -110,6 +110,21 @@ pub async fn update_by_swapping<S: SessionStore + ?Sized>(
     id: SessionId,
     mutation: Mutation<'_>,
 ) -> Result<Option<Record>> {
+    swap_until_done(store, id, mutation, after_lost_race).await
+}
+
+/// [`update_by_swapping`] with the pause taken after each lost race.
+pub(crate) async fn swap_until_done<S, P, Fut>(
+    store: &S,
+    id: SessionId,
+    mutation: Mutation<'_>,
+    pause: P,
+) -> Result<Option<Record>>
+where
+    S: SessionStore + ?Sized,
+    P: Fn(u32) -> Fut,
+    Fut: Future<Output = ()>,
+{
     for attempt in 0..MAX_UPDATE_ATTEMPTS {
         let Some(current) = store.load(id).await? else {
             return Ok(None);
@@ -120,7 +135,7 @@ pub async fn update_by_swapping<S: SessionStore + ?Sized>(
             next.version = current.version + 1;
             return Ok(Some(next));
         }
-        after_lost_race(attempt).await;
+        pause(attempt).await;
     }
     Err(Error::Conflict(MAX_UPDATE_ATTEMPTS))
 }

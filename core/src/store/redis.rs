@@ -187,6 +187,20 @@ impl RedisStore {
     }
 }
 
+/// The pause after losing a compare-and-swap to another process (this process's own
+/// writers of a session are queued, so the winner is always elsewhere): a random wait that
+/// grows with the losses, up to ~6 ms. Without the randomness, two processes that both
+/// write a session back to back lose in the same order every time, and one of them can
+/// run out of attempts (seen: 200 HTTP + 200 socket increments split over two nodes).
+async fn lost_to_another_process(attempt: u32) {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    let slots = 1u64 << attempt.min(5);
+    let wait_us = (h.finish() % slots + 1) * 200;
+    tokio::time::sleep(Duration::from_micros(wait_us)).await;
+}
+
 fn decode(
     id: SessionId,
     (data, expires_at, version): (Option<String>, Option<String>, Option<String>),
@@ -290,7 +304,7 @@ impl SessionStore for RedisStore {
     ) -> BoxFuture<'a, Result<Option<Record>>> {
         Box::pin(async move {
             let _queued = self.writer_lock(&id).lock().await;
-            super::update_by_swapping(self, id, mutation).await
+            super::swap_until_done(self, id, mutation, lost_to_another_process).await
         })
     }
 
