@@ -13,9 +13,18 @@
 //! `subscribe` at once (the adapter's namespace init never waits for Redis), and a
 //! maintenance task (re)subscribes every channel whenever the connection is new: after
 //! start, and within [`RETRY`] of Redis coming back after a restart.
+//!
+//! **Nothing is lost quietly.** Redis pub/sub delivers to whoever is subscribed at that
+//! instant, so a node that is re-subscribing after a Redis restart would miss what is
+//! published meanwhile. Each node therefore announces itself in a sorted set
+//! (`sessionio:nodes`, a heartbeat every second, gone after [`NODE_TTL`]), and a publish to
+//! every node checks `PUBLISH`'s count of receivers against it: if a node is missing, it
+//! waits until the channel has all its subscribers again and publishes once more (nodes
+//! that had it already drop the copy), up to [`DELIVERY_BOUND`]; after that the caller
+//! gets an error, never a silent loss.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
@@ -34,7 +43,17 @@ pub type Adapter = CustomRedisAdapter<Emitter, Bus>;
 /// Bound on one publish or subscribe round trip.
 const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Pause between (re)subscription attempts while Redis is unreachable.
-const RETRY: Duration = Duration::from_millis(200);
+const RETRY: Duration = Duration::from_millis(50);
+/// How long a publish keeps trying to reach every node before it reports a failure.
+const DELIVERY_BOUND: Duration = Duration::from_millis(1_500);
+/// Pause between delivery attempts.
+const DELIVERY_RETRY: Duration = Duration::from_millis(20);
+/// A node that has not sent a heartbeat for this long is no longer counted.
+const NODE_TTL: Duration = Duration::from_secs(3);
+/// The sorted set of live nodes (member: node id, score: last heartbeat, unix ms).
+const NODES_KEY: &str = "sessionio:nodes";
+/// Request ids already handled, to drop the copies of a publish sent again.
+const SEEN_CAPACITY: usize = 4096;
 /// How often a healthy connection is checked with a PING (a dead peer that sent no FIN is
 /// noticed by its timeout).
 const HEALTH_CHECK: Duration = Duration::from_secs(1);
@@ -83,6 +102,42 @@ pub struct RedisBus {
     subscribed: Arc<AtomicBool>,
     subscribed_changed: Arc<Notify>,
     maintenance: std::sync::Once,
+    /// This node's member in [`NODES_KEY`].
+    node: String,
+    /// Live nodes, this one included: what a publish to every node must reach.
+    nodes: AtomicUsize,
+    /// When the subscriptions were last (re)made: for [`NODE_TTL`] after that, other
+    /// nodes' heartbeats may still date from before a Redis restart, so none is dropped.
+    subscribed_at: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// Hashes of the request messages received lately (a publish sent again after a node
+/// was missing reaches the others twice).
+#[derive(Default)]
+struct Seen {
+    order: VecDeque<u64>,
+    set: HashSet<u64>,
+}
+
+impl Seen {
+    /// False if `message` was seen before.
+    fn first_time(&mut self, message: &[u8]) -> bool {
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher(), message);
+        if !self.set.insert(hash) {
+            return false;
+        }
+        self.order.push_back(hash);
+        if self.order.len() > SEEN_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+
+    fn hasher(&self) -> std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher> {
+        Default::default()
+    }
 }
 
 fn lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
@@ -112,6 +167,9 @@ impl RedisBus {
             subscribed: Default::default(),
             subscribed_changed: Default::default(),
             maintenance: std::sync::Once::new(),
+            node: crate::SessionId::default().to_string(),
+            nodes: AtomicUsize::new(1),
+            subscribed_at: Default::default(),
         })
     }
 
@@ -123,8 +181,9 @@ impl RedisBus {
         let handlers = Arc::downgrade(&self.handlers);
         let (stale, wake) = (self.stale.clone(), self.wake.clone());
         let subscribed = self.subscribed.clone();
+        let seen = std::sync::Mutex::new(Seen::default());
         let on_push = move |push: PushInfo| {
-            on_push(push, &handlers, &stale, &wake, &subscribed);
+            on_push(push, &handlers, &stale, &wake, &subscribed, &seen);
             Ok::<(), std::convert::Infallible>(())
         };
         let config = ConnectionManagerConfig::new()
@@ -140,6 +199,16 @@ impl RedisBus {
             tokio::spawn(maintain(Arc::downgrade(self)));
         });
         Ok(manager)
+    }
+
+    /// Whether heartbeats older than [`NODE_TTL`] may be dropped: not until this node has
+    /// been subscribed for that long, since after a Redis restart every other node's
+    /// entry is old until it beats again, and those nodes must still be waited for.
+    fn may_drop_stale_nodes(&self) -> bool {
+        self.subscribed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() >= NODE_TTL)
     }
 
     /// Waits until every channel is subscribed on a live connection, at most `timeout`.
@@ -171,6 +240,7 @@ fn on_push(
     stale: &AtomicBool,
     wake: &Notify,
     subscribed: &AtomicBool,
+    seen: &std::sync::Mutex<Seen>,
 ) {
     match push.kind {
         PushKind::Message => {
@@ -185,6 +255,15 @@ fn on_push(
                 tracing::warn!("redis adapter: a pub/sub message that is not (channel, bytes)");
                 return;
             };
+            // Responses carry the answering node's id and are never sent twice.
+            if chan.contains("-request#")
+                && !seen
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .first_time(&msg)
+            {
+                return;
+            }
             let Some(handlers) = handlers.upgrade() else {
                 return;
             };
@@ -224,18 +303,25 @@ async fn maintain(bus: Weak<RedisBus>) {
         let Ok(mut conn) = bus.connection() else {
             continue;
         };
+        // A bus with no channel (none yet, or closed) is no member of the node set.
+        let channels: Vec<String> = lock(&bus.handlers).keys().cloned().collect();
         if bus.stale.load(Ordering::Acquire) {
-            let channels: Vec<String> = lock(&bus.handlers).keys().cloned().collect();
             let done = if channels.is_empty() {
                 ping(&mut conn).await
             } else {
-                tokio::time::timeout(IO_TIMEOUT, conn.subscribe(channels))
+                let subscribed = tokio::time::timeout(IO_TIMEOUT, conn.subscribe(channels))
                     .await
                     .map_err(|_| BusError("no answer".into()))
-                    .and_then(|r| r.map_err(BusError::from))
+                    .and_then(|r| r.map_err(BusError::from));
+                match subscribed {
+                    Ok(()) => heartbeat(&bus, &mut conn).await,
+                    Err(e) => Err(e),
+                }
             };
             match done {
                 Ok(()) => {
+                    *bus.subscribed_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(std::time::Instant::now());
                     bus.stale.store(false, Ordering::Release);
                     bus.subscribed.store(true, Ordering::Release);
                     bus.subscribed_changed.notify_waiters();
@@ -245,11 +331,46 @@ async fn maintain(bus: Weak<RedisBus>) {
                     tracing::debug!(error = %e, "redis adapter: subscribing failed; retrying")
                 }
             }
-        } else if let Err(e) = ping(&mut conn).await {
+        } else if let Err(e) = if channels.is_empty() {
+            ping(&mut conn).await
+        } else {
+            heartbeat(&bus, &mut conn).await
+        } {
             tracing::warn!(error = %e, "redis adapter: connection lost; resubscribing");
             bus.subscribed.store(false, Ordering::Release);
             bus.stale.store(true, Ordering::Release);
         }
+    }
+}
+
+/// Announces this node and reads how many are live.
+async fn heartbeat(
+    bus: &RedisBus,
+    conn: &mut ConnectionManager,
+) -> std::result::Result<(), BusError> {
+    let now = crate::store::now_ms();
+    let mut pipe = redis::pipe();
+    pipe.cmd("ZADD")
+        .arg(NODES_KEY)
+        .arg(now)
+        .arg(&bus.node)
+        .ignore();
+    if bus.may_drop_stale_nodes() {
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(NODES_KEY)
+            .arg("-inf")
+            .arg(now.saturating_sub(NODE_TTL.as_millis() as u64))
+            .ignore();
+    }
+    pipe.cmd("ZCARD").arg(NODES_KEY);
+    let beat = pipe.query_async::<(usize,)>(conn);
+    match tokio::time::timeout(IO_TIMEOUT, beat).await {
+        Ok(Ok((live,))) => {
+            bus.nodes.store(live.max(1), Ordering::Release);
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(BusError("no answer to the heartbeat".into())),
     }
 }
 
@@ -270,14 +391,47 @@ impl Driver for Bus {
         let Bus::Redis(bus) = self else {
             return Ok(());
         };
+        // The request channel of every node ends with `#<namespace>#`; the others name
+        // one node (`…#<uid>#`).
+        let to_every_node = chan.matches('#').count() == 2;
+        let expected = if to_every_node {
+            bus.nodes.load(Ordering::Acquire)
+        } else {
+            1
+        };
+        let deadline = tokio::time::Instant::now() + DELIVERY_BOUND;
         let mut conn = bus.connection()?;
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(chan).arg(val);
-        let publish = cmd.query_async::<redis::Value>(&mut conn);
-        match tokio::time::timeout(IO_TIMEOUT, publish).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(BusError("no answer to PUBLISH".into())),
+        let mut wait_for_subscribers = false;
+        loop {
+            let attempt = async {
+                if wait_for_subscribers && subscribers(&mut conn, &chan).await? < expected {
+                    return Ok(None);
+                }
+                let mut cmd = redis::cmd("PUBLISH");
+                cmd.arg(&chan).arg(&val);
+                let received: usize = cmd.query_async(&mut conn).await?;
+                Ok::<_, BusError>(Some(received))
+            };
+            let outcome = match tokio::time::timeout(IO_TIMEOUT, attempt).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(BusError("no answer to PUBLISH".into())),
+            };
+            let why = match outcome {
+                Ok(Some(received)) if received >= expected => return Ok(()),
+                Ok(Some(received)) => {
+                    wait_for_subscribers = true;
+                    format!("{received} of {expected} nodes were subscribed")
+                }
+                Ok(None) => format!("fewer than {expected} nodes are subscribed"),
+                Err(e) => e.0,
+            };
+            if tokio::time::Instant::now() + DELIVERY_RETRY > deadline {
+                return Err(BusError(format!(
+                    "not delivered within {} ms: {why}",
+                    DELIVERY_BOUND.as_millis()
+                )));
+            }
+            tokio::time::sleep(DELIVERY_RETRY).await;
         }
     }
 
@@ -303,8 +457,24 @@ impl Driver for Bus {
         let Bus::Redis(bus) = self else {
             return Ok(());
         };
-        lock(&bus.handlers).remove(&chan);
+        let last = {
+            let mut handlers = lock(&bus.handlers);
+            handlers.remove(&chan);
+            handlers.is_empty()
+        };
         let mut conn = bus.connection()?;
+        if last {
+            // Leaving: the others stop waiting for this node at their next heartbeat.
+            let mut cmd = redis::cmd("ZREM");
+            cmd.arg(NODES_KEY).arg(&bus.node);
+            let leave = cmd.query_async::<redis::Value>(&mut conn);
+            if let Ok(Err(e)) | Err(e) = tokio::time::timeout(IO_TIMEOUT, leave)
+                .await
+                .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "timeout")))
+            {
+                tracing::debug!(error = %e, "redis adapter: could not leave the node set");
+            }
+        }
         match tokio::time::timeout(IO_TIMEOUT, conn.unsubscribe(chan)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.into()),
@@ -317,23 +487,30 @@ impl Driver for Bus {
             return Ok(1);
         };
         let mut conn = bus.connection()?;
-        let mut cmd = redis::cmd("PUBSUB");
-        cmd.arg("NUMSUB").arg(chan);
-        let query = cmd.query_async::<redis::Value>(&mut conn);
-        let reply = match tokio::time::timeout(IO_TIMEOUT, query).await {
-            Ok(r) => r?,
-            Err(_) => return Err(BusError("no answer to PUBSUB NUMSUB".into())),
-        };
-        // RESP3 answers a map {chan: n}, RESP2 a flat [chan, n].
-        let count = match reply {
-            redis::Value::Map(pairs) => pairs.into_iter().next().map(|(_, n)| n),
-            redis::Value::Array(items) => items.into_iter().nth(1),
-            _ => None,
-        };
-        count
-            .and_then(|n| redis::from_redis_value::<u16>(n).ok())
-            .ok_or_else(|| BusError("unexpected PUBSUB NUMSUB reply".into()))
+        match tokio::time::timeout(IO_TIMEOUT, subscribers(&mut conn, chan)).await {
+            Ok(n) => Ok(u16::try_from(n?).unwrap_or(u16::MAX)),
+            Err(_) => Err(BusError("no answer to PUBSUB NUMSUB".into())),
+        }
     }
+}
+
+/// How many clients are subscribed to `chan`.
+async fn subscribers(
+    conn: &mut ConnectionManager,
+    chan: &str,
+) -> std::result::Result<usize, BusError> {
+    let mut cmd = redis::cmd("PUBSUB");
+    cmd.arg("NUMSUB").arg(chan);
+    let reply: redis::Value = cmd.query_async(conn).await?;
+    // RESP3 answers a map {chan: n}, RESP2 a flat [chan, n].
+    let count = match reply {
+        redis::Value::Map(pairs) => pairs.into_iter().next().map(|(_, n)| n),
+        redis::Value::Array(items) => items.into_iter().nth(1),
+        _ => None,
+    };
+    count
+        .and_then(|n| redis::from_redis_value::<usize>(n).ok())
+        .ok_or_else(|| BusError("unexpected PUBSUB NUMSUB reply".into()))
 }
 
 /// The adapter's state for an engine: a local bus, or a Redis bus on `url`.
