@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The bench command: builds everything in release mode, runs the load generator against
 # sessionio's Rust example and the Node reference app (the seed guide's express-session +
-# socket.io code) one after the other, runs the bindings' call-cost benches, and rewrites
+# socket.io code) one after the other, runs the cross-node bench (two Rust processes on a
+# redis-server of its own), runs the bindings' call-cost benches, and rewrites
 # BENCHMARKS.md and bench/rss.svg. Takes about 10 minutes on 2 cores.
 #
 #   bash bench/run.sh            # the full run
@@ -19,6 +20,12 @@ ulimit -n "$(ulimit -Hn)"
 step "release build (server, load generator)"
 cargo build --release --quiet -p rust-counter -p sessionio-bench
 
+if ! command -v redis-server >/dev/null 2>&1; then
+  step "installing redis-server (cross-node bench)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
 step "npm packages of the Node reference app"
 npm ci --prefix bench/reference-node --no-audit --no-fund --loglevel=error
 
@@ -30,8 +37,13 @@ target/release/sessionio-bench suite "${quick[@]}" \
   --server node='exec node bench/reference-node/server.js' \
   --out bench/out/results.json
 
+step "cross-node notify: two sessionio processes on one redis-server (its own)"
+target/release/sessionio-bench cluster "${quick[@]}" \
+  --command 'exec target/release/rust-counter' --out bench/out/cluster.json
+
 if [[ ${#quick[@]} -gt 0 ]]; then
   target/release/sessionio-bench report --results bench/out/results.json \
+    --cluster bench/out/cluster.json \
     --markdown bench/out/BENCHMARKS.quick.md --svg bench/out/rss.quick.svg
   exit 0
 fi
@@ -52,5 +64,5 @@ includes+=(--include bench/out/python-notify.json)
 
 step "writing BENCHMARKS.md"
 target/release/sessionio-bench report --results bench/out/results.json "${includes[@]}" \
-  --append bench/memory.md --append bench/handshake.md \
+  --cluster bench/out/cluster.json --append bench/memory.md --append bench/handshake.md \
   --markdown BENCHMARKS.md --svg bench/rss.svg --command "bash bench/run.sh"

@@ -4,10 +4,12 @@
 //!
 //! ```text
 //! sessionio-bench suite --server ours='<cmd>' --server node='<cmd>' --out results.json [--quick]
-//! sessionio-bench report --results results.json [--include part.md]... --markdown BENCHMARKS.md --svg bench/rss.svg
+//! sessionio-bench report --results results.json [--include part.md]... [--cluster cluster.json] --markdown BENCHMARKS.md --svg bench/rss.svg
+//! sessionio-bench cluster --command '<cmd>' --out cluster.json [--quick]
 //! ```
 
 mod client;
+mod cluster;
 mod http;
 mod report;
 mod scenario;
@@ -112,7 +114,8 @@ async fn measure(command: &str, sizes: &Sizes, only: &[String]) -> Result<Result
 fn usage() -> ! {
     eprintln!(
         "usage:\n  sessionio-bench suite --server NAME='<shell command>'... --out results.json [--quick] [--only main,fanout,curve,expiry]\n  \
-         sessionio-bench report --results results.json [--include part.md]... --markdown OUT.md --svg OUT.svg"
+         sessionio-bench report --results results.json [--include part.md]... [--cluster cluster.json] --markdown OUT.md --svg OUT.svg\n  \
+         sessionio-bench cluster --command '<shell command>' --out cluster.json [--quick]"
     );
     std::process::exit(2)
 }
@@ -197,6 +200,7 @@ async fn main() {
     let result = match args.first().map(String::as_str) {
         Some("suite") => suite(&args[1..]).await,
         Some("report") => report::run(&args[1..]),
+        Some("cluster") => cluster::run(&args[1..]).await,
         _ => usage(),
     };
     if let Err(e) = result {

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 
+use crate::cluster::Cluster;
 use crate::Results;
 
 const OURS: &str = "sessionio";
@@ -80,6 +81,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut appends = Vec::new();
     let mut markdown = None;
     let mut svg = None;
+    let mut cluster_path = None;
     let mut command = "bash bench/run.sh".to_owned();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -90,6 +92,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--append" => appends.extend(v),
             "--markdown" => markdown = v,
             "--svg" => svg = v,
+            "--cluster" => cluster_path = v,
             "--command" => command = v.unwrap_or(command),
             _ => return Err(format!("unknown option {a}")),
         }
@@ -109,6 +112,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let b: BindingBench = serde_json::from_str(&t).map_err(|e| format!("{path}: {e}"))?;
         bindings.push(b);
     }
+    let cluster = match &cluster_path {
+        Some(path) => {
+            let t = std::fs::read_to_string(path).map_err(|e| format!("read {path}: {e}"))?;
+            let c: Cluster = serde_json::from_str(&t).map_err(|e| format!("{path}: {e}"))?;
+            Some(c)
+        }
+        None => None,
+    };
 
     std::fs::write(&svg, chart(ours, node)).map_err(|e| format!("write {svg}: {e}"))?;
     let svg_rel = std::path::Path::new(&svg)
@@ -119,6 +130,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
         )
         .map_or(svg.clone(), |p| p.display().to_string());
     let mut md = document(ours, node, &bindings, &command, &svg_rel);
+    if let Some(c) = &cluster {
+        // Before "How each figure is measured", after the bindings' sections.
+        let at = md
+            .find("\n## How each figure is measured")
+            .unwrap_or(md.len());
+        md.insert_str(at, &cluster_section(c, &command));
+    }
     for path in &appends {
         let t = std::fs::read_to_string(path).map_err(|e| format!("read {path}: {e}"))?;
         md.push('\n');
@@ -409,6 +427,75 @@ fn document(
          `session.reload()` every 30 s per socket.\n\
          - **CPU seconds**: utime + stime of the server (/proc/<pid>/stat) and of the \
          generator (getrusage) over the run."
+    );
+    md
+}
+
+/// The cross-node goal of issue 5: p99 of A's HTTP → B's sockets.
+const CLUSTER_P99_GOAL_MS: f64 = 2.0;
+
+fn cluster_section(c: &Cluster, suite_command: &str) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "\n## Cross-node notify (two processes on one Redis)\n");
+    let _ = writeln!(
+        md,
+        "Command: `{}`{}\n",
+        c.bench_command,
+        if c.quick {
+            " (a quick run: small sizes)".to_owned()
+        } else {
+            format!(" (run by `{suite_command}`)")
+        }
+    );
+    let p99 = c.cross_node.p99_ms;
+    let _ = writeln!(
+        md,
+        "Goal: cross-node notify p99 ≤ {CLUSTER_P99_GOAL_MS} ms on this machine (A's HTTP → \
+         B's sockets): {p99:.2} ms, {}.\n",
+        mark(p99 <= CLUSTER_P99_GOAL_MS)
+    );
+    let _ = writeln!(md, "| case | p50 | p99 | max | samples |");
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for (case, l) in [
+        (
+            "cross-node: `POST /incr` on A → both sockets of the session on B",
+            &c.cross_node,
+        ),
+        (
+            "same node (reference): `POST /incr` on B → both sockets on B",
+            &c.same_node,
+        ),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {case} | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
+            l.p50_ms, l.p99_ms, l.max_ms, l.samples
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nSetup: two processes A and B of `{}`, each with `REDIS_URL` to the same `redis-server` \
+         {} (started by the bench: loopback, no persistence) and the same `SESSION_SECRET`. \
+         {} sessions created over A's HTTP, 2 sockets each opened on B: {} connections on B \
+         ({:.0} handshakes/s). Background: four clients post `/incr` to A for sessions of the \
+         first half every 10 ms each ({:.0}/s). Samples: one `POST /incr` at a time on a \
+         random session of the second half, the two cases alternating, from sending the \
+         request until *both* sockets of that session on B received `\"current count\"` with \
+         the new value. The processes, Redis and the load generator share the machine's {} \
+         CPUs. CPU seconds over the {:.1} s of sampling: A {:.2}, B {:.2}, redis-server {:.2}, \
+         generator {:.2}.",
+        c.command,
+        c.redis_version,
+        c.sessions,
+        c.conns,
+        c.handshakes_per_s,
+        c.background_rps,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        c.sampling_s,
+        c.cpu_a_s,
+        c.cpu_b_s,
+        c.cpu_redis_s,
+        c.cpu_generator_s,
     );
     md
 }

@@ -23,7 +23,7 @@ static SOURCE_BASE: AtomicUsize = AtomicUsize::new(2);
 
 /// Gives the next scenario source addresses of its own: the previous scenario's closed
 /// connections hold their ports in TIME_WAIT for a minute.
-fn fresh_sources() {
+pub fn fresh_sources() {
     let next = SOURCE_BASE.load(Ordering::Relaxed) + 11;
     SOURCE_BASE.store(if next > 240 { 2 } else { next }, Ordering::Relaxed);
 }
@@ -47,7 +47,7 @@ impl Rng {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -104,17 +104,7 @@ impl Server {
 
     /// User + system CPU seconds used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        // Fields after the `(comm)`; utime and stime are fields 14 and 15 overall.
-        let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / ticks_per_second()
+        cpu_seconds_of(self.pid)
     }
 
     pub async fn stop(mut self) {
@@ -129,6 +119,21 @@ impl Server {
             let _ = self.child.kill().await;
         }
     }
+}
+
+/// User + system CPU seconds used so far by process `pid` (0 if it cannot be read).
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`; utime and stime are fields 14 and 15 overall.
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / ticks_per_second()
 }
 
 /// This process's own user + system CPU seconds.
