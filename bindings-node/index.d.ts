@@ -50,8 +50,21 @@ export interface StartOptions {
   tokenAuth?: boolean;
   /** Most sockets one session may have open at once, default 32. */
   maxConnectionsPerSession?: number;
-  /** Session store URL, default `memory://`. */
+  /**
+   * Session store URL, default `memory://`; also `sqlite://<file>` and
+   * `redis://<host>[:<port>][/<db>]`. A `redis://` store also links the engines of every
+   * process on that Redis (see `adapter`).
+   */
   store?: string;
+  /**
+   * How this engine reaches the engines of the app's other processes (socketioxide's Redis
+   * adapter, Redis ≥ 7): `redis://<host>[:<port>][/<db>]` links them through that Redis,
+   * so that `notifySession` and `destroySession` called in any process reach the session's
+   * sockets in every process; `local://` links nothing. Default: the `store` URL when it
+   * is `redis://…`, else `local://`. `start()` resolves once the adapter is subscribed
+   * (at most 5 s, else a {@link StoreUnavailableError}).
+   */
+  adapter?: string;
   /** Socket.IO request path, default `/socket.io`. */
   path?: string;
   /** Namespaces served, default `["/"]`. */
@@ -188,9 +201,19 @@ export declare class SessionIo {
    * clearing cookie, unless `optional`.
    */
   express(options?: ExpressOptions): SessionMiddleware;
-  /** Emits `event` with `data` to every socket of the session; resolves how many it reached (0 for an unknown session). */
+  /**
+   * Emits `event` with `data` to every socket of the session; resolves how many it reached
+   * (0 for an unknown session). With the Redis adapter (see {@link StartOptions.adapter})
+   * the sockets of every linked process are reached but only this process's are counted;
+   * if Redis cannot be reached, this process's sockets still get the event and the Promise
+   * rejects with a {@link StoreUnavailableError}.
+   */
   notifySession(sessionId: string, event: string, data?: Value): Promise<number>;
-  /** Deletes the session and disconnects its sockets (they do not reconnect); resolves how many. */
+  /**
+   * Deletes the session and disconnects its sockets (they do not reconnect); resolves how
+   * many. With the Redis adapter the sockets of every linked process are disconnected, and
+   * only this process's are counted.
+   */
   destroySession(sessionId: string): Promise<number>;
   /** A signed token, valid `ttlMs`, for clients without the cookie: `io(url, { auth: { token } })`. */
   issueToken(sessionId: string, ttlMs: number): string;

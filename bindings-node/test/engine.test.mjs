@@ -19,7 +19,7 @@ import {
   ErrorCode,
 } from '../index.mjs';
 import { fromNative } from '../lib/errors.js';
-import { SECRET, Clients, connectSession, nextEvent, sleep } from './helpers.mjs';
+import { SECRET, Clients, connectSession, nextEvent, sessionCookieHeader, sleep } from './helpers.mjs';
 
 /** Asserts that `promise` rejects with an instance of `cls` whose code is `code`. */
 async function rejectsWith(promise, cls, code, message) {
@@ -65,6 +65,7 @@ describe('SessionIo.start', () => {
       tokenAuth: true,
       maxConnectionsPerSession: 4,
       store: 'memory://',
+      adapter: 'local://',
       path: '/rt',
       namespaces: ['/', '/admin'],
       pingIntervalMs: 10_000,
@@ -94,6 +95,10 @@ describe('SessionIo.start', () => {
     [{ secret: SECRET, sameSite: 'none', cookieSecure: false }, /SameSite=None requires a Secure cookie/],
     [{ secret: SECRET, sameSite: 'sideways' }, /"lax", "strict" or "none"/],
     [{ secret: SECRET, store: 'mysql://db' }, /unknown store URL/],
+    [{ secret: SECRET, adapter: 'mysql://x' }, /unknown adapter URL "mysql:\/\/x"; supported: redis:\/\/<host>\[:<port>\]\[\/<db>\], local:\/\//],
+    [{ secret: SECRET, adapter: 'redis://' }, /unknown adapter URL "redis:\/\/"/],
+    [{ secret: SECRET, adapter: 'memory://' }, /unknown adapter URL "memory:\/\/"/],
+    [{ secret: SECRET, adapter: 6379 }, /option `adapter` must be a string/],
     [{ secret: SECRET, maxConnectionsPerSession: 0 }, /at least 1/],
     [{ secret: SECRET, cookieSecure: 'yes' }, /must be a boolean/],
   ];
@@ -142,50 +147,161 @@ describe('store option', () => {
   });
 });
 
-describe('store option: redis', () => {
-  test("store: 'redis://…' keeps sessions in Redis, shared by two engines", async (t) => {
+describe('store option: redis, and the adapter that links engines', () => {
+  let redis;
+  let redisUrl;
+  before(async () => {
     const { spawn } = await import('node:child_process');
     const { connect } = await import('node:net');
-    const port = await new Promise((resolve, reject) => {
-      const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const { port: p } = srv.address();
-        srv.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     // Our own redis-server on a free port (Debian package redis-server; the test command installs it).
-    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
       stdio: 'ignore',
     });
-    const exited = new Promise((resolve) => redis.once('exit', resolve));
-    t.after(async () => {
-      redis.kill('SIGKILL');
-      await exited;
-    });
-    redis.once('error', (e) => assert.fail(`cannot run redis-server: ${e.message}`));
+    const failed = new Promise((_, reject) => redis.once('error', (e) => reject(new Error(`cannot run redis-server: ${e.message}`))));
+    failed.catch(() => {});
     for (let i = 0; ; i++) {
-      const up = await new Promise((resolve) => {
-        const c = connect(port, '127.0.0.1', () => {
-          c.destroy();
-          resolve(true);
-        });
-        c.once('error', () => resolve(false));
-      });
+      const up = await Promise.race([
+        failed,
+        new Promise((resolve) => {
+          const c = connect(port, '127.0.0.1', () => {
+            c.destroy();
+            resolve(true);
+          });
+          c.once('error', () => resolve(false));
+        }),
+      ]);
       if (up) break;
       assert.ok(i < 100, 'redis-server did not listen within 5 s');
       await sleep(50);
     }
-    const store = `redis://127.0.0.1:${port}`;
-    const a = await SessionIo.start({ secret: SECRET, store });
+    redisUrl = `redis://127.0.0.1:${port}`;
+  });
+  after(async () => {
+    if (!redis || redis.exitCode !== null || redis.signalCode !== null) return;
+    const exited = new Promise((resolve) => redis.once('exit', resolve));
+    redis.kill('SIGKILL');
+    await exited;
+  });
+
+  /** Two engines started with the same `options` (and SECRET), closed when the test ends. */
+  async function pair(t, options) {
+    const a = await SessionIo.start({ secret: SECRET, ...options });
     t.after(() => a.close());
-    const b = await SessionIo.start({ secret: SECRET, store });
+    const b = await SessionIo.start({ secret: SECRET, ...options });
     t.after(() => b.close());
+    return [a, b];
+  }
+
+  /** A new session of `rt` through its Express middleware, and its cookie (`name=value`). */
+  async function newCookie(rt) {
+    const req = { headers: {} };
+    const headers = new Map();
+    const res = { headersSent: false, getHeader: (n) => headers.get(n), setHeader: (n, v) => headers.set(n, v) };
+    await new Promise((resolve, reject) => rt.express()(req, res, (err) => (err ? reject(err) : resolve())));
+    const [setCookie] = headers.get('set-cookie');
+    return { sessionId: req.sessionId, cookie: sessionCookieHeader(setCookie) };
+  }
+
+  /** Every event `socket` receives, in order. */
+  function record(socket) {
+    const events = [];
+    socket.onAny((event, ...args) => events.push([event, ...args]));
+    return events;
+  }
+
+  test("store: 'redis://…' keeps sessions in Redis, shared by two engines", async (t) => {
+    const [a, b] = await pair(t, { store: redisUrl });
     const session = await a.createSession();
     await session.set('user', 'ada');
     assert.equal(await (await b.session(session.id)).increment('visits'), 1);
     assert.equal(await session.get('visits'), 1);
     assert.equal(await (await b.session(session.id)).get('user'), 'ada');
+  });
+
+  test("with store: 'redis://…', notifySession on one engine reaches a socket of the other (counted 0 there)", async (t) => {
+    const [a, b] = await pair(t, { store: redisUrl });
+    const { sessionId, cookie } = await newCookie(a);
+    const clients = new Clients(t);
+    const socket = await clients.connect(b.url, { cookie });
+    assert.deepEqual(b.stats(), { sockets: 1, sessionsWithSockets: 1 });
+    assert.deepEqual(a.stats(), { sockets: 0, sessionsWithSockets: 0 });
+
+    const got = nextEvent(socket, 'current count');
+    assert.equal(await a.notifySession(sessionId, 'current count', { n: 7, from: 'a', tags: ['x', 1] }), 0);
+    assert.deepEqual(await got, [{ n: 7, from: 'a', tags: ['x', 1] }]);
+    // The engine that has the socket counts it (and reaches it once, not twice).
+    const events = record(socket);
+    assert.equal(await b.notifySession(sessionId, 'current count', 8), 1);
+    await nextEvent(socket, 'current count');
+    await sleep(100);
+    assert.deepEqual(events, [['current count', 8]]);
+  });
+
+  test("with store: 'redis://…', destroySession on one engine disconnects the other's sockets", async (t) => {
+    const [a, b] = await pair(t, { store: redisUrl });
+    const { sessionId, cookie } = await newCookie(a);
+    const { cookie: otherCookie } = await newCookie(a);
+    const clients = new Clients(t);
+    const sockets = [await clients.connect(b.url, { cookie }), await clients.connect(b.url, { cookie })];
+    const other = await clients.connect(b.url, { cookie: otherCookie });
+    const gone = sockets.map((s) => nextEvent(s, 'disconnect'));
+    assert.equal(await a.destroySession(sessionId), 0);
+    for (const [reason] of await Promise.all(gone)) assert.equal(reason, 'io server disconnect');
+    await sleep(100);
+    assert.ok(other.connected, "another session's socket stays connected");
+    assert.deepEqual(b.stats(), { sockets: 1, sessionsWithSockets: 1 });
+    const refused = await clients.connectError(b.url, { cookie });
+    assert.equal(refused.message, 'invalid session');
+  });
+
+  test("adapter: 'redis://…' links engines whose store is not Redis", async (t) => {
+    const [a, b] = await pair(t, { store: 'memory://', adapter: redisUrl });
+    // The session lives in b's memory store only; a notifies it by id.
+    const { sessionId, cookie } = await newCookie(b);
+    const clients = new Clients(t);
+    const socket = await clients.connect(b.url, { cookie });
+    const got = nextEvent(socket, 'news');
+    assert.equal(await a.notifySession(sessionId, 'news', 'from a'), 0);
+    assert.deepEqual(await got, ['from a']);
+  });
+
+  test("adapter: 'local://' keeps notifySession and destroySession on their own engine", async (t) => {
+    const [a, b] = await pair(t, { store: redisUrl, adapter: 'local://' });
+    const { sessionId, cookie } = await newCookie(a);
+    const clients = new Clients(t);
+    const socket = await clients.connect(b.url, { cookie });
+    const events = record(socket);
+    let disconnected = false;
+    socket.on('disconnect', () => {
+      disconnected = true;
+    });
+    assert.equal(await a.notifySession(sessionId, 'current count', 1), 0);
+    await sleep(500);
+    assert.deepEqual(events, [], "a's notification must not cross to b");
+    // b itself reaches it: the silence above is not a broken socket.
+    const got = nextEvent(socket, 'current count');
+    assert.equal(await b.notifySession(sessionId, 'current count', 2), 1);
+    assert.deepEqual(await got, [2]);
+    assert.deepEqual(events, [['current count', 2]]);
+
+    assert.equal(await a.destroySession(sessionId), 0);
+    await sleep(500);
+    assert.ok(socket.connected && !disconnected, "a's destroySession must not disconnect b's socket");
+    // The record is gone from the shared store all the same.
+    await rejectsWith(b.session(sessionId), SessionNotFoundError, 'ERR_SESSION_NOT_FOUND');
+  });
+
+  test('an adapter whose Redis does not answer fails start() with StoreUnavailableError (within 5 s)', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    await rejectsWith(
+      SessionIo.start({ secret: SECRET, adapter: `redis://127.0.0.1:${port}` }),
+      StoreUnavailableError,
+      'ERR_STORE_UNAVAILABLE',
+      /redis adapter: not subscribed within 5000 ms/,
+    );
+    assert.ok(Date.now() - started < 7_000);
   });
 });
 

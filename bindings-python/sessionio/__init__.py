@@ -123,9 +123,12 @@ class SessionIo(_sessionio.SessionIo):
     ``extend_on_socket_activity``, ``max_connections_per_session`` (default 32),
     ``cookie_name`` (default ``sessionio.sid``), ``cookie_secure`` (default True),
     ``same_site`` (``"lax"``/``"strict"``/``"none"``), ``cookie_path``, ``cookie_domain``,
-    ``store`` (``"memory://"``), ``path`` (``/socket.io``), ``namespaces``,
-    ``ping_interval``, ``ping_timeout``, ``connect_timeout``, ``max_payload``,
-    ``max_buffer_size``.
+    ``store`` (``"memory://"``, ``"sqlite://<file>"``, ``"redis://<host>[:<port>][/<db>]"``),
+    ``adapter`` (``"redis://..."`` links the engines of every process on that Redis so that
+    ``notify_session`` and ``destroy_session`` reach their sockets too; ``"local://"`` links
+    nothing; default: the ``store`` URL if it is ``redis://``), ``path`` (``/socket.io``),
+    ``namespaces``, ``ping_interval``, ``ping_timeout``, ``connect_timeout``,
+    ``max_payload``, ``max_buffer_size``.
     """
 
     _runner: LoopRunner | None = None

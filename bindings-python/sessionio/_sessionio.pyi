@@ -115,6 +115,7 @@ class SessionIo:
         cookie_path: str | None = None,
         cookie_domain: str | None = None,
         store: str | None = None,
+        adapter: str | None = None,
         path: str | None = None,
         namespaces: Sequence[str] | None = None,
         ping_interval: Seconds | None = None,

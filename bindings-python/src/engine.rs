@@ -290,6 +290,7 @@ impl Engine {
         cookie_path = None,
         cookie_domain = None,
         store = None,
+        adapter = None,
         path = None,
         namespaces = None,
         ping_interval = None,
@@ -318,6 +319,7 @@ impl Engine {
         cookie_path: Option<String>,
         cookie_domain: Option<String>,
         store: Option<String>,
+        adapter: Option<String>,
         path: Option<String>,
         namespaces: Option<Vec<String>>,
         ping_interval: Option<&Bound<'_, PyAny>>,
@@ -387,6 +389,9 @@ impl Engine {
             }
             if let Some(url) = store {
                 b = b.store_url(url);
+            }
+            if let Some(url) = adapter {
+                b = b.adapter_url(url);
             }
             if let Some(p) = path {
                 b = b.path(p);

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -25,6 +28,37 @@ def make_engine(**options: Any) -> SessionIo:
         options.setdefault("secret", SECRET)
     options.setdefault("allowed_origins", [ORIGIN])
     return SessionIo(**options)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """`redis://…` of our own redis-server on a free port, for the tests of one module.
+
+    The Debian package redis-server (the test command installs it); a missing binary fails
+    the tests with FileNotFoundError.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            assert redis.poll() is None, f"redis-server exited with {redis.returncode}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not listen within 5 s"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        redis.kill()
+        redis.wait()
 
 
 @pytest.fixture
@@ -52,8 +86,10 @@ class Received:
         self.events: list[tuple[str, tuple[Any, ...]]] = []
         self._changed = asyncio.Event()
         self.disconnected = asyncio.Event()
+        self.disconnect_reason: Any = None
 
     def on_disconnect(self, *reason: Any) -> None:
+        self.disconnect_reason = reason[0] if reason else None
         self.disconnected.set()
 
     def add(self, event: str, *args: Any) -> None:

@@ -6,10 +6,10 @@ import asyncio
 import os
 import gc
 import socket
-import subprocess
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -24,10 +24,11 @@ from sessionio import (
     SessionIo,
     SessionNotFoundError,
     SessionRefused,
+    StoreUnavailableError,
 )
 from sessionio.errors import ERROR_CLASSES, SessionIoError
 
-from .conftest import SECRET, cookie_pair, make_engine
+from .conftest import SECRET, connect, cookie_pair, make_engine, refusal_message
 
 UNKNOWN_ID = "AAAAAAAAAAAAAAAAAAAAAA"
 
@@ -61,6 +62,12 @@ S = {"secret": SECRET}
         ({**S, "same_site": "none", "cookie_secure": False}, "SameSite=None requires a Secure cookie"),
         ({**S, "cookie_path": "nope"}, "cookie path"),
         ({**S, "store": "mysql://db"}, 'unknown store URL "mysql://db"'),
+        (
+            {**S, "adapter": "mysql://x"},
+            'unknown adapter URL "mysql://x"; supported: redis://<host>[:<port>][/<db>], local://',
+        ),
+        ({**S, "adapter": "redis://"}, 'unknown adapter URL "redis://"'),
+        ({**S, "adapter": "memory://"}, 'unknown adapter URL "memory://"'),
         ({**S, "path": "socket.io"}, "path"),
         ({**S, "namespaces": ["chat"]}, "namespaces"),
         ({**S, "ping_timeout": 0}, "ping_timeout must be positive"),
@@ -93,6 +100,7 @@ def test_every_option_is_accepted() -> None:
         cookie_path="/app",
         cookie_domain="app.example",
         store="memory://",
+        adapter="local://",
         path="/realtime",
         namespaces=["/", "/chat"],
         ping_interval=10,
@@ -364,40 +372,143 @@ async def test_sqlite_store_keeps_sessions_across_engines(tmp_path: "os.PathLike
         SessionIo(secret=SECRET, store="mysql://x")
 
 
-async def test_redis_store_is_shared_by_two_engines() -> None:
-    # Our own redis-server on a free port (Debian package redis-server; the test command
-    # installs it). A missing binary fails the test with FileNotFoundError.
+async def _pair(**options: Any) -> tuple[SessionIo, SessionIo]:
+    """Two engines started with the same options."""
+    a = make_engine(**options)
+    b = make_engine(**options)
+    await a.start()
+    try:
+        await b.start()
+    except BaseException:
+        await a.close()
+        raise
+    return a, b
+
+
+async def _new_cookie(rt: SessionIo) -> tuple[str, str]:
+    """A new session of `rt` as an HTTP request would create it: its id and cookie."""
+    found = await rt.http_session(None)
+    assert found.set_cookie is not None
+    return found.session.id, cookie_pair(found.set_cookie)
+
+
+async def test_redis_store_is_shared_by_two_engines(redis_url: str) -> None:
+    a, b = await _pair(store=redis_url)
+    try:
+        session = await a.create_session()
+        await session.set("user", "ada")
+        assert await (await b.session(session.id)).increment("visits") == 1
+        assert await session.get("visits") == 1
+        assert await (await b.session(session.id)).get("user") == "ada"
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_redis_store_links_engines_notify_session_reaches_the_other(redis_url: str) -> None:
+    a, b = await _pair(store=redis_url)
+    try:
+        session_id, cookie = await _new_cookie(a)
+        client, got = await connect(b, cookie=cookie)
+        try:
+            assert b.stats() == {"sockets": 1, "sessions_with_sockets": 1}
+            assert a.stats() == {"sockets": 0, "sessions_with_sockets": 0}
+            # a has no socket of the session: it reaches b's through Redis, and counts 0.
+            assert await a.notify_session(session_id, "current count", {"n": 7, "from": "a", "tags": ["x", 1]}) == 0
+            assert await got.wait_for("current count") == [({"n": 7, "from": "a", "tags": ["x", 1]},)]
+            assert a.notify_session_sync(session_id, "current count", 8) == 0
+            assert await got.wait_for("current count", 2) == [({"n": 7, "from": "a", "tags": ["x", 1]},), (8,)]
+            # The engine that has the socket counts it, and reaches it once.
+            assert await b.notify_session(session_id, "current count", 9) == 1
+            await got.wait_for("current count", 3)
+            await asyncio.sleep(0.1)
+            assert got.of("current count") == [({"n": 7, "from": "a", "tags": ["x", 1]},), (8,), (9,)]
+            assert [name for name, _ in got.events] == ["current count"] * 3
+        finally:
+            await client.disconnect()
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_redis_store_links_engines_destroy_session_disconnects_the_others_sockets(redis_url: str) -> None:
+    a, b = await _pair(store=redis_url)
+    try:
+        session_id, cookie = await _new_cookie(a)
+        _, other_cookie = await _new_cookie(a)
+        clients = [await connect(b, cookie=cookie) for _ in range(2)]
+        other, other_got = await connect(b, cookie=other_cookie)
+        try:
+            assert await a.destroy_session(session_id) == 0
+            for _, got in clients:
+                await asyncio.wait_for(got.disconnected.wait(), 5)
+                # python-socketio's reason for a DISCONNECT packet from the server
+                # (socket.io-client calls it "io server disconnect").
+                assert got.disconnect_reason == "server disconnect"
+            await asyncio.sleep(0.1)
+            assert other.connected and not other_got.disconnected.is_set()
+            assert b.stats() == {"sockets": 1, "sessions_with_sockets": 1}
+            assert await refusal_message(b, cookie=cookie) == "invalid session"
+        finally:
+            for client, _ in clients:
+                await client.disconnect()
+            await other.disconnect()
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_adapter_redis_links_engines_whose_store_is_not_redis(redis_url: str) -> None:
+    a, b = await _pair(store="memory://", adapter=redis_url)
+    try:
+        # The session lives in b's memory store only; a notifies it by id.
+        session_id, cookie = await _new_cookie(b)
+        client, got = await connect(b, cookie=cookie)
+        try:
+            assert await a.notify_session(session_id, "news", "from a") == 0
+            assert await got.wait_for("news") == [("from a",)]
+        finally:
+            await client.disconnect()
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_adapter_local_keeps_notify_and_destroy_on_their_engine(redis_url: str) -> None:
+    a, b = await _pair(store=redis_url, adapter="local://")
+    try:
+        session_id, cookie = await _new_cookie(a)
+        client, got = await connect(b, cookie=cookie)
+        try:
+            assert await a.notify_session(session_id, "current count", 1) == 0
+            await asyncio.sleep(0.5)
+            assert got.events == [], "a's notification must not cross to b"
+            # b itself reaches it: the silence above is not a broken socket.
+            assert await b.notify_session(session_id, "current count", 2) == 1
+            assert await got.wait_for("current count") == [(2,)]
+
+            assert await a.destroy_session(session_id) == 0
+            await asyncio.sleep(0.5)
+            assert client.connected and not got.disconnected.is_set(), "a's destroy must not disconnect b's socket"
+            # The record is gone from the shared store all the same.
+            with pytest.raises(SessionNotFoundError):
+                await b.session(session_id)
+        finally:
+            await client.disconnect()
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_adapter_whose_redis_does_not_answer_fails_start() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not listen within 5 s"
-                time.sleep(0.05)
-        store = f"redis://127.0.0.1:{port}"
-        a = SessionIo(secret=SECRET, store=store)
-        b = SessionIo(secret=SECRET, store=store)
-        await a.start()
-        await b.start()
-        try:
-            session = await a.create_session()
-            await session.set("user", "ada")
-            assert await (await b.session(session.id)).increment("visits") == 1
-            assert await session.get("visits") == 1
-            assert await (await b.session(session.id)).get("user") == "ada"
-        finally:
-            await a.close()
-            await b.close()
-    finally:
-        redis.kill()
-        redis.wait()
+    rt = make_engine(adapter=f"redis://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="redis adapter: not subscribed within 5000 ms") as raised:
+        await rt.start()
+    assert raised.value.code == "ERR_STORE_UNAVAILABLE"
+    assert time.monotonic() - started < 7
+    assert not rt.started
+    await rt.close()

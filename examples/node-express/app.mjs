@@ -6,7 +6,10 @@
 // Environment: PORT (default 3000), SOCKET_PORT (default 3001), SESSION_TTL_MS
 // (inactivity timeout, default 30 min), SESSION_SECRET (default: random at every start),
 // ALLOWED_ORIGINS (comma-separated, besides this app's own), MAX_CONNECTIONS_PER_SESSION
-// (default 32).
+// (default 32), SESSION_STORE_URL (`memory://` by default, or `sqlite://<file>` to keep
+// sessions across restarts), REDIS_URL (several processes on one Redis: sessions in it, and
+// notifications and logouts reach the sockets of every process; same as
+// SESSION_STORE_URL=redis://…; give every process the same SESSION_SECRET).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,7 +23,11 @@ const SOCKET_IO_JS = createRequire(import.meta.url).resolve('socket.io-client/di
 
 const rt = await SessionIo.start({
   port: SOCKET_PORT,
+  // Random per start is fine for a demo whose memory store forgets sessions at exit;
+  // processes that share a store need the same SESSION_SECRET.
   secret: process.env.SESSION_SECRET ?? randomBytes(32).toString('hex'),
+  // With Redis, start() also waits until this engine is linked to the others.
+  store: process.env.SESSION_STORE_URL || process.env.REDIS_URL || undefined,
   ttlMs: Number(process.env.SESSION_TTL_MS ?? 30 * 60 * 1000),
   maxConnectionsPerSession: Number(process.env.MAX_CONNECTIONS_PER_SESSION ?? 32),
   // The page comes from the Express port: its Origin may open sockets, with cookies.

@@ -10,7 +10,11 @@ Run: ``python examples/python-flask/app.py``. Environment: ``PORT`` (default 300
 free port), ``SOCKET_PORT`` (default 3001), ``SESSION_TTL_MS`` (inactivity timeout, default
 30 min), ``SESSION_SECRET`` (default: random at every start), ``ALLOWED_ORIGINS``
 (comma-separated, added to the page's own origins), ``MAX_CONNECTIONS_PER_SESSION``
-(default 32), ``SOCKET_IO_CLIENT_JS`` (path of ``socket.io.min.js``). It prints
+(default 32), ``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
+sessions across restarts), ``REDIS_URL`` (several processes on one Redis: sessions in it,
+and notifications and logouts reach the sockets of every process; same as
+``SESSION_STORE_URL=redis://...``; give every process the same ``SESSION_SECRET``),
+``SOCKET_IO_CLIENT_JS`` (path of ``socket.io.min.js``). It prints
 ``listening http=<url> socket=<url>`` once both servers listen, and stops cleanly on
 SIGTERM or Ctrl-C.
 """
@@ -58,12 +62,20 @@ def client_js() -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+def store_url() -> str | None:
+    """SESSION_STORE_URL, else REDIS_URL, else None (the memory store)."""
+    return os.environ.get("SESSION_STORE_URL") or os.environ.get("REDIS_URL") or None
+
+
 def create_sessionio(http_port: int) -> SessionIo:
     origins = [f"http://127.0.0.1:{http_port}", f"http://localhost:{http_port}"]
     origins += [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
     rt = SessionIo(
-        # Random per start is fine for a demo whose memory store forgets sessions at exit.
+        # Random per start is fine for a demo whose memory store forgets sessions at exit;
+        # processes that share a store need the same SESSION_SECRET.
         secret=os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32),
+        # With Redis, start() also waits until this engine is linked to the others.
+        store=store_url(),
         port=env_int("SOCKET_PORT", 3001),
         ttl=env_int("SESSION_TTL_MS", 30 * 60 * 1000) / 1000,
         allowed_origins=origins,
