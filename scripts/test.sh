@@ -44,7 +44,7 @@ sqlite_dir="$(mktemp -d)"
 (cd tests && SESSIONIO_EXAMPLE="SESSION_STORE_URL=sqlite://$sqlite_dir/e2e.db exec target/debug/rust-counter" node --test e2e/)
 rm -rf "$sqlite_dir"
 
-step "end-to-end contract against the Rust example on the Redis store (own redis-server)"
+step "end-to-end contract against the Rust example with REDIS_URL (Redis store + adapter, own redis-server)"
 redis_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 redis_dir="$(mktemp -d)"
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$redis_dir" >/dev/null &
@@ -54,11 +54,14 @@ for _ in $(seq 1 100); do
   redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
   sleep 0.1
 done
-(cd tests && SESSIONIO_EXAMPLE="SESSION_STORE_URL=redis://127.0.0.1:$redis_port exec target/debug/rust-counter" node --test e2e/)
+(cd tests && SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec target/debug/rust-counter" node --test e2e/)
 kill "$redis_pid"
 wait "$redis_pid" 2>/dev/null || true
 rm -rf "$redis_dir"
 trap - EXIT
+
+step "two nodes on one Redis, and Redis killed and restarted under them (tests/cluster, own redis-servers)"
+(cd tests && node --test cluster/)
 
 # The bindings: their own tests, then the same end-to-end suite against their examples.
 bash scripts/test-node.sh
