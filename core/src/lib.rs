@@ -156,6 +156,12 @@ impl SessionIo {
         Ok(())
     }
 
+    /// The cookie and token codec of this engine (its secrets): what the handshake and
+    /// the HTTP middlewares verify with.
+    pub fn signer(&self) -> &cookie::Signer {
+        &self.0.signer
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.0.config
@@ -268,6 +274,12 @@ impl SessionIo {
                 .map(|op| op.local().sockets().len())
                 .sum(),
             sessions_with_sockets: self.0.presence.sessions(),
+            rooms: (self.0.config.transport.namespaces.iter())
+                .filter_map(|ns| self.0.io.of(ns))
+                // Local rooms are answered without waiting.
+                .filter_map(|op| futures_util::FutureExt::now_or_never(op.local().rooms()))
+                .map(|rooms| rooms.map_or(0, |r| r.len()))
+                .sum(),
         }
     }
 
@@ -281,10 +293,7 @@ impl SessionIo {
     /// assert!(text.contains("sessionio_handshakes_refused_total{reason=\"invalid session\"} 0"));
     /// ```
     pub fn metrics_text(&self) -> String {
-        let stats = self.stats();
-        self.0
-            .metrics
-            .render(stats.sockets, stats.sessions_with_sockets)
+        self.0.metrics.render(&self.stats())
     }
 
     /// Disconnects every socket and stops the Socket.IO server.
@@ -300,6 +309,9 @@ pub struct Stats {
     pub sockets: usize,
     /// Sessions that have at least one socket here (= running expiry timers).
     pub sessions_with_sockets: usize,
+    /// Rooms with at least one socket of this process, on every namespace (each session
+    /// with sockets is one; rooms joined by handlers add to it).
+    pub rooms: usize,
 }
 
 impl Core {

@@ -78,7 +78,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every counter, plus the live gauges given.
-    pub(crate) fn render(&self, sockets: usize, sessions_with_sockets: usize) -> String {
+    pub(crate) fn render(&self, stats: &crate::Stats) -> String {
         let mut out = String::with_capacity(2048);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -89,14 +89,20 @@ impl Metrics {
         metric(
             "sessionio_sockets_connected",
             "gauge",
-            "Sockets connected on the default namespace.",
-            sockets as u64,
+            "Sockets connected to this node, on every namespace.",
+            stats.sockets as u64,
         );
         metric(
             "sessionio_sessions_with_sockets",
             "gauge",
             "Sessions with at least one socket on this node (= expiry timers running).",
-            sessions_with_sockets as u64,
+            stats.sessions_with_sockets as u64,
+        );
+        metric(
+            "sessionio_rooms",
+            "gauge",
+            "Rooms with at least one socket on this node.",
+            stats.rooms as u64,
         );
         metric(
             "sessionio_handshakes_accepted_total",
@@ -249,10 +255,15 @@ mod tests {
         let t = Instant::now() - Duration::from_millis(3);
         m.observe_store(t, true);
         m.observe_store(Instant::now(), false);
-        let text = m.render(5, 4);
+        let text = m.render(&crate::Stats {
+            sockets: 5,
+            sessions_with_sockets: 4,
+            rooms: 6,
+        });
         for line in [
             "sessionio_sockets_connected 5",
             "sessionio_sessions_with_sockets 4",
+            "sessionio_rooms 6",
             "sessionio_handshakes_accepted_total 2",
             "sessionio_handshakes_refused_total{reason=\"invalid session\"} 1",
             "sessionio_handshakes_refused_total{reason=\"origin not allowed\"} 0",

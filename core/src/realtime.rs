@@ -502,25 +502,46 @@ async fn authenticate(
 ) -> Result<(), Refusal> {
     let core = core.upgrade().ok_or(Refusal::StoreUnavailable)?;
     core.start_background();
-    let parts = socket.req_parts();
+    let auth = auth.unwrap_or(serde_json::Value::Null);
+    let admitted = check_handshake(&core, &socket.req_parts().headers, &auth).await?;
+    let membership = match admitted {
+        None => None,
+        Some((id, expires_at)) => {
+            let m = core.presence.admit(
+                &core,
+                id,
+                expires_at,
+                core.config.max_connections_per_session,
+            )?;
+            socket.join(id.to_string());
+            Some(m)
+        }
+    };
+    socket.extensions.insert(Arc::new(SocketState {
+        membership,
+        auth,
+        time: SystemTime::now(),
+    }));
+    Ok(())
+}
+
+/// The handshake check, up to the per-session cap: the Origin, then the cookie or the
+/// token, then the store. Answers the session to join with its expiry instant, or `None`
+/// for an anonymous socket (when allowed).
+pub(crate) async fn check_handshake(
+    core: &Core,
+    headers: &http::HeaderMap,
+    auth: &serde_json::Value,
+) -> Result<Option<(SessionId, u64)>, Refusal> {
     if !core
         .config
         .origins
-        .allows(parts.headers.get(http::header::ORIGIN))
+        .allows(headers.get(http::header::ORIGIN))
     {
         return Err(Refusal::OriginNotAllowed);
     }
-    let auth = auth.unwrap_or(serde_json::Value::Null);
-    let state = |membership| {
-        Arc::new(SocketState {
-            membership,
-            auth: auth.clone(),
-            time: SystemTime::now(),
-        })
-    };
     let now = now_ms();
-    let cookie = parts
-        .headers
+    let cookie = headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -533,10 +554,7 @@ async fn authenticate(
         (crate::CookieCredential::Valid(id), _) => id,
         (_, Some(token)) => core.signer.verify_token(token, now)?,
         (crate::CookieCredential::Invalid, None) => return Err(Refusal::InvalidSession),
-        (crate::CookieCredential::Absent, None) if core.config.allow_anonymous => {
-            socket.extensions.insert(state(None));
-            return Ok(());
-        }
+        (crate::CookieCredential::Absent, None) if core.config.allow_anonymous => return Ok(None),
         (crate::CookieCredential::Absent, None) => return Err(Refusal::SessionRequired),
     };
     let record = match core.store.load(id).await {
@@ -547,15 +565,36 @@ async fn authenticate(
     if record.is_expired(now_ms()) {
         return Err(Refusal::SessionExpired);
     }
-    let membership = core.presence.admit(
-        &core,
-        id,
-        record.expires_at,
-        core.config.max_connections_per_session,
-    )?;
-    socket.join(id.to_string());
-    socket.extensions.insert(state(Some(membership)));
-    Ok(())
+    Ok(Some((id, record.expires_at)))
+}
+
+impl SessionIo {
+    /// What the Socket.IO connect middleware decides for a handshake with these request
+    /// headers and `auth` object, without a socket: the session the socket would join
+    /// (`None`: an anonymous socket), or the [`Refusal`] its client would get as
+    /// `connect_error`. The per-session socket cap is not checked (it depends on the
+    /// sockets connected at that moment). Useful to test a deployment's cookies, and to
+    /// fuzz the handshake path.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build().unwrap();
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("cookie", "sessionio.sid=forged".parse().unwrap());
+    /// let refused = io.check_handshake(&headers, None).await.unwrap_err();
+    /// assert_eq!(refused.message(), "invalid session");
+    /// # });
+    /// ```
+    pub async fn check_handshake(
+        &self,
+        headers: &http::HeaderMap,
+        auth: Option<&serde_json::Value>,
+    ) -> Result<Option<SessionId>, Refusal> {
+        let null = serde_json::Value::Null;
+        check_handshake(&self.0, headers, auth.unwrap_or(&null))
+            .await
+            .map(|admitted| admitted.map(|(id, _)| id))
+    }
 }
 
 /// Gives an accepted socket its disconnect and event handlers. This runs in the connect

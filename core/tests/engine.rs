@@ -248,6 +248,7 @@ async fn destroy_disconnects_every_socket_and_the_cookie_is_refused_after() {
     let c = cookie(&io, s.id());
     let mut s1 = connected(addr, &c).await;
     let mut s2 = connected(addr, &c).await;
+    assert_eq!((io.stats().sockets, io.stats().rooms), (2, 1));
     assert_eq!(io.destroy_session(s.id()).await.unwrap(), 2);
     for sock in [&mut s1, &mut s2] {
         assert_eq!(
@@ -264,7 +265,11 @@ async fn destroy_disconnects_every_socket_and_the_cookie_is_refused_after() {
     );
     // Nothing is left behind for the destroyed session.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(io.stats().sessions_with_sockets, 0);
+    let stats = io.stats();
+    assert_eq!(
+        (stats.sockets, stats.sessions_with_sockets, stats.rooms),
+        (0, 0, 0)
+    );
 }
 
 #[tokio::test]
