@@ -703,3 +703,78 @@ async fn unlinked_engines_stay_apart() {
     let bad = builder().adapter_url("mysql://x").build().unwrap_err();
     assert!(bad.to_string().contains("unknown adapter URL"), "{bad}");
 }
+
+#[tokio::test]
+async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
+    const OLD: &str = "the old secret, at least thirty-two bytes";
+    const NEW: &str = "the new secret, at least thirty-two bytes";
+    // Three deployments of one app on one store: before, during and after the rotation.
+    let store: std::sync::Arc<dyn sessionio::store::SessionStore> =
+        std::sync::Arc::new(sessionio::store::MemoryStore::new());
+    let engine = |secrets: &[&str]| {
+        SessionIo::builder()
+            .secrets(secrets.iter().copied())
+            .store(store.clone())
+            .build()
+            .unwrap()
+    };
+    let (before, during, after) = (engine(&[OLD]), engine(&[NEW, OLD]), engine(&[NEW]));
+    let s = before.create_session().await.unwrap();
+    let old_cookie = cookie(&before, s.id());
+    let old_token = before.issue_token(s.id(), Duration::from_secs(60)).unwrap();
+    let token_auth = |t: &str| serde_json::json!({ "token": t });
+
+    // During: the old cookie and token still work, over HTTP and at the handshake...
+    let (addr, _server) = server(&during).await;
+    assert_eq!(
+        during
+            .http_session(Some(&old_cookie))
+            .await
+            .unwrap()
+            .session
+            .id(),
+        s.id()
+    );
+    let _socket = connected(addr, &old_cookie).await;
+    let (_t, r) = Client::connect(addr, None, None, Some(token_auth(&old_token))).await;
+    assert_eq!(r, Connect::Ok);
+    // ...and new cookies are signed with the new secret only.
+    let new_cookie = cookie(&during, s.id());
+    assert_ne!(new_cookie, old_cookie);
+    assert!(before.http_session(Some(&new_cookie)).await.is_err());
+
+    // After the old secret is removed, its cookies and tokens are refused.
+    let (addr, _server) = server(&after).await;
+    assert_eq!(
+        after.http_session(Some(&old_cookie)).await.unwrap_err(),
+        Refusal::InvalidSession
+    );
+    let (_c, r) = Client::connect(addr, Some(&old_cookie), None, None).await;
+    assert_eq!(r, Connect::Refused("invalid session".into()));
+    let (_t, r) = Client::connect(addr, None, None, Some(token_auth(&old_token))).await;
+    assert_eq!(r, Connect::Refused("invalid session".into()));
+    assert_eq!(
+        after
+            .http_session(Some(&new_cookie))
+            .await
+            .unwrap()
+            .session
+            .id(),
+        s.id()
+    );
+
+    // Secrets never show in Debug output (what a log line of the engine would print).
+    for io in [&before, &during, &after] {
+        let printed = format!("{io:?} {:?} {:?}", io.config(), io.signer());
+        assert!(!printed.contains("secret, at least"), "{printed}");
+    }
+    // Short secrets are refused.
+    let short = SessionIo::builder()
+        .secrets([NEW, "short"])
+        .build()
+        .unwrap_err();
+    assert!(
+        short.to_string().contains("secret #2 is 5 bytes"),
+        "{short}"
+    );
+}
