@@ -228,5 +228,8 @@ def _close_at_exit() -> None:
             logger.debug("closing %r at exit: %s", engine, e)
 
 
+# atexit runs handlers last-registered first: engines are closed, then the runtime's
+# threads stop entering Python before the interpreter finalizes.
+atexit.register(_sessionio._before_exit)
 atexit.register(_close_at_exit)
 os.register_at_fork(after_in_child=_sessionio._after_fork_in_child)

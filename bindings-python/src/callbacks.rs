@@ -8,8 +8,9 @@
 //!   the outcome without the GIL.
 //! - plain functions run on the runtime's blocking pool (like Starlette's threadpool for
 //!   `def` endpoints), so they may call the `_sync` methods.
-//! - every entry into Python from a runtime thread uses `Python::try_attach`: during
-//!   interpreter shutdown the call fails instead of hanging.
+//! - every entry into Python from a runtime thread goes through
+//!   `runtime::attach_unless_exiting`: at exit the call is skipped instead of racing the
+//!   interpreter's finalization.
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -113,7 +114,7 @@ impl PyCallback {
         A: for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let submitted = Python::try_attach(|py| -> Result<(), String> {
+        let submitted = crate::runtime::attach_unless_exiting(|py| -> Result<(), String> {
             let runner = self
                 .runner
                 .read()
@@ -154,7 +155,7 @@ impl PyCallback {
     {
         let func = self.func.clone();
         let run = tokio::task::spawn_blocking(move || {
-            Python::try_attach(|py| -> Outcome {
+            crate::runtime::attach_unless_exiting(|py| -> Outcome {
                 let err = |e: PyErr| exception_message(py, &e);
                 let args = args(py).map_err(err)?;
                 let result = func.bind(py).call1(args).map_err(err)?;

@@ -34,7 +34,7 @@ mod python_module {
     #[pymodule_export]
     use crate::errors::_raise_engine_error;
     #[pymodule_export]
-    use crate::runtime::_after_fork_in_child;
+    use crate::runtime::{_after_fork_in_child, _before_exit};
     #[pymodule_export]
     use crate::session::{PyHttpSession, PySession};
     #[pymodule_export]

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use pyo3::prelude::*;
@@ -40,6 +40,42 @@ pub fn generation() -> u64 {
 #[pyfunction]
 pub fn _after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Set at exit (before the interpreter finalizes): runtime threads no longer enter Python.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Runtime threads inside Python right now.
+static INSIDE_PYTHON: AtomicUsize = AtomicUsize::new(0);
+
+/// Enters Python from a runtime thread, unless the interpreter is exiting (`None`).
+///
+/// `Python::try_attach` alone is not enough: a thread already inside Python that releases
+/// the GIL (a socket write in `call_soon_threadsafe`, say) and takes it again while the
+/// interpreter finalizes is ended by CPython with `pthread_exit`, which cannot unwind
+/// through Rust frames and aborts the process. So [`_before_exit`] stops new entries and
+/// waits for those in flight before finalization begins.
+pub fn attach_unless_exiting<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    INSIDE_PYTHON.fetch_add(1, Ordering::SeqCst);
+    let result = if EXITING.load(Ordering::SeqCst) {
+        None
+    } else {
+        Python::try_attach(f)
+    };
+    INSIDE_PYTHON.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+/// Registered with `atexit` (it runs after the engines are closed): runtime threads stop
+/// entering Python, and those inside finish (at most 2 s) with the GIL released for them.
+#[pyfunction]
+pub fn _before_exit(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while INSIDE_PYTHON.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    });
 }
 
 /// This process's runtime, built on first use.
@@ -157,7 +193,7 @@ where
     runtime.spawn(async move {
         let result = fut.await;
         // `None`: the interpreter is shutting down and nobody awaits the result any more.
-        Python::try_attach(|py| {
+        attach_unless_exiting(|py| {
             let (ok, value) = outcome(py, result);
             let delivered = complete_future_fn(py).and_then(|complete| {
                 loop_ref.bind(py).call_method1(

@@ -111,7 +111,7 @@ impl PySession {
             // never awaited with a lock held. The function may run more than once.
             session
                 .update_async(|data| {
-                    let ran = Python::try_attach(|py| -> Result<_, Failure> {
+                    let ran = crate::runtime::attach_unless_exiting(|py| -> Result<_, Failure> {
                         let dict = convert::json_map_to_py(py, &data)?;
                         let returned = func.bind(py).call1((&dict,))?;
                         if returned.hasattr("__await__")? {
