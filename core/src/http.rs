@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -65,10 +66,13 @@ impl SessionIo {
     }
 
     /// Serves Socket.IO alone on `addr` (port 0 picks a free port), for hosts whose HTTP
-    /// app runs elsewhere (Node, Python). Sockets get TCP_NODELAY.
+    /// app runs elsewhere (Node, Python). Sockets get TCP_NODELAY, and a client that stops
+    /// reading is cut after the ping interval plus the ping timeout
+    /// (see [`bind_with_stall_timeout`]).
     pub async fn serve(&self, addr: SocketAddr) -> crate::Result<Server> {
         self.ready().await?;
-        let listener = bind(addr)
+        let t = &self.0.config.transport;
+        let listener = bind_with_stall_timeout(addr, t.ping_interval + t.ping_timeout)
             .await
             .map_err(|e| Error::Server(format!("bind {addr}: {e}")))?;
         let local_addr = listener
@@ -99,19 +103,42 @@ impl SessionIo {
 }
 
 /// A listener for `axum::serve` whose connections have TCP_NODELAY set (without it,
-/// small Socket.IO packets wait for Nagle's algorithm: ack p99 ~40 ms instead of ~2 ms).
-pub type NoDelayListener = axum::serve::TapIo<TcpListener, fn(&mut TcpStream)>;
+/// small Socket.IO packets wait for Nagle's algorithm: ack p99 ~40 ms instead of ~2 ms)
+/// and a stall timeout (see [`bind_with_stall_timeout`]).
+pub type NoDelayListener =
+    axum::serve::TapIo<TcpListener, Box<dyn FnMut(&mut TcpStream) + Send + 'static>>;
 
-/// Binds `addr` for `axum::serve` with TCP_NODELAY on every accepted connection.
+/// The stall timeout of [`bind`]: Engine.IO's default ping interval plus ping timeout.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Binds `addr` for `axum::serve` with TCP_NODELAY and [`DEFAULT_STALL_TIMEOUT`] on every
+/// accepted connection.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<NoDelayListener> {
-    fn nodelay(s: &mut TcpStream) {
+    bind_with_stall_timeout(addr, DEFAULT_STALL_TIMEOUT).await
+}
+
+/// Binds `addr` for `axum::serve` with TCP_NODELAY on every accepted connection, and
+/// `stall` as its TCP_USER_TIMEOUT: a peer that leaves what was sent unacknowledged — or
+/// keeps its receive window shut, as a client that stopped reading does — for that long
+/// is cut by the kernel. Without it such a socket is never freed: socketioxide's writer
+/// waits on the full connection forever, so even the heartbeat's close never completes,
+/// and the socket's queue stays in memory. Use the ping interval plus the ping timeout.
+pub async fn bind_with_stall_timeout(
+    addr: SocketAddr,
+    stall: Duration,
+) -> std::io::Result<NoDelayListener> {
+    let tap = move |s: &mut TcpStream| {
         if let Err(e) = s.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-    }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Err(e) = socket2::SockRef::from(&*s).set_tcp_user_timeout(Some(stall)) {
+            tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
+        }
+    };
     Ok(TcpListener::bind(addr)
         .await?
-        .tap_io(nodelay as fn(&mut TcpStream)))
+        .tap_io(Box::new(tap) as Box<dyn FnMut(&mut TcpStream) + Send>))
 }
 
 /// A running standalone server; see [`SessionIo::serve`].

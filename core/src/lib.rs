@@ -398,12 +398,15 @@ impl Core {
                 }
                 Err(e) => {
                     failed += realtime::count_failed(&e);
-                    tracing::warn!(error = %e, "notify_session: some sockets were not reached");
+                    // A full outgoing queue: the client stopped reading. Engine.IO closes
+                    // such a socket at its next ping (the ping cannot be queued either), and
+                    // the client reconnects; the drop is counted and logged, not hidden.
+                    tracing::warn!(error = %e, session = %id, "notify_session: some sockets were not reached");
                 }
             }
         }
         let sent = reached.saturating_sub(failed);
-        self.metrics.notified(sent);
+        self.metrics.notified(sent, failed);
         match unlinked {
             None => Ok(sent),
             Some(e) => {

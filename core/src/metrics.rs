@@ -23,6 +23,7 @@ pub(crate) struct Metrics {
     refused: [AtomicU64; Refusal::ALL.len()],
     notify_calls: AtomicU64,
     notifications_sent: AtomicU64,
+    notifications_dropped: AtomicU64,
     sessions_expired: AtomicU64,
     sessions_destroyed: AtomicU64,
     sockets_kicked: AtomicU64,
@@ -47,9 +48,11 @@ impl Metrics {
         self.refused[i].fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn notified(&self, sockets: usize) {
+    pub(crate) fn notified(&self, sockets: usize, dropped: usize) {
         self.notify_calls.fetch_add(1, Relaxed);
         self.notifications_sent.fetch_add(sockets as u64, Relaxed);
+        self.notifications_dropped
+            .fetch_add(dropped as u64, Relaxed);
     }
 
     pub(crate) fn expired(&self, sockets: usize) {
@@ -121,6 +124,14 @@ impl Metrics {
             "counter",
             "Messages sent to sockets by notify_session.",
             self.notifications_sent.load(Relaxed),
+        );
+        metric(
+            "sessionio_notifications_dropped_total",
+            "counter",
+            "Messages notify_session could not queue for a socket of this node (its outgoing \
+             queue was full); such a socket is closed at its next heartbeat and its client \
+             reconnects.",
+            self.notifications_dropped.load(Relaxed),
         );
         metric(
             "sessionio_sessions_expired_total",
@@ -249,7 +260,7 @@ mod tests {
         m.accepted();
         m.accepted();
         m.refused(Refusal::InvalidSession);
-        m.notified(3);
+        m.notified(3, 2);
         m.expired(2);
         m.destroyed(1);
         let t = Instant::now() - Duration::from_millis(3);
@@ -268,6 +279,7 @@ mod tests {
             "sessionio_handshakes_refused_total{reason=\"invalid session\"} 1",
             "sessionio_handshakes_refused_total{reason=\"origin not allowed\"} 0",
             "sessionio_notifications_sent_total 3",
+            "sessionio_notifications_dropped_total 2",
             "sessionio_sessions_expired_total 1",
             "sessionio_sessions_destroyed_total 1",
             "sessionio_sockets_kicked_total 3",

@@ -778,3 +778,56 @@ async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
         "{short}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_stops_reading_is_counted_and_closed_not_silently_starved() {
+    let io = builder()
+        .max_buffer_size(16)
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let (addr, _server) = server(&io).await;
+    let (stalled, healthy) = (
+        io.create_session().await.unwrap(),
+        io.create_session().await.unwrap(),
+    );
+    // This client never reads again after its handshake.
+    let _stalled_client = connected(addr, &cookie(&io, stalled.id())).await;
+    let mut healthy_client = connected(addr, &cookie(&io, healthy.id())).await;
+
+    // Big messages fill the kernel's socket buffers, then the 16-packet queue.
+    let big = "x".repeat(256 * 1024);
+    let mut reached = 0;
+    for _ in 0..200 {
+        reached += io.notify_session(stalled.id(), "big", &big).await.unwrap();
+    }
+    assert!(
+        reached < 200,
+        "every message was queued: the queue never filled"
+    );
+    let dropped = metric(&io, "sessionio_notifications_dropped_total");
+    assert_eq!(dropped as usize, 200 - reached, "drops not counted");
+
+    // The stalled socket is cut (heartbeat, then the kernel's stall timeout frees the
+    // writer stuck on the full connection); the healthy one is served meanwhile.
+    let started = Instant::now();
+    while io.stats().sockets > 1 {
+        assert!(
+            started.elapsed() < WAIT,
+            "the stalled socket was never closed"
+        );
+        assert_eq!(
+            io.notify_session(healthy.id(), "tick", &1).await.unwrap(),
+            1
+        );
+        assert_eq!(healthy_client.recv_raw().await.unwrap(), r#"42["tick",1]"#);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(io.stats().sessions_with_sockets, 1);
+}
