@@ -23,6 +23,9 @@ pub enum Refusal {
     TooManyConnections,
     /// The session store could not be reached; the server fails closed.
     StoreUnavailable,
+    /// The namespace connect packet's `auth` is not a JSON object (malformed JSON, a
+    /// string, an array…); Socket.IO clients always send an object or nothing.
+    InvalidAuth,
 }
 
 impl Refusal {
@@ -35,6 +38,7 @@ impl Refusal {
             Refusal::SessionExpired => "session expired",
             Refusal::TooManyConnections => "too many connections for this session",
             Refusal::StoreUnavailable => "store unavailable",
+            Refusal::InvalidAuth => "invalid auth payload",
         }
     }
 
@@ -42,6 +46,7 @@ impl Refusal {
     pub const fn http_status(self) -> u16 {
         match self {
             Refusal::OriginNotAllowed => 403,
+            Refusal::InvalidAuth => 400,
             Refusal::TooManyConnections => 429,
             Refusal::StoreUnavailable => 503,
             Refusal::SessionRequired | Refusal::InvalidSession | Refusal::SessionExpired => 401,
@@ -52,17 +57,18 @@ impl Refusal {
     /// cookie itself is bad (forged, unknown, destroyed, expired), unlike an unreachable
     /// store, after which the same cookie may work again.
     pub const fn clears_cookie(self) -> bool {
-        !matches!(self, Refusal::StoreUnavailable)
+        !matches!(self, Refusal::StoreUnavailable | Refusal::InvalidAuth)
     }
 
     /// Every refusal, for documentation and tests.
-    pub const ALL: [Refusal; 6] = [
+    pub const ALL: [Refusal; 7] = [
         Refusal::OriginNotAllowed,
         Refusal::SessionRequired,
         Refusal::InvalidSession,
         Refusal::SessionExpired,
         Refusal::TooManyConnections,
         Refusal::StoreUnavailable,
+        Refusal::InvalidAuth,
     ];
 }
 

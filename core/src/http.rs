@@ -212,21 +212,50 @@ fn cors_layer(origins: &Origins) -> CorsLayer {
     }
 }
 
+/// How many bytes of header values a socket keeps from its first request, besides the
+/// session cookie: the handshake of a socket lives as long as the socket.
+pub const KEPT_HEADER_BYTES: usize = 8 * 1024;
+
 /// Engine.IO keeps the head of a session's first request (the one without `sid`) for the
 /// socket's whole life. hyper parses the URI and the header values as slices of the
 /// connection's read buffer (8 to 16 KiB), so keeping them keeps that whole buffer alive —
 /// half of a socket's memory. Copy them out so that the buffer is freed after the upgrade.
 /// (Header names need no copy: hyper already allocates custom ones on their own.)
-fn detach_head<B>(req: Request<B>) -> Request<B> {
+///
+/// What is kept is bounded, or a client could make each of its sockets hold a head of up
+/// to hyper's limit (~450 KB): the `Cookie` header is reduced to the session cookie (all
+/// the handshake reads from it), and other headers are kept up to [`KEPT_HEADER_BYTES`].
+fn detach_head<B>(req: Request<B>, cookie_name: &str) -> Request<B> {
     let (mut parts, body) = req.into_parts();
     if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
         parts.uri = uri;
     }
     let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
+    let mut session_cookies = Vec::new();
+    let mut budget = KEPT_HEADER_BYTES;
     for (name, value) in &parts.headers {
+        if name == COOKIE {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            session_cookies.extend(
+                crate::cookie::cookie_values(&text, cookie_name)
+                    .map(|v| format!("{cookie_name}={v}")),
+            );
+            continue;
+        }
+        let size = name.as_str().len() + value.len();
+        if size > budget {
+            continue;
+        }
+        budget -= size;
         let mut copy = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value.clone());
         copy.set_sensitive(value.is_sensitive());
         headers.append(name.clone(), copy);
+    }
+    if !session_cookies.is_empty() {
+        if let Ok(mut v) = http::HeaderValue::from_str(&session_cookies.join("; ")) {
+            v.set_sensitive(true);
+            headers.append(COOKIE, v);
+        }
     }
     parts.headers = headers;
     Request::from_parts(parts, body)
@@ -271,7 +300,7 @@ where
             on_socket_path && has_sid && query.split('&').any(|p| p == "transport=websocket");
         // Only a session's first request is kept by Engine.IO; later polls are not.
         let req = if on_socket_path && !has_sid {
-            detach_head(req)
+            detach_head(req, &self.core.config.cookie.name)
         } else {
             req
         };
@@ -419,7 +448,10 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionIo {
 fn cookie_header(headers: &http::HeaderMap) -> Option<String> {
     let mut joined: Option<String> = None;
     for v in headers.get_all(COOKIE) {
-        let Ok(v) = v.to_str() else { continue };
+        // Other cookies may carry any byte; ours is ASCII. Skipping a header that is not
+        // valid UTF-8 would lose the session cookie in it (and make a new session).
+        let v = String::from_utf8_lossy(v.as_bytes());
+        let v = v.as_ref();
         match &mut joined {
             None => joined = Some(v.to_owned()),
             Some(j) => {

@@ -116,6 +116,9 @@ impl SessionIo {
             .ping_interval(t.ping_interval)
             .ping_timeout(t.ping_timeout)
             .max_payload(t.max_payload)
+            // max_payload bounds polling bodies only; websocket messages have their own
+            // limit (64 MiB by default): hold them to the same one.
+            .ws_max_message_size(usize::try_from(t.max_payload).unwrap_or(usize::MAX))
             .connect_timeout(t.connect_timeout)
             .max_buffer_size(t.max_buffer_size)
             .ws_read_buffer_size(t.ws_read_buffer_size)

@@ -160,7 +160,9 @@ impl SocketState {
 /// What the client sent when it connected (the tutorial's `socket.handshake`).
 #[derive(Debug, Clone)]
 pub struct Handshake {
-    /// Headers of the first HTTP request of the connection.
+    /// Headers of the first HTTP request of the connection, as kept for the socket's life:
+    /// the `Cookie` header reduced to the session cookie, the others up to
+    /// [`KEPT_HEADER_BYTES`](crate::http::KEPT_HEADER_BYTES) (a larger one is dropped).
     pub headers: http::HeaderMap,
     /// Query parameters of that request.
     pub query: Vec<(String, String)>,
@@ -465,15 +467,24 @@ pub(crate) fn install(core: &Arc<Core>) {
             let core = on_connect_core.clone();
             async move { on_connect(core, socket).await }
         };
-        let authenticate = move |socket: SocketRef, TryData(auth): TryData<serde_json::Value>| {
+        let authenticate = move |socket: SocketRef,
+                                 TryData(auth): TryData<
+            Option<serde_json::Map<String, serde_json::Value>>,
+        >| {
             let core = auth_core.clone();
             async move {
                 use tracing::Instrument as _;
                 let metrics = core.upgrade().map(|c| c.metrics.clone());
                 let span = tracing::debug_span!("sessionio.handshake", socket = %socket.id);
-                let outcome = authenticate(core.clone(), socket.clone(), auth.ok())
-                    .instrument(span)
-                    .await;
+                let outcome = match auth {
+                    Ok(auth) => {
+                        let auth = auth.map(serde_json::Value::Object);
+                        authenticate(core.clone(), socket.clone(), auth)
+                            .instrument(span)
+                            .await
+                    }
+                    Err(_) => Err(Refusal::InvalidAuth),
+                };
                 if let (Ok(()), Some(core)) = (&outcome, core.upgrade()) {
                     attach(&core, &socket);
                 }
@@ -541,16 +552,17 @@ pub(crate) async fn check_handshake(
         return Err(Refusal::OriginNotAllowed);
     }
     let now = now_ms();
+    // Lossy: a header with another cookie's non-UTF-8 bytes still holds ours.
     let cookie = headers
         .get_all(http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
         .find(|h| h.contains(core.config.cookie.name.as_str()));
     let token = auth
         .get("token")
         .and_then(|t| t.as_str())
         .filter(|_| core.config.token_auth);
-    let id = match (core.cookie_credential(cookie), token) {
+    let id = match (core.cookie_credential(cookie.as_deref()), token) {
         (crate::CookieCredential::Valid(id), _) => id,
         (_, Some(token)) => core.signer.verify_token(token, now)?,
         (crate::CookieCredential::Invalid, None) => return Err(Refusal::InvalidSession),

@@ -831,3 +831,21 @@ async fn a_socket_that_stops_reading_is_counted_and_closed_not_silently_starved(
     );
     assert_eq!(io.stats().sessions_with_sockets, 1);
 }
+
+#[tokio::test]
+async fn a_connect_auth_that_is_not_an_object_is_refused() {
+    let io = builder().build().unwrap();
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let c = cookie(&io, s.id());
+    // (A bare number cannot be tried: after `40` the parser reads digits as a packet id.)
+    for auth in [serde_json::json!("x"), serde_json::json!([1, 2])] {
+        let (_c, r) = Client::connect(addr, Some(&c), None, Some(auth.clone())).await;
+        assert_eq!(r, Connect::Refused("invalid auth payload".into()), "{auth}");
+    }
+    // An object, `null` or no auth at all is fine.
+    let (_c, r) = Client::connect(addr, Some(&c), None, Some(serde_json::json!({}))).await;
+    assert_eq!(r, Connect::Ok);
+    let (_c, r) = Client::connect(addr, Some(&c), None, None).await;
+    assert_eq!(r, Connect::Ok);
+}
