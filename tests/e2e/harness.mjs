@@ -68,7 +68,7 @@ function shellQuote(s) {
  * @param {number} [opts.ttlMs=60000] SESSION_TTL_MS given to the server
  * @param {Record<string,string>} [opts.env] extra environment
  * @param {import('node:test').TestContext} [opts.t] when given, the server is stopped in t.after()
- * @returns {Promise<{http: string, socket: string, origin: string, stop: () => Promise<void>, stderr: () => string}>}
+ * @returns {Promise<{http: string, socket: string, origin: string, stop: () => Promise<void>, stderr: () => string, exited: () => boolean, pid: number}>}
  */
 export async function startServer({ ttlMs = 60_000, env = {}, t } = {}) {
   // Two-port examples (Express/FastAPI/Flask beside the Socket.IO server) need their
@@ -187,6 +187,8 @@ export async function startServer({ ttlMs = 60_000, env = {}, t } = {}) {
     stop,
     stderr: () => stderr,
     exited: () => exited,
+    /** Pid of the spawned `sh -c` (the server is it or its child); for /proc readings. */
+    pid: child.pid,
   };
 }
 

@@ -9,6 +9,11 @@
 //! processes on one Redis: sessions in it, and notifications and logouts reach the
 //! sockets of every process; same as `SESSION_STORE_URL=redis://…`), `SOCKET_IO_CLIENT_JS`
 //! (path of `socket.io.min.js`, default: this example's `node_modules`).
+//!
+//! Optional transport knobs (the hostile-client tests make them small), each unset by
+//! default so that the engine's defaults apply: `PING_INTERVAL_MS` (25 000),
+//! `PING_TIMEOUT_MS` (20 000), `CONNECT_TIMEOUT_MS` (45 000), `MAX_PAYLOAD` (bytes,
+//! 1 000 000), `MAX_BUFFER_SIZE` (outgoing packets queued per socket, 1024).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +35,17 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
     }
 }
 
+/// An optional setting: `None` when unset, so the engine keeps its default.
+fn env_opt<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name}={v:?} is not valid")),
+        Err(_) => Ok(None),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -47,7 +63,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = std::env::var("SESSION_SECRET")
         .unwrap_or_else(|_| format!("{}{}", SessionId::default(), SessionId::default()));
 
-    let listener = sessionio::http::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let ping_interval = env_opt::<u64>("PING_INTERVAL_MS")?.map(Duration::from_millis);
+    let ping_timeout = env_opt::<u64>("PING_TIMEOUT_MS")?.map(Duration::from_millis);
+    // A client that stops reading is cut once it could have missed a heartbeat.
+    let stall = ping_interval.unwrap_or(Duration::from_secs(25))
+        + ping_timeout.unwrap_or(Duration::from_secs(20));
+    let listener =
+        sessionio::http::bind_with_stall_timeout(SocketAddr::from(([127, 0, 0, 1], port)), stall)
+            .await?;
     let port = axum::serve::Listener::local_addr(&listener)?.port();
     let mut origins = vec![
         format!("http://127.0.0.1:{port}"),
@@ -64,6 +87,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let mut builder = SessionIo::builder();
+    if let Some(d) = ping_interval {
+        builder = builder.ping_interval(d);
+    }
+    if let Some(d) = ping_timeout {
+        builder = builder.ping_timeout(d);
+    }
+    if let Some(ms) = env_opt::<u64>("CONNECT_TIMEOUT_MS")? {
+        builder = builder.connect_timeout(Duration::from_millis(ms));
+    }
+    if let Some(bytes) = env_opt::<u64>("MAX_PAYLOAD")? {
+        builder = builder.max_payload(bytes);
+    }
+    if let Some(packets) = env_opt::<usize>("MAX_BUFFER_SIZE")? {
+        builder = builder.max_buffer_size(packets);
+    }
     if let Ok(url) = std::env::var("SESSION_STORE_URL").or_else(|_| std::env::var("REDIS_URL")) {
         builder = builder.store_url(url);
     }
