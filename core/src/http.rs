@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::{Listener, ListenerExt};
 use http::header::{COOKIE, ORIGIN, SET_COOKIE};
 use http::{HeaderValue, Request, StatusCode};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Cors, CorsLayer};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -102,43 +102,42 @@ impl SessionIo {
     }
 }
 
-/// A listener for `axum::serve` whose connections have TCP_NODELAY set (without it,
-/// small Socket.IO packets wait for Nagle's algorithm: ack p99 ~40 ms instead of ~2 ms)
-/// and a stall timeout (see [`bind_with_stall_timeout`]).
+/// A listener for `axum::serve`: every connection gets TCP_NODELAY (without it, small
+/// Socket.IO packets wait for Nagle's algorithm: ack p99 ~40 ms instead of ~2 ms), a stall
+/// timeout, a deadline for its first request head and an idle timeout (see
+/// [`bind_with_stall_timeout`]).
 pub type NoDelayListener =
-    axum::serve::TapIo<TcpListener, Box<dyn FnMut(&mut TcpStream) + Send + 'static>>;
+    axum::serve::TapIo<crate::conn::GuardedListener, fn(&mut crate::conn::Guarded)>;
 
 /// The stall timeout of [`bind`]: Engine.IO's default ping interval plus ping timeout.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(45);
 
-/// Binds `addr` for `axum::serve` with TCP_NODELAY and [`DEFAULT_STALL_TIMEOUT`] on every
-/// accepted connection.
+/// Binds `addr` for `axum::serve` with [`DEFAULT_STALL_TIMEOUT`]; see
+/// [`bind_with_stall_timeout`].
 pub async fn bind(addr: SocketAddr) -> std::io::Result<NoDelayListener> {
     bind_with_stall_timeout(addr, DEFAULT_STALL_TIMEOUT).await
 }
 
-/// Binds `addr` for `axum::serve` with TCP_NODELAY on every accepted connection, and
-/// `stall` as its TCP_USER_TIMEOUT: a peer that leaves what was sent unacknowledged — or
-/// keeps its receive window shut, as a client that stopped reading does — for that long
-/// is cut by the kernel. Without it such a socket is never freed: socketioxide's writer
-/// waits on the full connection forever, so even the heartbeat's close never completes,
-/// and the socket's queue stays in memory. Use the ping interval plus the ping timeout.
+/// Binds `addr` for `axum::serve`. Every accepted connection gets TCP_NODELAY, and:
+/// - `stall` as its TCP_USER_TIMEOUT: a peer that leaves what was sent unacknowledged —
+///   or keeps its receive window shut, as a client that stopped reading does — for that
+///   long is cut by the kernel. Without it such a socket is never freed: socketioxide's
+///   writer waits on the full connection forever, so even the heartbeat's close never
+///   completes.
+/// - a deadline for its first request head ([`HEAD_TIMEOUT`](crate::conn::HEAD_TIMEOUT),
+///   or `stall` if shorter) and an idle timeout of `stall` (no byte either way): axum gives
+///   hyper no timer, so without these a client that sends half a request head, or nothing,
+///   holds its connection for ever (slowloris).
+///
+/// Use the ping interval plus the ping timeout: a live client is never silent that long.
 pub async fn bind_with_stall_timeout(
     addr: SocketAddr,
     stall: Duration,
 ) -> std::io::Result<NoDelayListener> {
-    let tap = move |s: &mut TcpStream| {
-        if let Err(e) = s.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if let Err(e) = socket2::SockRef::from(&*s).set_tcp_user_timeout(Some(stall)) {
-            tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
-        }
-    };
-    Ok(TcpListener::bind(addr)
-        .await?
-        .tap_io(Box::new(tap) as Box<dyn FnMut(&mut TcpStream) + Send>))
+    // The (empty) tap makes axum's `ConnectInfo<SocketAddr>` available for it.
+    fn untouched(_: &mut crate::conn::Guarded) {}
+    let listener = crate::conn::GuardedListener::new(TcpListener::bind(addr).await?, stall);
+    Ok(listener.tap_io(untouched as fn(&mut crate::conn::Guarded)))
 }
 
 /// A running standalone server; see [`SessionIo::serve`].

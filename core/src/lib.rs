@@ -36,6 +36,7 @@
 
 mod adapter;
 mod config;
+pub mod conn;
 pub mod cookie;
 mod error;
 pub mod http;
