@@ -222,8 +222,9 @@ pub const KEPT_HEADER_BYTES: usize = 8 * 1024;
 /// (Header names need no copy: hyper already allocates custom ones on their own.)
 ///
 /// What is kept is bounded, or a client could make each of its sockets hold a head of up
-/// to hyper's limit (~450 KB): the `Cookie` header is reduced to the session cookie (all
-/// the handshake reads from it), and other headers are kept up to [`KEPT_HEADER_BYTES`].
+/// to hyper's limit (~450 KB): headers are kept up to [`KEPT_HEADER_BYTES`] in all, and a
+/// `Cookie` header past that budget is reduced to the session cookie (all the handshake
+/// needs from it).
 fn detach_head<B>(req: Request<B>, cookie_name: &str) -> Request<B> {
     let (mut parts, body) = req.into_parts();
     if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
@@ -233,7 +234,8 @@ fn detach_head<B>(req: Request<B>, cookie_name: &str) -> Request<B> {
     let mut session_cookies = Vec::new();
     let mut budget = KEPT_HEADER_BYTES;
     for (name, value) in &parts.headers {
-        if name == COOKIE {
+        let size = name.as_str().len() + value.len();
+        if name == COOKIE && size > budget {
             let text = String::from_utf8_lossy(value.as_bytes());
             session_cookies.extend(
                 crate::cookie::cookie_values(&text, cookie_name)
@@ -241,7 +243,6 @@ fn detach_head<B>(req: Request<B>, cookie_name: &str) -> Request<B> {
             );
             continue;
         }
-        let size = name.as_str().len() + value.len();
         if size > budget {
             continue;
         }

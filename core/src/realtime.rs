@@ -161,8 +161,8 @@ impl SocketState {
 #[derive(Debug, Clone)]
 pub struct Handshake {
     /// Headers of the first HTTP request of the connection, as kept for the socket's life:
-    /// the `Cookie` header reduced to the session cookie, the others up to
-    /// [`KEPT_HEADER_BYTES`](crate::http::KEPT_HEADER_BYTES) (a larger one is dropped).
+    /// up to [`KEPT_HEADER_BYTES`](crate::http::KEPT_HEADER_BYTES) in all; past that, a
+    /// `Cookie` header is reduced to the session cookie and other headers are dropped.
     pub headers: http::HeaderMap,
     /// Query parameters of that request.
     pub query: Vec<(String, String)>,
