@@ -25,7 +25,10 @@ use crate::{Core, Error, Origins, Refusal, Session, SessionIo};
 #[derive(Default)]
 pub(crate) struct CookieSlot {
     set_cookie: Mutex<Option<String>>,
-    resolved: tokio::sync::OnceCell<Result<Session, Refusal>>,
+    /// What the request's cookie resolved to. The id, not the `Session`: a `Session` of
+    /// the request holds this slot, so caching one here would make a cycle that leaks the
+    /// slot, the session and the engine's core with every request (seen by the soak).
+    resolved: tokio::sync::OnceCell<Result<crate::SessionId, Refusal>>,
 }
 
 impl CookieSlot {
@@ -417,7 +420,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
                         if let Some(c) = found.set_cookie {
                             ctx.slot.set(c);
                         }
-                        Ok(found.session)
+                        Ok(found.session.id())
                     }
                     Err(refusal) => {
                         if refusal.clears_cookie() {
@@ -428,7 +431,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
                 }
             })
             .await;
-        resolved.clone().map_err(SessionRejection::Refused)
+        match resolved {
+            Ok(id) => Ok(Session::new(
+                *id,
+                ctx.core.clone(),
+                true,
+                Some(ctx.slot.clone()),
+            )),
+            Err(refusal) => Err(SessionRejection::Refused(*refusal)),
+        }
     }
 }
 
@@ -490,5 +501,35 @@ impl IntoResponse for HttpError {
             e => e.to_string(),
         };
         (status, body).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every request through the `Session` extractor used to leave its cookie slot, its
+    /// session and a reference to the engine behind (a reference cycle).
+    #[tokio::test]
+    async fn a_request_leaves_nothing_behind() {
+        let io = SessionIo::builder().secret([7u8; 32]).build().unwrap();
+        let app = axum::Router::new()
+            .route(
+                "/incr",
+                axum::routing::post(|session: Session| async move {
+                    let n = session.increment("count", 1).await.map_err(HttpError::from)?;
+                    Ok::<_, HttpError>(n.to_string())
+                }),
+            )
+            .layer(io.layer());
+        let baseline = Arc::strong_count(&io.0);
+        for _ in 0..3 {
+            let request = Request::post("/incr")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = app.clone().call(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        assert_eq!(Arc::strong_count(&io.0), baseline, "requests leaked the engine");
     }
 }
