@@ -45,6 +45,9 @@ fn ws_config() -> WebSocketConfig {
         .write_buffer_size(0)
 }
 
+/// A websocket past the Socket.IO connect: what [`handshake`] answers.
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
 /// Opens one socket: TCP from `source` (for more than ~28k connections per source
 /// address), websocket upgrade with `cookie`, Engine.IO open, Socket.IO connect.
 pub async fn connect(
@@ -53,6 +56,44 @@ pub async fn connect(
     cookie: &str,
     totals: Arc<Totals>,
 ) -> Result<Probe, String> {
+    let mut ws = handshake(server, source, cookie).await?;
+
+    let (count_tx, count) = watch::channel((0u64, Instant::now()));
+    let (closed_tx, closed) = watch::channel(None);
+    let task = tokio::spawn(async move {
+        while let Some(msg) = ws.next().await {
+            let text = match msg {
+                Ok(Message::Text(t)) => t,
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(_) => continue,
+            };
+            let t = text.as_str();
+            if t == "2" {
+                if ws.send(Message::text("3")).await.is_err() {
+                    break;
+                }
+            } else if let Some(rest) = t.strip_prefix("42[\"current count\",") {
+                let at = Instant::now();
+                if let Ok(n) = rest.trim_end_matches(']').trim().parse::<u64>() {
+                    totals.counts_received.fetch_add(1, Ordering::Relaxed);
+                    count_tx.send_replace((n, at));
+                }
+            } else if t.starts_with("41") {
+                break;
+            }
+        }
+        closed_tx.send_replace(Some(Instant::now()));
+    });
+    Ok(Probe {
+        count,
+        closed,
+        task,
+    })
+}
+
+/// TCP from `source`, websocket upgrade with `cookie`, Engine.IO open and Socket.IO
+/// connect on the main namespace: the websocket, ready for events.
+pub async fn handshake(server: SocketAddr, source: IpAddr, cookie: &str) -> Result<Ws, String> {
     let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     // Lets a port whose last connection is in TIME_WAIT be bound again.
     sock.set_reuseaddr(true)
@@ -108,37 +149,7 @@ pub async fn connect(
         _ => return Err("handshake timed out".into()),
     }
 
-    let (count_tx, count) = watch::channel((0u64, Instant::now()));
-    let (closed_tx, closed) = watch::channel(None);
-    let task = tokio::spawn(async move {
-        while let Some(msg) = ws.next().await {
-            let text = match msg {
-                Ok(Message::Text(t)) => t,
-                Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => continue,
-            };
-            let t = text.as_str();
-            if t == "2" {
-                if ws.send(Message::text("3")).await.is_err() {
-                    break;
-                }
-            } else if let Some(rest) = t.strip_prefix("42[\"current count\",") {
-                let at = Instant::now();
-                if let Ok(n) = rest.trim_end_matches(']').trim().parse::<u64>() {
-                    totals.counts_received.fetch_add(1, Ordering::Relaxed);
-                    count_tx.send_replace((n, at));
-                }
-            } else if t.starts_with("41") {
-                break;
-            }
-        }
-        closed_tx.send_replace(Some(Instant::now()));
-    });
-    Ok(Probe {
-        count,
-        closed,
-        task,
-    })
+    Ok(ws)
 }
 
 /// Waits until `probe` received a count ≥ `n`; returns when it arrived.

@@ -6,6 +6,7 @@
 //! sessionio-bench suite --server ours='<cmd>' --server node='<cmd>' --out results.json [--quick]
 //! sessionio-bench report --results results.json [--include part.md]... [--cluster cluster.json] --markdown BENCHMARKS.md --svg bench/rss.svg
 //! sessionio-bench cluster --command '<cmd>' --out cluster.json [--quick]
+//! sessionio-bench soak --command '<cmd>' --secs 1800 [--rate 1000] --out soak.json
 //! ```
 
 mod client;
@@ -14,6 +15,7 @@ mod http;
 mod report;
 mod scenario;
 mod server;
+mod soak;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -115,7 +117,8 @@ fn usage() -> ! {
     eprintln!(
         "usage:\n  sessionio-bench suite --server NAME='<shell command>'... --out results.json [--quick] [--only main,fanout,curve,expiry]\n  \
          sessionio-bench report --results results.json [--include part.md]... [--cluster cluster.json] --markdown OUT.md --svg OUT.svg\n  \
-         sessionio-bench cluster --command '<shell command>' --out cluster.json [--quick]"
+         sessionio-bench cluster --command '<shell command>' --out cluster.json [--quick]\n  \
+         sessionio-bench soak --command '<shell command>' [--secs 120] [--rate 1000] [--out soak.json] (see soak.rs for more)"
     );
     std::process::exit(2)
 }
@@ -201,6 +204,7 @@ async fn main() {
         Some("suite") => suite(&args[1..]).await,
         Some("report") => report::run(&args[1..]),
         Some("cluster") => cluster::run(&args[1..]).await,
+        Some("soak") => soak::run(&args[1..]).await,
         _ => usage(),
     };
     if let Err(e) = result {

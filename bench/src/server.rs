@@ -90,6 +90,11 @@ impl Server {
         })
     }
 
+    /// The process measured (the shell's, unless the command `exec`s the server).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// Resident set size in bytes (VmRSS).
     pub fn rss_bytes(&self) -> u64 {
         let status =
