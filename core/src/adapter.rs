@@ -314,14 +314,18 @@ async fn maintain(bus: Weak<RedisBus>) {
                     .map_err(|_| BusError("no answer".into()))
                     .and_then(|r| r.map_err(BusError::from));
                 match subscribed {
-                    Ok(()) => heartbeat(&bus, &mut conn).await,
+                    Ok(()) => {
+                        // Before the heartbeat: its pruning must wait NODE_TTL from now,
+                        // or it would drop the nodes that have not beaten since a restart.
+                        *bus.subscribed_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(std::time::Instant::now());
+                        heartbeat(&bus, &mut conn).await
+                    }
                     Err(e) => Err(e),
                 }
             };
             match done {
                 Ok(()) => {
-                    *bus.subscribed_at.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(std::time::Instant::now());
                     bus.stale.store(false, Ordering::Release);
                     bus.subscribed.store(true, Ordering::Release);
                     bus.subscribed_changed.notify_waiters();
