@@ -517,7 +517,10 @@ mod tests {
             .route(
                 "/incr",
                 axum::routing::post(|session: Session| async move {
-                    let n = session.increment("count", 1).await.map_err(HttpError::from)?;
+                    let n = session
+                        .increment("count", 1)
+                        .await
+                        .map_err(HttpError::from)?;
                     Ok::<_, HttpError>(n.to_string())
                 }),
             )
@@ -530,6 +533,10 @@ mod tests {
             let response = app.clone().call(request).await.unwrap();
             assert_eq!(response.status(), StatusCode::OK);
         }
-        assert_eq!(Arc::strong_count(&io.0), baseline, "requests leaked the engine");
+        assert_eq!(
+            Arc::strong_count(&io.0),
+            baseline,
+            "requests leaked the engine"
+        );
     }
 }
