@@ -10,7 +10,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -378,8 +377,6 @@ async fn sample(
     // sessions, samples on the other half so that no background increment stands in for
     // a sampled one.
     let half = sessions / 2;
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
     let cookies = Arc::new(cookies);
     let cpu0 = (
         a.cpu_seconds(),
@@ -387,22 +384,7 @@ async fn sample(
         cpu_seconds_of(redis_pid),
         own_cpu_seconds(),
     );
-    let started = Instant::now();
-    let mut background = Vec::new();
-    for w in 0..4u64 {
-        let (stop, done, cookies, http) = (stop.clone(), done.clone(), cookies.clone(), a.http);
-        background.push(tokio::spawn(async move {
-            let mut conn = HttpConn::connect(http).await.map_err(|e| e.to_string())?;
-            let mut rng = Rng::new(0x9e37_79b9 + w);
-            let mut tick = tokio::time::interval(Duration::from_millis(10));
-            while !stop.load(Ordering::Relaxed) {
-                tick.tick().await;
-                conn.incr(&cookies[rng.below(half)]).await?;
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok::<_, String>(())
-        }));
-    }
+    let background = scenario::BackgroundLoad::start(a.http, cookies.clone(), half);
     let connect = |addr: SocketAddr| async move {
         HttpConn::connect(addr)
             .await
@@ -428,11 +410,7 @@ async fn sample(
         Ok::<_, String>(())
     }
     .await;
-    stop.store(true, Ordering::Relaxed);
-    let sampling_s = started.elapsed().as_secs_f64();
-    for t in background {
-        t.await.map_err(|e| e.to_string())??;
-    }
+    let (sampling_s, background_rps) = background.finish().await?;
     sampled?;
     let cpu1 = (
         a.cpu_seconds(),
@@ -447,7 +425,7 @@ async fn sample(
         handshakes_per_s: conns as f64 / took.as_secs_f64(),
         cross_node: Latency::of(cross),
         same_node: Latency::of(same),
-        background_rps: done.load(Ordering::Relaxed) as f64 / sampling_s,
+        background_rps,
         sampling_s,
         cpu_a_s: cpu1.0 - cpu0.0,
         cpu_b_s: cpu1.1 - cpu0.1,

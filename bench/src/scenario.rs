@@ -125,6 +125,54 @@ pub async fn open_sockets(
     Ok((per, started.elapsed()))
 }
 
+/// Background `POST /incr` load: four clients, each incrementing a random one of the first
+/// `half` sessions every 10 ms, until [`finish`](Self::finish).
+pub struct BackgroundLoad {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+impl BackgroundLoad {
+    pub fn start(http: SocketAddr, cookies: Arc<Vec<String>>, half: usize) -> BackgroundLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let tasks = (0..4u64)
+            .map(|w| {
+                let (stop, done, cookies) = (stop.clone(), done.clone(), cookies.clone());
+                tokio::spawn(async move {
+                    let mut conn = HttpConn::connect(http).await.map_err(|e| e.to_string())?;
+                    let mut rng = Rng::new(0x9e37_79b9 + w);
+                    let mut tick = tokio::time::interval(Duration::from_millis(10));
+                    while !stop.load(Ordering::Relaxed) {
+                        tick.tick().await;
+                        conn.incr(&cookies[rng.below(half)]).await?;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        BackgroundLoad {
+            stop,
+            done,
+            started: Instant::now(),
+            tasks,
+        }
+    }
+
+    /// Stops the load; answers how long it ran (s) and its increments per second.
+    pub async fn finish(self) -> Result<(f64, f64), String> {
+        self.stop.store(true, Ordering::Relaxed);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        for t in self.tasks {
+            t.await.map_err(|e| e.to_string())??;
+        }
+        Ok((elapsed, self.done.load(Ordering::Relaxed) as f64 / elapsed))
+    }
+}
+
 /// Sockets at 5k: handshake rate, RSS, notify latency under background load, CPU.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Main {
@@ -168,26 +216,8 @@ pub async fn main_run(server: &Server, sessions: usize, samples: usize) -> Resul
     // Background load on the first half of the sessions; samples on the other half,
     // so that a background increment never stands in for a sampled one.
     let half = sessions / 2;
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
     let cookies = Arc::new(cookies);
-    let mut background = Vec::new();
-    let bg_started = Instant::now();
-    for w in 0..4u64 {
-        let (stop, done, cookies, http) =
-            (stop.clone(), done.clone(), cookies.clone(), server.http);
-        background.push(tokio::spawn(async move {
-            let mut conn = HttpConn::connect(http).await.map_err(|e| e.to_string())?;
-            let mut rng = Rng::new(0x9e37_79b9 + w);
-            let mut tick = tokio::time::interval(Duration::from_millis(10));
-            while !stop.load(Ordering::Relaxed) {
-                tick.tick().await;
-                conn.incr(&cookies[rng.below(half)]).await?;
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok::<_, String>(())
-        }));
-    }
+    let background = BackgroundLoad::start(server.http, cookies.clone(), half);
     let mut conn = HttpConn::connect(server.http)
         .await
         .map_err(|e| e.to_string())?;
@@ -203,11 +233,7 @@ pub async fn main_run(server: &Server, sessions: usize, samples: usize) -> Resul
         }
         lat.push((last - t0).as_secs_f64() * 1e3);
     }
-    stop.store(true, Ordering::Relaxed);
-    let bg_elapsed = bg_started.elapsed().as_secs_f64();
-    for b in background {
-        b.await.map_err(|e| e.to_string())??;
-    }
+    let (_, background_rps) = background.finish().await?;
     lat.sort_by(f64::total_cmp);
     let cpu1 = (server.cpu_seconds(), own_cpu_seconds());
     drop(probes);
@@ -219,7 +245,7 @@ pub async fn main_run(server: &Server, sessions: usize, samples: usize) -> Resul
         rss_sessions,
         rss_conns,
         notify_samples: samples,
-        background_rps: done.load(Ordering::Relaxed) as f64 / bg_elapsed,
+        background_rps,
         notify_p50_ms: percentile(&lat, 0.50),
         notify_p99_ms: percentile(&lat, 0.99),
         notify_max_ms: lat.last().copied().unwrap_or(f64::NAN),
