@@ -455,8 +455,9 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionIo {
     }
 }
 
-/// All `Cookie` headers joined (HTTP/2 may split them).
-fn cookie_header(headers: &http::HeaderMap) -> Option<String> {
+/// All `Cookie` headers joined (HTTP/2 may split them), read lossily; what both the HTTP
+/// middlewares and the handshake read the session cookie from.
+pub(crate) fn cookie_header(headers: &http::HeaderMap) -> Option<String> {
     let mut joined: Option<String> = None;
     for v in headers.get_all(COOKIE) {
         // Other cookies may carry any byte; ours is ASCII. Skipping a header that is not

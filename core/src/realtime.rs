@@ -552,12 +552,8 @@ pub(crate) async fn check_handshake(
         return Err(Refusal::OriginNotAllowed);
     }
     let now = now_ms();
-    // Lossy: a header with another cookie's non-UTF-8 bytes still holds ours.
-    let cookie = headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()))
-        .find(|h| h.contains(core.config.cookie.name.as_str()));
+    // The same reading as the HTTP middlewares: every Cookie header, read lossily.
+    let cookie = crate::http::cookie_header(headers);
     let token = auth
         .get("token")
         .and_then(|t| t.as_str())
