@@ -48,7 +48,8 @@ pub struct Transport {
     pub max_payload: u64,
     /// Time a client has to connect to a namespace after the handshake (default 45 s).
     pub connect_timeout: Duration,
-    /// Outgoing packets queued per socket before emits to it fail (default 1024).
+    /// Outgoing packets queued per socket (default 1024). A notification waits up to 1 s
+    /// for room in a full queue; then its socket is disconnected (see the README's limits).
     pub max_buffer_size: usize,
     /// Bytes a websocket reads from the network at a time (default 1024). Larger messages
     /// are still accepted (up to `max_payload`); a small buffer keeps idle sockets cheap.
@@ -290,7 +291,8 @@ impl Builder {
         self
     }
 
-    /// Outgoing packets queued per socket.
+    /// Outgoing packets queued per socket: beyond them, a notification waits up to 1 s
+    /// for room, then the socket is disconnected so that its client resynchronises.
     pub fn max_buffer_size(mut self, packets: usize) -> Self {
         self.transport.max_buffer_size = packets;
         self

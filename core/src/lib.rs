@@ -38,6 +38,7 @@ mod adapter;
 mod config;
 pub mod conn;
 pub mod cookie;
+mod delivery;
 mod error;
 pub mod http;
 mod metrics;
@@ -80,6 +81,10 @@ pub(crate) struct Core {
     pub(crate) sio_layer: SocketIoLayer<Adapter>,
     /// How the engine reaches the other processes (if any).
     pub(crate) bus: adapter::Bus,
+    /// With other processes linked: a room every session socket of this node joins, so
+    /// that a broadcast can skip this node's sockets (they are reached one by one, see
+    /// [`delivery`]).
+    pub(crate) node_room: Option<String>,
     pub(crate) presence: Presence,
     pub(crate) handlers: std::sync::RwLock<Handlers>,
     pub(crate) metrics: Arc<metrics::Metrics>,
@@ -136,6 +141,8 @@ impl SessionIo {
             config,
             io,
             sio_layer,
+            node_room: matches!(bus, adapter::Bus::Redis(_))
+                .then(|| format!("sessionio:node:{}", SessionId::default())),
             bus,
             presence: Presence::default(),
             handlers: Default::default(),
@@ -385,32 +392,39 @@ impl Core {
             return Ok(0);
         }
         let room = id.to_string();
-        let mut failed = 0;
+        let (mut sent, mut dropped) = (0, 0);
         let mut unlinked = None;
         for ns in &self.config.transport.namespaces {
             let Some(op) = self.io.of(ns) else { continue };
-            let op = if linked { op } else { op.local() };
-            match op.clone().to(room.clone()).emit(event, data).await {
-                Ok(()) => {}
-                // The adapter sends to the other nodes first and gives up on an error:
-                // reach this node's sockets anyway, then report the failure.
-                Err(BroadcastError::Adapter(e)) => {
-                    if let Err(e) = op.local().to(room.clone()).emit(event, data).await {
-                        failed += realtime::count_failed(&e);
+            if let Some(node_room) = &self.node_room {
+                // The other nodes, in one adapter broadcast that skips this node's sockets.
+                // Their own full queues are their heartbeat's to close: socketioxide's
+                // adapter does not report them back.
+                let others = op.clone().to(room.clone()).except(node_room.clone());
+                if let Err(e) = others.emit(event, data).await {
+                    match e {
+                        BroadcastError::Adapter(e) => unlinked = Some(e),
+                        e => tracing::debug!(error = %e, "notify_session: broadcast failed"),
                     }
-                    unlinked = Some(e);
                 }
-                Err(e) => {
-                    failed += realtime::count_failed(&e);
-                    // A full outgoing queue: the client stopped reading. Engine.IO closes
-                    // such a socket at its next ping (the ping cannot be queued either), and
-                    // the client reconnects; the drop is counted and logged, not hidden.
-                    tracing::warn!(error = %e, session = %id, "notify_session: some sockets were not reached");
+            }
+            // This node's sockets one by one, each with back-pressure (see `delivery`).
+            let sockets = op.local().to(room.clone()).sockets();
+            let outcomes = futures_util::future::join_all(
+                sockets.iter().map(|s| delivery::deliver(s, event, data)),
+            )
+            .await;
+            for outcome in outcomes {
+                match outcome {
+                    delivery::Delivery::Sent => sent += 1,
+                    delivery::Delivery::Dropped => dropped += 1,
                 }
             }
         }
-        let sent = reached.saturating_sub(failed);
-        self.metrics.notified(sent, failed);
+        if dropped > 0 {
+            tracing::warn!(session = %id, dropped, "notify_session: sockets that fell behind were not reached");
+        }
+        self.metrics.notified(sent, dropped);
         match unlinked {
             None => Ok(sent),
             Some(e) => {

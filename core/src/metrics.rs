@@ -24,6 +24,7 @@ pub(crate) struct Metrics {
     notify_calls: AtomicU64,
     notifications_sent: AtomicU64,
     notifications_dropped: AtomicU64,
+    acks_dropped: AtomicU64,
     sessions_expired: AtomicU64,
     sessions_destroyed: AtomicU64,
     sockets_kicked: AtomicU64,
@@ -53,6 +54,10 @@ impl Metrics {
         self.notifications_sent.fetch_add(sockets as u64, Relaxed);
         self.notifications_dropped
             .fetch_add(dropped as u64, Relaxed);
+    }
+
+    pub(crate) fn ack_dropped(&self) {
+        self.acks_dropped.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn expired(&self, sockets: usize) {
@@ -129,9 +134,16 @@ impl Metrics {
             "sessionio_notifications_dropped_total",
             "counter",
             "Messages notify_session could not queue for a socket of this node (its outgoing \
-             queue was full); such a socket is closed at its next heartbeat and its client \
-             reconnects.",
+             queue stayed full for 1 s, or it was already behind); such a socket is \
+             disconnected by the server so that its client resynchronises.",
             self.notifications_dropped.load(Relaxed),
+        );
+        metric(
+            "sessionio_acks_dropped_total",
+            "counter",
+            "Acks that found their socket's outgoing queue full; such a socket is \
+             disconnected by the server so that its client resynchronises.",
+            self.acks_dropped.load(Relaxed),
         );
         metric(
             "sessionio_sessions_expired_total",

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
@@ -13,13 +14,12 @@ use serde::Serialize;
 use socketioxide::extract::{AckSender, Event, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
-use socketioxide::BroadcastError;
 
 use crate::presence::Membership;
 use crate::store::{now_ms, BoxFuture, Touch};
 use crate::{Adapter, Core, Error, Refusal, Session, SessionId, SessionIo, Value};
 
-type SocketRef = socketioxide::extract::SocketRef<Adapter>;
+pub(crate) type SocketRef = socketioxide::extract::SocketRef<Adapter>;
 
 type EventFn =
     Arc<dyn Fn(EventContext) -> BoxFuture<'static, Result<Reply, HandlerError>> + Send + Sync>;
@@ -145,10 +145,13 @@ impl<'de> serde::Deserialize<'de> for AllArgs {
 }
 
 /// Per-socket state kept in the socket's extensions.
-struct SocketState {
+pub(crate) struct SocketState {
     membership: Option<Membership>,
     auth: serde_json::Value,
     time: SystemTime,
+    /// Set once a message to the socket found its queue full for
+    /// [`ROOM_WAIT`](crate::delivery::ROOM_WAIT): see [`crate::delivery`].
+    pub(crate) behind: AtomicBool,
 }
 
 impl SocketState {
@@ -451,14 +454,6 @@ fn write<T>(l: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
 
-/// How many sockets a broadcast error says were not reached.
-pub(crate) fn count_failed(e: &BroadcastError) -> usize {
-    match e {
-        BroadcastError::Socket(errors) => errors.len(),
-        _ => 0,
-    }
-}
-
 /// Registers the namespaces with their handshake check.
 pub(crate) fn install(core: &Arc<Core>) {
     for ns in &core.config.transport.namespaces {
@@ -525,6 +520,9 @@ async fn authenticate(
                 core.config.max_connections_per_session,
             )?;
             socket.join(id.to_string());
+            if let Some(room) = &core.node_room {
+                socket.join(room.clone());
+            }
             Some(m)
         }
     };
@@ -532,6 +530,7 @@ async fn authenticate(
         membership,
         auth,
         time: SystemTime::now(),
+        behind: AtomicBool::new(false),
     }));
     Ok(())
 }
@@ -630,6 +629,8 @@ fn attach(core: &Arc<Core>, socket: &SocketRef) {
                     Ok(AllArgs(args)) => args,
                     Err(e) => {
                         send_ack(
+                            &core,
+                            &socket,
                             ack,
                             Err(HandlerError::new(format!("malformed arguments: {e}"))),
                         );
@@ -638,14 +639,14 @@ fn attach(core: &Arc<Core>, socket: &SocketRef) {
                 };
                 let ctx = EventContext {
                     socket: SocketHandle {
-                        socket,
+                        socket: socket.clone(),
                         core: core.clone(),
                     },
                     event: event.into(),
                     args: args.into(),
                 };
                 if let Some(result) = dispatch(&core, ctx).await {
-                    send_ack(ack, result);
+                    send_ack(&core, &socket, ack, result);
                 }
             }
         },
@@ -726,12 +727,26 @@ async fn run_guarded<T>(fut: impl Future<Output = T>) -> Option<T> {
     }
 }
 
-fn send_ack(ack: AckSender<Adapter>, result: Result<Reply, HandlerError>) {
+/// Answers the client's ack. An ack cannot wait for room in a full queue (socketioxide's
+/// `AckSender` is spent by its first try): a lost one is counted and its socket is
+/// disconnected once its queue has room, as [`delivery`](crate::delivery) does for
+/// notifications.
+fn send_ack(
+    core: &Core,
+    socket: &SocketRef,
+    ack: AckSender<Adapter>,
+    result: Result<Reply, HandlerError>,
+) {
     let sent = match result {
         Ok(reply) => ack.send(&Args(&reply.0)),
         Err(e) => ack.send(&serde_json::json!({ "error": e.message })),
     };
-    if let Err(e) = sent {
-        tracing::warn!(error = %e, "ack could not be sent");
+    match sent {
+        Ok(()) => {}
+        Err(socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull)) => {
+            core.metrics.ack_dropped();
+            crate::delivery::fell_behind(socket);
+        }
+        Err(e) => tracing::debug!(error = %e, "ack could not be sent"),
     }
 }
