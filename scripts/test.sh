@@ -5,7 +5,8 @@
 # Node and Python bindings (scripts/test-node.sh, scripts/test-python.sh: their own tests,
 # then the end-to-end suite against examples/node-express, python-fastapi, python-flask).
 # Installs what it needs (npm packages, a Python venv, chromium, redis-server) on a fresh
-# machine; every redis-server it uses is its own, on a free loopback port.
+# machine; every redis-server it uses is its own, on a free loopback port. Ends with a
+# short fuzz run (scripts/fuzz.sh --short) and a 2-minute soak (scripts/soak.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,3 +67,9 @@ step "two nodes on one Redis, and Redis killed and restarted under them (tests/c
 # The bindings: their own tests, then the same end-to-end suite against their examples.
 bash scripts/test-node.sh
 bash scripts/test-python.sh
+
+step "short fuzz run (scripts/fuzz.sh --short: nightly Rust and cargo-fuzz, installed if missing)"
+bash scripts/fuzz.sh --short
+
+step "short soak (2 minutes of churn on rust-counter: RSS flat, nothing left, nothing lost)"
+SOAK_PROFILE=dev bash scripts/soak.sh
