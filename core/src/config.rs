@@ -7,7 +7,7 @@ use http::HeaderValue;
 
 use crate::cookie::{CookieSettings, SameSite};
 use crate::store::{MemoryStore, SessionStore};
-use crate::{Error, Result, SessionIo};
+use crate::{Error, Result, SessionId, SessionIo};
 
 /// The shortest secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -94,6 +94,8 @@ pub struct Config {
     pub(crate) store: Arc<dyn SessionStore>,
     /// The Redis that links this engine with the other processes (`None`: one process).
     pub(crate) adapter_url: Option<String>,
+    /// express-session compatible mode (the same object as `store`).
+    pub(crate) express: Option<Arc<crate::express::ExpressStore>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -149,6 +151,7 @@ pub struct Builder {
     store: Option<Arc<dyn SessionStore>>,
     store_url: Option<String>,
     adapter_url: Option<String>,
+    express: Option<crate::express::ExpressSession>,
 }
 
 impl Builder {
@@ -316,6 +319,17 @@ impl Builder {
         self
     }
 
+    /// express-session compatible mode: sockets are admitted by express-session's own
+    /// cookie (`connect.sid` by default, signed with its secrets) and sessions are read from
+    /// and written to express-session's store through `settings`' backend. Replaces
+    /// [`store`](Self::store) / [`store_url`](Self::store_url) and the cookie name; the
+    /// [`secret`](Self::secret) becomes optional (it signs this engine's tokens; random per
+    /// process when not given). See [`crate::express`].
+    pub fn express_session(mut self, settings: crate::express::ExpressSession) -> Self {
+        self.express = Some(settings);
+        self
+    }
+
     /// Links this engine with the other processes of the app through socketioxide's Redis
     /// adapter (Redis ≥ 7, pub/sub over RESP3): `notify_session` and `destroy_session`,
     /// called on any process, reach the session's sockets on every process. A `redis://`
@@ -332,8 +346,32 @@ impl Builder {
         SessionIo::from_config(self.into_config()?)
     }
 
-    fn into_config(self) -> Result<Config> {
+    fn into_config(mut self) -> Result<Config> {
         let bad = |msg: String| Err(Error::Config(msg));
+        let express = match self.express.take() {
+            None => None,
+            Some(x) => {
+                if x.secrets.is_empty() || x.secrets.iter().any(|s| s.is_empty()) {
+                    return bad("express_session needs express-session's secret".into());
+                }
+                if self.store.is_some() || self.store_url.is_some() {
+                    return bad(
+                        "express_session() and store() / store_url() are exclusive: sessions \
+                         live in express-session's store"
+                            .into(),
+                    );
+                }
+                self.cookie.name = x.cookie_name.clone();
+                if self.secrets.is_empty() {
+                    // Signs only this process's tokens; cookies are express-session's.
+                    let (a, b) = (SessionId::default().0, SessionId::default().0);
+                    let mut random = a.to_le_bytes().to_vec();
+                    random.extend_from_slice(&b.to_le_bytes());
+                    self.secrets = vec![random];
+                }
+                Some(Arc::new(crate::express::ExpressStore::new(&x)))
+            }
+        };
         if self.secrets.is_empty() {
             return bad("a secret is required (at least 32 bytes)".into());
         }
@@ -429,6 +467,7 @@ impl Builder {
             (None, _) => None,
         };
         let store: Arc<dyn SessionStore> = match (self.store, self.store_url.as_deref()) {
+            _ if express.is_some() => express.clone().expect("checked"),
             (Some(_), Some(_)) => return bad("store() and store_url() are exclusive".into()),
             (Some(store), None) => store,
             (None, None) => Arc::new(MemoryStore::new()),
@@ -446,6 +485,7 @@ impl Builder {
             transport: self.transport,
             store,
             adapter_url,
+            express,
         })
     }
 }

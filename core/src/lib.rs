@@ -40,6 +40,7 @@ pub mod conn;
 pub mod cookie;
 mod delivery;
 mod error;
+pub mod express;
 pub mod http;
 mod metrics;
 mod presence;
@@ -210,6 +211,28 @@ impl SessionIo {
         self.0.destroy_session(id).instrument(span).await
     }
 
+    /// The engine's id for a session id as the host knows it: a sessionio id, or in
+    /// express-session mode ([`Builder::express_session`]) express-session's
+    /// `req.session.id`. Bindings take ids as strings through this.
+    ///
+    /// ```
+    /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build().unwrap();
+    /// let id = sessionio::SessionId::default();
+    /// assert_eq!(io.resolve_id(&id.to_string()).unwrap(), id);
+    /// assert!(io.resolve_id("nope").is_err());
+    /// ```
+    pub fn resolve_id(&self, id: &str) -> Result<SessionId> {
+        match &self.0.config.express {
+            Some(express) => express.resolve(id),
+            None => id.parse().map_err(|_| Error::InvalidSessionId),
+        }
+    }
+
+    /// The id of `id` as the host knows it: the inverse of [`resolve_id`](Self::resolve_id).
+    pub fn host_id(&self, id: SessionId) -> String {
+        self.0.host_id(id)
+    }
+
     /// A signed token for clients that cannot send cookies: they connect with
     /// `auth: { token }`. It names the session and expires after `ttl`; it does not keep
     /// the session alive, and a destroyed session's tokens stop working.
@@ -262,6 +285,32 @@ impl SessionIo {
     ) -> std::result::Result<HttpSession, Refusal> {
         let slot = Arc::new(http::CookieSlot::default());
         self.0.http_session(cookie_header, Some(slot)).await
+    }
+
+    /// What an HTTP request's `Cookie` header says, without creating or extending
+    /// anything: `None` without a session cookie, the session of a valid cookie, or the
+    /// refusal (forged, unknown or destroyed: `invalid session`; expired). In
+    /// express-session mode this guards the routes before express-session's middleware,
+    /// which would otherwise replace a refused cookie by a new session silently.
+    pub async fn check_cookie(
+        &self,
+        cookie_header: Option<&str>,
+    ) -> std::result::Result<Option<SessionId>, Refusal> {
+        self.0.start_background();
+        let id = match self.0.cookie_credential(cookie_header) {
+            CookieCredential::Absent => return Ok(None),
+            CookieCredential::Invalid => return Err(Refusal::InvalidSession),
+            CookieCredential::Valid(id) => id,
+        };
+        if self.0.presence.is_tombstoned(id) {
+            return Err(Refusal::InvalidSession);
+        }
+        match self.0.store.load(id).await {
+            Ok(Some(r)) if r.is_expired(now_ms()) => Err(Refusal::SessionExpired),
+            Ok(Some(_)) => Ok(Some(id)),
+            Ok(None) => Err(Refusal::InvalidSession),
+            Err(_) => Err(Refusal::StoreUnavailable),
+        }
     }
 
     /// The `Set-Cookie` value that stores a session's cookie.
@@ -326,6 +375,13 @@ pub struct Stats {
 }
 
 impl Core {
+    pub(crate) fn host_id(&self, id: SessionId) -> String {
+        match self.config.express.as_ref().and_then(|x| x.sid_of(id)) {
+            Some(sid) => sid.to_string(),
+            None => id.to_string(),
+        }
+    }
+
     pub(crate) fn ttl_ms(&self) -> u64 {
         self.config.ttl.as_millis().min(u64::MAX as u128) as u64
     }
@@ -350,6 +406,9 @@ impl Core {
                     let before = now_ms().saturating_sub(60_000);
                     if let Err(e) = core.store.delete_expired(before).await {
                         tracing::warn!(error = %e, "sweeping expired sessions failed");
+                    }
+                    if let Some(express) = &core.config.express {
+                        express.forget_unused(|id| core.presence.count(id) > 0);
                     }
                 }
             });
@@ -485,6 +544,10 @@ impl Core {
         self.start_background();
         let now = now_ms();
         match self.cookie_credential(cookie_header) {
+            // express-session makes the sessions in that mode, not sessionio.
+            CookieCredential::Absent if self.config.express.is_some() => {
+                Err(Refusal::SessionRequired)
+            }
             CookieCredential::Absent => {
                 let id = self
                     .insert_new_session(Default::default(), now + self.ttl_ms())
@@ -521,7 +584,14 @@ impl Core {
         let mut seen = false;
         for value in cookie::cookie_values(header, &self.config.cookie.name) {
             seen = true;
-            if let Some(id) = self.signer.verify_cookie(value) {
+            let id = match &self.config.express {
+                None => self.signer.verify_cookie(value),
+                Some(express) => express
+                    .signer
+                    .verify_cookie(value)
+                    .and_then(|sid| express.resolve(&sid).ok()),
+            };
+            if let Some(id) = id {
                 return CookieCredential::Valid(id);
             }
         }

@@ -301,6 +301,12 @@ impl SocketHandle {
             .collect()
     }
 
+    /// The socket's session id as the host knows it
+    /// ([`SessionIo::host_id`](crate::SessionIo::host_id)), `None` for an anonymous socket.
+    pub fn session_host_id(&self) -> Option<String> {
+        self.session_id().map(|id| self.core.host_id(id))
+    }
+
     /// Disconnects the socket from the server side (the client does not reconnect).
     pub fn disconnect(&self) {
         let _ = self.socket.clone().disconnect();

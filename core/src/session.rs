@@ -71,6 +71,12 @@ impl Session {
         self.id
     }
 
+    /// The id as the host knows it: [`SessionIo::host_id`](crate::SessionIo::host_id)
+    /// (express-session's id in express-session mode).
+    pub fn host_id(&self) -> String {
+        self.core.host_id(self.id)
+    }
+
     /// For a handle of an HTTP request (from [`SessionIo::http_session`](crate::SessionIo::http_session)),
     /// the `Set-Cookie` value its response must carry because of what was done through
     /// this handle or the handles [`regenerate`](Self::regenerate) returned: the new

@@ -1,0 +1,771 @@
+//! express-session's sessions where the npm package `connect-redis` (v7, v8, v9) keeps
+//! them, read and written from Rust with the `redis` crate.
+//!
+//! connect-redis's layout, which this backend follows:
+//!
+//! - the key is `<prefix><sid>` (prefix `sess:` by default);
+//! - the value is a string, `JSON.stringify(session)`;
+//! - `set` stores it with `SET key value EX ttl`, where `ttl` is
+//!   `ceil((cookie.expires - now) / 1000)` seconds, or the store's `ttl` option (86400 by
+//!   default) when the cookie has no expiry; a `ttl <= 0` deletes the key instead;
+//! - `touch` is `EXPIRE key ttl` with the same `ttl`: it moves the key's expiry only and
+//!   leaves the stored value (and so its `cookie.expires`) as it was saved;
+//! - `destroy` is `DEL key`; `get` is `GET key` and `JSON.parse`.
+//!
+//! Values are written byte for byte as `JSON.stringify` writes them (numbers included:
+//! `1e+21`, `0.000001`, `3` for a float 3.0), so either side may write a session.
+//!
+//! Because `touch` leaves the stored `cookie.expires` behind, [`get`](ExpressBackend::get)
+//! reports the key's real expiry: when the key outlives the stored `cookie.expires` by more
+//! than the second connect-redis rounds to, `cookie.expires` is replaced by the key's
+//! expiry (`now + PTTL`). Without that, a session kept alive by express-session's (or
+//! sessionio's) touches would look expired once its last full save is older than its
+//! `maxAge`.
+//!
+//! **Faults.** Nothing is connected until the first call. Every call is bounded by
+//! [`CALL_TIMEOUT`]: a stopped or unreachable Redis yields `store unavailable` within it,
+//! never a hang; once Redis answers again the connection is remade and calls succeed.
+//! A value that is not JSON is `store unavailable` too. Error messages never contain a
+//! session id (it is the secret the cookie carries).
+//!
+//! Not supported: connect-redis's `serializer` option (values must be JSON) and a `ttl`
+//! given as a function.
+
+use std::io;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::{format_iso8601_ms, parse_iso8601_ms, ExpressBackend};
+use crate::store::{now_ms, BoxFuture};
+use crate::{Error, Result};
+
+/// connect-redis's default `ttl` (seconds), used for a cookie without `expires`.
+const DEFAULT_TTL_SECS: u64 = 86_400;
+
+/// The longest one call may take before it fails with `store unavailable`.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Per connection attempt and per command; the call as a whole is bounded by
+/// [`CALL_TIMEOUT`].
+const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// connect-redis rounds a session's expiry up to whole seconds.
+const ROUNDING_MS: u64 = 1_000;
+
+/// express-session's sessions in a Redis shared with a Node app that uses
+/// `connect-redis` as its express-session store.
+///
+/// Give it the same Redis and the same `prefix` as the Node app's `RedisStore` (and the
+/// same [`ttl`](ConnectRedis::ttl), [`disable_touch`](ConnectRedis::disable_touch) and
+/// [`disable_ttl`](ConnectRedis::disable_ttl) if the app sets those options).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use sessionio::express::{ConnectRedis, ExpressSession};
+///
+/// # fn main() -> sessionio::Result<()> {
+/// // Node: app.use(session({ store: new RedisStore({ client, prefix: "sess:" }),
+/// //                         secret: "keyboard cat" }))
+/// let store = ConnectRedis::new("redis://127.0.0.1:6379", "sess:")?;
+/// let express = ExpressSession::new(Arc::new(store)).secret("keyboard cat");
+/// // … SessionIo::builder().express_session(express) …
+/// # let _ = express;
+/// # Ok(())
+/// # }
+/// ```
+pub struct ConnectRedis {
+    client: Client,
+    /// Made on first use, inside the runtime (building needs none).
+    manager: OnceCell<ConnectionManager>,
+    prefix: String,
+    ttl: u64,
+    disable_touch: bool,
+    disable_ttl: bool,
+}
+
+impl std::fmt::Debug for ConnectRedis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URL: it may hold a password.
+        f.debug_struct("ConnectRedis")
+            .field("prefix", &self.prefix)
+            .field("ttl", &self.ttl)
+            .field("disable_touch", &self.disable_touch)
+            .field("disable_ttl", &self.disable_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: RedisError) -> Error {
+    Error::StoreUnavailable(format!("connect-redis: {e}"))
+}
+
+impl ConnectRedis {
+    /// connect-redis's sessions in the Redis named by `url`
+    /// (`redis://[user:password@]host[:port][/db]`, or `redis+unix:///path`), under keys
+    /// `<prefix><sid>` (connect-redis's default prefix is `sess:`).
+    ///
+    /// Nothing is connected here, so this needs no runtime. A malformed URL is
+    /// [`Error::Config`]; so is `rediss://`, as TLS is not built in. An unreachable server
+    /// is an error at each call (`store unavailable`) until it answers.
+    pub fn new(url: &str, prefix: impl Into<String>) -> Result<Self> {
+        let bad = |e: RedisError| Error::Config(format!("connect-redis URL: {e}"));
+        let info: redis::ConnectionInfo = url.parse().map_err(bad)?;
+        // RESP3: the connection tells the manager at once when Redis goes away, so it
+        // reconnects before the next call instead of failing that call on a dead socket.
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let client = Client::open(info.set_redis_settings(settings)).map_err(bad)?;
+        Ok(ConnectRedis {
+            client,
+            manager: OnceCell::new(),
+            prefix: prefix.into(),
+            ttl: DEFAULT_TTL_SECS,
+            disable_touch: false,
+            disable_ttl: false,
+        })
+    }
+
+    /// connect-redis's `ttl` option (a number of seconds): the expiry of a session whose
+    /// cookie has no `expires`. 0 means the default, 86400, as in
+    /// connect-redis (`opts.ttl || 86400`).
+    pub fn ttl(mut self, seconds: u64) -> Self {
+        self.ttl = if seconds == 0 {
+            DEFAULT_TTL_SECS
+        } else {
+            seconds
+        };
+        self
+    }
+
+    /// connect-redis's `disableTouch` option: `touch` does nothing.
+    pub fn disable_touch(mut self, disable: bool) -> Self {
+        self.disable_touch = disable;
+        self
+    }
+
+    /// connect-redis's `disableTTL` option: `set` stores without an expiry and `touch`
+    /// does nothing (a session already expired is still deleted by `set`).
+    pub fn disable_ttl(mut self, disable: bool) -> Self {
+        self.disable_ttl = disable;
+        self
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn key(&self, sid: &str) -> String {
+        format!("{}{sid}", self.prefix)
+    }
+
+    /// The connection manager, created (not yet connected) on the first call.
+    async fn connection(&self) -> Result<ConnectionManager> {
+        let manager = self
+            .manager
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(IO_TIMEOUT))
+                    .set_response_timeout(Some(IO_TIMEOUT))
+                    // One quick retry per reconnect; the next call starts another, so a
+                    // returning Redis is picked up on the next call.
+                    .set_number_of_retries(1)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(200));
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+                    .map_err(unavailable)
+            })
+            .await?;
+        Ok(manager.clone())
+    }
+
+    /// Runs one request against Redis, bounded by [`CALL_TIMEOUT`]. A refused connection
+    /// means nothing was sent, so the request is tried once more on the reconnection the
+    /// failure started (the first call after Redis returns then succeeds too).
+    async fn call<T, F, Fut>(&self, request: F) -> Result<T>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let attempt = async {
+            let conn = self.connection().await?;
+            match request(conn.clone()).await {
+                Err(e) if e.is_connection_refusal() => request(conn).await.map_err(unavailable),
+                other => other.map_err(unavailable),
+            }
+        };
+        tokio::time::timeout(CALL_TIMEOUT, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::StoreUnavailable(format!(
+                    "connect-redis: no answer from Redis within {} ms",
+                    CALL_TIMEOUT.as_millis()
+                )))
+            })
+    }
+
+    /// connect-redis's `getTTL(sess)`: seconds until `cookie.expires` (rounded up), or the
+    /// `ttl` option when the cookie has none. May be zero or negative (already expired).
+    fn ttl_of(&self, session: &Value, now: u64) -> Result<i64> {
+        let Some(expires) = cookie_expiry(session)? else {
+            return Ok(i64::try_from(self.ttl).unwrap_or(i64::MAX));
+        };
+        // Math.ceil((Number(new Date(expires)) - Date.now()) / 1000)
+        let ms = expires - now as f64;
+        Ok((ms / 1000.0).ceil() as i64)
+    }
+}
+
+/// `sess.cookie.expires` in unix ms, `None` when it is absent or falsy in JavaScript's
+/// sense (`null`, `""`, `0`, `false`), as connect-redis's `sess?.cookie?.expires` test.
+/// An expiry that is not a date (JavaScript would get `NaN`) is an error rather than a
+/// deletion.
+fn cookie_expiry(session: &Value) -> Result<Option<f64>> {
+    let not_a_date = || {
+        Err(Error::StoreUnavailable(
+            "connect-redis: the session's cookie.expires is not a date".into(),
+        ))
+    };
+    let Some(expires) = session.get("cookie").and_then(|c| c.get("expires")) else {
+        return Ok(None);
+    };
+    match expires {
+        Value::Null | Value::Bool(false) => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        Value::String(s) => match parse_iso8601_ms(s) {
+            Some(ms) => Ok(Some(ms as f64)),
+            None => not_a_date(),
+        },
+        Value::Number(n) => match n.as_f64() {
+            Some(0.0) => Ok(None), // -0 too
+            Some(ms) => Ok(Some(ms.trunc())),
+            None => not_a_date(),
+        },
+        _ => not_a_date(),
+    }
+}
+
+/// `session` as `JSON.stringify` writes it.
+fn stringify(session: &Value) -> Result<String> {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, JsFormatter);
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::StoreUnavailable(format!("connect-redis: cannot serialize a session: {e}"))
+    };
+    serde::Serialize::serialize(session, &mut ser).map_err(|e| failed(&e))?;
+    String::from_utf8(out).map_err(|e| failed(&e))
+}
+
+/// serde_json's compact output, which escapes strings as `JSON.stringify` does, with
+/// numbers written as JavaScript writes them.
+struct JsFormatter;
+
+impl serde_json::ser::Formatter for JsFormatter {
+    fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        writer.write_all(js_number(value).as_bytes())
+    }
+
+    fn write_f32<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
+        self.write_f64(writer, f64::from(value))
+    }
+}
+
+/// ECMAScript's `Number::toString(x)` for a finite `x`: the shortest digits that round
+/// trip, in plain notation for 1e-7 < |x| < 1e21 and as `d.ddde±n` otherwise; `-0` is `0`.
+fn js_number(x: f64) -> String {
+    if !x.is_finite() {
+        return "null".into();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    // Rust's `{:e}` gives the same shortest round-tripping digits: `d[.ddd]e[-]exp`.
+    let sci = format!("{:e}", x.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let k = digits.len() as i64;
+    let n = exp.parse::<i64>().unwrap_or(0) + 1;
+    let mut out = String::with_capacity(k as usize + 8);
+    if x < 0.0 {
+        out.push('-');
+    }
+    if k <= n && n <= 21 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', (n - k) as usize));
+    } else if 0 < n && n <= 21 {
+        out.push_str(&digits[..n as usize]);
+        out.push('.');
+        out.push_str(&digits[n as usize..]);
+    } else if -6 < n && n <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-n) as usize));
+        out.push_str(&digits);
+    } else {
+        out.push_str(&digits[..1]);
+        if k > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let e = n - 1;
+        out.push('e');
+        out.push(if e < 0 { '-' } else { '+' });
+        out.push_str(&e.abs().to_string());
+    }
+    out
+}
+
+/// The session as stored, with `cookie.expires` moved to the key's expiry when a touch
+/// (an `EXPIRE`) has carried the key past the saved value's expiry.
+fn with_key_expiry(mut session: Value, pttl_ms: i64, now: u64) -> Value {
+    let Ok(pttl) = u64::try_from(pttl_ms) else {
+        return session; // -1: no expiry (disableTTL); -2: gone since the GET.
+    };
+    let key_expiry = now.saturating_add(pttl);
+    let Some(cookie) = session.get_mut("cookie") else {
+        return session;
+    };
+    let saved = match cookie.get("expires") {
+        Some(Value::String(s)) => parse_iso8601_ms(s),
+        _ => None,
+    };
+    if let Some(saved) = saved {
+        if key_expiry > saved.saturating_add(ROUNDING_MS) {
+            cookie["expires"] = Value::String(format_iso8601_ms(key_expiry));
+        }
+    }
+    session
+}
+
+impl ExpressBackend for ConnectRedis {
+    /// `GET <prefix><sid>` and `JSON.parse`; `None` for a missing (or empty) value.
+    fn get(&self, sid: String) -> BoxFuture<'_, Result<Option<Value>>> {
+        Box::pin(async move {
+            let key = self.key(&sid);
+            let (data, pttl): (Option<Vec<u8>>, i64) = self
+                .call(|mut conn| {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+                    async move { pipe.query_async(&mut conn).await }
+                })
+                .await?;
+            // `if (!data) return null`: an empty string is no session either.
+            let Some(data) = data.filter(|d| !d.is_empty()) else {
+                return Ok(None);
+            };
+            let session: Value = serde_json::from_slice(&data).map_err(|e| {
+                Error::StoreUnavailable(format!("connect-redis: a session is not JSON: {e}"))
+            })?;
+            Ok(Some(with_key_expiry(session, pttl, now_ms())))
+        })
+    }
+
+    /// `SET <prefix><sid> JSON.stringify(session) EX ttl`, or `DEL` when `ttl <= 0`.
+    fn set(&self, sid: String, session: Value) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let key = self.key(&sid);
+            let ttl = self.ttl_of(&session, now_ms())?;
+            if ttl <= 0 {
+                return self.destroy(sid).await;
+            }
+            let value = stringify(&session)?;
+            let disable_ttl = self.disable_ttl;
+            self.call(|mut conn| {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(&key).arg(&value);
+                if !disable_ttl {
+                    cmd.arg("EX").arg(ttl);
+                }
+                async move { cmd.query_async::<()>(&mut conn).await }
+            })
+            .await
+        })
+    }
+
+    /// `EXPIRE <prefix><sid> ttl` (Redis deletes the key for a `ttl <= 0`); the stored
+    /// value is left as it is. Nothing with `disable_touch` or `disable_ttl`.
+    fn touch(&self, sid: String, session: Value) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if self.disable_touch || self.disable_ttl {
+                return Ok(());
+            }
+            let key = self.key(&sid);
+            let ttl = self.ttl_of(&session, now_ms())?;
+            self.call(|mut conn| {
+                let mut cmd = redis::cmd("EXPIRE");
+                cmd.arg(&key).arg(ttl);
+                async move { cmd.query_async::<()>(&mut conn).await }
+            })
+            .await
+        })
+    }
+
+    /// `DEL <prefix><sid>`.
+    fn destroy(&self, sid: String) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let key = self.key(&sid);
+            self.call(|mut conn| {
+                let mut cmd = redis::cmd("DEL");
+                cmd.arg(&key);
+                async move { cmd.query_async::<()>(&mut conn).await }
+            })
+            .await
+        })
+    }
+}
+
+// Declared here, not inside `tests`: there `#[path]` would be relative to
+// `src/express/connect_redis/tests/`, which does not exist. (`store` includes the same file
+// for its own tests, privately; hence the allow.)
+#[cfg(test)]
+#[allow(clippy::duplicate_mod)]
+#[path = "../../tests/support/redis_server.rs"]
+mod redis_server;
+
+#[cfg(test)]
+mod tests {
+    use super::redis_server::RedisServer;
+    use super::*;
+    use std::time::Instant;
+
+    /// A plain connection for checking what connect-redis would see.
+    async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+        Client::open(server.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    fn session(expires: Option<u64>) -> Value {
+        serde_json::json!({
+            "cookie": {
+                "originalMaxAge": expires.map(|_| 3_600_000),
+                "expires": expires.map(format_iso8601_ms),
+                "httpOnly": true,
+                "path": "/",
+            },
+            "user": {"id": 42, "name": "Zoë"},
+            "views": 3,
+        })
+    }
+
+    #[tokio::test]
+    async fn set_then_get_round_trips() {
+        let server = RedisServer::start();
+        let store = ConnectRedis::new(&server.url(), "sess:").unwrap();
+        let s = session(Some(now_ms() + 3_600_000));
+        store.set("abc".into(), s.clone()).await.unwrap();
+        assert_eq!(store.get("abc".into()).await.unwrap(), Some(s.clone()));
+        // The key is connect-redis's: `<prefix><sid>`, a JSON string.
+        let mut conn = raw(&server).await;
+        let stored: String = redis::cmd("GET")
+            .arg("sess:abc")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&stored).unwrap(), s);
+
+        let custom = ConnectRedis::new(&server.url(), "myapp:").unwrap();
+        custom.set("abc".into(), s.clone()).await.unwrap();
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg("myapp:abc")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(exists, 1);
+    }
+
+    async fn pttl(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+        redis::cmd("PTTL").arg(key).query_async(conn).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn ttl_follows_cookie_expires() {
+        let server = RedisServer::start();
+        let store = ConnectRedis::new(&server.url(), "sess:").unwrap();
+        let mut conn = raw(&server).await;
+
+        store
+            .set("a".into(), session(Some(now_ms() + 600_000)))
+            .await
+            .unwrap();
+        let ms = pttl(&mut conn, "sess:a").await;
+        // ceil((expires - now) / 1000) seconds: 600 s, less the time taken.
+        assert!((595_000..=600_000).contains(&ms), "PTTL {ms}");
+
+        // No expires: connect-redis's ttl option (86400 s by default).
+        store.set("b".into(), session(None)).await.unwrap();
+        let ms = pttl(&mut conn, "sess:b").await;
+        assert!((86_395_000..=86_400_000).contains(&ms), "PTTL {ms}");
+        let short = ConnectRedis::new(&server.url(), "sess:").unwrap().ttl(30);
+        short.set("c".into(), session(None)).await.unwrap();
+        let ms = pttl(&mut conn, "sess:c").await;
+        assert!((25_000..=30_000).contains(&ms), "PTTL {ms}");
+
+        // disableTTL: no expiry at all.
+        let no_ttl = ConnectRedis::new(&server.url(), "sess:")
+            .unwrap()
+            .disable_ttl(true);
+        no_ttl
+            .set("d".into(), session(Some(now_ms() + 600_000)))
+            .await
+            .unwrap();
+        assert_eq!(pttl(&mut conn, "sess:d").await, -1);
+    }
+
+    #[tokio::test]
+    async fn set_with_past_expiry_deletes() {
+        let server = RedisServer::start();
+        let store = ConnectRedis::new(&server.url(), "sess:").unwrap();
+        store
+            .set("a".into(), session(Some(now_ms() + 600_000)))
+            .await
+            .unwrap();
+        assert!(store.get("a".into()).await.unwrap().is_some());
+        store
+            .set("a".into(), session(Some(now_ms() - 5_000)))
+            .await
+            .unwrap();
+        assert_eq!(store.get("a".into()).await.unwrap(), None);
+        let mut conn = raw(&server).await;
+        assert_eq!(pttl(&mut conn, "sess:a").await, -2, "the key is gone");
+    }
+
+    #[tokio::test]
+    async fn touch_moves_the_ttl_only() {
+        let server = RedisServer::start();
+        let store = ConnectRedis::new(&server.url(), "sess:").unwrap();
+        let mut conn = raw(&server).await;
+        let saved = session(Some(now_ms() + 60_000));
+        store.set("a".into(), saved.clone()).await.unwrap();
+        let before: String = redis::cmd("GET")
+            .arg("sess:a")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let ms = pttl(&mut conn, "sess:a").await;
+        assert!((55_000..=60_000).contains(&ms), "PTTL {ms}");
+
+        let later = now_ms() + 7_200_000;
+        store.touch("a".into(), session(Some(later))).await.unwrap();
+        let ms = pttl(&mut conn, "sess:a").await;
+        assert!((7_195_000..=7_200_000).contains(&ms), "PTTL {ms}");
+        // As connect-redis: EXPIRE only, the stored value is unchanged.
+        let after: String = redis::cmd("GET")
+            .arg("sess:a")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(after, before);
+        // get reports the key's real expiry (to the second connect-redis rounds to).
+        let read = store.get("a".into()).await.unwrap().unwrap();
+        let expires = parse_iso8601_ms(read["cookie"]["expires"].as_str().unwrap()).unwrap();
+        assert!(
+            expires >= later && expires <= later + 1_000,
+            "{expires} vs {later}"
+        );
+        assert_eq!(read["views"], saved["views"]);
+
+        // disableTouch: nothing happens.
+        let untouched = ConnectRedis::new(&server.url(), "sess:")
+            .unwrap()
+            .disable_touch(true);
+        untouched
+            .touch("a".into(), session(Some(now_ms() + 60_000)))
+            .await
+            .unwrap();
+        assert!(pttl(&mut conn, "sess:a").await > 7_000_000);
+
+        // A touch past the expiry: Redis's EXPIRE with a ttl <= 0 deletes the key.
+        store
+            .touch("a".into(), session(Some(now_ms() - 5_000)))
+            .await
+            .unwrap();
+        assert_eq!(store.get("a".into()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn destroy_deletes_and_missing_is_none() {
+        let server = RedisServer::start();
+        let store = ConnectRedis::new(&server.url(), "sess:").unwrap();
+        assert_eq!(store.get("nobody".into()).await.unwrap(), None);
+        store
+            .set("a".into(), session(Some(now_ms() + 600_000)))
+            .await
+            .unwrap();
+        store.destroy("a".into()).await.unwrap();
+        assert_eq!(store.get("a".into()).await.unwrap(), None);
+        // Destroying a missing session is fine, as DEL is.
+        store.destroy("a".into()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_value_that_is_not_json_is_store_unavailable() {
+        let server = RedisServer::start();
+        let store = ConnectRedis::new(&server.url(), "sess:").unwrap();
+        let mut conn = raw(&server).await;
+        redis::cmd("SET")
+            .arg("sess:bad")
+            .arg("{not json")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        match store.get("bad".into()).await {
+            Err(Error::StoreUnavailable(msg)) => {
+                assert!(msg.contains("not JSON"), "{msg}");
+                assert!(!msg.contains("bad"), "no session id in errors: {msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // An expiry that is not a date is refused rather than taken for a deletion.
+        let mut odd = session(None);
+        odd["cookie"]["expires"] = "next tuesday".into();
+        assert!(matches!(
+            store.set("a".into(), odd).await,
+            Err(Error::StoreUnavailable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_stopped_redis_is_store_unavailable_quickly() {
+        let mut server = RedisServer::start();
+        let store = ConnectRedis::new(&server.url(), "sess:").unwrap();
+        store
+            .set("a".into(), session(Some(now_ms() + 600_000)))
+            .await
+            .unwrap();
+        server.stop();
+        let started = Instant::now();
+        let result = store.get("a".into()).await;
+        assert!(
+            matches!(result, Err(Error::StoreUnavailable(_))),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let started = Instant::now();
+        let result = store.set("a".into(), session(None)).await;
+        assert!(
+            matches!(result, Err(Error::StoreUnavailable(_))),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+
+        // Back again: the next calls succeed without a new store.
+        server.restart();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match store.get("a".into()).await {
+                Ok(found) => {
+                    assert_eq!(found, None, "no persistence: the restarted Redis is empty");
+                    break;
+                }
+                Err(e) => assert!(Instant::now() < deadline, "still failing: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_redis_is_store_unavailable_within_the_timeout() {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut sockets = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                sockets.push(s);
+            }
+        });
+        let store = ConnectRedis::new(&format!("redis://127.0.0.1:{port}"), "sess:").unwrap();
+        let started = Instant::now();
+        let result = store.get("a".into()).await;
+        assert!(
+            matches!(result, Err(Error::StoreUnavailable(_))),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        held.abort();
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors() {
+        for url in [
+            "",
+            "not a url",
+            "http://127.0.0.1:6379",
+            "rediss://127.0.0.1:6379",
+        ] {
+            match ConnectRedis::new(url, "sess:") {
+                Err(Error::Config(_)) => {}
+                other => panic!("{url:?}: {other:?}"),
+            }
+        }
+        let ok = ConnectRedis::new("redis://user:secret@127.0.0.1:6379/2", "sess:").unwrap();
+        assert_eq!(ok.prefix(), "sess:");
+        assert!(!format!("{ok:?}").contains("secret"));
+    }
+
+    /// What `JSON.stringify` gave (Node 20) for an express-session 1.19 session
+    /// (`cookie` a real `Cookie`, expires `new Date(Date.UTC(2099, 0, 1, 12, 30, 45, 678))`).
+    const NODE_JSON: &str = concat!(
+        r#"{"cookie":{"originalMaxAge":3600000,"expires":"2099-01-01T12:30:45.678Z","#,
+        r#""httpOnly":true,"path":"/","sameSite":"lax"},"#,
+        r#""user":{"id":42,"name":"Zoë \"Z\" \\ </script> "#,
+        "\u{2028}",
+        r#" \u0007\n\t"},"views":3,"ratio":0.1,"big":1e+21,"neg":-2.5e-7,"#,
+        r#""tags":["a","ß","😀"],"nothing":null,"ok":true}"#
+    );
+
+    #[tokio::test]
+    async fn values_are_byte_for_byte_what_connect_redis_writes() {
+        let server = RedisServer::start();
+        let store = ConnectRedis::new(&server.url(), "sess:").unwrap();
+        let session: Value = serde_json::from_str(NODE_JSON).unwrap();
+        assert_eq!(stringify(&session).unwrap(), NODE_JSON);
+        store.set("abc".into(), session.clone()).await.unwrap();
+        let mut conn = raw(&server).await;
+        let stored: String = redis::cmd("GET")
+            .arg("sess:abc")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(stored, NODE_JSON);
+        // And what connect-redis wrote reads back as the same object.
+        assert_eq!(store.get("abc".into()).await.unwrap(), Some(session));
+    }
+
+    #[test]
+    fn numbers_are_written_as_javascript_writes_them() {
+        // [x, String(x)] from Node 20.
+        let cases: &[(f64, &str)] = &[
+            (0.1, "0.1"),
+            (3.0, "3"),
+            (-0.0, "0"),
+            (1.5, "1.5"),
+            (100.0, "100"),
+            (123.456, "123.456"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (1.5e21, "1.5e+21"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (0.000001, "0.000001"),
+            (0.000001234, "0.000001234"),
+            (1e-7, "1e-7"),
+            (-2.5e-7, "-2.5e-7"),
+            (9007199254740994.0, "9007199254740994"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (-1234.5678, "-1234.5678"),
+        ];
+        for &(x, js) in cases {
+            assert_eq!(js_number(x), js, "{x:?}");
+        }
+    }
+}
