@@ -77,8 +77,36 @@ export interface StartOptions {
   connectTimeoutMs?: number;
   /** Largest accepted packet payload in bytes, default 1 000 000. */
   maxPayload?: number;
-  /** Outgoing packets queued per socket, default 1024. */
+  /**
+   * Outgoing packets queued per socket, default 1024. A notification waits up to 1 s for
+   * room in a full queue; then the socket is disconnected (`io server disconnect`).
+   */
   maxBufferSize?: number;
+  /**
+   * Keep your express-session: sockets are admitted by express-session's own cookie and
+   * read and write express-session's sessions. `secret`/`secrets`, `store`, `cookieName`
+   * and `ttlMs` do not apply (the cookie and the store are express-session's; expiry
+   * follows the session's `cookie.expires`). Session ids in every call are
+   * `req.session.id`. `express()` becomes a guard to mount before express-session.
+   */
+  expressSession?: ExpressSessionOptions;
+}
+
+/** The express-session the app already runs (see {@link StartOptions.expressSession}). */
+export interface ExpressSessionOptions {
+  /** The store given to express-session (MemoryStore, connect-redis, any store with get/set/destroy). */
+  store: { get: Function; set: Function; destroy: Function; touch?: Function };
+  /** express-session's `secret`: the first signs, all are accepted (rotation). */
+  secret: string | Buffer | Array<string | Buffer>;
+  /** express-session's `name`, default `connect.sid`. */
+  name?: string;
+  /**
+   * With connect-redis: its Redis URL, so that the engine reads sessions there itself
+   * (handshakes never call into JavaScript). `store` is then not called.
+   */
+  redisUrl?: string;
+  /** connect-redis's key prefix, default `sess:`. */
+  redisPrefix?: string;
 }
 
 /**
@@ -201,6 +229,10 @@ export declare class SessionIo {
    * clearing cookie, unless `optional`.
    */
   express(options?: ExpressOptions): SessionMiddleware;
+  // In express-session mode, `express()` is a guard for before express-session's
+  // middleware: a forged, unknown, destroyed or expired session cookie gets 401 and a
+  // clearing cookie (express-session would make a new session silently); other requests
+  // go on, and `req.session` is express-session's.
   /**
    * Emits `event` with `data` to every socket of the session; resolves how many it reached
    * (0 for an unknown session). With the Redis adapter (see {@link StartOptions.adapter})

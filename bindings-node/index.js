@@ -5,7 +5,7 @@ const native = require('./lib/native').load();
 const errors = require('./lib/errors');
 const { Session } = require('./lib/session');
 const { Socket } = require('./lib/socket');
-const { middleware } = require('./lib/express');
+const { middleware, guard } = require('./lib/express');
 
 const { call, InvalidValueError } = errors;
 
@@ -22,14 +22,71 @@ function assertFunction(what, value) {
   if (typeof value !== 'function') throw new InvalidValueError(`invalid value: ${what} must be a function`);
 }
 
+/** Calls `fn(...args, callback)` of an express-session store as a Promise. */
+function storeCall(store, method, ...args) {
+  return new Promise((resolve, reject) => {
+    store[method](...args, (err, value) => (err ? reject(err) : resolve(value)));
+  });
+}
+
+/**
+ * `expressSession: { store, secret, name, redisUrl, redisPrefix }` → the options the
+ * addon reads, and the one function through which the engine calls the store.
+ */
+function expressSessionOptions(options) {
+  const x = options.expressSession;
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) {
+    throw new errors.InvalidConfigError('invalid configuration: option `expressSession` must be an object');
+  }
+  const { store, secret, ...rest } = x;
+  if (store == null || ['get', 'set', 'destroy'].some((m) => typeof store[m] !== 'function')) {
+    throw new errors.InvalidConfigError(
+      'invalid configuration: option `expressSession.store` must be an express-session store (get, set, destroy)',
+    );
+  }
+  const secrets = Array.isArray(secret) ? secret : [secret];
+  if (secrets.length === 0 || secrets.some((s) => !(typeof s === 'string' || Buffer.isBuffer(s)) || s.length === 0)) {
+    throw new errors.InvalidConfigError(
+      "invalid configuration: option `expressSession.secret` must be express-session's secret (a non-empty string or an array of them)",
+    );
+  }
+  // Never rejects: the engine gets [true, value] or [false, message].
+  const call = async (op, sid, json) => {
+    try {
+      switch (op) {
+        case 'get': {
+          const session = await storeCall(store, 'get', sid);
+          return [true, session == null ? null : JSON.stringify(session)];
+        }
+        case 'set':
+          await storeCall(store, 'set', sid, JSON.parse(json));
+          return [true];
+        case 'touch':
+          await storeCall(store, typeof store.touch === 'function' ? 'touch' : 'set', sid, JSON.parse(json));
+          return [true];
+        case 'destroy':
+          await storeCall(store, 'destroy', sid);
+          return [true];
+        default:
+          return [false, `unknown store operation ${op}`];
+      }
+    } catch (err) {
+      return [false, messageOf(err)];
+    }
+  };
+  return [{ ...options, expressSession: { ...rest, secrets } }, call];
+}
+
 class SessionIo {
   #native;
   #keepAlive;
   #closing;
+  #expressMode;
 
   /** Use `SessionIo.start(options)`. */
-  constructor(nativeEngine) {
+  constructor(nativeEngine, expressMode = false) {
     this.#native = nativeEngine;
+    this.#expressMode = expressMode;
     // The engine runs on its own threads, which Node does not see: like a listening
     // `http.Server`, a running engine keeps the process alive until `close()`.
     this.#keepAlive = setInterval(() => {}, MAX_TIMER_MS);
@@ -42,6 +99,10 @@ class SessionIo {
   static async start(options = {}) {
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new errors.InvalidConfigError('invalid configuration: options must be an object');
+    }
+    if (options.expressSession != null) {
+      const [nativeOptions, storeFn] = expressSessionOptions(options);
+      return new SessionIo(await call(() => native.startExpress(nativeOptions, storeFn)), true);
     }
     return new SessionIo(await call(() => native.start(options)));
   }
@@ -69,6 +130,7 @@ class SessionIo {
    * cookie — or, with `{ optional: true }`, passed on with `req.session = null`.
    */
   express(options) {
+    if (this.#expressMode) return guard(this.#native, options);
     return middleware(this.#native, options);
   }
 

@@ -63,4 +63,36 @@ function middleware(native, { optional = false } = {}) {
   };
 }
 
-module.exports = { middleware };
+/**
+ * express-session mode: a guard to put before express-session's middleware. A forged,
+ * unknown, destroyed or expired session cookie is answered with the refusal (401 and a
+ * clearing cookie) — express-session would silently make a new session instead. Requests
+ * without a session cookie, or with a valid one, go on to express-session.
+ * @param {object} native the addon's engine
+ * @param {{ optional?: boolean }} [options] `optional: true` lets refused requests through
+ *   with `req.sessionRefusal = { status, message }` (and the cookie cleared)
+ */
+function guard(native, { optional = false } = {}) {
+  return async function sessionioGuard(req, res, next) {
+    let refusal;
+    try {
+      refusal = await call(() => native.checkCookie(req.headers.cookie ?? null));
+    } catch (err) {
+      return next(err);
+    }
+    req.sessionRefusal = refusal ? { status: refusal.status, message: refusal.message } : null;
+    if (!refusal) return next();
+    if (refusal.setCookie) setSessionCookie(res, refusal.setCookie);
+    if (optional) {
+      // express-session must not read the refused cookie either.
+      req.headers.cookie = undefined;
+      return next();
+    }
+    res.statusCode = refusal.status;
+    res.setHeader('content-type', 'text/plain; charset=utf-8');
+    res.end(refusal.message);
+    return undefined;
+  };
+}
+
+module.exports = { middleware, guard };

@@ -5,6 +5,7 @@
 
 mod callbacks;
 mod errors;
+mod express;
 mod options;
 mod ready;
 mod session;
@@ -47,6 +48,44 @@ pub async fn start(options: Option<JsValueIn>) -> napi::Result<NativeSessionIo> 
     Ok(NativeSessionIo {
         io,
         server: Arc::new(server),
+    })
+}
+
+/// Starts the engine in express-session mode: `storeCall(op, sid, sessionJson)` runs the
+/// host's express-session store (wrapped by the JS layer), unless `expressSession.redisUrl`
+/// names connect-redis's Redis, which the engine then reads itself.
+#[napi(
+    ts_args_type = "options: Record<string, unknown>, storeCall: (op: string, sid: string, session: string | null) => Promise<unknown[]>"
+)]
+pub fn start_express<'env>(
+    env: &'env Env,
+    options: JsValueIn,
+    store_call: JsCallback<'_>,
+) -> napi::Result<Ready<'env, NativeSessionIo>> {
+    let options = options::parse(options.0)?;
+    let Some(x) = options.express else {
+        return Err(invalid_value(
+            "startExpress needs the expressSession option".into(),
+        ));
+    };
+    let backend: Arc<dyn sessionio::express::ExpressBackend> = match &x.redis {
+        Some((url, prefix)) => {
+            Arc::new(sessionio::express::ConnectRedis::new(url, prefix.clone()).napi()?)
+        }
+        None => Arc::new(express::JsStore::new(&store_call)?),
+    };
+    let mut settings = sessionio::express::ExpressSession::new(backend).secrets(x.secrets);
+    if let Some(name) = x.name {
+        settings = settings.cookie_name(name);
+    }
+    let io = options.builder.express_session(settings).build().napi()?;
+    let addr = options.addr;
+    now_or_spawn(env, async move {
+        let server = io.serve(addr).await.napi()?;
+        Ok(NativeSessionIo {
+            io,
+            server: Arc::new(server),
+        })
     })
 }
 
@@ -98,6 +137,17 @@ impl NativeHttpSession {
     }
 }
 
+/// A refused session cookie: the HTTP answer.
+#[napi(object)]
+pub struct CookieRefusal {
+    /// The HTTP status (401, 503).
+    pub status: u32,
+    /// The refusal's message (the response body).
+    pub message: String,
+    /// A clearing `Set-Cookie`, when the cookie itself is bad.
+    pub set_cookie: Option<String>,
+}
+
 /// Live counters.
 #[napi(object)]
 pub struct Stats {
@@ -105,10 +155,6 @@ pub struct Stats {
     pub sockets: u32,
     /// Sessions with at least one socket here.
     pub sessions_with_sockets: u32,
-}
-
-fn session_id(id: &str) -> napi::Result<sessionio::SessionId> {
-    SessionIo::parse_session_id(id).napi()
 }
 
 #[napi]
@@ -141,6 +187,28 @@ impl NativeSessionIo {
         })
     }
 
+    /// What a request's `Cookie` header says, creating nothing: `null` (no session cookie,
+    /// or a valid one) or the refusal to answer (express-session mode's guard).
+    #[napi]
+    pub fn check_cookie<'env>(
+        &self,
+        env: &'env Env,
+        cookie_header: Option<String>,
+    ) -> napi::Result<Ready<'env, Option<CookieRefusal>>> {
+        let io = self.io.clone();
+        now_or_spawn(env, async move {
+            Ok(io
+                .check_cookie(cookie_header.as_deref())
+                .await
+                .err()
+                .map(|r| CookieRefusal {
+                    status: u32::from(r.http_status()),
+                    message: r.message().to_owned(),
+                    set_cookie: r.clears_cookie().then(|| io.clear_cookie()),
+                }))
+        })
+    }
+
     /// Emits to every socket of the session; answers how many it reached (a number when
     /// it is done at once, else a Promise of it).
     #[napi]
@@ -151,7 +219,7 @@ impl NativeSessionIo {
         event: String,
         data: JsValueIn,
     ) -> napi::Result<Ready<'env, u32>> {
-        let id = session_id(&session_id_text)?;
+        let id = self.io.resolve_id(&session_id_text).napi()?;
         let io = self.io.clone();
         now_or_spawn(env, async move {
             Ok(io.notify_session(id, &event, &data.0).await.napi()? as u32)
@@ -165,7 +233,7 @@ impl NativeSessionIo {
         env: &'env Env,
         session_id_text: String,
     ) -> napi::Result<Ready<'env, u32>> {
-        let id = session_id(&session_id_text)?;
+        let id = self.io.resolve_id(&session_id_text).napi()?;
         let io = self.io.clone();
         now_or_spawn(env, async move {
             Ok(io.destroy_session(id).await.napi()? as u32)
@@ -175,7 +243,7 @@ impl NativeSessionIo {
     /// A signed token for `auth: { token }`, valid for `ttlMs`.
     #[napi]
     pub fn issue_token(&self, session_id_text: String, ttl_ms: f64) -> napi::Result<String> {
-        let id = session_id(&session_id_text)?;
+        let id = self.io.resolve_id(&session_id_text).napi()?;
         let ttl = safe_integer("ttlMs", ttl_ms)?;
         if ttl <= 0 {
             return Err(invalid_value("token ttl must be positive".into()));
@@ -202,7 +270,7 @@ impl NativeSessionIo {
         env: &'env Env,
         session_id_text: String,
     ) -> napi::Result<Ready<'env, JsSession>> {
-        let id = session_id(&session_id_text)?;
+        let id = self.io.resolve_id(&session_id_text).napi()?;
         let io = self.io.clone();
         now_or_spawn(env, async move { Ok(io.session(id).await.napi()?.into()) })
     }

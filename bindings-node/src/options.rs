@@ -13,6 +13,16 @@ use crate::errors::invalid_config;
 pub(crate) struct StartOptions {
     pub builder: Builder,
     pub addr: SocketAddr,
+    /// `expressSession` (the JS layer passes the store's functions separately).
+    pub express: Option<ExpressOptions>,
+}
+
+/// `expressSession: { secrets, name, redisUrl, redisPrefix }` as the JS layer passes it.
+pub(crate) struct ExpressOptions {
+    pub secrets: Vec<Vec<u8>>,
+    pub name: Option<String>,
+    /// connect-redis's Redis, read directly (`redisUrl`, `redisPrefix`).
+    pub redis: Option<(String, String)>,
 }
 
 /// Every option `start()` accepts (also listed in `index.d.ts`).
@@ -42,6 +52,7 @@ pub(crate) const OPTION_NAMES: &[&str] = &[
     "connectTimeoutMs",
     "maxPayload",
     "maxBufferSize",
+    "expressSession",
 ];
 
 type R<T> = napi::Result<T>;
@@ -102,6 +113,7 @@ pub(crate) fn parse(options: Value) -> R<StartOptions> {
     let mut host: IpAddr = [127, 0, 0, 1].into();
     let mut port = 0u16;
     let mut has_secret = false;
+    let mut express = None;
     for (key, value) in entries {
         let key = key.as_str().unwrap_or_default().to_owned();
         // `undefined` never arrives (it is left out); `null` means "default" as well.
@@ -185,6 +197,10 @@ pub(crate) fn parse(options: Value) -> R<StartOptions> {
             "maxPayload" => builder.max_payload(integer(name, value)?),
             "maxBufferSize" => builder
                 .max_buffer_size(usize::try_from(integer(name, value)?).unwrap_or(usize::MAX)),
+            "expressSession" => {
+                express = Some(express_options(value)?);
+                builder
+            }
             _ => {
                 return Err(invalid_config(format!(
                     "unknown option `{key}`; known options: {}",
@@ -196,5 +212,52 @@ pub(crate) fn parse(options: Value) -> R<StartOptions> {
     Ok(StartOptions {
         builder,
         addr: SocketAddr::new(host, port),
+        express,
     })
+}
+
+fn express_options(value: Value) -> R<ExpressOptions> {
+    let Value::Map(entries) = value else {
+        return Err(bad("expressSession", "an object"));
+    };
+    let mut out = ExpressOptions {
+        secrets: Vec::new(),
+        name: None,
+        redis: None,
+    };
+    let (mut url, mut prefix) = (None, None);
+    for (key, value) in entries {
+        if value.is_nil() {
+            continue;
+        }
+        match key.as_str().unwrap_or_default() {
+            "secrets" => {
+                let Value::Array(items) = value else {
+                    return Err(bad("expressSession.secret", "a string, a Buffer or an array of them"));
+                };
+                out.secrets = items
+                    .into_iter()
+                    .map(|s| secret("expressSession.secret", s))
+                    .collect::<R<_>>()?;
+            }
+            "name" => out.name = Some(string("expressSession.name", value)?),
+            "redisUrl" => url = Some(string("expressSession.redisUrl", value)?),
+            "redisPrefix" => prefix = Some(string("expressSession.redisPrefix", value)?),
+            other => {
+                return Err(invalid_config(format!(
+                    "unknown option `expressSession.{other}`; known: store, secret, name, redisUrl, redisPrefix"
+                )))
+            }
+        }
+    }
+    match (url, prefix) {
+        (Some(url), prefix) => out.redis = Some((url, prefix.unwrap_or_else(|| "sess:".into()))),
+        (None, Some(_)) => {
+            return Err(invalid_config(
+                "option `expressSession.redisPrefix` needs `expressSession.redisUrl`".into(),
+            ))
+        }
+        (None, None) => {}
+    }
+    Ok(out)
 }

@@ -62,7 +62,7 @@ impl JsSession {
     /// The session id (also the name of the session's room).
     #[napi(getter)]
     pub fn id(&self) -> String {
-        self.inner.id().to_string()
+        self.inner.host_id()
     }
 
     /// For the session of an HTTP request: the `Set-Cookie` value its response must carry

@@ -53,7 +53,7 @@ impl JsSocket {
     /// The session id, `null` for an anonymous socket.
     #[napi(getter)]
     pub fn session_id(&self) -> Option<String> {
-        self.inner.session_id().map(|id| id.to_string())
+        self.inner.session_host_id()
     }
 
     /// A live handle on the socket's session, `null` for an anonymous socket.

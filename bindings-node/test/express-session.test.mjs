@@ -1,0 +1,156 @@
+// express-session mode: sockets admitted by express-session's own cookie, sessions read
+// and written in express-session's own store, `express()` as the guard before it.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import express from 'express';
+import session from 'express-session';
+import { SessionIo, InvalidConfigError, StoreUnavailableError } from '../index.mjs';
+import { Clients, nextEvent, ack } from './helpers.mjs';
+
+/** cookie-signature's sign(), URL-encoded as express-session sets it. */
+function signedCookie(sid, secret) {
+  const sig = createHmac('sha256', secret).update(sid).digest('base64').replace(/=+$/, '');
+  return `connect.sid=${encodeURIComponent(`s:${sid}.${sig}`)}`;
+}
+
+describe('express-session mode', () => {
+  let rt;
+  let server;
+  let base;
+  const store = new session.MemoryStore();
+
+  before(async () => {
+    rt = await SessionIo.start({ port: 0, expressSession: { store, secret: ['new secret', 'old secret'] } });
+    rt.on('incr', async (socket) => {
+      const count = await socket.session.increment('count');
+      await socket.session.notify('current count', count);
+      return count;
+    });
+    const app = express();
+    app.use(rt.express());
+    app.use(session({ store, secret: ['new secret', 'old secret'], resave: false, saveUninitialized: true }));
+    app.get('/', (req, res) => res.type('text').send(`${req.session.id} ${req.session.count ?? 0}`));
+    app.post('/incr', async (req, res) => {
+      const count = await (await rt.session(req.session.id)).increment('count');
+      await rt.notifySession(req.session.id, 'current count', count);
+      res.type('text').send(String(count));
+    });
+    app.post('/logout', async (req, res) => {
+      await rt.destroySession(req.session.id);
+      res.clearCookie('connect.sid').status(204).end();
+    });
+    await new Promise((resolve) => {
+      server = app.listen(0, '127.0.0.1', resolve);
+    });
+    base = `http://127.0.0.1:${server.address().port}`;
+  });
+
+  after(async () => {
+    server.closeAllConnections();
+    server.close();
+    await rt.close();
+  });
+
+  const http = (method, path, cookie) =>
+    fetch(base + path, { method, headers: cookie ? { cookie } : {}, signal: AbortSignal.timeout(5_000) });
+
+  /** A session made by express-session: its id and the cookie it set. */
+  async function newSession() {
+    const res = await http('GET', '/');
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('connect.sid=')).split(';')[0];
+    const [sid] = (await res.text()).split(' ');
+    return { sid, cookie };
+  }
+
+  test('a socket joins the express session; HTTP and socket increments share its count', async (t) => {
+    const clients = new Clients(t);
+    const { sid, cookie } = await newSession();
+    const a = await clients.connect(rt.url, { cookie });
+    const b = await clients.connect(rt.url, { cookie });
+    assert.equal(a.connected && b.connected, true);
+    const seen = nextEvent(b, 'current count');
+    assert.equal(await (await http('POST', '/incr', cookie)).text(), '1');
+    assert.deepEqual(await seen, [1]);
+    assert.equal(await ack(a, 'incr'), 2);
+    // express-session reads what sessionio wrote.
+    assert.equal(await (await http('GET', '/', cookie)).text(), `${sid} 2`);
+    const socketSession = await new Promise((resolve) => {
+      rt.onConnection((s) => resolve(s.sessionId));
+      clients.connect(rt.url, { cookie });
+    });
+    assert.equal(socketSession, sid);
+  });
+
+  test("a cookie signed with the rotated-out secret still in the list is accepted; a tampered one is refused", async (t) => {
+    const clients = new Clients(t);
+    const { sid } = await newSession();
+    const old = signedCookie(sid, 'old secret');
+    await clients.connect(rt.url, { cookie: old });
+    assert.equal((await http('POST', '/incr', old)).status, 200);
+    const tampered = old.replace(/.(;|$)/, (m) => (m[0] === 'A' ? 'B' : 'A') + m.slice(1));
+    assert.notEqual(tampered, old);
+    const err = await clients.connectError(rt.url, { cookie: tampered });
+    assert.equal(err.message, 'invalid session');
+    const res = await http('POST', '/incr', tampered);
+    assert.equal(res.status, 401);
+    assert.equal(await res.text(), 'invalid session');
+    assert.match(res.headers.get('set-cookie'), /^connect\.sid=;/);
+    assert.equal((await clients.connectError(rt.url, { cookie: signedCookie(sid, 'unknown secret') })).message, 'invalid session');
+  });
+
+  test('logout destroys the session in the store and disconnects its sockets; the cookie is refused after', async (t) => {
+    const clients = new Clients(t);
+    const { sid, cookie } = await newSession();
+    const socket = await clients.connect(rt.url, { cookie });
+    const gone = nextEvent(socket, 'disconnect');
+    assert.equal((await http('POST', '/logout', cookie)).status, 204);
+    assert.equal((await gone)[0], 'io server disconnect');
+    assert.equal(await new Promise((r) => store.get(sid, (e, s) => r(s))), undefined);
+    assert.equal((await http('GET', '/', cookie)).status, 401);
+    assert.equal((await clients.connectError(rt.url, { cookie })).message, 'invalid session');
+  });
+
+  test("the session's cookie.expires is its expiry: sockets get \"session expired\" then are disconnected", async (t) => {
+    const clients = new Clients(t);
+    const sid = 'short-lived-session';
+    const expires = new Date(Date.now() + 600);
+    await new Promise((r) => store.set(sid, { cookie: { originalMaxAge: 600, expires: expires.toISOString() } }, r));
+    const socket = await clients.connect(rt.url, { cookie: signedCookie(sid, 'new secret') });
+    const told = nextEvent(socket, 'session expired', 3_000);
+    const gone = nextEvent(socket, 'disconnect', 3_000);
+    await told;
+    assert.ok(Date.now() >= expires.getTime(), 'told before the expiry');
+    assert.ok(Date.now() - expires.getTime() < 1_000, `told ${Date.now() - expires.getTime()} ms late`);
+    assert.equal((await gone)[0], 'io server disconnect');
+  });
+
+  test('a store that fails gives "store unavailable"; bad options are InvalidConfigError', async (t) => {
+    const failing = {
+      get: (sid, cb) => cb(new Error('database is down')),
+      set: (sid, s, cb) => cb(new Error('database is down')),
+      destroy: (sid, cb) => cb(new Error('database is down')),
+    };
+    const down = await SessionIo.start({ port: 0, expressSession: { store: failing, secret: 'x' } });
+    t.after(() => down.close());
+    const clients = new Clients(t);
+    const err = await clients.connectError(down.url, { cookie: signedCookie('some-session', 'x') });
+    assert.equal(err.message, 'store unavailable');
+    await assert.rejects(down.session('some-session'), StoreUnavailableError);
+    for (const expressSession of [
+      { secret: 'x' },
+      { store, secret: '' },
+      { store, secret: [] },
+      { store: {}, secret: 'x' },
+      { store, secret: 'x', nope: 1 },
+      { store, secret: 'x', redisPrefix: 'p:' },
+      { store, secret: 'x', redisUrl: 'http://nope' },
+    ]) {
+      await assert.rejects(SessionIo.start({ port: 0, expressSession }), InvalidConfigError, JSON.stringify(Object.keys(expressSession)));
+    }
+    await assert.rejects(
+      SessionIo.start({ port: 0, store: 'memory://', expressSession: { store, secret: 'x' } }),
+      /exclusive/,
+    );
+  });
+});
