@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # The Node binding's tests: builds the native addon (dev profile, in the workspace's
 # target/), runs the binding's own tests, then the end-to-end contract suite against
-# examples/node-express. Works on a fresh clone (no node_modules, no built addon).
+# examples/node-express, and against examples/node-express-session (express-session's
+# cookie and store: MemoryStore, then connect-redis on a redis-server of its own on a free
+# loopback port) with the express-only tests of tests/express/. Works on a fresh clone (no
+# node_modules, no built addon).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  step "installing redis-server (connect-redis store of examples/node-express-session)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
 
 # `npm ci` runs the packages' install script, which builds the addon with cargo.
 export SESSIONIO_CARGO_PROFILE="${SESSIONIO_CARGO_PROFILE:-dev}"
@@ -20,5 +29,31 @@ step "node binding tests (node --test bindings-node/test/*.test.mjs)"
 (cd bindings-node && node --test test/*.test.mjs)
 
 step "end-to-end contract against examples/node-express"
-cd tests
-SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/
+(cd tests && SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/)
+
+step "examples/node-express-session: npm ci"
+npm ci --prefix examples/node-express-session --no-audit --no-fund --loglevel=error
+
+# The harness reads and forges express-session's cookie (connect.sid) and gives the app
+# its SESSION_SECRET; tests/express/ holds the tests that only mean something there.
+step "end-to-end contract against examples/node-express-session (express-session, MemoryStore)"
+(cd tests && SESSIONIO_COOKIE=express SESSIONIO_EXAMPLE="node examples/node-express-session/app.mjs" \
+  node --test e2e/ express/)
+
+step "end-to-end contract against examples/node-express-session with REDIS_URL (connect-redis, own redis-server)"
+redis_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+redis_dir="$(mktemp -d)"
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$redis_dir" >/dev/null &
+redis_pid=$!
+trap 'kill "$redis_pid" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
+for _ in $(seq 1 100); do
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+(cd tests && SESSIONIO_COOKIE=express \
+  SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec node examples/node-express-session/app.mjs" \
+  node --test e2e/ express/)
+kill "$redis_pid"
+wait "$redis_pid" 2>/dev/null || true
+rm -rf "$redis_dir"
+trap - EXIT

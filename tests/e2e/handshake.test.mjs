@@ -3,19 +3,23 @@
 // per-session connection limit.
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac, randomBytes } from "node:crypto";
 import {
   startServer,
   newSession,
   Clients,
   TRANSPORTS,
   COOKIE_NAME,
+  SESSION_ID_LENGTH,
+  splitCookieValue,
+  joinCookieValue,
+  hmacSignature,
+  randomSessionId,
   emitWithAck,
   waitUntil,
   SUITE_TIMEOUT_MS,
 } from "./harness.mjs";
 
-/** Replace the character at `i` of a base64url string by one that differs in its high bits. */
+/** Replace the character at `i` of a base64(url) string by one that differs in its high bits. */
 function flipChar(s, i) {
   const c = s[i];
   const r = c === "A" ? "g" : "A";
@@ -41,34 +45,35 @@ describe("Socket.IO handshake refusals", { timeout: SUITE_TIMEOUT_MS }, () => {
       assert.equal(err.message, "session required");
     });
 
-    test(`garbage cookie (sessionio.sid=garbage): connect_error "invalid session" ${tag}`, async () => {
+    test(`garbage cookie (${COOKIE_NAME}=garbage): connect_error "invalid session" ${tag}`, async () => {
       const err = await refused({ cookie: `${COOKIE_NAME}=garbage` });
       assert.equal(err.message, "invalid session");
     });
 
     test(`well-formed cookie with a forged signature (one char flipped): connect_error "invalid session" ${tag}`, async () => {
       const s = await newSession(server.http);
-      const [id, sig] = s.cookieValue.split(".");
+      const { id, sig } = splitCookieValue(s.cookieValue);
+      assert.equal(joinCookieValue(id, sig), s.cookieValue);
       // the genuine cookie is accepted ...
       await connect({ cookie: s.cookie });
       // ... a one-character change of its signature is not, wherever it is
       for (const i of [0, 21, 42]) {
-        const forged = `${COOKIE_NAME}=${id}.${flipChar(sig, i)}`;
+        const forged = `${COOKIE_NAME}=${joinCookieValue(id, flipChar(sig, i))}`;
         const err = await refused({ cookie: forged });
         assert.equal(err.message, "invalid session", `signature with char ${i} flipped`);
       }
       // nor is the id changed under the genuine signature
-      const err = await refused({ cookie: `${COOKIE_NAME}=${flipChar(id, 3)}.${sig}` });
+      const err = await refused({ cookie: `${COOKIE_NAME}=${joinCookieValue(flipChar(id, 3), sig)}` });
       assert.equal(err.message, "invalid session", "id with a flipped char under the genuine signature");
     });
 
     test(`random id signed with a wrong key: connect_error "invalid session" ${tag}`, async () => {
-      const id = randomBytes(16).toString("base64url");
-      assert.equal(id.length, 22);
+      const id = randomSessionId();
+      assert.equal(id.length, SESSION_ID_LENGTH);
       for (const msg of [id, `${COOKIE_NAME}=${id}`]) {
-        const sig = createHmac("sha256", "not-the-server-secret-0123456789abcdef").update(msg).digest("base64url");
+        const sig = hmacSignature("not-the-server-secret-0123456789abcdef", msg);
         assert.equal(sig.length, 43);
-        const err = await refused({ cookie: `${COOKIE_NAME}=${id}.${sig}` });
+        const err = await refused({ cookie: `${COOKIE_NAME}=${joinCookieValue(id, sig)}` });
         assert.equal(err.message, "invalid session");
       }
     });
@@ -76,9 +81,9 @@ describe("Socket.IO handshake refusals", { timeout: SUITE_TIMEOUT_MS }, () => {
     test(`another session's signature under this session's id: connect_error "invalid session" ${tag}`, async () => {
       const a = await newSession(server.http);
       const b = await newSession(server.http);
-      const [idA] = a.cookieValue.split(".");
-      const [, sigB] = b.cookieValue.split(".");
-      const err = await refused({ cookie: `${COOKIE_NAME}=${idA}.${sigB}` });
+      const { id: idA } = splitCookieValue(a.cookieValue);
+      const { sig: sigB } = splitCookieValue(b.cookieValue);
+      const err = await refused({ cookie: `${COOKIE_NAME}=${joinCookieValue(idA, sigB)}` });
       assert.equal(err.message, "invalid session");
     });
 

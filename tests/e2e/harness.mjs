@@ -10,6 +10,7 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { existsSync } from "node:fs";
+import { createHmac, randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { io } from "socket.io-client";
@@ -21,9 +22,103 @@ export const DEFAULT_EXAMPLE = fileURLToPath(
   new URL("../../target/debug/rust-counter", import.meta.url),
 );
 
-export const COOKIE_NAME = "sessionio.sid";
-/** `<22-char base64url id>.<43-char base64url HMAC-SHA256 signature>` */
-export const COOKIE_VALUE_RE = /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/;
+// The session cookie's format. By default sessionio's own (`sessionio.sid`); with
+// `SESSIONIO_COOKIE=express`, express-session's (`connect.sid`), for an example that keeps
+// express-session (examples/node-express-session). Every test that reads or forges a
+// cookie goes through the helpers below, so the same tests run against both.
+const COOKIE_FORMATS = {
+  sessionio: {
+    name: "sessionio.sid",
+    /** `<22-char base64url id>.<43-char base64url HMAC-SHA256 signature>` */
+    valueRe: /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/,
+    valueFormat: "<22-char id>.<43-char sig>",
+    idLength: 22,
+    /** random bytes in an id: 16 (128 bits) */
+    idBytes: 16,
+  },
+  express: {
+    name: "connect.sid",
+    /**
+     * `s%3A<32-char url-safe id>.<43-char base64 HMAC-SHA256 signature, no padding>`, as the
+     * `cookie` package URL-encodes it (`:` -> `%3A`, `+` -> `%2B`, `/` -> `%2F`).
+     */
+    valueRe: /^s%3A[A-Za-z0-9_-]{32}\.(?:[A-Za-z0-9]|%2B|%2F){43}$/,
+    valueFormat: "s%3A<32-char id>.<43-char base64 sig>",
+    idLength: 32,
+    /** random bytes in an id: express-session's default genid is uid-safe's uid(24) */
+    idBytes: 24,
+  },
+};
+/** `sessionio` (default) or `express` (`SESSIONIO_COOKIE=express`). */
+export const COOKIE_FORMAT = process.env.SESSIONIO_COOKIE || "sessionio";
+if (!Object.hasOwn(COOKIE_FORMATS, COOKIE_FORMAT)) {
+  throw new Error(`SESSIONIO_COOKIE=${COOKIE_FORMAT}: expected one of ${Object.keys(COOKIE_FORMATS).join(", ")}`);
+}
+const FORMAT = COOKIE_FORMATS[COOKIE_FORMAT];
+const EXPRESS = COOKIE_FORMAT === "express";
+
+export const COOKIE_NAME = FORMAT.name;
+export const COOKIE_VALUE_RE = FORMAT.valueRe;
+/** COOKIE_VALUE_RE in words, for messages. */
+export const COOKIE_VALUE_FORMAT = FORMAT.valueFormat;
+/** Length of a session id the server makes. */
+export const SESSION_ID_LENGTH = FORMAT.idLength;
+/**
+ * The secret the server signs with, given to it as SESSION_SECRET: SESSIONIO_COOKIE_SECRET,
+ * else (express format) a random one per test run, so that tests can sign cookies with the
+ * right key; unset (sessionio format) leaves the server its own default.
+ */
+export const COOKIE_SECRET =
+  process.env.SESSIONIO_COOKIE_SECRET || (EXPRESS ? randomBytes(32).toString("hex") : undefined);
+
+/**
+ * The id and the signature of a session cookie value (express-session's: URL-decoded,
+ * without its `s:`, split at the last "."); null when the value is not in the format.
+ */
+export function splitCookieValue(value) {
+  let v = value;
+  if (EXPRESS) {
+    try {
+      v = decodeURIComponent(value);
+    } catch {
+      return null;
+    }
+    if (!v.startsWith("s:")) return null;
+    v = v.slice(2);
+  }
+  const dot = v.lastIndexOf(".");
+  if (dot < 0) return null;
+  return { id: v.slice(0, dot), sig: v.slice(dot + 1) };
+}
+
+/** The cookie value for `id` and `sig` in the server's format (inverse of splitCookieValue). */
+export function joinCookieValue(id, sig) {
+  return EXPRESS ? encodeURIComponent(`s:${id}.${sig}`) : `${id}.${sig}`;
+}
+
+/**
+ * HMAC-SHA256 of `message` under `key`, spelled as the server's cookies spell signatures:
+ * base64url (sessionio), or base64 without `=` padding (express-session's cookie-signature).
+ */
+export function hmacSignature(key, message) {
+  const mac = createHmac("sha256", key).update(message);
+  return EXPRESS ? mac.digest("base64").replace(/=+$/, "") : mac.digest("base64url");
+}
+
+/**
+ * The value of a cookie for session `id` signed with `key` as express-session signs it
+ * (cookie-signature: `s:<id>.<HMAC-SHA256(key, id) in base64, no padding>`, URL-encoded).
+ * Only for the express format: sessionio's signing scheme is its own business.
+ */
+export function expressSignedValue(id, key) {
+  if (!EXPRESS) throw new Error("expressSignedValue() needs SESSIONIO_COOKIE=express");
+  return joinCookieValue(id, hmacSignature(key, id));
+}
+
+/** A random, well-formed session id, as the server makes them (never issued by it). */
+export function randomSessionId() {
+  return randomBytes(FORMAT.idBytes).toString("base64url");
+}
 
 const STARTUP_TIMEOUT_MS = 60_000;
 /** A last-resort bound for one describe block; every await inside has its own, shorter one. */
@@ -94,6 +189,7 @@ export async function startServer({ ttlMs = 60_000, env = {}, t } = {}) {
       PORT: String(port),
       SOCKET_PORT: String(socketPort),
       SESSION_TTL_MS: String(ttlMs),
+      ...(COOKIE_SECRET !== undefined ? { SESSION_SECRET: COOKIE_SECRET } : {}),
       ...env,
     },
   });
@@ -290,6 +386,19 @@ export function isClearing(c) {
 }
 
 /**
+ * The session Set-Cookies of a response (from HttpClient.send) to a request made with the
+ * cookie `value` that do not keep that session: every one for sessionio, which sets the
+ * cookie only for a new session. express-session with `rolling: true` (the example's
+ * setting, so that activity renews the browser's cookie) sends the same cookie again on
+ * every response, with a later expiry; only one with another value, or a clearing one,
+ * counts there.
+ */
+export function newSessionCookies(r, value) {
+  if (!EXPRESS) return r.setCookies;
+  return r.setCookies.filter((c) => c.value !== value || isClearing(c));
+}
+
+/**
  * One browser-like client of the HTTP app: keeps the session cookie.
  */
 export class HttpClient {
@@ -297,7 +406,7 @@ export class HttpClient {
     this.base = base;
     this.cookieValue = cookieValue ?? null;
   }
-  /** `sessionio.sid=<value>` for a `cookie` header, or null. */
+  /** `<COOKIE_NAME>=<value>` for a `cookie` header, or null. */
   get cookie() {
     return this.cookieValue ? `${COOKIE_NAME}=${this.cookieValue}` : null;
   }
@@ -366,7 +475,7 @@ export class Clients {
   /**
    * Create a client (not awaited). Options:
    *   transport: an entry of TRANSPORTS (default websocket)
-   *   cookie: full cookie header value (e.g. `sessionio.sid=...`)
+   *   cookie: full cookie header value (e.g. `${COOKIE_NAME}=...`)
    *   token: auth.token
    *   headers: extra headers (e.g. { Origin })
    *   reconnection: default false

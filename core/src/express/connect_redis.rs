@@ -53,9 +53,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// [`CALL_TIMEOUT`].
 const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
 
-/// connect-redis rounds a session's expiry up to whole seconds.
-const ROUNDING_MS: u64 = 1_000;
-
 /// express-session's sessions in a Redis shared with a Node app that uses
 /// `connect-redis` as its express-session store.
 ///
@@ -320,24 +317,20 @@ fn js_number(x: f64) -> String {
     out
 }
 
-/// The session as stored, with `cookie.expires` moved to the key's expiry when a touch
-/// (an `EXPIRE`) has carried the key past the saved value's expiry.
+/// The session as stored, with `cookie.expires` set to the key's expiry. connect-redis's
+/// `touch` is an `EXPIRE`, so the saved value goes stale while the key lives on: the key's
+/// TTL is what ends the session (at most a second after the cookie, as connect-redis
+/// rounds TTLs up), so it is the expiry the engine keeps.
 fn with_key_expiry(mut session: Value, pttl_ms: i64, now: u64) -> Value {
     let Ok(pttl) = u64::try_from(pttl_ms) else {
         return session; // -1: no expiry (disableTTL); -2: gone since the GET.
     };
-    let key_expiry = now.saturating_add(pttl);
     let Some(cookie) = session.get_mut("cookie") else {
         return session;
     };
-    let saved = match cookie.get("expires") {
-        Some(Value::String(s)) => parse_iso8601_ms(s),
-        _ => None,
-    };
-    if let Some(saved) = saved {
-        if key_expiry > saved.saturating_add(ROUNDING_MS) {
-            cookie["expires"] = Value::String(format_iso8601_ms(key_expiry));
-        }
+    // A browser-session cookie keeps no expiry; the key's default TTL is connect-redis's.
+    if matches!(cookie.get("expires"), Some(Value::String(_))) {
+        cookie["expires"] = Value::String(format_iso8601_ms(now.saturating_add(pttl)));
     }
     session
 }
@@ -461,7 +454,7 @@ mod tests {
         let store = ConnectRedis::new(&server.url(), "sess:").unwrap();
         let s = session(Some(now_ms() + 3_600_000));
         store.set("abc".into(), s.clone()).await.unwrap();
-        assert_eq!(store.get("abc".into()).await.unwrap(), Some(s.clone()));
+        assert_same_but_rounded_expiry(store.get("abc".into()).await.unwrap().unwrap(), &s);
         // The key is connect-redis's: `<prefix><sid>`, a JSON string.
         let mut conn = raw(&server).await;
         let stored: String = redis::cmd("GET")
@@ -737,7 +730,20 @@ mod tests {
             .unwrap();
         assert_eq!(stored, NODE_JSON);
         // And what connect-redis wrote reads back as the same object.
-        assert_eq!(store.get("abc".into()).await.unwrap(), Some(session));
+        assert_same_but_rounded_expiry(store.get("abc".into()).await.unwrap().unwrap(), &session);
+    }
+
+    /// `read` is `written`, except that `cookie.expires` is the key's expiry: the written
+    /// one rounded up to the second by the TTL (at most 1 s later, never earlier).
+    fn assert_same_but_rounded_expiry(mut read: Value, written: &Value) {
+        let at = |v: &Value| parse_iso8601_ms(v["cookie"]["expires"].as_str().unwrap()).unwrap();
+        let (read_at, written_at) = (at(&read), at(written));
+        assert!(
+            (written_at..=written_at + 1_000).contains(&read_at),
+            "read {read_at}, written {written_at}"
+        );
+        read["cookie"]["expires"] = written["cookie"]["expires"].clone();
+        assert_eq!(&read, written);
     }
 
     #[test]
