@@ -34,6 +34,41 @@ pub(crate) enum Delivery {
     Dropped,
 }
 
+/// Queues `event` for each of `sockets` (see the module docs); answers how many were
+/// sent and how many dropped. The common case, room in every queue, takes one pass with
+/// no waiting; only the sockets whose queue was full wait, together.
+pub(crate) async fn deliver_all(
+    sockets: &[SocketRef],
+    event: &str,
+    data: &(impl Serialize + ?Sized),
+) -> (usize, usize) {
+    let (mut sent, mut dropped) = (0, 0);
+    let mut full = Vec::new();
+    for socket in sockets {
+        // A socket already behind may take this one if its queue has room: harmless, it is
+        // being disconnected anyway.
+        match socket.emit(event, data) {
+            Ok(()) => sent += 1,
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => full.push(socket),
+            Err(e) => {
+                tracing::debug!(error = %e, socket = %socket.id, "emit failed");
+                dropped += 1;
+            }
+        }
+    }
+    if !full.is_empty() {
+        let waited =
+            futures_util::future::join_all(full.into_iter().map(|s| deliver(s, event, data))).await;
+        for outcome in waited {
+            match outcome {
+                Delivery::Sent => sent += 1,
+                Delivery::Dropped => dropped += 1,
+            }
+        }
+    }
+    (sent, dropped)
+}
+
 /// Queues `event` for `socket`, waiting up to [`ROOM_WAIT`] for room; see the module docs.
 pub(crate) async fn deliver(
     socket: &SocketRef,

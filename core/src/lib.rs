@@ -469,16 +469,9 @@ impl Core {
             }
             // This node's sockets one by one, each with back-pressure (see `delivery`).
             let sockets = op.local().to(room.clone()).sockets();
-            let outcomes = futures_util::future::join_all(
-                sockets.iter().map(|s| delivery::deliver(s, event, data)),
-            )
-            .await;
-            for outcome in outcomes {
-                match outcome {
-                    delivery::Delivery::Sent => sent += 1,
-                    delivery::Delivery::Dropped => dropped += 1,
-                }
-            }
+            let (here_sent, here_dropped) = delivery::deliver_all(&sockets, event, data).await;
+            sent += here_sent;
+            dropped += here_dropped;
         }
         if dropped > 0 {
             tracing::warn!(session = %id, dropped, "notify_session: sockets that fell behind were not reached");
