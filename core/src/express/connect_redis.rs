@@ -23,7 +23,7 @@
 //! `maxAge`.
 //!
 //! **Faults.** Nothing is connected until the first call. Every call is bounded by
-//! [`CALL_TIMEOUT`]: a stopped or unreachable Redis yields `store unavailable` within it,
+//! [`CALL_TIMEOUT`](crate::store::redis_link::CALL_TIMEOUT) (2 s): a stopped or unreachable Redis yields `store unavailable` within it,
 //! never a hang; once Redis answers again the connection is remade and calls succeed.
 //! A value that is not JSON is `store unavailable` too. Error messages never contain a
 //! session id (it is the secret the cookie carries).
@@ -32,26 +32,16 @@
 //! given as a function.
 
 use std::io;
-use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
 use super::{format_iso8601_ms, parse_iso8601_ms, ExpressBackend};
+use crate::store::redis_link::RedisLink;
 use crate::store::{now_ms, BoxFuture};
 use crate::{Error, Result};
 
 /// connect-redis's default `ttl` (seconds), used for a cookie without `expires`.
 const DEFAULT_TTL_SECS: u64 = 86_400;
-
-/// The longest one call may take before it fails with `store unavailable`.
-const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Per connection attempt and per command; the call as a whole is bounded by
-/// [`CALL_TIMEOUT`].
-const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
 
 /// express-session's sessions in a Redis shared with a Node app that uses
 /// `connect-redis` as its express-session store.
@@ -75,9 +65,7 @@ const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// # }
 /// ```
 pub struct ConnectRedis {
-    client: Client,
-    /// Made on first use, inside the runtime (building needs none).
-    manager: OnceCell<ConnectionManager>,
+    link: RedisLink,
     prefix: String,
     ttl: u64,
     disable_touch: bool,
@@ -96,10 +84,6 @@ impl std::fmt::Debug for ConnectRedis {
     }
 }
 
-fn unavailable(e: RedisError) -> Error {
-    Error::StoreUnavailable(format!("connect-redis: {e}"))
-}
-
 impl ConnectRedis {
     /// connect-redis's sessions in the Redis named by `url`
     /// (`redis://[user:password@]host[:port][/db]`, or `redis+unix:///path`), under keys
@@ -109,18 +93,11 @@ impl ConnectRedis {
     /// [`Error::Config`]; so is `rediss://`, as TLS is not built in. An unreachable server
     /// is an error at each call (`store unavailable`) until it answers.
     pub fn new(url: &str, prefix: impl Into<String>) -> Result<Self> {
-        let bad = |e: RedisError| Error::Config(format!("connect-redis URL: {e}"));
-        let info: redis::ConnectionInfo = url.parse().map_err(bad)?;
-        // RESP3: the connection tells the manager at once when Redis goes away, so it
-        // reconnects before the next call instead of failing that call on a dead socket.
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(redis::ProtocolVersion::RESP3);
-        let client = Client::open(info.set_redis_settings(settings)).map_err(bad)?;
+        let link = RedisLink::open(url, "connect-redis", |e| {
+            Error::Config(format!("connect-redis URL: {e}"))
+        })?;
         Ok(ConnectRedis {
-            client,
-            manager: OnceCell::new(),
+            link,
             prefix: prefix.into(),
             ttl: DEFAULT_TTL_SECS,
             disable_touch: false,
@@ -160,51 +137,6 @@ impl ConnectRedis {
 
     fn key(&self, sid: &str) -> String {
         format!("{}{sid}", self.prefix)
-    }
-
-    /// The connection manager, created (not yet connected) on the first call.
-    async fn connection(&self) -> Result<ConnectionManager> {
-        let manager = self
-            .manager
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(IO_TIMEOUT))
-                    .set_response_timeout(Some(IO_TIMEOUT))
-                    // One quick retry per reconnect; the next call starts another, so a
-                    // returning Redis is picked up on the next call.
-                    .set_number_of_retries(1)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_millis(200));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-                    .map_err(unavailable)
-            })
-            .await?;
-        Ok(manager.clone())
-    }
-
-    /// Runs one request against Redis, bounded by [`CALL_TIMEOUT`]. A refused connection
-    /// means nothing was sent, so the request is tried once more on the reconnection the
-    /// failure started (the first call after Redis returns then succeeds too).
-    async fn call<T, F, Fut>(&self, request: F) -> Result<T>
-    where
-        F: Fn(ConnectionManager) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        let attempt = async {
-            let conn = self.connection().await?;
-            match request(conn.clone()).await {
-                Err(e) if e.is_connection_refusal() => request(conn).await.map_err(unavailable),
-                other => other.map_err(unavailable),
-            }
-        };
-        tokio::time::timeout(CALL_TIMEOUT, attempt)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::StoreUnavailable(format!(
-                    "connect-redis: no answer from Redis within {} ms",
-                    CALL_TIMEOUT.as_millis()
-                )))
-            })
     }
 
     /// connect-redis's `getTTL(sess)`: seconds until `cookie.expires` (rounded up), or the
@@ -341,6 +273,7 @@ impl ExpressBackend for ConnectRedis {
         Box::pin(async move {
             let key = self.key(&sid);
             let (data, pttl): (Option<Vec<u8>>, i64) = self
+                .link
                 .call(|mut conn| {
                     let mut pipe = redis::pipe();
                     pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
@@ -368,15 +301,16 @@ impl ExpressBackend for ConnectRedis {
             }
             let value = stringify(&session)?;
             let disable_ttl = self.disable_ttl;
-            self.call(|mut conn| {
-                let mut cmd = redis::cmd("SET");
-                cmd.arg(&key).arg(&value);
-                if !disable_ttl {
-                    cmd.arg("EX").arg(ttl);
-                }
-                async move { cmd.query_async::<()>(&mut conn).await }
-            })
-            .await
+            self.link
+                .call(|mut conn| {
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(&key).arg(&value);
+                    if !disable_ttl {
+                        cmd.arg("EX").arg(ttl);
+                    }
+                    async move { cmd.query_async::<()>(&mut conn).await }
+                })
+                .await
         })
     }
 
@@ -389,12 +323,13 @@ impl ExpressBackend for ConnectRedis {
             }
             let key = self.key(&sid);
             let ttl = self.ttl_of(&session, now_ms())?;
-            self.call(|mut conn| {
-                let mut cmd = redis::cmd("EXPIRE");
-                cmd.arg(&key).arg(ttl);
-                async move { cmd.query_async::<()>(&mut conn).await }
-            })
-            .await
+            self.link
+                .call(|mut conn| {
+                    let mut cmd = redis::cmd("EXPIRE");
+                    cmd.arg(&key).arg(ttl);
+                    async move { cmd.query_async::<()>(&mut conn).await }
+                })
+                .await
         })
     }
 
@@ -402,12 +337,13 @@ impl ExpressBackend for ConnectRedis {
     fn destroy(&self, sid: String) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let key = self.key(&sid);
-            self.call(|mut conn| {
-                let mut cmd = redis::cmd("DEL");
-                cmd.arg(&key);
-                async move { cmd.query_async::<()>(&mut conn).await }
-            })
-            .await
+            self.link
+                .call(|mut conn| {
+                    let mut cmd = redis::cmd("DEL");
+                    cmd.arg(&key);
+                    async move { cmd.query_async::<()>(&mut conn).await }
+                })
+                .await
         })
     }
 }
@@ -424,7 +360,8 @@ mod redis_server;
 mod tests {
     use super::redis_server::RedisServer;
     use super::*;
-    use std::time::Instant;
+    use redis::Client;
+    use std::time::{Duration, Instant};
 
     /// A plain connection for checking what connect-redis would see.
     async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {

@@ -9,6 +9,7 @@
 
 mod memory;
 mod redis;
+pub(crate) mod redis_link;
 mod sqlite;
 
 use std::future::Future;

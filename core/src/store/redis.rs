@@ -14,30 +14,23 @@
 //! has nothing left to do and returns 0 without a round trip.
 //!
 //! **Faults.** The connection is made on the first call (building the engine needs no
-//! runtime). Every call is bounded by [`CALL_TIMEOUT`]: a stopped or unreachable Redis
+//! runtime). Every call is bounded by [`CALL_TIMEOUT`](super::redis_link::CALL_TIMEOUT) (2 s): a stopped or unreachable Redis
 //! yields `store unavailable` within it, never a hang; once Redis answers again the manager
 //! reconnects and calls succeed without a restart.
 
 use std::hash::BuildHasher;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError, Script};
-use tokio::sync::{Mutex, OnceCell};
+use redis::Script;
+use tokio::sync::Mutex;
 
+use super::redis_link::RedisLink;
 use super::{BoxFuture, Data, Mutation, Record, SessionStore, Touch};
 use crate::{Error, Result, SessionId};
 
 /// How long an expired record is kept after its expiry: the same minute the engine's
 /// sweeper waits before deleting one (see `Core::start_background`).
 const EXPIRED_GRACE_MS: u64 = 60_000;
-
-/// The longest one store call may take before it fails with `store unavailable`.
-const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Per connection attempt and per command; the call as a whole is bounded by
-/// [`CALL_TIMEOUT`].
-const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
 
 /// Writers of one session in this process queue on one of these locks (chosen by a hash of
 /// the id) instead of racing each other's compare-and-swap.
@@ -79,9 +72,7 @@ return 2
 
 /// Sessions in Redis; `store_url("redis://host:port[/db]")`.
 pub struct RedisStore {
-    client: Client,
-    /// Made on first use, inside the runtime (building the engine needs none).
-    manager: OnceCell<ConnectionManager>,
+    link: RedisLink,
     create: Script,
     replace: Script,
     touch: Script,
@@ -93,10 +84,6 @@ impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore").finish_non_exhaustive()
     }
-}
-
-fn unavailable(e: RedisError) -> Error {
-    Error::StoreUnavailable(format!("redis: {e}"))
 }
 
 fn key(id: SessionId) -> String {
@@ -117,69 +104,17 @@ impl RedisStore {
     /// needs no runtime; a bad URL is an error here, an unreachable server one at each call
     /// (`store unavailable`) until it answers.
     pub fn open(url: &str) -> Result<RedisStore> {
-        // RESP3: the connection tells the manager at once when Redis goes away, so it
-        // reconnects before the next call instead of failing that call on a dead socket.
-        let bad = |e: RedisError| Error::Config(format!("store URL {url:?}: {e}"));
-        let info: redis::ConnectionInfo = url.parse().map_err(bad)?;
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(redis::ProtocolVersion::RESP3);
-        let client = Client::open(info.set_redis_settings(settings)).map_err(bad)?;
+        let link = RedisLink::open(url, "redis", |e| {
+            Error::Config(format!("store URL {url:?}: {e}"))
+        })?;
         Ok(RedisStore {
-            client,
-            manager: OnceCell::new(),
+            link,
             create: Script::new(CREATE),
             replace: Script::new(REPLACE),
             touch: Script::new(TOUCH),
             writers: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: Default::default(),
         })
-    }
-
-    /// The connection manager, created (not yet connected) on the first call.
-    async fn connection(&self) -> Result<ConnectionManager> {
-        let manager = self
-            .manager
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(IO_TIMEOUT))
-                    .set_response_timeout(Some(IO_TIMEOUT))
-                    // One quick retry per reconnect; the next call starts another, so a
-                    // returning Redis is picked up on the next call.
-                    .set_number_of_retries(1)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_millis(200));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-                    .map_err(unavailable)
-            })
-            .await?;
-        Ok(manager.clone())
-    }
-
-    /// Runs one request against Redis, bounded by [`CALL_TIMEOUT`]. A refused connection
-    /// means nothing was sent, so the request is tried once more on the reconnection the
-    /// failure started (the first call after Redis returns then succeeds too).
-    async fn call<T, F, Fut>(&self, request: F) -> Result<T>
-    where
-        F: Fn(ConnectionManager) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        let attempt = async {
-            let conn = self.connection().await?;
-            match request(conn.clone()).await {
-                Err(e) if e.is_connection_refusal() => request(conn).await.map_err(unavailable),
-                other => other.map_err(unavailable),
-            }
-        };
-        tokio::time::timeout(CALL_TIMEOUT, attempt)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::StoreUnavailable(format!(
-                    "redis: no answer within {} ms",
-                    CALL_TIMEOUT.as_millis()
-                )))
-            })
     }
 
     fn writer_lock(&self, id: &SessionId) -> &Mutex<()> {
@@ -224,6 +159,7 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let (key, data) = (key(record.id), encode(&record.data)?);
             let created: i64 = self
+                .link
                 .call(|mut conn| {
                     let mut script = self.create.prepare_invoke();
                     script
@@ -242,6 +178,7 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let key = key(id);
             let fields = self
+                .link
                 .call(|mut conn| {
                     let mut cmd = redis::cmd("HMGET");
                     cmd.arg(&key).arg("data").arg("expires_at").arg("version");
@@ -256,6 +193,7 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let (key, data) = (key(record.id), encode(&record.data)?);
             let swapped: i64 = self
+                .link
                 .call(|mut conn| {
                     let mut script = self.replace.prepare_invoke();
                     script
@@ -275,6 +213,7 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let key = key(id);
             let found: i64 = self
+                .link
                 .call(|mut conn| {
                     let mut script = self.touch.prepare_invoke();
                     script
@@ -312,6 +251,7 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let key = key(id);
             let deleted: i64 = self
+                .link
                 .call(|mut conn| {
                     let mut cmd = redis::cmd("DEL");
                     cmd.arg(&key);
