@@ -18,6 +18,15 @@ function setSessionCookie(res, setCookie) {
   res.setHeader('set-cookie', [...others, setCookie]);
 }
 
+/** Answers a refused cookie: its status, and its message as the body, as for a refused
+ * Socket.IO handshake. */
+function answerRefusal(res, refusal) {
+  res.statusCode = refusal.status;
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.end(refusal.message);
+  return undefined;
+}
+
 /**
  * @param {object} native the addon's engine
  * @param {{ optional?: boolean }} [options] `optional: true` lets refused requests through
@@ -42,11 +51,7 @@ function middleware(native, { optional = false } = {}) {
         req.sessionRefusal = refusal;
         return next();
       }
-      // The refusal's message is the body, as for a refused Socket.IO handshake.
-      res.statusCode = refusal.status;
-      res.setHeader('content-type', 'text/plain; charset=utf-8');
-      res.end(refusal.message);
-      return undefined;
+      return answerRefusal(res, refusal);
     }
     // regenerate() and destroy() change the cookie of this response; the engine says how.
     const requestSession = resolved.session;
@@ -88,10 +93,7 @@ function guard(native, { optional = false } = {}) {
       req.headers.cookie = undefined;
       return next();
     }
-    res.statusCode = refusal.status;
-    res.setHeader('content-type', 'text/plain; charset=utf-8');
-    res.end(refusal.message);
-    return undefined;
+    return answerRefusal(res, refusal);
   };
 }
 

@@ -305,12 +305,7 @@ impl SessionIo {
         if self.0.presence.is_tombstoned(id) {
             return Err(Refusal::InvalidSession);
         }
-        match self.0.store.load(id).await {
-            Ok(Some(r)) if r.is_expired(now_ms()) => Err(Refusal::SessionExpired),
-            Ok(Some(_)) => Ok(Some(id)),
-            Ok(None) => Err(Refusal::InvalidSession),
-            Err(_) => Err(Refusal::StoreUnavailable),
-        }
+        self.0.live_record(id).await.map(|_| Some(id))
     }
 
     /// The `Set-Cookie` value that stores a session's cookie.
@@ -375,6 +370,16 @@ pub struct Stats {
 }
 
 impl Core {
+    /// The record of a live session, or why a handshake or request naming it is refused.
+    pub(crate) async fn live_record(&self, id: SessionId) -> std::result::Result<Record, Refusal> {
+        match self.store.load(id).await {
+            Ok(Some(r)) if r.is_expired(now_ms()) => Err(Refusal::SessionExpired),
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(Refusal::InvalidSession),
+            Err(_) => Err(Refusal::StoreUnavailable),
+        }
+    }
+
     pub(crate) fn host_id(&self, id: SessionId) -> String {
         match self.config.express.as_ref().and_then(|x| x.sid_of(id)) {
             Some(sid) => sid.to_string(),

@@ -570,14 +570,7 @@ pub(crate) async fn check_handshake(
         (crate::CookieCredential::Absent, None) if core.config.allow_anonymous => return Ok(None),
         (crate::CookieCredential::Absent, None) => return Err(Refusal::SessionRequired),
     };
-    let record = match core.store.load(id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(Refusal::InvalidSession),
-        Err(_) => return Err(Refusal::StoreUnavailable),
-    };
-    if record.is_expired(now_ms()) {
-        return Err(Refusal::SessionExpired);
-    }
+    let record = core.live_record(id).await?;
     Ok(Some((id, record.expires_at)))
 }
 
