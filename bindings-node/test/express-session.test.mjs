@@ -75,11 +75,10 @@ describe('express-session mode', () => {
     assert.equal(await ack(a, 'incr'), 2);
     // express-session reads what sessionio wrote.
     assert.equal(await (await http('GET', '/', cookie)).text(), `${sid} 2`);
-    const socketSession = await new Promise((resolve) => {
-      rt.onConnection((s) => resolve(s.sessionId));
-      clients.connect(rt.url, { cookie });
-    });
-    assert.equal(socketSession, sid);
+    // The connect is awaited too: the test must not end with a handshake in flight.
+    const socketSession = new Promise((resolve) => rt.onConnection((s) => resolve(s.sessionId)));
+    await clients.connect(rt.url, { cookie });
+    assert.equal(await socketSession, sid);
   });
 
   test("a cookie signed with the rotated-out secret still in the list is accepted; a tampered one is refused", async (t) => {
