@@ -40,6 +40,9 @@ use crate::{Error, Result};
 /// The adapter of every engine: socketioxide-redis over [`Bus`].
 pub type Adapter = CustomRedisAdapter<Emitter, Bus>;
 
+/// A socket of an engine, as socketioxide hands it out.
+pub(crate) type SocketRef = socketioxide::extract::SocketRef<Adapter>;
+
 /// Bound on one publish or subscribe round trip.
 const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Pause between (re)subscription attempts while Redis is unreachable.

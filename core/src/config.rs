@@ -6,8 +6,9 @@ use std::time::Duration;
 use http::HeaderValue;
 
 use crate::cookie::{CookieSettings, SameSite};
+use crate::error::{Error, Result};
 use crate::store::{MemoryStore, SessionStore};
-use crate::{Error, Result, SessionId, SessionIo};
+use crate::SessionId;
 
 /// The shortest secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -120,7 +121,7 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// Builds a [`SessionIo`]. Values are checked by [`build`](Builder::build), which names the
+/// Builds a [`SessionIo`](crate::SessionIo). Values are checked by [`build`](Builder::build), which names the
 /// first bad one.
 ///
 /// ```
@@ -241,7 +242,7 @@ impl Builder {
     }
 
     /// Whether the handshake's `auth.token` is read as a token from
-    /// [`SessionIo::issue_token`] (default `true`). Turn it off when `auth.token` carries
+    /// [`SessionIo::issue_token`](crate::SessionIo::issue_token) (default `true`). Turn it off when `auth.token` carries
     /// something else of the app's; the cookie is then the only credential.
     pub fn token_auth(mut self, enabled: bool) -> Self {
         self.no_token_auth = !enabled;
@@ -340,13 +341,8 @@ impl Builder {
         self
     }
 
-    /// Checks every value and builds the engine. Needs no runtime; background tasks start
-    /// on first use inside one.
-    pub fn build(self) -> Result<SessionIo> {
-        SessionIo::from_config(self.into_config()?)
-    }
-
-    fn into_config(mut self) -> Result<Config> {
+    /// Checks every value; [`build`](Self::build) then builds the engine from it.
+    pub(crate) fn into_config(mut self) -> Result<Config> {
         let bad = |msg: String| Err(Error::Config(msg));
         let express = match self.express.take() {
             None => None,

@@ -4,26 +4,29 @@
 //! packets) is full. A message then waits for room, up to [`ROOM_WAIT`]: a client that
 //! reads slowly still gets everything, in order, and the sender is slowed down
 //! (back-pressure). A client that takes nothing for that long has fallen behind: the
-//! message is counted as dropped, the socket is marked [behind](SocketState::behind), later
+//! message is counted as dropped, the socket is marked [`Behind`], later
 //! messages to it are dropped at once (and counted), and the server disconnects it as soon
 //! as its queue has room for the DISCONNECT packet — after the messages it already has —
 //! so that its client reconnects and reads the current state again. A client that reads
 //! nothing at all is cut sooner by the heartbeat and the connection's stall timeout.
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use socketioxide::{SendError, SocketError};
 
-use crate::realtime::{SocketRef, SocketState};
+use crate::adapter::SocketRef;
 
 /// How long a message waits for room in one socket's full queue.
 pub(crate) const ROOM_WAIT: Duration = Duration::from_secs(1);
 
 /// The longest pause between two tries.
 const MAX_PAUSE: Duration = Duration::from_millis(20);
+
+/// Marks, in a socket's extensions, a socket that fell behind: it is being disconnected,
+/// and messages to it are dropped (and counted) at once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Behind;
 
 /// What became of a message to one socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +78,7 @@ pub(crate) async fn deliver(
     event: &str,
     data: &(impl Serialize + ?Sized),
 ) -> Delivery {
-    let state = socket.extensions.get::<Arc<SocketState>>();
-    if state
-        .as_ref()
-        .is_some_and(|s| s.behind.load(Ordering::Acquire))
-    {
+    if socket.extensions.get::<Behind>().is_some() {
         return Delivery::Dropped;
     }
     let started = tokio::time::Instant::now();
@@ -106,10 +105,8 @@ pub(crate) async fn deliver(
 /// Marks `socket` as behind (once) and disconnects it as soon as its queue takes the
 /// DISCONNECT packet, or until it closes by itself.
 pub(crate) fn fell_behind(socket: &SocketRef) {
-    if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
-        if state.behind.swap(true, Ordering::AcqRel) {
-            return;
-        }
+    if socket.extensions.insert(Behind).is_some() {
+        return;
     }
     tracing::warn!(
         socket = %socket.id,

@@ -7,15 +7,27 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::error::Refusal;
+use crate::error::{Refusal, Result};
 use crate::store::{BoxFuture, Mutation, Record, SessionStore, Touch};
-use crate::{Result, SessionId};
+use crate::SessionId;
 
 /// Upper bounds (seconds) of the store latency histogram's buckets.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05,
     0.25,
 ];
+
+/// Live counters; see [`SessionIo::stats`](crate::SessionIo::stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Sockets connected to this process, on every namespace.
+    pub sockets: usize,
+    /// Sessions that have at least one socket here (= running expiry timers).
+    pub sessions_with_sockets: usize,
+    /// Rooms with at least one socket of this process, on every namespace (each session
+    /// with sockets is one; rooms joined by handlers add to it).
+    pub rooms: usize,
+}
 
 #[derive(Default)]
 pub(crate) struct Metrics {
@@ -86,7 +98,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every counter, plus the live gauges given.
-    pub(crate) fn render(&self, stats: &crate::Stats) -> String {
+    pub(crate) fn render(&self, stats: &Stats) -> String {
         let mut out = String::with_capacity(2048);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(

@@ -1,8 +1,5 @@
-//! Which sessions have sockets here, how many, and one expiry timer per such session.
-//!
-//! The timer sleeps until the session's expiry instant and only then reads the store
-//! once: if HTTP activity moved the instant, it sleeps again; if not, the sockets are told
-//! `"session expired"` and disconnected. No socket ever polls the store.
+//! Which sessions have sockets here, how many, the handle of each such session's expiry
+//! timer (the timer itself is in `expiry`), and the ids just destroyed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,14 +8,12 @@ use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 
-use crate::store::now_ms;
-use crate::{Core, Refusal, SessionId};
+use crate::error::Refusal;
+use crate::SessionId;
 
 /// How long a destroyed or expired id is remembered, to refuse handshakes that loaded
 /// the record just before it went away.
 const TOMBSTONE_TTL: Duration = Duration::from_secs(30);
-/// Retry delay when the store cannot be read at a deadline.
-const STORE_RETRY: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 pub(crate) struct Presence {
@@ -36,14 +31,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Presence {
-    /// Counts a new socket for `id` (refusing past `cap`) and starts the session's timer
-    /// if it is the first one.
+    /// Counts a new socket for `id` (refusing past `cap`) and, for the session's first
+    /// socket here, starts its expiry timer with `start_timer`.
     pub(crate) fn admit(
-        &self,
-        core: &Arc<Core>,
+        self: &Arc<Self>,
         id: SessionId,
-        expires_at: u64,
         cap: usize,
+        start_timer: impl FnOnce() -> AbortHandle,
     ) -> Result<Membership, Refusal> {
         if self.is_tombstoned(id) {
             return Err(Refusal::InvalidSession);
@@ -58,12 +52,11 @@ impl Presence {
         }
         entry.sockets += 1;
         if entry.watcher.is_none() {
-            let task = tokio::spawn(watch(Arc::downgrade(core), id, expires_at));
-            entry.watcher = Some(task.abort_handle());
+            entry.watcher = Some(start_timer());
         }
         Ok(Membership {
             id,
-            core: Arc::downgrade(core),
+            presence: Arc::downgrade(self),
             released: AtomicBool::new(false),
         })
     }
@@ -92,7 +85,7 @@ impl Presence {
 
     /// Forgets the timer of `id` without stopping it (the timer itself is about to kick
     /// the sockets, which releases them and must not abort it half-way).
-    fn detach_watcher(&self, id: SessionId) {
+    pub(crate) fn detach_watcher(&self, id: SessionId) {
         if let Some(e) = lock(&self.entries).get_mut(&id) {
             e.watcher = None;
         }
@@ -119,15 +112,15 @@ impl Presence {
 /// failing that, when the socket is dropped.
 pub(crate) struct Membership {
     pub(crate) id: SessionId,
-    core: Weak<Core>,
+    presence: Weak<Presence>,
     released: AtomicBool,
 }
 
 impl Membership {
     pub(crate) fn release(&self) {
         if !self.released.swap(true, Ordering::AcqRel) {
-            if let Some(core) = self.core.upgrade() {
-                core.presence.release(self.id);
+            if let Some(presence) = self.presence.upgrade() {
+                presence.release(self.id);
             }
         }
     }
@@ -136,40 +129,5 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         self.release();
-    }
-}
-
-fn instant_at(unix_ms: u64) -> tokio::time::Instant {
-    let now = now_ms();
-    tokio::time::Instant::now() + Duration::from_millis(unix_ms.saturating_sub(now))
-}
-
-async fn watch(core: Weak<Core>, id: SessionId, mut deadline: u64) {
-    loop {
-        tokio::time::sleep_until(instant_at(deadline)).await;
-        let Some(core) = core.upgrade() else { return };
-        let now = now_ms();
-        match core.store.load(id).await {
-            Ok(Some(r)) if !r.is_expired(now) => deadline = r.expires_at,
-            Ok(found) => {
-                core.presence.detach_watcher(id);
-                // Expired: tell the sockets why. Vanished (destroyed elsewhere): just go.
-                let kicked = core
-                    .kick(
-                        id,
-                        found.is_some().then_some("session expired"),
-                        crate::Reach::ThisNode,
-                    )
-                    .await;
-                if found.is_some() {
-                    core.metrics.expired(kicked);
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "session store unreadable at a session's expiry; retrying");
-                deadline = now + STORE_RETRY.as_millis() as u64;
-            }
-        }
     }
 }

@@ -1,14 +1,64 @@
-//! The session handle shared by HTTP handlers, socket handlers and the host.
+//! The session handle shared by HTTP handlers, socket handlers and the host, and the
+//! cookie change an HTTP response must carry because of what was done through it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::http::CookieSlot;
+use crate::engine::{Core, SessionIo};
+use crate::error::{Error, Refusal, Result};
 use crate::store::{now_ms, Data, Record};
-use crate::{Core, Error, Result, SessionId};
+use crate::SessionId;
+
+/// The cookie change an HTTP response must carry, decided while the request runs
+/// (`regenerate` sets the new session's cookie, `destroy` a clearing one).
+#[derive(Default)]
+pub(crate) struct ResponseCookie {
+    set_cookie: Mutex<Option<String>>,
+    /// What the request's cookie resolved to. The id, not the `Session`: a `Session` of
+    /// the request holds this slot, so caching one here would make a cycle that leaks the
+    /// slot, the session and the engine's core with every request (seen by the soak).
+    pub(crate) resolved: tokio::sync::OnceCell<std::result::Result<SessionId, Refusal>>,
+}
+
+impl ResponseCookie {
+    pub(crate) fn set(&self, header: String) {
+        *self.set_cookie.lock().unwrap_or_else(|p| p.into_inner()) = Some(header);
+    }
+
+    pub(crate) fn take(&self) -> Option<String> {
+        self.set_cookie
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    pub(crate) fn peek(&self) -> Option<String> {
+        self.set_cookie
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl SessionIo {
+    /// Creates an empty session.
+    pub async fn create_session(&self) -> Result<Session> {
+        let id = self
+            .0
+            .insert_new_session(Default::default(), now_ms() + self.0.ttl_ms())
+            .await?;
+        Ok(Session::new(id, self.0.clone(), true, None))
+    }
+
+    /// A handle on an existing, live session. Writes through it do not count as activity.
+    pub async fn session(&self, id: SessionId) -> Result<Session> {
+        self.0.live_record(id).await?;
+        Ok(Session::new(id, self.0.clone(), false, None))
+    }
+}
 
 /// A live handle on one session. It holds only the id: every read goes to the store and
 /// every write is an atomic read-modify-write there, so there is nothing to `reload()` or
@@ -40,7 +90,7 @@ pub struct Session {
     extends: bool,
     /// Set when the handle belongs to an HTTP request: regenerate/destroy then update
     /// the response's cookie.
-    cookie: Option<Arc<CookieSlot>>,
+    cookie: Option<Arc<ResponseCookie>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -56,7 +106,7 @@ impl Session {
         id: SessionId,
         core: Arc<Core>,
         extends: bool,
-        cookie: Option<Arc<CookieSlot>>,
+        cookie: Option<Arc<ResponseCookie>>,
     ) -> Self {
         Session {
             id,
@@ -101,11 +151,7 @@ impl Session {
     }
 
     async fn live_record(&self) -> Result<Record> {
-        match self.core.store.load(self.id).await? {
-            None => Err(Error::SessionNotFound),
-            Some(r) if r.is_expired(now_ms()) => Err(Error::SessionExpired),
-            Some(r) => Ok(r),
-        }
+        Ok(self.core.live_record(self.id).await?)
     }
 
     /// All data of the session.
@@ -256,12 +302,7 @@ impl Session {
             .await?;
         self.core.destroy_session(self.id).await?;
         if let Some(slot) = &self.cookie {
-            slot.set(
-                self.core
-                    .config
-                    .cookie
-                    .set_cookie(&self.core.signer.sign_cookie(&new)),
-            );
+            slot.set(self.core.set_cookie(new));
         }
         Ok(Session::new(
             new,
@@ -276,7 +317,7 @@ impl Session {
     pub async fn destroy(&self) -> Result<usize> {
         let n = self.core.destroy_session(self.id).await?;
         if let Some(slot) = &self.cookie {
-            slot.set(self.core.config.cookie.clear_cookie());
+            slot.set(self.core.clear_cookie());
         }
         Ok(n)
     }

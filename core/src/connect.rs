@@ -1,0 +1,127 @@
+//! What happens when a socket connects to a namespace: the connect middleware admits it
+//! (Origin, cookie or token, store, the per-session cap), joins it to its session's room
+//! and gives it its handlers before socketioxide answers the CONNECT; then the
+//! on-connection callbacks run.
+
+use std::sync::{Arc, Weak};
+use std::time::SystemTime;
+
+use socketioxide::extract::TryData;
+use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
+
+use crate::adapter::{self, SocketRef};
+use crate::engine::Core;
+use crate::error::Refusal;
+use crate::socket::SocketState;
+use crate::{expiry, handler};
+
+/// Registers every configured namespace with its connect middleware.
+pub(crate) fn install_namespaces(core: &Arc<Core>) {
+    for ns in &core.config.transport.namespaces {
+        let (on_connect_core, admit_core) = (Arc::downgrade(core), Arc::downgrade(core));
+        let on_connect = move |socket: SocketRef| {
+            let core = on_connect_core.clone();
+            async move { on_connect(core, socket).await }
+        };
+        let middleware = move |socket: SocketRef,
+                               TryData(auth): TryData<
+            Option<serde_json::Map<String, serde_json::Value>>,
+        >| {
+            let core = admit_core.clone();
+            async move {
+                use tracing::Instrument as _;
+                let metrics = core.upgrade().map(|c| c.metrics.clone());
+                let span = tracing::debug_span!("sessionio.handshake", socket = %socket.id);
+                let outcome = match auth {
+                    Ok(auth) => {
+                        let auth = auth.map(serde_json::Value::Object);
+                        admit(core.clone(), socket.clone(), auth)
+                            .instrument(span)
+                            .await
+                    }
+                    Err(_) => Err(Refusal::InvalidAuth),
+                };
+                if let (Ok(()), Some(core)) = (&outcome, core.upgrade()) {
+                    attach(&core, &socket);
+                }
+                if let Err(refusal) = outcome {
+                    tracing::debug!(%refusal, "handshake refused");
+                }
+                if let Some(m) = metrics {
+                    match outcome {
+                        Ok(()) => m.accepted(),
+                        Err(refusal) => m.refused(refusal),
+                    }
+                }
+                outcome
+            }
+        };
+        adapter::init_namespace(core.io.ns(ns.clone(), on_connect.with(middleware)));
+    }
+}
+
+/// The connect middleware: the handshake check, then the per-session cap and the
+/// session's room. Its `Err` becomes the client's `connect_error` message.
+async fn admit(
+    core: Weak<Core>,
+    socket: SocketRef,
+    auth: Option<serde_json::Value>,
+) -> Result<(), Refusal> {
+    let core = core.upgrade().ok_or(Refusal::StoreUnavailable)?;
+    core.start_background();
+    let auth = auth.unwrap_or(serde_json::Value::Null);
+    let admitted = core
+        .check_handshake(&socket.req_parts().headers, &auth)
+        .await?;
+    let membership = match admitted {
+        None => None,
+        Some((id, expires_at)) => {
+            let cap = core.config.max_connections_per_session;
+            let m = core
+                .presence
+                .admit(id, cap, || expiry::start_timer(&core, id, expires_at))?;
+            socket.join(id.to_string());
+            if let Some(room) = &core.node_room {
+                socket.join(room.clone());
+            }
+            Some(m)
+        }
+    };
+    socket.extensions.insert(Arc::new(SocketState {
+        membership,
+        auth,
+        time: SystemTime::now(),
+    }));
+    Ok(())
+}
+
+/// Gives an accepted socket its disconnect and event handlers. This runs in the connect
+/// middleware, before socketioxide sends the CONNECT answer: the connect handler is a
+/// task spawned after that answer, so an event the client sends at once could otherwise
+/// arrive before its handler exists and be dropped.
+fn attach(core: &Arc<Core>, socket: &SocketRef) {
+    socket.on_disconnect(|socket: SocketRef, _reason: DisconnectReason| async move {
+        if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+            if let Some(m) = &state.membership {
+                m.release();
+            }
+        }
+    });
+    handler::attach_dispatch(core, socket);
+}
+
+async fn on_connect(core: Weak<Core>, socket: SocketRef) {
+    let Some(core) = core.upgrade() else { return };
+    let session_id = socket
+        .extensions
+        .get::<Arc<SocketState>>()
+        .and_then(|s| s.membership.as_ref().map(|m| m.id));
+    // A destroy that raced this handshake (it loaded the record just before the delete)
+    // tombstoned the id; the socket leaves at once.
+    if session_id.is_some_and(|id| core.presence.is_tombstoned(id)) {
+        let _ = socket.disconnect();
+        return;
+    }
+    handler::run_on_connection(&core, &socket).await;
+}

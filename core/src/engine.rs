@@ -1,0 +1,405 @@
+//! The hub of an engine: its state ([`Core`]) and what reaches sockets — the notify
+//! fan-out, the destroy that disconnects a session everywhere, the kick an expiry timer
+//! runs — and the public handle [`SessionIo`] with the calls that need nothing more.
+//!
+//! Every other engine module builds on this one and none is imported here, so the modules
+//! never import each other in a circle: the modules above add their own methods to
+//! [`SessionIo`] in their files (sessions in `session`, admission in `admission`, socket
+//! handlers in `handler`, HTTP in `http`), the host's socket callbacks are kept here
+//! type-erased ([`Callbacks`]), and the background work is started through the hook that
+//! `startup` sets when the engine is built ([`Core::start_background`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Once, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{BroadcastError, SocketIo};
+
+use crate::ack::{HandlerError, Reply};
+use crate::adapter::{Adapter, Bus, SocketRef};
+use crate::config::{Builder, Config};
+use crate::cookie::Signer;
+use crate::delivery;
+use crate::error::{Error, Refusal, Result};
+use crate::metrics::{Metrics, Stats};
+use crate::presence::Presence;
+use crate::store::{now_ms, BoxFuture, Data, Record, SessionStore, Touch};
+use crate::{SessionId, Value};
+
+/// The engine: cheap to clone, `Send + Sync`; every clone is the same server.
+///
+/// Its methods are documented together, but live with what they are about: this module
+/// has the fan-out (`notify_session`, `destroy_session`) and the engine's state; sessions,
+/// socket handlers, admission and HTTP add theirs in their own modules.
+#[derive(Clone)]
+pub struct SessionIo(pub(crate) Arc<Core>);
+
+/// The state of one engine, shared by every handle on it.
+pub(crate) struct Core {
+    pub(crate) config: Config,
+    pub(crate) signer: Signer,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) io: SocketIo<Adapter>,
+    pub(crate) sio_layer: SocketIoLayer<Adapter>,
+    /// How the engine reaches the other processes (if any).
+    pub(crate) bus: Bus,
+    /// With other processes linked: a room every session socket of this node joins, so
+    /// that a broadcast can skip this node's sockets (they are reached one by one, see
+    /// [`delivery`]).
+    pub(crate) node_room: Option<String>,
+    pub(crate) presence: Arc<Presence>,
+    pub(crate) callbacks: RwLock<Callbacks>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Runs [`on_start`](Self::on_start) once.
+    pub(crate) started: Once,
+    /// Registers the namespaces and starts the sweeper (`startup` sets it): called on
+    /// build when a runtime is current, else on the first request or call.
+    pub(crate) on_start: fn(&Arc<Core>),
+}
+
+/// One incoming socket event, as the engine hands it to a registered callback.
+#[derive(Clone)]
+pub(crate) struct RawEvent {
+    pub(crate) core: Arc<Core>,
+    pub(crate) socket: SocketRef,
+    pub(crate) event: Arc<str>,
+    pub(crate) args: Arc<[Value]>,
+}
+
+/// A registered event handler or middleware, over the engine's own types (`handler`
+/// wraps the host's closures of its public context types into these).
+pub(crate) type EventFn<T> =
+    Arc<dyn Fn(RawEvent) -> BoxFuture<'static, std::result::Result<T, HandlerError>> + Send + Sync>;
+
+/// A registered on-connection callback.
+pub(crate) type ConnectionFn =
+    Arc<dyn Fn(Arc<Core>, SocketRef) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// The host's socket callbacks.
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    pub(crate) events: HashMap<String, EventFn<Reply>>,
+    pub(crate) middlewares: Vec<EventFn<()>>,
+    pub(crate) on_connection: Vec<ConnectionFn>,
+}
+
+/// Why a session id does not name a live session: the one mapping every caller uses,
+/// to a [`Refusal`] for clients and to an [`Error`] for the host.
+#[derive(Debug)]
+pub(crate) enum NotLive {
+    /// No such record (never created, destroyed, regenerated).
+    Missing,
+    /// The record is past its expiry instant.
+    Expired,
+    /// The store could not be read.
+    Unavailable(Error),
+}
+
+impl From<NotLive> for Refusal {
+    fn from(n: NotLive) -> Self {
+        match n {
+            NotLive::Missing => Refusal::InvalidSession,
+            NotLive::Expired => Refusal::SessionExpired,
+            NotLive::Unavailable(_) => Refusal::StoreUnavailable,
+        }
+    }
+}
+
+impl From<NotLive> for Error {
+    fn from(n: NotLive) -> Self {
+        match n {
+            NotLive::Missing => Error::SessionNotFound,
+            NotLive::Expired => Error::SessionExpired,
+            NotLive::Unavailable(e) => e,
+        }
+    }
+}
+
+/// Which sockets a kick reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// This process's (each node's expiry timer kicks its own sockets).
+    ThisNode,
+    /// Every linked process's (a destroyed session is gone everywhere).
+    AllNodes,
+}
+
+pub(crate) fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl std::fmt::Debug for SessionIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionIo")
+            .field("config", &self.0.config)
+            .finish()
+    }
+}
+
+impl SessionIo {
+    /// Starts configuring an engine.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The underlying socketioxide handle, for what sessionio does not wrap. Its
+    /// broadcasts reach every process linked by the Redis adapter (see
+    /// [`Builder::adapter_url`]); add `.local()` for this process only.
+    pub fn socket_io(&self) -> &SocketIo<Adapter> {
+        &self.0.io
+    }
+
+    /// Emits `event` with `data` (one argument) to every socket of the session, on every
+    /// namespace; returns how many sockets it reached. An unknown session reaches 0.
+    pub async fn notify_session(
+        &self,
+        id: SessionId,
+        event: &str,
+        data: &(impl Serialize + ?Sized),
+    ) -> Result<usize> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("sessionio.notify_session", session = %id, event);
+        self.0
+            .notify_session(id, event, data)
+            .instrument(span)
+            .await
+    }
+
+    /// Deletes the session and disconnects every socket of it (server-side: clients do
+    /// not reconnect by themselves); returns how many sockets were disconnected. Later
+    /// handshakes and HTTP requests with its cookie are refused with `invalid session`.
+    pub async fn destroy_session(&self, id: SessionId) -> Result<usize> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("sessionio.destroy_session", session = %id);
+        self.0.destroy_session(id).instrument(span).await
+    }
+
+    /// A signed token for clients that cannot send cookies: they connect with
+    /// `auth: { token }`. It names the session and expires after `ttl`; it does not keep
+    /// the session alive, and a destroyed session's tokens stop working.
+    pub fn issue_token(&self, id: SessionId, ttl: Duration) -> Result<String> {
+        if ttl.is_zero() {
+            return Err(Error::InvalidValue("token ttl must be positive".into()));
+        }
+        let exp = now_ms().saturating_add(ttl.as_millis().min(u64::MAX as u128) as u64);
+        Ok(self.0.signer.sign_token(&id, exp))
+    }
+
+    /// Counters for monitoring and leak tests.
+    pub fn stats(&self) -> Stats {
+        let namespaces =
+            || (self.0.config.transport.namespaces.iter()).filter_map(|ns| self.0.io.of(ns));
+        Stats {
+            sockets: namespaces().map(|op| op.local().sockets().len()).sum(),
+            sessions_with_sockets: self.0.presence.sessions(),
+            rooms: namespaces()
+                // Local rooms are answered without waiting.
+                .filter_map(|op| futures_util::FutureExt::now_or_never(op.local().rooms()))
+                .map(|rooms| rooms.map_or(0, |r| r.len()))
+                .sum(),
+        }
+    }
+
+    /// Every counter in the Prometheus text format (version 0.0.4), for a `/metrics`
+    /// route: sockets and sessions connected, handshakes accepted and refused by reason,
+    /// notifications sent, expiries, destroys, and a histogram of store latency.
+    ///
+    /// ```
+    /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build().unwrap();
+    /// let text = io.metrics_text();
+    /// assert!(text.contains("sessionio_handshakes_refused_total{reason=\"invalid session\"} 0"));
+    /// ```
+    pub fn metrics_text(&self) -> String {
+        self.0.metrics.render(&self.stats())
+    }
+
+    /// Disconnects every socket and stops the Socket.IO server.
+    pub async fn close(&self) {
+        self.0.io.close().await;
+    }
+}
+
+impl Core {
+    /// Registers the namespaces and starts the sweeper, once; see [`Core::on_start`].
+    pub(crate) fn start_background(self: &Arc<Self>) {
+        self.started.call_once(|| (self.on_start)(self));
+    }
+
+    /// The record of a live session, or why `id` names none.
+    pub(crate) async fn live_record(&self, id: SessionId) -> std::result::Result<Record, NotLive> {
+        match self.store.load(id).await {
+            Ok(Some(r)) if r.is_expired(now_ms()) => Err(NotLive::Expired),
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(NotLive::Missing),
+            Err(e) => Err(NotLive::Unavailable(e)),
+        }
+    }
+
+    /// Checks that `id` is live and, with `extend`, moves its expiry (activity).
+    pub(crate) async fn check_live(
+        &self,
+        id: SessionId,
+        extend: bool,
+    ) -> std::result::Result<(), NotLive> {
+        if !extend {
+            return self.live_record(id).await.map(|_| ());
+        }
+        let now = now_ms();
+        match self
+            .store
+            .touch(id, now.saturating_add(self.ttl_ms()), now)
+            .await
+        {
+            Ok(Touch::Extended) => Ok(()),
+            Ok(Touch::Expired) => Err(NotLive::Expired),
+            Ok(Touch::Missing) => Err(NotLive::Missing),
+            Err(e) => Err(NotLive::Unavailable(e)),
+        }
+    }
+
+    pub(crate) fn host_id(&self, id: SessionId) -> String {
+        match self.config.express.as_ref().and_then(|x| x.sid_of(id)) {
+            Some(sid) => sid.to_string(),
+            None => id.to_string(),
+        }
+    }
+
+    pub(crate) fn ttl_ms(&self) -> u64 {
+        self.config.ttl.as_millis().min(u64::MAX as u128) as u64
+    }
+
+    /// The `Set-Cookie` value that stores `id`'s cookie.
+    pub(crate) fn set_cookie(&self, id: SessionId) -> String {
+        self.config.cookie.set_cookie(&self.signer.sign_cookie(&id))
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    pub(crate) fn clear_cookie(&self) -> String {
+        self.config.cookie.clear_cookie()
+    }
+
+    pub(crate) async fn insert_new_session(
+        &self,
+        data: Data,
+        expires_at: u64,
+    ) -> Result<SessionId> {
+        // A collision of 128-bit random ids is astronomically unlikely; retry anyway
+        // rather than overwrite.
+        for _ in 0..4 {
+            let id = SessionId::default();
+            let record = Record {
+                id,
+                data: data.clone(),
+                expires_at,
+                version: 0,
+            };
+            if self.store.create(record).await? {
+                return Ok(id);
+            }
+        }
+        Err(Error::StoreUnavailable(
+            "could not allocate a session id".into(),
+        ))
+    }
+
+    pub(crate) async fn notify_session(
+        &self,
+        id: SessionId,
+        event: &str,
+        data: &(impl Serialize + ?Sized),
+    ) -> Result<usize> {
+        let reached = self.presence.count(id);
+        let linked = self.is_linked();
+        if reached == 0 && !linked {
+            return Ok(0);
+        }
+        let room = id.to_string();
+        let (mut sent, mut dropped) = (0, 0);
+        let mut unlinked = None;
+        for ns in &self.config.transport.namespaces {
+            let Some(op) = self.io.of(ns) else { continue };
+            if let Some(node_room) = &self.node_room {
+                // The other nodes, in one adapter broadcast that skips this node's sockets.
+                // Their own full queues are their heartbeat's to close: socketioxide's
+                // adapter does not report them back.
+                let others = op.clone().to(room.clone()).except(node_room.clone());
+                if let Err(e) = others.emit(event, data).await {
+                    match e {
+                        BroadcastError::Adapter(e) => unlinked = Some(e),
+                        e => tracing::debug!(error = %e, "notify_session: broadcast failed"),
+                    }
+                }
+            }
+            // This node's sockets one by one, each with back-pressure (see `delivery`).
+            let sockets = op.local().to(room.clone()).sockets();
+            let (here_sent, here_dropped) = delivery::deliver_all(&sockets, event, data).await;
+            sent += here_sent;
+            dropped += here_dropped;
+        }
+        if dropped > 0 {
+            tracing::warn!(session = %id, dropped, "notify_session: sockets that fell behind were not reached");
+        }
+        self.metrics.notified(sent, dropped);
+        match unlinked {
+            None => Ok(sent),
+            Some(e) => {
+                tracing::warn!(error = %e, "notify_session: other nodes were not reached");
+                Err(Error::StoreUnavailable(format!(
+                    "{e}; the other nodes were not reached ({sent} sockets on this node were)"
+                )))
+            }
+        }
+    }
+
+    /// Whether other processes are linked through the Redis adapter.
+    fn is_linked(&self) -> bool {
+        matches!(self.bus, Bus::Redis(_))
+    }
+
+    pub(crate) async fn destroy_session(&self, id: SessionId) -> Result<usize> {
+        self.presence.tombstone(id);
+        self.store.delete(id).await?;
+        let kicked = self.kick(id, None, Reach::AllNodes).await;
+        self.metrics.destroyed(kicked);
+        Ok(kicked)
+    }
+
+    /// Disconnects every socket of `id` (here, or on every node), first emitting `event`
+    /// to them if given; returns how many were here. Only
+    /// [`destroy_session`](Self::destroy_session) tombstones the id: an expired session's
+    /// record stays readable so its cookie is told `session expired`.
+    pub(crate) async fn kick(&self, id: SessionId, event: Option<&str>, reach: Reach) -> usize {
+        let n = self.presence.count(id);
+        let room = id.to_string();
+        let everywhere = reach == Reach::AllNodes && self.is_linked();
+        for ns in &self.config.transport.namespaces {
+            let Some(op) = self.io.of(ns) else { continue };
+            let op = if everywhere { op } else { op.local() };
+            if let Some(event) = event {
+                if let Err(e) = op.clone().to(room.clone()).emit(event, &()).await {
+                    tracing::debug!(error = %e, "kick: emit failed");
+                }
+            }
+            if let Err(e) = op.clone().to(room.clone()).disconnect().await {
+                if matches!(e, BroadcastError::Adapter(_)) {
+                    tracing::warn!(error = %e, "kick: other nodes were not reached");
+                    let _ = op.local().to(room.clone()).disconnect().await;
+                } else {
+                    tracing::debug!(error = %e, "kick: disconnect failed");
+                }
+            }
+        }
+        n
+    }
+}

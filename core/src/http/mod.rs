@@ -1,0 +1,22 @@
+//! HTTP: the tower layer for axum (app, sessions and Socket.IO on one port), the
+//! extractors handlers use, the guarded listener, and a standalone server for hosts in
+//! other languages.
+//!
+//! - [`layer`](crate::SessionIo::layer) — Socket.IO under its path, CORS with credentials
+//!   for the allowed origins, the Origin guard on websocket upgrades, and the response's
+//!   `Set-Cookie` (see `layer.rs`);
+//! - [`Session`](crate::Session) and [`SessionIo`](crate::SessionIo) as extractors, and
+//!   [`HttpError`] (see `extract.rs`);
+//! - [`bind`] / [`bind_with_stall_timeout`]: a listener whose connections get
+//!   TCP_NODELAY and deadlines against slow or silent peers (see `listener.rs`);
+//! - [`serve`](crate::SessionIo::serve): Socket.IO alone on a port (see `serve.rs`).
+
+mod extract;
+mod layer;
+pub mod listener;
+mod serve;
+
+pub use extract::{HttpError, SessionRejection};
+pub use layer::{OriginGuard, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES};
+pub use listener::{bind, bind_with_stall_timeout, NoDelayListener, DEFAULT_STALL_TIMEOUT};
+pub use serve::Server;

@@ -1,0 +1,87 @@
+//! Building an engine from its configuration, and starting its background work: the
+//! namespaces with their connect middleware, and the sweeper.
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use socketioxide::SocketIo;
+
+use crate::adapter::{self, Adapter, Bus};
+use crate::config::{Builder, Config};
+use crate::cookie::Signer;
+use crate::engine::{Core, SessionIo};
+use crate::error::Result;
+use crate::metrics::{Metrics, TimedStore};
+use crate::presence::Presence;
+use crate::{connect, expiry, SessionId};
+
+impl Builder {
+    /// Checks every value and builds the engine. Needs no runtime; background tasks start
+    /// on first use inside one.
+    pub fn build(self) -> Result<SessionIo> {
+        from_config(self.into_config()?)
+    }
+}
+
+fn from_config(config: Config) -> Result<SessionIo> {
+    let t = &config.transport;
+    let (bus, adapter) = adapter::constructor(config.adapter_url.as_deref(), "sessionio")?;
+    let (sio_layer, io) = SocketIo::builder()
+        .req_path(t.path.clone())
+        .ping_interval(t.ping_interval)
+        .ping_timeout(t.ping_timeout)
+        .max_payload(t.max_payload)
+        // max_payload bounds polling bodies only; websocket messages have their own
+        // limit (64 MiB by default): hold them to the same one.
+        .ws_max_message_size(usize::try_from(t.max_payload).unwrap_or(usize::MAX))
+        .connect_timeout(t.connect_timeout)
+        .max_buffer_size(t.max_buffer_size)
+        .ws_read_buffer_size(t.ws_read_buffer_size)
+        .with_adapter::<Adapter>(adapter)
+        .build_layer();
+    let metrics = Arc::new(Metrics::default());
+    let core = Arc::new(Core {
+        signer: Signer::new(&config.secrets),
+        store: Arc::new(TimedStore {
+            inner: config.store.clone(),
+            metrics: metrics.clone(),
+        }),
+        metrics,
+        config,
+        io,
+        sio_layer,
+        node_room: matches!(bus, Bus::Redis(_))
+            .then(|| format!("sessionio:node:{}", SessionId::default())),
+        bus,
+        presence: Arc::new(Presence::default()),
+        callbacks: Default::default(),
+        started: Once::new(),
+        on_start,
+    });
+    if tokio::runtime::Handle::try_current().is_ok() {
+        core.start_background();
+    }
+    Ok(SessionIo(core))
+}
+
+/// The engine's background work; [`Core::start_background`] runs it once.
+fn on_start(core: &Arc<Core>) {
+    connect::install_namespaces(core);
+    expiry::spawn_sweeper(core);
+}
+
+impl SessionIo {
+    /// Waits until the engine can serve: its namespaces registered and, with the Redis
+    /// adapter, its channels subscribed on Redis (at most 5 s, then
+    /// [`Error::StoreUnavailable`](crate::Error::StoreUnavailable)). Call it inside the
+    /// runtime before accepting traffic so that notifications from other processes are
+    /// not missed at start; [`serve`](Self::serve) calls it. Later Redis outages are
+    /// survived without it.
+    pub async fn ready(&self) -> Result<()> {
+        self.0.start_background();
+        if let Bus::Redis(bus) = &self.0.bus {
+            bus.ready(Duration::from_secs(5)).await?;
+        }
+        Ok(())
+    }
+}
