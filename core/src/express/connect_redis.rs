@@ -35,7 +35,7 @@ use std::io;
 
 use serde_json::Value;
 
-use super::{format_iso8601_ms, parse_iso8601_ms, ExpressBackend};
+use super::{iso8601_json, parse_iso8601_ms, ExpressBackend};
 use crate::store::redis_link::RedisLink;
 use crate::store::{now_ms, BoxFuture};
 use crate::{Error, Result};
@@ -262,7 +262,7 @@ fn with_key_expiry(mut session: Value, pttl_ms: i64, now: u64) -> Value {
     };
     // A browser-session cookie keeps no expiry; the key's default TTL is connect-redis's.
     if matches!(cookie.get("expires"), Some(Value::String(_))) {
-        cookie["expires"] = Value::String(format_iso8601_ms(now.saturating_add(pttl)));
+        cookie["expires"] = iso8601_json(now.saturating_add(pttl));
     }
     session
 }
@@ -376,7 +376,7 @@ mod tests {
         serde_json::json!({
             "cookie": {
                 "originalMaxAge": expires.map(|_| 3_600_000),
-                "expires": expires.map(format_iso8601_ms),
+                "expires": expires.map(iso8601_json),
                 "httpOnly": true,
                 "path": "/",
             },
