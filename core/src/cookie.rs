@@ -149,6 +149,12 @@ const MAX_CANDIDATES: usize = 8;
 
 /// The values of every cookie called `name` in a `Cookie` header, in order, at most
 /// [`MAX_CANDIDATES`]. Quoted values are unquoted.
+///
+/// Hand-written rather than `cookie::Cookie::split_parse`: that gives the same values
+/// without allocating, but builds a full `Cookie` per pair and took 4 to 6 times as long
+/// on hostile 64 KiB headers (e.g. 16,000 `a=b;` pairs: 0.8 ms here, 4.9 ms there), and it
+/// refuses pairs with an empty name, which this reader (and the `cookie_header` fuzz
+/// target's model) matches for an empty `name`.
 pub fn cookie_values<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     header
         .split(';')
@@ -213,6 +219,9 @@ impl Default for CookieSettings {
 }
 
 impl CookieSettings {
+    /// The attributes in the order the bindings and their tests have always seen
+    /// (`Path`, `Domain`, `HttpOnly`, `SameSite`, `Secure`); the `cookie` crate's `Display`
+    /// writes another order and drops a leading `.` from `Domain`.
     fn attributes(&self, out: &mut String) {
         out.push_str("; Path=");
         out.push_str(&self.path);
@@ -360,6 +369,26 @@ mod tests {
             cookie_values(&many, "sessionio.sid").count(),
             MAX_CANDIDATES
         );
+        // Pairs without '=' or with another name never stop the search.
+        let hostile = format!(
+            "{}x;=;{}sessionio.sid=found",
+            "a=b;".repeat(16_000),
+            ";".repeat(1000)
+        );
+        assert_eq!(
+            cookie_values(&hostile, "sessionio.sid").collect::<Vec<_>>(),
+            ["found"]
+        );
+        // An empty name matches the pairs with an empty name (`=v`), as the fuzz model says.
+        assert_eq!(
+            cookie_values("=v; a=b; =\"w\"", "").collect::<Vec<_>>(),
+            ["v", "w"]
+        );
+        // A lone quote is not a quoted value.
+        assert_eq!(
+            cookie_values("sessionio.sid=\"", "sessionio.sid").collect::<Vec<_>>(),
+            ["\""]
+        );
     }
 
     #[test]
@@ -373,6 +402,27 @@ mod tests {
         assert_eq!(
             c.clear_cookie(),
             "sessionio.sid=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
+        );
+        // Every attribute, in the order bindings-python's test_engine.py asserts.
+        let all = CookieSettings {
+            name: "app.sid".into(),
+            secure: true,
+            same_site: SameSite::Strict,
+            path: "/app".into(),
+            domain: Some("app.example".into()),
+        };
+        assert_eq!(
+            all.clear_cookie(),
+            "app.sid=; Max-Age=0; Path=/app; Domain=app.example; HttpOnly; SameSite=Strict; Secure"
+        );
+        let none = CookieSettings {
+            same_site: SameSite::None,
+            domain: Some(".example.com".into()),
+            ..all
+        };
+        assert_eq!(
+            none.set_cookie("v"),
+            "app.sid=v; Path=/app; Domain=.example.com; HttpOnly; SameSite=None; Secure"
         );
     }
 }

@@ -9,7 +9,9 @@
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha256;
+use std::borrow::Cow;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -92,38 +94,39 @@ impl ExpressSigner {
     }
 }
 
+/// What `encodeURIComponent` leaves as it is: ASCII letters and digits and `-_.!~*'()`.
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
 /// `encodeURIComponent`, which the `cookie` package applies to values.
 fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, URI_COMPONENT).to_string()
 }
 
-/// `decodeURIComponent`; `None` for a bad escape or bytes that are not UTF-8.
+/// `decodeURIComponent`; `None` where it throws: a `%` not followed by two hex digits, or
+/// bytes that are not UTF-8. (`percent_decode_str` alone would keep a bad escape as it is.)
 fn decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return Some(s.to_owned());
+    let well_formed = s.split('%').skip(1).all(|after| {
+        after
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(Cow::into_owned)
 }
 
 #[cfg(test)]
@@ -171,6 +174,32 @@ mod tests {
             &format!("{good}AAAA"), // too long
         ] {
             assert_eq!(s.verify_cookie(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn escapes_as_encode_and_decode_uri_component() {
+        // [s, encodeURIComponent(s)] from Node 20.
+        let cases = [
+            ("s:abc.def", "s%3Aabc.def"),
+            ("AZaz09-_.!~*'()", "AZaz09-_.!~*'()"),
+            ("a b+c/d?e=f&g;h,i", "a%20b%2Bc%2Fd%3Fe%3Df%26g%3Bh%2Ci"),
+            (
+                "%\"#$@[]{}|^`<>",
+                "%25%22%23%24%40%5B%5D%7B%7D%7C%5E%60%3C%3E",
+            ),
+            ("Zoë 😀", "Zo%C3%AB%20%F0%9F%98%80"),
+        ];
+        for (plain, encoded) in cases {
+            assert_eq!(encode(plain), encoded);
+            assert_eq!(decode(encoded).as_deref(), Some(plain));
+        }
+        // decodeURIComponent accepts lower-case hex and unescaped text.
+        assert_eq!(decode("s%3aabc").as_deref(), Some("s:abc"));
+        assert_eq!(decode("plain").as_deref(), Some("plain"));
+        // ... and throws (URIError) on a malformed escape or on bytes that are not UTF-8.
+        for bad in ["%", "%4", "a%zz", "%%41", "abc%", "%FF", "%C3", "%E2%82"] {
+            assert_eq!(decode(bad), None, "{bad}");
         }
     }
 

@@ -35,7 +35,7 @@ use std::io;
 
 use serde_json::Value;
 
-use super::{format_iso8601_ms, parse_iso8601_ms, ExpressBackend};
+use super::{iso8601_json, parse_iso8601_ms, ExpressBackend};
 use crate::store::redis_link::RedisLink;
 use crate::store::{now_ms, BoxFuture};
 use crate::{Error, Result};
@@ -192,61 +192,26 @@ fn stringify(session: &Value) -> Result<String> {
 }
 
 /// serde_json's compact output, which escapes strings as `JSON.stringify` does, with
-/// numbers written as JavaScript writes them.
+/// floats written as JavaScript writes numbers (ECMAScript's `Number::toString`, by
+/// `ryu-js`): the shortest digits that round trip, in plain notation for 1e-7 <= |x| < 1e21
+/// and as `d.ddde±n` otherwise, `-0` as `0`, and `null` for a non-finite number.
+///
+/// Integers (JSON numbers without a fraction or exponent, which serde_json keeps as `u64`
+/// or `i64`) are written with all their digits, also past 2^53 where JavaScript would
+/// round them: JavaScript reads them as the same number either way.
 struct JsFormatter;
 
 impl serde_json::ser::Formatter for JsFormatter {
     fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
-        writer.write_all(js_number(value).as_bytes())
+        if !value.is_finite() {
+            return writer.write_all(b"null");
+        }
+        writer.write_all(ryu_js::Buffer::new().format_finite(value).as_bytes())
     }
 
     fn write_f32<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
         self.write_f64(writer, f64::from(value))
     }
-}
-
-/// ECMAScript's `Number::toString(x)` for a finite `x`: the shortest digits that round
-/// trip, in plain notation for 1e-7 < |x| < 1e21 and as `d.ddde±n` otherwise; `-0` is `0`.
-fn js_number(x: f64) -> String {
-    if !x.is_finite() {
-        return "null".into();
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    // Rust's `{:e}` gives the same shortest round-tripping digits: `d[.ddd]e[-]exp`.
-    let sci = format!("{:e}", x.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let k = digits.len() as i64;
-    let n = exp.parse::<i64>().unwrap_or(0) + 1;
-    let mut out = String::with_capacity(k as usize + 8);
-    if x < 0.0 {
-        out.push('-');
-    }
-    if k <= n && n <= 21 {
-        out.push_str(&digits);
-        out.extend(std::iter::repeat_n('0', (n - k) as usize));
-    } else if 0 < n && n <= 21 {
-        out.push_str(&digits[..n as usize]);
-        out.push('.');
-        out.push_str(&digits[n as usize..]);
-    } else if -6 < n && n <= 0 {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-n) as usize));
-        out.push_str(&digits);
-    } else {
-        out.push_str(&digits[..1]);
-        if k > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let e = n - 1;
-        out.push('e');
-        out.push(if e < 0 { '-' } else { '+' });
-        out.push_str(&e.abs().to_string());
-    }
-    out
 }
 
 /// The session as stored, with `cookie.expires` set to the key's expiry. connect-redis's
@@ -262,7 +227,7 @@ fn with_key_expiry(mut session: Value, pttl_ms: i64, now: u64) -> Value {
     };
     // A browser-session cookie keeps no expiry; the key's default TTL is connect-redis's.
     if matches!(cookie.get("expires"), Some(Value::String(_))) {
-        cookie["expires"] = Value::String(format_iso8601_ms(now.saturating_add(pttl)));
+        cookie["expires"] = iso8601_json(now.saturating_add(pttl));
     }
     session
 }
@@ -361,6 +326,7 @@ mod tests {
     use super::redis_server::RedisServer;
     use super::*;
     use redis::Client;
+    use serde_json::ser::Formatter;
     use std::time::{Duration, Instant};
 
     /// A plain connection for checking what connect-redis would see.
@@ -376,7 +342,7 @@ mod tests {
         serde_json::json!({
             "cookie": {
                 "originalMaxAge": expires.map(|_| 3_600_000),
-                "expires": expires.map(format_iso8601_ms),
+                "expires": expires.map(iso8601_json),
                 "httpOnly": true,
                 "path": "/",
             },
@@ -685,7 +651,7 @@ mod tests {
 
     #[test]
     fn numbers_are_written_as_javascript_writes_them() {
-        // [x, String(x)] from Node 20.
+        // [x, JSON.stringify(x)] from Node 20.
         let cases: &[(f64, &str)] = &[
             (0.1, "0.1"),
             (3.0, "3"),
@@ -695,20 +661,66 @@ mod tests {
             (123.456, "123.456"),
             (1e20, "100000000000000000000"),
             (1e21, "1e+21"),
+            (-1e21, "-1e+21"),
+            (999_999_999_999_999_999_999.0, "1e+21"),
             (1.5e21, "1.5e+21"),
             (123456789012345680000.0, "123456789012345680000"),
+            (1e100, "1e+100"),
             (0.000001, "0.000001"),
             (0.000001234, "0.000001234"),
             (1e-7, "1e-7"),
+            (1.2345e-7, "1.2345e-7"),
             (-2.5e-7, "-2.5e-7"),
+            (123e-20, "1.23e-18"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (100.0 / 3.0, "33.333333333333336"),
+            (4.35, "4.35"),
+            // Integers around and past 2^53: the double's shortest digits, then zeros.
+            (9007199254740991.0, "9007199254740991"),
+            (9007199254740992.0, "9007199254740992"),
+            (9007199254740993.0, "9007199254740992"),
             (9007199254740994.0, "9007199254740994"),
-            (0.30000000000000004, "0.30000000000000004"),
+            (9223372036854775808.0, "9223372036854776000"),
+            (18446744073709551616.0, "18446744073709552000"),
+            (-18446744073709551616.0, "-18446744073709552000"),
             (1.7976931348623157e308, "1.7976931348623157e+308"),
             (5e-324, "5e-324"),
             (-1234.5678, "-1234.5678"),
         ];
         for &(x, js) in cases {
-            assert_eq!(js_number(x), js, "{x:?}");
+            let mut out = Vec::new();
+            JsFormatter.write_f64(&mut out, x).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), js, "{x:?}");
+            // And through the serializer, as a float inside a session.
+            let session = serde_json::json!({ "n": x });
+            assert_eq!(stringify(&session).unwrap(), format!(r#"{{"n":{js}}}"#));
         }
+        // JSON.stringify(NaN), JSON.stringify(Infinity): null.
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut out = Vec::new();
+            JsFormatter.write_f64(&mut out, x).unwrap();
+            assert_eq!(out, b"null", "{x:?}");
+        }
+        let mut out = Vec::new();
+        JsFormatter.write_f32(&mut out, 0.5).unwrap();
+        assert_eq!(out, b"0.5");
+    }
+
+    #[test]
+    fn stored_numbers_read_back_as_javascript_writes_them() {
+        // What serde_json reads as a float (a fraction, an exponent, -0, or an integer past
+        // u64) is written back as JSON.stringify(JSON.parse(text)) does in Node 20.
+        let read =
+            r#"{"a":1.0,"b":-0,"c":1E21,"d":0.0000001,"e":1e-6,"f":18446744073709551616,"g":2.50}"#;
+        let js =
+            r#"{"a":1,"b":0,"c":1e+21,"d":1e-7,"e":0.000001,"f":18446744073709552000,"g":2.5}"#;
+        let session: Value = serde_json::from_str(read).unwrap();
+        assert_eq!(stringify(&session).unwrap(), js);
+        // Integers within u64 / i64 keep all their digits (JavaScript reads the same number
+        // from either spelling); within 2^53 they are exactly what JavaScript writes.
+        let ints = r#"{"safe":9007199254740991,"neg":-9007199254740991,"big":18446744073709551615,"low":-9223372036854775808}"#;
+        let session: Value = serde_json::from_str(ints).unwrap();
+        assert_eq!(stringify(&session).unwrap(), ints);
     }
 }

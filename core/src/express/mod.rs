@@ -20,11 +20,17 @@ mod connect_redis;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::num::NonZeroU8;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use time::format_description::well_known::iso8601::{
+    Config as Iso8601Config, EncodedConfig, TimePrecision,
+};
+use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::OffsetDateTime;
 
 pub use codec::{ExpressSigner, MAX_SID_LEN};
 pub use connect_redis::ConnectRedis;
@@ -265,69 +271,62 @@ fn version_of(data: &Data) -> u64 {
     h.finish()
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` (what `Date.prototype.toISOString` gives) → unix ms.
+/// The latest time a JavaScript `Date` can hold: 8.64e15 ms after the epoch
+/// (+275760-09-13T00:00:00.000Z).
+const JS_MAX_DATE_MS: u64 = 8_640_000_000_000_000;
+
+/// `Date.prototype.toISOString`'s layout for years 0000 to 9999:
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+const JS_ISO: EncodedConfig = Iso8601Config::DEFAULT
+    .set_year_is_six_digits(false)
+    .set_time_precision(TimePrecision::Second {
+        decimal_digits: NonZeroU8::new(3),
+    })
+    .encode();
+
+/// `toISOString`'s expanded-year layout for the years past 9999: `+YYYYYY-MM-DDTHH:MM:SS.mmmZ`.
+const JS_ISO_EXPANDED: EncodedConfig = Iso8601Config::DEFAULT
+    .set_year_is_six_digits(true)
+    .set_time_precision(TimePrecision::Second {
+        decimal_digits: NonZeroU8::new(3),
+    })
+    .encode();
+
+/// An ISO 8601 date as `JSON.stringify` writes a `Date` (`YYYY-MM-DDTHH:MM:SS.mmmZ`), or with
+/// another UTC offset or precision as RFC 3339 allows → unix ms (sub-millisecond digits are
+/// dropped, as JavaScript does). `None` for anything else, and for dates before 1970.
 fn parse_iso8601_ms(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !s.ends_with('Z') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u64>().ok();
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let millis = match &s[19..s.len() - 1] {
-        "" => 0,
-        frac => {
-            let digits = frac.strip_prefix('.')?;
-            if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|c| c.is_ascii_digit())
-            {
-                return None;
-            }
-            let padded = format!("{digits:0<3}");
-            padded[..3].parse::<u64>().ok()?
+    let at = match OffsetDateTime::parse(s, &Rfc3339) {
+        Ok(at) => at,
+        // The expanded years `toISOString` writes past 9999 (`+010000-01-01T…`); only that
+        // shape, not ISO 8601's other forms (basic, week or ordinal dates).
+        Err(_) if s.starts_with('+') && s.get(7..8) == Some("-") && s.get(13..14) == Some("T") => {
+            OffsetDateTime::parse(s, &Iso8601::<JS_ISO_EXPANDED>).ok()?
         }
+        Err(_) => return None,
     };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    // Days since 1970-01-01 (proleptic Gregorian, Howard Hinnant's civil-from-days inverse).
-    let (y, m) = if month <= 2 {
-        (year as i64 - 1, month as i64 + 9)
-    } else {
-        (year as i64, month as i64 - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + (hour * 3600 + min * 60 + sec) as i64;
-    u64::try_from(secs)
-        .ok()?
-        .checked_mul(1000)?
-        .checked_add(millis)
+    let ms = u64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000)).ok()?;
+    (ms <= JS_MAX_DATE_MS).then_some(ms)
 }
 
-/// The ISO 8601 form of unix ms, as `Date.prototype.toISOString` writes it.
-fn format_iso8601_ms(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+/// `Date.prototype.toJSON` of unix ms: the ISO 8601 form `toISOString` writes, or `null`
+/// past the latest date JavaScript can hold (an invalid `Date`).
+fn iso8601_json(ms: u64) -> Value {
+    format_iso8601_ms(ms).map_or(Value::Null, Value::String)
+}
+
+/// `Date.prototype.toISOString` of unix ms; `None` past the latest date JavaScript can hold
+/// (where `toISOString` throws).
+fn format_iso8601_ms(ms: u64) -> Option<String> {
+    if ms > JS_MAX_DATE_MS {
+        return None;
+    }
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    if at.year() <= 9999 {
+        at.format(&Iso8601::<JS_ISO>).ok()
+    } else {
+        at.format(&Iso8601::<JS_ISO_EXPANDED>).ok()
+    }
 }
 
 /// `session` with `data` as its fields, keeping its `cookie`.
@@ -401,7 +400,7 @@ impl SessionStore for ExpressStore {
                 .and_then(|c| c.get("originalMaxAge"))
                 .and_then(Value::as_u64);
             if let (Some(max_age), Some(cookie)) = (max_age, session.get_mut("cookie")) {
-                cookie["expires"] = Value::String(format_iso8601_ms(now.saturating_add(max_age)));
+                cookie["expires"] = iso8601_json(now.saturating_add(max_age));
                 self.backend.touch(sid.to_string(), session).await?;
             }
             Ok(Touch::Extended)
@@ -452,32 +451,97 @@ mod tests {
     use super::*;
 
     #[test]
-    fn iso8601_round_trips_as_javascript_writes_it() {
-        // new Date(1795000000123).toISOString()
-        assert_eq!(
-            format_iso8601_ms(1_795_000_000_123),
-            "2026-11-18T11:06:40.123Z"
-        );
-        assert_eq!(
-            parse_iso8601_ms("2026-11-18T11:06:40.123Z"),
-            Some(1_795_000_000_123)
-        );
-        assert_eq!(parse_iso8601_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_iso8601_ms("2000-02-29T12:00:00.5Z"),
-            Some(951_825_600_500)
-        );
-        for ms in [0, 951_825_600_500, 4_102_444_800_000, 1_795_000_000_123] {
-            assert_eq!(parse_iso8601_ms(&format_iso8601_ms(ms)), Some(ms));
+    fn iso8601_is_written_as_javascript_writes_it() {
+        // [ms, new Date(ms).toISOString()] from Node 20.
+        let cases: &[(u64, &str)] = &[
+            (0, "1970-01-01T00:00:00.000Z"),
+            (1, "1970-01-01T00:00:00.001Z"),
+            (999, "1970-01-01T00:00:00.999Z"),
+            (1_795_000_000_123, "2026-11-18T11:06:40.123Z"),
+            (951_825_600_500, "2000-02-29T12:00:00.500Z"),
+            (951_868_799_999, "2000-02-29T23:59:59.999Z"),
+            (4_102_444_800_000, "2100-01-01T00:00:00.000Z"),
+            (4_070_953_845_678, "2099-01-01T12:30:45.678Z"),
+            (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+            // Past 9999, toISOString writes expanded years.
+            (253_402_300_800_000, "+010000-01-01T00:00:00.000Z"),
+            (8_640_000_000_000_000, "+275760-09-13T00:00:00.000Z"),
+        ];
+        for &(ms, js) in cases {
+            assert_eq!(format_iso8601_ms(ms).as_deref(), Some(js), "{ms}");
+            assert_eq!(iso8601_json(ms), Value::String(js.into()));
+            assert_eq!(parse_iso8601_ms(js), Some(ms), "{js}");
         }
+        // Past the latest JavaScript date, toISOString throws and toJSON gives null.
+        for ms in [8_640_000_000_000_001, u64::MAX] {
+            assert_eq!(format_iso8601_ms(ms), None, "{ms}");
+            assert_eq!(iso8601_json(ms), Value::Null);
+        }
+    }
+
+    #[test]
+    fn iso8601_reads_what_javascript_reads() {
+        // [text, Date.parse(text)] from Node 20, for the ISO forms an express-session store
+        // may hold: toISOString's, and RFC 3339's other precisions and offsets.
+        let cases: &[(&str, u64)] = &[
+            ("2026-11-18T11:06:40.123Z", 1_795_000_000_123),
+            ("1970-01-01T00:00:00Z", 0),
+            ("1970-01-01T00:00:00.000Z", 0),
+            ("2000-02-29T12:00:00.5Z", 951_825_600_500),
+            ("2000-02-29T12:00:00.50Z", 951_825_600_500),
+            // Digits past the millisecond are dropped, not rounded.
+            ("2026-11-18T11:06:40.123999999Z", 1_795_000_000_123),
+            ("2026-11-18T13:06:40.123+02:00", 1_795_000_000_123),
+            ("2026-11-18T06:36:40.123-04:30", 1_795_000_000_123),
+            // RFC 3339 allows a space for the T; so does V8.
+            ("2026-11-18 11:06:40.123Z", 1_795_000_000_123),
+            ("+010000-01-01T00:00:00.000Z", 253_402_300_800_000),
+            ("+275760-09-13T00:00:00.000Z", 8_640_000_000_000_000),
+        ];
+        for &(text, ms) in cases {
+            assert_eq!(parse_iso8601_ms(text), Some(ms), "{text}");
+        }
+        // Round trips over the whole range, a few ms at a time.
+        let mut ms = 0u64;
+        while ms <= JS_MAX_DATE_MS {
+            let text = format_iso8601_ms(ms).unwrap();
+            assert_eq!(parse_iso8601_ms(&text), Some(ms), "{text}");
+            ms = ms * 3 + 7_777;
+        }
+    }
+
+    #[test]
+    fn iso8601_refuses_what_is_not_a_date() {
+        // Date.parse gives NaN for these in Node 20.
         for bad in [
             "",
-            "2026-11-18",
             "2026-13-01T00:00:00Z",
+            "2026-11-18T23:60:00Z",
             "2026-11-18T08:26:40.Z",
+            "2026-11-18T08:26:40.123ZZ",
+            "26-11-18T08:26:40.123Z",
+            "20261118T082640Z",
+            "+275760-09-13T00:00:00.001Z",
+            "+0100000101T000000Z",
+            "next tuesday",
             "x".repeat(30).as_str(),
         ] {
             assert_eq!(parse_iso8601_ms(bad), None, "{bad}");
+        }
+        // Node reads these, but toISOString never writes them, and they are refused here:
+        // a date without a time (UTC midnight), a time without an offset (the host's local
+        // time zone), 24:00 (the next midnight), a date before 1970 (no unix ms), all as the
+        // hand-written parser did; and a day past the month's end, which V8 (and that
+        // parser) rolled over to 2026-03-02.
+        for not_written in [
+            "2026-11-18",
+            "2026-11-18T11:06:40",
+            "2026-11-18T08:26:40.123",
+            "2026-11-18T24:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "1969-12-31T23:59:59.999Z",
+        ] {
+            assert_eq!(parse_iso8601_ms(not_written), None, "{not_written}");
         }
     }
 
@@ -564,7 +628,7 @@ mod tests {
 
     fn session_json(max_age: u64, count: u64) -> Value {
         serde_json::json!({
-            "cookie": {"originalMaxAge": max_age, "expires": format_iso8601_ms(now_ms() + max_age), "httpOnly": true, "path": "/"},
+            "cookie": {"originalMaxAge": max_age, "expires": iso8601_json(now_ms() + max_age), "httpOnly": true, "path": "/"},
             "count": count,
         })
     }
