@@ -2,10 +2,12 @@
 //! (`_on`), per-event middlewares (`_use`) and connection callbacks (`_on_connection`).
 //! Each gets the socket as a `sessionio.Socket` and the event's values as Python objects.
 
+use std::sync::Arc;
+
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use pyo3::IntoPyObjectExt;
-use sessionio::{EventContext, HandlerError, Reply, SessionIo, SocketHandle};
+use sessionio::{EventContext, Reply, SessionIo, SocketHandle};
 
 use crate::callbacks::PyCallback;
 use crate::convert;
@@ -15,10 +17,13 @@ fn socket_arg(py: Python<'_>, socket: SocketHandle) -> PyResult<Py<PyAny>> {
     PySocket::new(socket).into_py_any(py)
 }
 
-/// `handler(socket, *args)` for event `event`; what it returns answers the ack.
+/// `handler(socket, *args)` for event `event`; what it returns answers the ack, a failure
+/// answers `{"error": …}` (`Failed::into_handler_error` decides the message).
 pub fn on_event(io: &SessionIo, event: String, handler: PyCallback) {
+    let what: Arc<str> = format!("sessionio handler of '{event}'").into();
     io.on(event, move |ctx: EventContext| {
         let handler = handler.clone();
+        let what = what.clone();
         async move {
             let socket = ctx.socket().clone();
             let args = ctx.args().to_vec();
@@ -32,13 +37,14 @@ pub fn on_event(io: &SessionIo, event: String, handler: PyCallback) {
                     PyTuple::new(py, items)
                 })
                 .await
-                .map_err(HandlerError::new)?;
+                .map_err(|failed| failed.into_handler_error(&what))?;
             Ok(Reply::args(vec![value]))
         }
     });
 }
 
-/// `middleware(socket, event, args)` before the handler of every event; raising stops it.
+/// `middleware(socket, event, args)` before the handler of every event; a failure stops
+/// the event and answers its ack as a handler's does.
 pub fn use_event(io: &SessionIo, middleware: PyCallback) {
     io.use_event(move |ctx: EventContext| {
         let middleware = middleware.clone();
@@ -57,7 +63,7 @@ pub fn use_event(io: &SessionIo, middleware: PyCallback) {
                 })
                 .await
                 .map(|_| ())
-                .map_err(HandlerError::new)
+                .map_err(|failed| failed.into_handler_error("sessionio middleware"))
         }
     });
 }
@@ -70,9 +76,9 @@ pub fn on_connection(io: &SessionIo, callback: PyCallback) {
             let outcome = callback
                 .call(move |py| PyTuple::new(py, [socket_arg(py, socket)?]))
                 .await;
-            if let Err(message) = outcome {
+            if let Err(failed) = outcome {
                 // The Python layer already logged an exception the callback raised.
-                tracing::debug!(%message, "on_connection callback failed");
+                tracing::debug!(%failed, "on_connection callback failed");
             }
         }
     });
