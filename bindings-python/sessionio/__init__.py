@@ -76,6 +76,9 @@ _running: weakref.WeakSet[SessionIo] = weakref.WeakSet()
 def _guard(func: Callable[..., Any], what: str, runner: Callable[[], LoopRunner | None]) -> tuple[Callable[..., Any], bool]:
     """Wraps a user callback so that what it raises is logged; tells if it is async.
 
+    A :class:`HandlerError` is logged at debug level, any other exception with its
+    traceback. What the client's ack then gets is decided by the native side (only a
+    ``HandlerError``'s message reaches a client; anything else is ``internal error``).
     A plain callable that returns an awaitable (e.g. an object with an async
     ``__call__``) has it awaited on the loop.
     """
@@ -138,9 +141,10 @@ class SessionIo(_sessionio.SessionIo):
 
     def on(self, event: str) -> Callable[[F], F]:
         """Decorator: the handler of socket event ``event``, called as
-        ``handler(socket, *args)``. Its return value answers the client's ack; an exception
-        answers ``{"error": str(exc)}`` (and is logged, unless it is a
-        :class:`HandlerError`). ``async def`` handlers run on the loop, plain ones on a
+        ``handler(socket, *args)``. Its return value answers the client's ack. Raising
+        :class:`HandlerError` answers ``{"error": <its message>}``; any other exception
+        answers ``{"error": "internal error"}`` and is logged with its traceback (its text
+        never reaches the client). ``async def`` handlers run on the loop, plain ones on a
         worker thread."""
 
         def register(handler: F) -> F:
@@ -153,7 +157,8 @@ class SessionIo(_sessionio.SessionIo):
     def use(self, middleware: F) -> F:
         """Decorator: a per-event middleware, called as ``middleware(socket, event, args)``
         before the handler of every event, in the order added; raising stops the event
-        (the ack gets ``{"error": str(exc)}``)."""
+        (its ack is answered as for a handler: a :class:`HandlerError`'s message, else
+        ``{"error": "internal error"}``)."""
         guarded, is_async = _guard(middleware, "sessionio middleware", self._current_runner)
         self._use(guarded, is_async)
         return middleware

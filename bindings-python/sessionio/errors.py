@@ -116,5 +116,10 @@ class SessionRefused(Exception):
 
 class HandlerError(Exception):
     """Raise it in a socket handler or middleware to answer the client's ack with
-    ``{"error": message}`` without an error log (any other exception does the same, and
-    is logged with its traceback)."""
+    ``{"error": message}`` (an empty message answers the class name), logged at debug level
+    only.
+
+    It is the only way a handler's text reaches a client: any other exception (a store
+    error, a bug, ...) answers ``{"error": "internal error"}`` and is logged with its
+    traceback by the ``sessionio`` logger, so that internals never leak to clients.
+    """

@@ -12,24 +12,89 @@
 //!   `runtime::attach_unless_exiting`: at exit the call is skipped instead of racing the
 //!   interpreter's finalization.
 
+use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use pyo3::{intern, IntoPyObjectExt};
-use sessionio::Value;
+use sessionio::{HandlerError, Value};
 use tokio::sync::oneshot;
 
 use crate::convert;
+use crate::errors::is_handler_error;
 
-/// A handler's outcome: its return value, or the message its ack error carries.
-pub type Outcome = Result<Value, String>;
+/// What a client's ack gets when a handler or middleware failed without choosing a message.
+pub const INTERNAL_ERROR: &str = "internal error";
+
+/// Why a Python function gave no value.
+#[derive(Debug)]
+pub enum Failed {
+    /// It raised `sessionio.HandlerError`: a message chosen for the client.
+    Answered(String),
+    /// It raised another exception (the Python layer logged it with its traceback).
+    Raised(String),
+    /// It could not be called, or what it returned cannot be sent.
+    Internal(String),
+}
+
+impl Failed {
+    /// An exception the function raised.
+    fn raised(exception: &Bound<'_, PyAny>) -> Self {
+        let message = exception_object_message(exception);
+        if is_handler_error(exception) {
+            Failed::Answered(message)
+        } else {
+            Failed::Raised(message)
+        }
+    }
+
+    /// The error the client's ack carries: the one place that decides what reaches a
+    /// client. Only a `HandlerError`'s message does; anything else answers
+    /// `internal error`, its detail kept for the `sessionio` logger. `what` names the
+    /// function in that log, e.g. `sessionio handler of 'incr'`.
+    pub fn into_handler_error(self, what: &str) -> HandlerError {
+        match self {
+            Failed::Answered(message) => HandlerError::new(message),
+            Failed::Raised(_) => HandlerError::new(INTERNAL_ERROR),
+            Failed::Internal(detail) => {
+                log_internal(what, &detail);
+                HandlerError::new(INTERNAL_ERROR)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failed::Answered(m) | Failed::Raised(m) | Failed::Internal(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Logs a failure that no Python code saw, at ERROR in the `sessionio` logger (or through
+/// `tracing` while the interpreter exits).
+fn log_internal(what: &str, detail: &str) {
+    let logged = crate::runtime::attach_unless_exiting(|py| -> PyResult<()> {
+        py.import(intern!(py, "logging"))?
+            .call_method1(intern!(py, "getLogger"), ("sessionio",))?
+            .call_method1(intern!(py, "error"), ("%s failed: %s", what, detail))?;
+        Ok(())
+    });
+    if !matches!(logged, Some(Ok(()))) {
+        tracing::error!(%detail, "{what} failed");
+    }
+}
+
+/// A handler's outcome: its return value, or why there is none.
+pub type Outcome = Result<Value, Failed>;
 
 /// Where coroutines run: a `sessionio._runner.LoopRunner` (set by `start()`).
 pub type Runner = Arc<RwLock<Option<Py<PyAny>>>>;
 
-/// The message an exception becomes in an ack: `str(exc)`, or its class name if empty.
-pub fn exception_message(py: Python<'_>, err: &PyErr) -> String {
+/// An exception's text for a log: `str(exc)`, or its class name if empty.
+fn exception_message(py: Python<'_>, err: &PyErr) -> String {
     exception_object_message(err.value(py).as_any())
 }
 
@@ -42,6 +107,17 @@ fn exception_object_message(exc: &Bound<'_, PyAny>) -> String {
             .map(|n| n.to_string())
             .unwrap_or_else(|_| "error".into()),
     }
+}
+
+/// A failure of the machinery around the call, with the exception's text.
+fn internal(py: Python<'_>, err: &PyErr) -> Failed {
+    Failed::Internal(exception_message(py, err))
+}
+
+/// A return value that cannot be sent.
+fn unsendable(py: Python<'_>, failure: crate::errors::Failure) -> Failed {
+    let message = exception_message(py, &failure.into_pyerr(py));
+    Failed::Internal(format!("its return value cannot be sent: {message}"))
 }
 
 /// The done-callback of a handler's asyncio task: sends its outcome to the waiting engine.
@@ -63,20 +139,20 @@ impl OutcomeSender {
 
 fn task_outcome(task: &Bound<'_, PyAny>) -> Outcome {
     let py = task.py();
-    let err = |e: PyErr| exception_message(py, &e);
+    let err = |e: PyErr| internal(py, &e);
     if task
         .call_method0(intern!(py, "cancelled"))
         .and_then(|c| c.is_truthy())
         .map_err(err)?
     {
-        return Err("handler was cancelled".into());
+        return Err(Failed::Internal("handler was cancelled".into()));
     }
     let exception = task.call_method0(intern!(py, "exception")).map_err(err)?;
     if !exception.is_none() {
-        return Err(exception_object_message(&exception));
+        return Err(Failed::raised(&exception));
     }
     let result = task.call_method0(intern!(py, "result")).map_err(err)?;
-    convert::to_value(&result).map_err(|f| exception_message(py, &f.into_pyerr(py)))
+    convert::to_value(&result).map_err(|f| unsendable(py, f))
 }
 
 /// One registered Python function.
@@ -114,38 +190,45 @@ impl PyCallback {
         A: for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let submitted = crate::runtime::attach_unless_exiting(|py| -> Result<(), String> {
+        let submitted = crate::runtime::attach_unless_exiting(|py| -> Result<(), Failed> {
             let runner = self
                 .runner
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .as_ref()
                 .map(|r| r.clone_ref(py))
-                .ok_or("sessionio is not started")?;
-            let args = args(py).map_err(|e| exception_message(py, &e))?;
+                .ok_or_else(|| Failed::Internal("sessionio is not started".into()))?;
+            let args = args(py).map_err(|e| internal(py, &e))?;
             let coroutine = self
                 .func
                 .bind(py)
                 .call1(args)
-                .map_err(|e| exception_message(py, &e))?;
+                .map_err(|e| Failed::raised(e.value(py).as_any()))?;
             let sender = OutcomeSender {
                 tx: Mutex::new(Some(tx)),
             }
             .into_py_any(py)
-            .map_err(|e| exception_message(py, &e))?;
+            .map_err(|e| internal(py, &e))?;
             if let Err(e) = runner.call_method1(py, intern!(py, "submit"), (&coroutine, sender)) {
                 // The loop is closed: the coroutine will never run.
                 let _ = coroutine.call_method0(intern!(py, "close"));
-                return Err(format!("handler not run: {}", exception_message(py, &e)));
+                return Err(Failed::Internal(format!(
+                    "handler not run: {}",
+                    exception_message(py, &e)
+                )));
             }
             Ok(())
         });
         match submitted {
-            None => Err("the Python interpreter is shutting down".into()),
-            Some(Err(message)) => Err(message),
-            Some(Ok(())) => rx
-                .await
-                .unwrap_or_else(|_| Err("handler did not finish: its event loop stopped".into())),
+            None => Err(Failed::Internal(
+                "the Python interpreter is shutting down".into(),
+            )),
+            Some(Err(failed)) => Err(failed),
+            Some(Ok(())) => rx.await.unwrap_or_else(|_| {
+                Err(Failed::Internal(
+                    "handler did not finish: its event loop stopped".into(),
+                ))
+            }),
         }
     }
 
@@ -156,16 +239,20 @@ impl PyCallback {
         let func = self.func.clone();
         let run = tokio::task::spawn_blocking(move || {
             crate::runtime::attach_unless_exiting(|py| -> Outcome {
-                let err = |e: PyErr| exception_message(py, &e);
-                let args = args(py).map_err(err)?;
-                let result = func.bind(py).call1(args).map_err(err)?;
-                convert::to_value(&result).map_err(|f| exception_message(py, &f.into_pyerr(py)))
+                let args = args(py).map_err(|e| internal(py, &e))?;
+                let result = func
+                    .bind(py)
+                    .call1(args)
+                    .map_err(|e| Failed::raised(e.value(py).as_any()))?;
+                convert::to_value(&result).map_err(|f| unsendable(py, f))
             })
         });
         match run.await {
             Ok(Some(outcome)) => outcome,
-            Ok(None) => Err("the Python interpreter is shutting down".into()),
-            Err(e) => Err(format!("handler thread failed: {e}")),
+            Ok(None) => Err(Failed::Internal(
+                "the Python interpreter is shutting down".into(),
+            )),
+            Err(e) => Err(Failed::Internal(format!("handler thread failed: {e}"))),
         }
     }
 }

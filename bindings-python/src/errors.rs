@@ -95,6 +95,14 @@ fn error_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> 
     module.bind(py).getattr(name)
 }
 
+/// Whether `exception` is a `sessionio.HandlerError`: a message its handler chose for the
+/// client.
+pub fn is_handler_error(exception: &Bound<'_, PyAny>) -> bool {
+    error_class(exception.py(), "HandlerError")
+        .and_then(|cls| exception.is_instance(&cls))
+        .unwrap_or(false)
+}
+
 /// Shorthand for the synchronous API: raise a failure.
 pub trait OrRaise<T> {
     fn or_raise(self, py: Python<'_>) -> PyResult<T>;

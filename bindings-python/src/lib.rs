@@ -7,7 +7,12 @@ mod callbacks;
 mod convert;
 mod engine;
 mod errors;
+mod fork_guard;
+mod handlers;
+mod host_calls;
+mod options;
 mod runtime;
+mod server;
 mod session;
 mod socket;
 

@@ -30,6 +30,14 @@ def make_engine(**options: Any) -> SessionIo:
     return SessionIo(**options)
 
 
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on (at the time of the call)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     """`redis://…` of our own redis-server on a free port, for the tests of one module.
@@ -37,9 +45,7 @@ def redis_url() -> Iterator[str]:
     The Debian package redis-server (the test command installs it); a missing binary fails
     the tests with FileNotFoundError.
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import socketio
 
-from sessionio import HandlerError, InvalidValueError, Session, SessionIo, Socket
+from sessionio import HandlerError, InvalidValueError, Session, SessionIo, Socket, StoreUnavailableError
 
-from .conftest import ORIGIN, connect, cookie_pair, make_engine, refusal_message
+from .conftest import ORIGIN, connect, cookie_pair, free_port, make_engine, refusal_message
 
 
 async def new_cookie(rt: SessionIo) -> tuple[Session, str]:
@@ -98,24 +98,23 @@ async def test_every_value_type_crosses_both_ways(rt: SessionIo) -> None:
     await client.disconnect()
 
 
-async def test_a_raising_handler_answers_an_error_is_logged_and_the_server_goes_on(
+async def test_a_handler_error_answers_its_own_message_and_the_server_goes_on(
     rt: SessionIo, caplog: pytest.LogCaptureFixture
 ) -> None:
-    @rt.on("boom")
-    async def boom(socket: Socket) -> None:
-        raise RuntimeError("it broke")
-
-    @rt.on("boom-sync")
-    def boom_sync(socket: Socket) -> None:
-        raise ValueError()
+    class Forbidden(HandlerError):
+        pass
 
     @rt.on("refuse")
     async def refuse(socket: Socket) -> None:
         raise HandlerError("not allowed")
 
-    @rt.on("unsendable")
-    def unsendable(socket: Socket) -> object:
-        return object()
+    @rt.on("refuse-sync")
+    def refuse_sync(socket: Socket) -> None:
+        raise HandlerError()
+
+    @rt.on("forbidden")
+    def forbidden(socket: Socket) -> None:
+        raise Forbidden("admins only")
 
     @rt.on("ok")
     async def ok(socket: Socket) -> str:
@@ -124,20 +123,88 @@ async def test_a_raising_handler_answers_an_error_is_logged_and_the_server_goes_
     _, cookie = await new_cookie(rt)
     client, _ = await connect(rt, cookie=cookie)
     with caplog.at_level(logging.DEBUG, logger="sessionio"):
-        assert await client.call("boom", timeout=5) == {"error": "it broke"}
-        assert await client.call("boom-sync", timeout=5) == {"error": "ValueError"}
         assert await client.call("refuse", timeout=5) == {"error": "not allowed"}
-        reply = await client.call("unsendable", timeout=5)
-        assert reply["error"].startswith("invalid value: a object cannot be sent")
+        # An empty message answers the class's name.
+        assert await client.call("refuse-sync", timeout=5) == {"error": "HandlerError"}
+        assert await client.call("forbidden", timeout=5) == {"error": "admins only"}
         assert await client.call("ok", timeout=5) == "still here"
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.getMessage() for r in errors] == [
-        "sessionio handler of 'boom' raised",
-        "sessionio handler of 'boom-sync' raised",
-    ]
-    assert errors[0].exc_info is not None and "it broke" in str(errors[0].exc_info[1])
+    # A chosen answer is not an error of the server: a debug line, no error log.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert any("not allowed" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
     await client.disconnect()
+
+
+async def test_any_other_failure_answers_internal_error_and_logs_the_detail(
+    rt: SessionIo, caplog: pytest.LogCaptureFixture
+) -> None:
+    @rt.on("boom")
+    async def boom(socket: Socket) -> None:
+        raise RuntimeError("db password=hunter2 at 10.0.0.7")
+
+    @rt.on("boom-sync")
+    def boom_sync(socket: Socket) -> None:
+        raise ValueError()
+
+    @rt.on("unsendable")
+    def unsendable(socket: Socket) -> object:
+        return object()
+
+    @rt.use
+    def guard(socket: Socket, event: str, args: list[Any]) -> None:
+        if event == "guarded":
+            raise KeyError("token table")
+
+    @rt.on("guarded")
+    async def guarded(socket: Socket) -> str:
+        return "not reached"
+
+    @rt.on("ok")
+    async def ok(socket: Socket) -> str:
+        return "still here"
+
+    _, cookie = await new_cookie(rt)
+    client, _ = await connect(rt, cookie=cookie)
+    with caplog.at_level(logging.DEBUG, logger="sessionio"):
+        for event in ("boom", "boom-sync", "unsendable", "guarded"):
+            assert await client.call(event, timeout=5) == {"error": "internal error"}, event
+        assert await client.call("ok", timeout=5) == "still here"
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage().split(":", 1)[0] for r in errors] == [
+        "sessionio handler of 'boom' raised",
+        "sessionio handler of 'boom-sync' raised",
+        "sessionio handler of 'unsendable' failed",
+        "sessionio middleware raised",
+    ]
+    # The detail, with its traceback, is in the log only.
+    assert errors[0].exc_info is not None and "password=hunter2" in str(errors[0].exc_info[1])
+    assert errors[1].exc_info is not None and isinstance(errors[1].exc_info[1], ValueError)
+    assert "return value cannot be sent: invalid value: a object cannot be sent" in errors[2].getMessage()
+    assert errors[3].exc_info is not None and "token table" in str(errors[3].exc_info[1])
+    await client.disconnect()
+
+
+async def test_a_store_error_in_a_handler_answers_internal_error_and_logs_the_detail(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dead_port = free_port()  # nothing listens on it
+    session_id = make_engine().create_session_sync().id  # a well-formed id, in another store
+    rt = make_engine(store=f"redis://127.0.0.1:{dead_port}", adapter="local://", allow_anonymous=True)
+
+    @rt.on("count")
+    async def count(socket: Socket) -> int:
+        session = await rt.session(session_id)
+        return await session.increment("count")
+
+    async with rt:
+        client, _ = await connect(rt)
+        with caplog.at_level(logging.DEBUG, logger="sessionio"):
+            assert await client.call("count", timeout=15) == {"error": "internal error"}
+        await client.disconnect()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["sessionio handler of 'count' raised"]
+    assert errors[0].exc_info is not None
+    detail = errors[0].exc_info[1]
+    assert isinstance(detail, StoreUnavailableError) and str(detail)
 
 
 async def test_middlewares_run_before_every_handler_and_can_stop_an_event(rt: SessionIo) -> None:

@@ -1,0 +1,132 @@
+//! The calls a host app makes on the engine, typically from its HTTP handlers: notify or
+//! destroy a session, open or create one, resolve a request's cookie, issue a token, write
+//! the cookie, read the live counters. The calls that reach the running engine are refused
+//! in a forked child.
+
+use std::future::Future;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3::IntoPyObjectExt;
+use sessionio::{SessionId, SessionIo};
+
+use crate::convert;
+use crate::errors::{Convert, Failure, ToPython};
+use crate::fork_guard::ForkGuard;
+use crate::session::{PyHttpSession, PySession};
+
+fn parse_id(id: &str) -> Result<SessionId, Failure> {
+    Ok(SessionIo::parse_session_id(id)?)
+}
+
+/// The engine as the host app's code sees it.
+pub struct HostCalls {
+    io: SessionIo,
+    fork_guard: ForkGuard,
+}
+
+impl HostCalls {
+    pub fn new(io: SessionIo, fork_guard: ForkGuard) -> Self {
+        HostCalls { io, fork_guard }
+    }
+
+    /// Emits `event` with `data` to every socket of the session; resolves to how many.
+    pub fn notify(
+        &self,
+        session_id: &str,
+        event: String,
+        data: &Bound<'_, PyAny>,
+    ) -> Result<impl Future<Output = Result<usize, Failure>> + Send + 'static, Failure> {
+        self.fork_guard.check()?;
+        let id = parse_id(session_id)?;
+        let data = convert::to_value(data)?;
+        let io = self.io.clone();
+        Ok(async move { Ok(io.notify_session(id, &event, &data).await?) })
+    }
+
+    /// Deletes the session and disconnects its sockets; resolves to how many.
+    pub fn destroy(
+        &self,
+        session_id: &str,
+    ) -> Result<impl Future<Output = Result<usize, Failure>> + Send + 'static, Failure> {
+        self.fork_guard.check()?;
+        let id = parse_id(session_id)?;
+        let io = self.io.clone();
+        Ok(async move { Ok(io.destroy_session(id).await?) })
+    }
+
+    pub fn create_session(
+        &self,
+    ) -> Result<impl Future<Output = Result<PySession, Failure>> + Send + 'static, Failure> {
+        self.fork_guard.check()?;
+        let io = self.io.clone();
+        Ok(async move { Ok(PySession::new(io.create_session().await?)) })
+    }
+
+    /// A handle on an existing session.
+    pub fn session(
+        &self,
+        session_id: &str,
+    ) -> Result<impl Future<Output = Result<PySession, Failure>> + Send + 'static, Failure> {
+        self.fork_guard.check()?;
+        let id = parse_id(session_id)?;
+        let io = self.io.clone();
+        Ok(async move { Ok(PySession::new(io.session(id).await?)) })
+    }
+
+    /// What a request's `Cookie` header resolves to: an `HttpSession`, or `SessionRefused`
+    /// with the `Set-Cookie` that clears a bad cookie.
+    pub fn http_session(
+        &self,
+        cookie_header: Option<String>,
+    ) -> Result<impl Future<Output = Result<impl ToPython, Failure>> + Send + 'static, Failure>
+    {
+        self.fork_guard.check()?;
+        let io = self.io.clone();
+        Ok(async move {
+            match io.http_session(cookie_header.as_deref()).await {
+                Ok(found) => Ok(Convert(move |py: Python<'_>| {
+                    PyHttpSession {
+                        session: Py::new(py, PySession::new(found.session))?,
+                        set_cookie: found.set_cookie,
+                    }
+                    .into_py_any(py)
+                })),
+                Err(refusal) => Err(Failure::Refused {
+                    refusal,
+                    clear_cookie: refusal.clears_cookie().then(|| io.clear_cookie()),
+                }),
+            }
+        })
+    }
+
+    /// A signed token for clients without cookies (`auth: {token}`), valid for `ttl`.
+    pub fn issue_token(&self, session_id: &str, ttl: &Bound<'_, PyAny>) -> Result<String, Failure> {
+        let id = parse_id(session_id)?;
+        let ttl = convert::duration(ttl, "ttl").map_err(Failure::invalid_value)?;
+        Ok(self.io.issue_token(id, ttl)?)
+    }
+
+    /// The `Set-Cookie` value that stores this session's cookie.
+    pub fn set_cookie(&self, session_id: &str) -> Result<String, Failure> {
+        Ok(self.io.set_cookie(parse_id(session_id)?))
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    pub fn clear_cookie(&self) -> String {
+        self.io.clear_cookie()
+    }
+
+    pub fn cookie_name(&self) -> String {
+        self.io.config().cookie.name.clone()
+    }
+
+    /// Live counters: `sockets` connected, `sessions_with_sockets`.
+    pub fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.io.stats();
+        let d = PyDict::new(py);
+        d.set_item("sockets", s.sockets)?;
+        d.set_item("sessions_with_sockets", s.sessions_with_sockets)?;
+        Ok(d)
+    }
+}
