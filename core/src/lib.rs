@@ -129,6 +129,7 @@ mod handler;
 pub mod http;
 mod identity;
 mod metrics;
+pub mod options;
 mod presence;
 mod session;
 mod socket;
@@ -146,6 +147,6 @@ pub use handler::EventContext;
 pub use metrics::Stats;
 pub use rmpv::Value;
 pub use session::Session;
-pub use socket::{Handshake, SocketHandle};
+pub use socket::{Handshake, SocketHandle, DEFAULT_ACK_TIMEOUT};
 /// A session id: tower-sessions' 128-bit random id, 22 base64url characters.
 pub use tower_sessions_core::session::Id as SessionId;

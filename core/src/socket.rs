@@ -15,6 +15,10 @@ use crate::presence::Membership;
 use crate::session::Session;
 use crate::{SessionId, Value};
 
+/// How long [`SocketHandle::emit_with_ack`] waits for the client when the host names no
+/// timeout: every binding uses this one default.
+pub const DEFAULT_ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Per-socket state kept in the socket's extensions from its admission on.
 pub(crate) struct SocketState {
     /// Its place in its session's count; `None` for an anonymous socket.
