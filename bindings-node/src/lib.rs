@@ -99,7 +99,7 @@ pub struct NativeSessionIo {
 /// What the `Cookie` header of an HTTP request resolved to.
 #[napi]
 pub struct NativeHttpSession {
-    outcome: Result<sessionio::HttpSession, sessionio::Refusal>,
+    outcome: Result<sessionio::host::HttpSession, sessionio::Refusal>,
     clear_cookie: String,
 }
 
@@ -181,8 +181,8 @@ impl NativeSessionIo {
         let io = self.io.clone();
         now_or_spawn(env, async move {
             Ok(NativeHttpSession {
-                outcome: io.http_session(cookie_header.as_deref()).await,
-                clear_cookie: io.clear_cookie(),
+                outcome: sessionio::host::http_session(&io, cookie_header.as_deref()).await,
+                clear_cookie: sessionio::host::clear_cookie(&io),
             })
         })
     }
@@ -197,14 +197,13 @@ impl NativeSessionIo {
     ) -> napi::Result<Ready<'env, Option<CookieRefusal>>> {
         let io = self.io.clone();
         now_or_spawn(env, async move {
-            Ok(io
-                .check_cookie(cookie_header.as_deref())
+            Ok(sessionio::host::check_cookie(&io, cookie_header.as_deref())
                 .await
                 .err()
                 .map(|r| CookieRefusal {
-                    status: u32::from(r.http_status()),
-                    message: r.message().to_owned(),
-                    set_cookie: r.clears_cookie().then(|| io.clear_cookie()),
+                    status: u32::from(r.refusal.http_status()),
+                    message: r.refusal.message().to_owned(),
+                    set_cookie: r.set_cookie,
                 }))
         })
     }
@@ -219,7 +218,7 @@ impl NativeSessionIo {
         event: String,
         data: JsValueIn,
     ) -> napi::Result<Ready<'env, u32>> {
-        let id = self.io.resolve_id(&session_id_text).napi()?;
+        let id = sessionio::host::resolve_id(&self.io, &session_id_text).napi()?;
         let io = self.io.clone();
         now_or_spawn(env, async move {
             Ok(io.notify_session(id, &event, &data.0).await.napi()? as u32)
@@ -233,7 +232,7 @@ impl NativeSessionIo {
         env: &'env Env,
         session_id_text: String,
     ) -> napi::Result<Ready<'env, u32>> {
-        let id = self.io.resolve_id(&session_id_text).napi()?;
+        let id = sessionio::host::resolve_id(&self.io, &session_id_text).napi()?;
         let io = self.io.clone();
         now_or_spawn(env, async move {
             Ok(io.destroy_session(id).await.napi()? as u32)
@@ -243,7 +242,7 @@ impl NativeSessionIo {
     /// A signed token for `auth: { token }`, valid for `ttlMs`.
     #[napi]
     pub fn issue_token(&self, session_id_text: String, ttl_ms: f64) -> napi::Result<String> {
-        let id = self.io.resolve_id(&session_id_text).napi()?;
+        let id = sessionio::host::resolve_id(&self.io, &session_id_text).napi()?;
         let ttl = safe_integer("ttlMs", ttl_ms)?;
         if ttl <= 0 {
             return Err(invalid_value("token ttl must be positive".into()));
@@ -270,7 +269,7 @@ impl NativeSessionIo {
         env: &'env Env,
         session_id_text: String,
     ) -> napi::Result<Ready<'env, JsSession>> {
-        let id = self.io.resolve_id(&session_id_text).napi()?;
+        let id = sessionio::host::resolve_id(&self.io, &session_id_text).napi()?;
         let io = self.io.clone();
         now_or_spawn(env, async move { Ok(io.session(id).await.napi()?.into()) })
     }

@@ -16,7 +16,7 @@ use crate::fork_guard::ForkGuard;
 use crate::session::{PyHttpSession, PySession};
 
 fn parse_id(id: &str) -> Result<SessionId, Failure> {
-    Ok(SessionIo::parse_session_id(id)?)
+    Ok(sessionio::host::parse_session_id(id)?)
 }
 
 /// The engine as the host app's code sees it.
@@ -84,7 +84,7 @@ impl HostCalls {
         self.fork_guard.check()?;
         let io = self.io.clone();
         Ok(async move {
-            match io.http_session(cookie_header.as_deref()).await {
+            match sessionio::host::http_session(&io, cookie_header.as_deref()).await {
                 Ok(found) => Ok(Convert(move |py: Python<'_>| {
                     PyHttpSession {
                         session: Py::new(py, PySession::new(found.session))?,
@@ -94,7 +94,9 @@ impl HostCalls {
                 })),
                 Err(refusal) => Err(Failure::Refused {
                     refusal,
-                    clear_cookie: refusal.clears_cookie().then(|| io.clear_cookie()),
+                    clear_cookie: refusal
+                        .clears_cookie()
+                        .then(|| sessionio::host::clear_cookie(&io)),
                 }),
             }
         })
@@ -109,12 +111,12 @@ impl HostCalls {
 
     /// The `Set-Cookie` value that stores this session's cookie.
     pub fn set_cookie(&self, session_id: &str) -> Result<String, Failure> {
-        Ok(self.io.set_cookie(parse_id(session_id)?))
+        Ok(sessionio::host::set_cookie(&self.io, parse_id(session_id)?))
     }
 
     /// The `Set-Cookie` value that removes the session cookie.
     pub fn clear_cookie(&self) -> String {
-        self.io.clear_cookie()
+        sessionio::host::clear_cookie(&self.io)
     }
 
     pub fn cookie_name(&self) -> String {

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use crate::engine::{Core, SessionIo};
+use crate::engine::Core;
 use crate::error::Refusal;
 use crate::session::{ResponseCookie, Session};
 use crate::store::now_ms;
 use crate::{cookie, SessionId};
 
-/// What an HTTP request's cookie resolved to; see [`SessionIo::http_session`].
+/// What an HTTP request's cookie resolved to; see [`host::http_session`](crate::host::http_session).
 #[derive(Debug, Clone)]
 pub struct HttpSession {
     /// The request's session.
@@ -109,7 +109,7 @@ impl Core {
         Ok(Some((id, record.expires_at)))
     }
 
-    /// The session of an HTTP request; see [`SessionIo::http_session`].
+    /// The session of an HTTP request; see [`host::http_request`](crate::host::http_request).
     pub(crate) async fn http_session(
         self: &Arc<Self>,
         cookie_header: Option<&str>,
@@ -143,86 +143,5 @@ impl Core {
                 })
             }
         }
-    }
-}
-
-impl SessionIo {
-    /// What the Socket.IO connect middleware decides for a handshake with these request
-    /// headers and `auth` object, without a socket: the session the socket would join
-    /// (`None`: an anonymous socket), or the [`Refusal`] its client would get as
-    /// `connect_error`. The per-session socket cap is not checked (it depends on the
-    /// sockets connected at that moment). Useful to test a deployment's cookies, and to
-    /// fuzz the handshake path.
-    ///
-    /// ```
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build().unwrap();
-    /// let mut headers = http::HeaderMap::new();
-    /// headers.insert("cookie", "sessionio.sid=forged".parse().unwrap());
-    /// let refused = io.check_handshake(&headers, None).await.unwrap_err();
-    /// assert_eq!(refused.message(), "invalid session");
-    /// # });
-    /// ```
-    pub async fn check_handshake(
-        &self,
-        headers: &http::HeaderMap,
-        auth: Option<&serde_json::Value>,
-    ) -> Result<Option<SessionId>, Refusal> {
-        let null = serde_json::Value::Null;
-        self.0
-            .check_handshake(headers, auth.unwrap_or(&null))
-            .await
-            .map(|admitted| admitted.map(|(id, _)| id))
-    }
-
-    /// The session of an HTTP request, from its `Cookie` header: the cookie's live session
-    /// (its expiry is extended: this is activity), or a new session with the
-    /// `Set-Cookie` to send when there is no cookie. A cookie that is forged or names a
-    /// destroyed session is refused — never silently replaced by a new session — and the
-    /// response should then carry [`clear_cookie`](Self::clear_cookie). This is what
-    /// every host middleware (axum, Express, ASGI, WSGI) calls. After the handler ran,
-    /// [`Session::cookie_change`] tells the response's `Set-Cookie` if it regenerated or
-    /// destroyed the session.
-    pub async fn http_session(&self, cookie_header: Option<&str>) -> Result<HttpSession, Refusal> {
-        let slot = Arc::new(ResponseCookie::default());
-        self.0.http_session(cookie_header, Some(slot)).await
-    }
-
-    /// What an HTTP request's `Cookie` header says, without creating or extending
-    /// anything: `None` without a session cookie, the session of a valid cookie, or the
-    /// refusal (forged, unknown or destroyed: `invalid session`; expired). In
-    /// express-session mode this guards the routes before express-session's middleware,
-    /// which would otherwise replace a refused cookie by a new session silently.
-    pub async fn check_cookie(
-        &self,
-        cookie_header: Option<&str>,
-    ) -> Result<Option<SessionId>, Refusal> {
-        self.0.start_background();
-        let id = match self.0.cookie_credential(cookie_header) {
-            CookieCredential::Absent => return Ok(None),
-            CookieCredential::Invalid => return Err(Refusal::InvalidSession),
-            CookieCredential::Valid(id) => id,
-        };
-        if self.0.presence.is_tombstoned(id) {
-            return Err(Refusal::InvalidSession);
-        }
-        self.0.live_record(id).await?;
-        Ok(Some(id))
-    }
-
-    /// The `Set-Cookie` value that stores a session's cookie.
-    pub fn set_cookie(&self, id: SessionId) -> String {
-        self.0.set_cookie(id)
-    }
-
-    /// The `Set-Cookie` value that removes the session cookie.
-    pub fn clear_cookie(&self) -> String {
-        self.0.clear_cookie()
-    }
-
-    /// The cookie and token codec of this engine (its secrets): what the handshake and
-    /// the HTTP middlewares verify with.
-    pub fn signer(&self) -> &cookie::Signer {
-        &self.0.signer
     }
 }

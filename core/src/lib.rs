@@ -126,8 +126,8 @@ mod error;
 mod expiry;
 pub mod express;
 mod handler;
+pub mod host;
 pub mod http;
-mod identity;
 mod metrics;
 pub mod options;
 mod presence;
@@ -138,7 +138,6 @@ pub mod store;
 
 pub use ack::{HandlerError, IntoReply, Reply, INTERNAL_ERROR};
 pub use adapter::Adapter;
-pub use admission::HttpSession;
 pub use config::{Builder, Config, Origins, Transport, MIN_SECRET_LEN};
 pub use cookie::SameSite;
 pub use engine::SessionIo;

@@ -121,13 +121,13 @@ impl Session {
         self.id
     }
 
-    /// The id as the host knows it: [`SessionIo::host_id`](crate::SessionIo::host_id)
+    /// The id as the host knows it: [`host::host_id`](crate::host::host_id)
     /// (express-session's id in express-session mode).
     pub fn host_id(&self) -> String {
         self.core.host_id(self.id)
     }
 
-    /// For a handle of an HTTP request (from [`SessionIo::http_session`](crate::SessionIo::http_session)),
+    /// For a handle of an HTTP request (from [`host::http_session`](crate::host::http_session)),
     /// the `Set-Cookie` value its response must carry because of what was done through
     /// this handle or the handles [`regenerate`](Self::regenerate) returned: the new
     /// session's cookie after `regenerate`, a clearing cookie after `destroy`, the latest
@@ -138,12 +138,13 @@ impl Session {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let io = sessionio::SessionIo::builder().secret([7u8; 32]).build()?;
-    /// let request = io.http_session(None).await?;
+    /// use sessionio::host;
+    /// let request = host::http_session(&io, None).await?;
     /// assert_eq!(request.session.cookie_change(), None);
     /// let renewed = request.session.regenerate().await?;
-    /// assert_eq!(request.session.cookie_change(), Some(io.set_cookie(renewed.id())));
+    /// assert_eq!(request.session.cookie_change(), Some(host::set_cookie(&io, renewed.id())));
     /// renewed.destroy().await?;
-    /// assert_eq!(request.session.cookie_change(), Some(io.clear_cookie()));
+    /// assert_eq!(request.session.cookie_change(), Some(host::clear_cookie(&io)));
     /// # Ok(()) }
     /// ```
     pub fn cookie_change(&self) -> Option<String> {

@@ -51,6 +51,69 @@ pub struct Handshake {
     pub address: Option<SocketAddr>,
 }
 
+impl Handshake {
+    /// The handshake in the one shape every binding gives its host (JSON):
+    /// `{"headers": {name: value}, "query": {key: value or [values]}, "auth": {…},
+    /// "time": unix ms, "address": {"ip", "port"} or null}`. Repeated headers are joined
+    /// (`; ` for `cookie`, `, ` otherwise); a repeated query key gives an array of its
+    /// values in order.
+    ///
+    /// ```
+    /// let h = sessionio::Handshake {
+    ///     headers: http::HeaderMap::new(),
+    ///     query: vec![("tag".into(), "a".into()), ("tag".into(), "b".into()), ("EIO".into(), "4".into())],
+    ///     auth: serde_json::json!({"token": "t"}),
+    ///     time: std::time::UNIX_EPOCH + std::time::Duration::from_millis(1500),
+    ///     address: Some("127.0.0.1:4000".parse().unwrap()),
+    /// };
+    /// assert_eq!(h.to_json(), serde_json::json!({
+    ///     "headers": {}, "query": {"tag": ["a", "b"], "EIO": "4"}, "auth": {"token": "t"},
+    ///     "time": 1500, "address": {"ip": "127.0.0.1", "port": 4000}
+    /// }));
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::{Map, Value as Json};
+        let mut headers = Map::new();
+        for name in self.headers.keys() {
+            let separator = if name == http::header::COOKIE {
+                "; "
+            } else {
+                ", "
+            };
+            let joined = (self.headers.get_all(name).iter())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect::<Vec<_>>()
+                .join(separator);
+            headers.insert(name.as_str().to_owned(), Json::String(joined));
+        }
+        let mut query = Map::new();
+        for (k, v) in &self.query {
+            match query.get_mut(k) {
+                Some(Json::Array(values)) => values.push(Json::String(v.clone())),
+                Some(first) => *first = Json::Array(vec![first.take(), Json::String(v.clone())]),
+                None => {
+                    query.insert(k.clone(), Json::String(v.clone()));
+                }
+            }
+        }
+        let time = self
+            .time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
+        let address = self.address.map_or(
+            Json::Null,
+            |a| serde_json::json!({"ip": a.ip().to_string(), "port": a.port()}),
+        );
+        serde_json::json!({
+            "headers": headers,
+            "query": query,
+            "auth": self.auth,
+            "time": time,
+            "address": address,
+        })
+    }
+}
+
 /// One connected socket.
 #[derive(Clone)]
 pub struct SocketHandle {
@@ -171,7 +234,7 @@ impl SocketHandle {
     }
 
     /// The socket's session id as the host knows it
-    /// ([`SessionIo::host_id`](crate::SessionIo::host_id)), `None` for an anonymous socket.
+    /// ([`host::host_id`](crate::host::host_id)), `None` for an anonymous socket.
     pub fn session_host_id(&self) -> Option<String> {
         self.session_id().map(|id| self.core.host_id(id))
     }

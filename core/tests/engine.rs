@@ -119,7 +119,11 @@ fn builder() -> sessionio::Builder {
 
 /// `name=value` for a Cookie header, from the Set-Cookie the engine would send.
 fn cookie(io: &SessionIo, id: SessionId) -> String {
-    io.set_cookie(id).split(';').next().unwrap().to_owned()
+    sessionio::host::set_cookie(io, id)
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 async fn connected(addr: SocketAddr, cookie: &str) -> Client {
@@ -260,7 +264,9 @@ async fn destroy_disconnects_every_socket_and_the_cookie_is_refused_after() {
     let (_c, r) = Client::connect(addr, Some(&c), None, None).await;
     assert_eq!(r, Connect::Refused("invalid session".into()));
     assert_eq!(
-        io.http_session(Some(&c)).await.unwrap_err(),
+        sessionio::host::http_session(&io, Some(&c))
+            .await
+            .unwrap_err(),
         Refusal::InvalidSession
     );
     // Nothing is left behind for the destroyed session.
@@ -322,8 +328,7 @@ async fn expired_sessions_are_told_and_kicked_within_a_second() {
         worst = worst.max(kicked_at - expires_at);
         let (_c, r) = Client::connect(addr, Some(&cookie(&io, s.id())), None, None).await;
         assert_eq!(r, Connect::Refused("session expired".into()));
-        let http = io
-            .http_session(Some(&cookie(&io, s.id())))
+        let http = sessionio::host::http_session(&io, Some(&cookie(&io, s.id())))
             .await
             .unwrap_err();
         assert_eq!(http, Refusal::SessionExpired, "HTTP says why, too");
@@ -342,7 +347,7 @@ async fn http_activity_keeps_the_session_alive() {
     let mut sock = connected(addr, &c).await;
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_millis(120)).await;
-        io.http_session(Some(&c)).await.unwrap();
+        sessionio::host::http_session(&io, Some(&c)).await.unwrap();
     }
     // 960 ms > 2 × TTL have passed; the socket was never kicked.
     assert_eq!(sock.recv_within(Duration::from_millis(50)).await, None);
@@ -454,7 +459,9 @@ async fn regenerate_keeps_data_disconnects_old_sockets_and_retires_the_old_id() 
     );
     assert_eq!(sock.recv_raw().await.unwrap(), "41");
     assert_eq!(
-        io.http_session(Some(&old_cookie)).await.unwrap_err(),
+        sessionio::host::http_session(&io, Some(&old_cookie))
+            .await
+            .unwrap_err(),
         Refusal::InvalidSession
     );
     let _fresh = connected(addr, &cookie(&io, new.id())).await;
@@ -513,7 +520,7 @@ async fn concurrent_increments_lose_nothing() {
 #[tokio::test]
 async fn http_sessions_are_created_reused_and_never_silently_replaced() {
     let io = builder().build().unwrap();
-    let created = io.http_session(None).await.unwrap();
+    let created = sessionio::host::http_session(&io, None).await.unwrap();
     let set_cookie = created.set_cookie.expect("a new session sets its cookie");
     assert!(
         set_cookie.contains("HttpOnly")
@@ -521,18 +528,20 @@ async fn http_sessions_are_created_reused_and_never_silently_replaced() {
             && set_cookie.contains("Secure")
     );
     let c = set_cookie.split(';').next().unwrap().to_owned();
-    let again = io.http_session(Some(&c)).await.unwrap();
+    let again = sessionio::host::http_session(&io, Some(&c)).await.unwrap();
     assert_eq!(again.session.id(), created.session.id());
     assert!(again.set_cookie.is_none());
     assert_eq!(
-        io.http_session(Some("sessionio.sid=x.y"))
+        sessionio::host::http_session(&io, Some("sessionio.sid=x.y"))
             .await
             .unwrap_err(),
         Refusal::InvalidSession
     );
     created.session.destroy().await.unwrap();
     assert_eq!(
-        io.http_session(Some(&c)).await.unwrap_err(),
+        sessionio::host::http_session(&io, Some(&c))
+            .await
+            .unwrap_err(),
         Refusal::InvalidSession
     );
     assert!(matches!(
@@ -649,7 +658,9 @@ async fn engines_on_one_redis_reach_each_others_sockets_and_survive_a_redis_rest
     let (_c, r) = Client::connect(addr_b, Some(&cookie(&a, s.id())), None, None).await;
     assert_eq!(r, Connect::Refused("store unavailable".into()));
     assert_eq!(
-        b.http_session(Some(&cookie(&a, s.id()))).await.unwrap_err(),
+        sessionio::host::http_session(&b, Some(&cookie(&a, s.id())))
+            .await
+            .unwrap_err(),
         Refusal::StoreUnavailable
     );
 
@@ -727,8 +738,7 @@ async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
     // During: the old cookie and token still work, over HTTP and at the handshake...
     let (addr, _server) = server(&during).await;
     assert_eq!(
-        during
-            .http_session(Some(&old_cookie))
+        sessionio::host::http_session(&during, Some(&old_cookie))
             .await
             .unwrap()
             .session
@@ -741,12 +751,16 @@ async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
     // ...and new cookies are signed with the new secret only.
     let new_cookie = cookie(&during, s.id());
     assert_ne!(new_cookie, old_cookie);
-    assert!(before.http_session(Some(&new_cookie)).await.is_err());
+    assert!(sessionio::host::http_session(&before, Some(&new_cookie))
+        .await
+        .is_err());
 
     // After the old secret is removed, its cookies and tokens are refused.
     let (addr, _server) = server(&after).await;
     assert_eq!(
-        after.http_session(Some(&old_cookie)).await.unwrap_err(),
+        sessionio::host::http_session(&after, Some(&old_cookie))
+            .await
+            .unwrap_err(),
         Refusal::InvalidSession
     );
     let (_c, r) = Client::connect(addr, Some(&old_cookie), None, None).await;
@@ -754,8 +768,7 @@ async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
     let (_t, r) = Client::connect(addr, None, None, Some(token_auth(&old_token))).await;
     assert_eq!(r, Connect::Refused("invalid session".into()));
     assert_eq!(
-        after
-            .http_session(Some(&new_cookie))
+        sessionio::host::http_session(&after, Some(&new_cookie))
             .await
             .unwrap()
             .session
@@ -765,7 +778,11 @@ async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
 
     // Secrets never show in Debug output (what a log line of the engine would print).
     for io in [&before, &during, &after] {
-        let printed = format!("{io:?} {:?} {:?}", io.config(), io.signer());
+        let printed = format!(
+            "{io:?} {:?} {:?}",
+            io.config(),
+            sessionio::host::signer(&io)
+        );
         assert!(!printed.contains("secret, at least"), "{printed}");
     }
     // Short secrets are refused.

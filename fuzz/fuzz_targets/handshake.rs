@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
 
     let outcome = fixture
         .rt
-        .block_on(fixture.io.check_handshake(&headers, auth.as_ref()));
+        .block_on(sessionio::host::check_handshake(&fixture.io, &headers, auth.as_ref()));
 
     let origin_allowed = headers
         .get(http::header::ORIGIN)

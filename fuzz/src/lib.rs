@@ -35,7 +35,7 @@ pub fn codec_engine() -> &'static SessionIo {
 
 /// The cookie and token codec of [`codec_engine`].
 pub fn signer() -> &'static Signer {
-    codec_engine().signer()
+    sessionio::host::signer(&codec_engine())
 }
 
 /// The handshake target's engine and the runtime its async calls run on.
@@ -75,23 +75,23 @@ pub fn handshake_fixture() -> &'static HandshakeFixture {
             // The fixed-id records behave as sessions made by `create_session`.
             io.session(LIVE).await.expect("LIVE is a live session");
             let mut headers = http::HeaderMap::new();
-            let cookie = |id| format!("{COOKIE_NAME}={}", io.signer().sign_cookie(&id));
+            let cookie = |id| format!("{COOKIE_NAME}={}", sessionio::host::signer(&io).sign_cookie(&id));
             headers.insert(http::header::COOKIE, cookie(LIVE).parse().unwrap());
-            assert_eq!(io.check_handshake(&headers, None).await, Ok(Some(LIVE)));
+            assert_eq!(sessionio::host::check_handshake(&io, &headers, None).await, Ok(Some(LIVE)));
             headers.insert(http::header::COOKIE, cookie(EXPIRED).parse().unwrap());
             assert_eq!(
-                io.check_handshake(&headers, None).await,
+                sessionio::host::check_handshake(&io, &headers, None).await,
                 Err(Refusal::SessionExpired)
             );
             let real = io.create_session().await.expect("create_session");
             headers.insert(
                 http::header::COOKIE,
-                format!("{COOKIE_NAME}={}", io.signer().sign_cookie(&real.id()))
+                format!("{COOKIE_NAME}={}", sessionio::host::signer(&io).sign_cookie(&real.id()))
                     .parse()
                     .unwrap(),
             );
             assert_eq!(
-                io.check_handshake(&headers, None).await,
+                sessionio::host::check_handshake(&io, &headers, None).await,
                 Ok(Some(real.id()))
             );
             // Only LIVE and EXPIRED remain.
@@ -99,7 +99,7 @@ pub fn handshake_fixture() -> &'static HandshakeFixture {
                 .await
                 .expect("destroy_session");
             assert_eq!(
-                io.check_handshake(&headers, None).await,
+                sessionio::host::check_handshake(&io, &headers, None).await,
                 Err(Refusal::InvalidSession)
             );
             assert_eq!(store.len(), 2);

@@ -651,21 +651,20 @@ mod tests {
             .await
             .unwrap();
         let io = engine(store.clone(), &["new secret", "old secret"]);
-        let by_old = io
-            .check_handshake(&cookie_header("old secret", "live-sid"), None)
-            .await;
+        let by_old =
+            crate::host::check_handshake(&io, &cookie_header("old secret", "live-sid"), None).await;
         let id = by_old.unwrap().unwrap();
-        assert_eq!(io.host_id(id), "live-sid");
-        assert!(io
-            .check_handshake(&cookie_header("new secret", "live-sid"), None)
-            .await
-            .is_ok());
+        assert_eq!(crate::host::host_id(&io, id), "live-sid");
+        assert!(
+            crate::host::check_handshake(&io, &cookie_header("new secret", "live-sid"), None)
+                .await
+                .is_ok()
+        );
         let refused =
             |r: std::result::Result<Option<SessionId>, crate::Refusal>| r.unwrap_err().message();
         assert_eq!(
             refused(
-                io.check_handshake(&cookie_header("other", "live-sid"), None)
-                    .await
+                crate::host::check_handshake(&io, &cookie_header("other", "live-sid"), None).await
             ),
             "invalid session"
         );
@@ -678,24 +677,26 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(
-            refused(io.check_handshake(&tampered, None).await),
+            refused(crate::host::check_handshake(&io, &tampered, None).await),
             "invalid session"
         );
         assert_eq!(
             refused(
-                io.check_handshake(&cookie_header("new secret", "gone-sid"), None)
+                crate::host::check_handshake(&io, &cookie_header("new secret", "gone-sid"), None)
                     .await
             ),
             "invalid session"
         );
         // The guard's answer for HTTP requests, and the session a host call names.
-        assert_eq!(io.check_cookie(None).await, Ok(None));
+        assert_eq!(crate::host::check_cookie(&io, None).await, Ok(None));
         assert_eq!(
-            io.check_cookie(Some("connect.sid=s%3Ax.y")).await,
+            crate::host::check_cookie(&io, Some("connect.sid=s%3Ax.y"))
+                .await
+                .map_err(|r| r.refusal),
             Err(crate::Refusal::InvalidSession)
         );
         let session = io
-            .session(io.resolve_id("live-sid").unwrap())
+            .session(crate::host::resolve_id(&io, "live-sid").unwrap())
             .await
             .unwrap();
         assert_eq!(session.host_id(), "live-sid");
@@ -707,7 +708,7 @@ mod tests {
         let before = session_json(60_000, 0);
         store.set("sid".into(), before.clone()).await.unwrap();
         let io = engine(store.clone(), &["s"]);
-        let id = io.resolve_id("sid").unwrap();
+        let id = crate::host::resolve_id(&io, "sid").unwrap();
         let tasks: Vec<_> = (0..50)
             .map(|_| {
                 let io = io.clone();
@@ -744,7 +745,7 @@ mod tests {
             .await
             .unwrap();
         let io = engine(store.clone(), &["s"]);
-        let short = io.resolve_id("short").unwrap();
+        let short = crate::host::resolve_id(&io, "short").unwrap();
         assert!(!io
             .0
             .store
@@ -767,7 +768,7 @@ mod tests {
             io.0.store.touch(short, 0, now_ms()).await.unwrap(),
             Touch::Expired
         );
-        let doomed = io.resolve_id("doomed").unwrap();
+        let doomed = crate::host::resolve_id(&io, "doomed").unwrap();
         io.destroy_session(doomed).await.unwrap();
         assert_eq!(*lock(&store.destroyed), vec!["doomed".to_owned()]);
         assert!(matches!(
@@ -784,7 +785,7 @@ mod tests {
             .await
             .unwrap();
         let io = engine(store.clone(), &["s"]);
-        let id = io.resolve_id("sid").unwrap();
+        let id = crate::host::resolve_id(&io, "sid").unwrap();
         let now = now_ms() + 5_000;
         assert_eq!(io.0.store.touch(id, 0, now).await.unwrap(), Touch::Extended);
         let stored = store.get("sid".into()).await.unwrap().unwrap();
