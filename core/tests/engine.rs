@@ -781,7 +781,7 @@ async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
         let printed = format!(
             "{io:?} {:?} {:?}",
             io.config(),
-            sessionio::host::signer(&io)
+            sessionio::host::signer(io)
         );
         assert!(!printed.contains("secret, at least"), "{printed}");
     }
