@@ -23,16 +23,23 @@
 //! that had it already drop the copy), up to [`DELIVERY_BOUND`]; after that the caller
 //! gets an error, never a silent loss.
 
+#[cfg(feature = "redis")]
 use std::collections::{HashMap, HashSet, VecDeque};
+#[cfg(feature = "redis")]
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::sync::Arc;
+#[cfg(feature = "redis")]
+use std::sync::{OnceLock, RwLock, Weak};
 use std::time::Duration;
 
+#[cfg(feature = "redis")]
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+#[cfg(feature = "redis")]
 use redis::{Client, PushInfo, PushKind};
 use socketioxide::adapter::Emitter;
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use socketioxide_redis::{CustomRedisAdapter, InitRes, RedisAdapterConfig, RedisAdapterCtr};
+#[cfg(feature = "redis")]
 use tokio::sync::{mpsc, Notify};
 
 use crate::{Error, Result};
@@ -40,20 +47,28 @@ use crate::{Error, Result};
 /// The adapter of every engine: socketioxide-redis over [`Bus`].
 pub type Adapter = CustomRedisAdapter<Emitter, Bus>;
 
+#[cfg(feature = "redis")]
 /// Bound on one publish or subscribe round trip.
 const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
+#[cfg(feature = "redis")]
 /// Pause between (re)subscription attempts while Redis is unreachable.
 const RETRY: Duration = Duration::from_millis(50);
+#[cfg(feature = "redis")]
 /// How long a publish keeps trying to reach every node before it reports a failure.
 const DELIVERY_BOUND: Duration = Duration::from_millis(1_500);
+#[cfg(feature = "redis")]
 /// Pause between delivery attempts.
 const DELIVERY_RETRY: Duration = Duration::from_millis(20);
+#[cfg(feature = "redis")]
 /// A node that has not sent a heartbeat for this long is no longer counted.
 const NODE_TTL: Duration = Duration::from_secs(3);
+#[cfg(feature = "redis")]
 /// The sorted set of live nodes (member: node id, score: last heartbeat, unix ms).
 const NODES_KEY: &str = "sessionio:nodes";
+#[cfg(feature = "redis")]
 /// Request ids already handled, to drop the copies of a publish sent again.
 const SEEN_CAPACITY: usize = 4096;
+#[cfg(feature = "redis")]
 /// How often a healthy connection is checked with a PING (a dead peer that sent no FIN is
 /// noticed by its timeout).
 const HEALTH_CHECK: Duration = Duration::from_secs(1);
@@ -81,14 +96,17 @@ impl std::fmt::Debug for Bus {
 #[error("redis adapter: {0}")]
 pub struct BusError(String);
 
+#[cfg(feature = "redis")]
 impl From<redis::RedisError> for BusError {
     fn from(e: redis::RedisError) -> Self {
         BusError(e.to_string())
     }
 }
 
+#[cfg(feature = "redis")]
 type Handlers = HashMap<String, mpsc::Sender<ChanItem>>;
 
+#[cfg(feature = "redis")]
 /// The Redis side of [`Bus`].
 pub struct RedisBus {
     client: Client,
@@ -111,6 +129,7 @@ pub struct RedisBus {
     subscribed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
+#[cfg(feature = "redis")]
 /// Hashes of the request messages received lately (a publish sent again after a node
 /// was missing reaches the others twice).
 #[derive(Default)]
@@ -119,6 +138,7 @@ struct Seen {
     set: HashSet<u64>,
 }
 
+#[cfg(feature = "redis")]
 impl Seen {
     /// False if `message` was seen before.
     fn first_time(&mut self, message: &[u8]) -> bool {
@@ -140,10 +160,12 @@ impl Seen {
     }
 }
 
+#[cfg(feature = "redis")]
 fn lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
 
+#[cfg(feature = "redis")]
 impl RedisBus {
     /// A bus on the Redis of `url` (`redis://…`; RESP3 is asked for, Redis ≥ 7). Nothing
     /// is connected here.
@@ -234,6 +256,7 @@ impl RedisBus {
     }
 }
 
+#[cfg(feature = "redis")]
 fn on_push(
     push: PushInfo,
     handlers: &Weak<RwLock<Handlers>>,
@@ -289,6 +312,7 @@ fn on_push(
     }
 }
 
+#[cfg(feature = "redis")]
 /// Keeps the subscriptions alive: subscribes every channel when the connection is new,
 /// retries every [`RETRY`] while Redis is away, and PINGs a healthy connection.
 async fn maintain(bus: Weak<RedisBus>) {
@@ -347,6 +371,7 @@ async fn maintain(bus: Weak<RedisBus>) {
     }
 }
 
+#[cfg(feature = "redis")]
 /// Announces this node and reads how many are live.
 async fn heartbeat(
     bus: &RedisBus,
@@ -378,6 +403,7 @@ async fn heartbeat(
     }
 }
 
+#[cfg(feature = "redis")]
 async fn ping(conn: &mut ConnectionManager) -> std::result::Result<(), BusError> {
     let cmd = redis::cmd("PING");
     let ping = cmd.query_async::<redis::Value>(conn);
@@ -388,6 +414,7 @@ async fn ping(conn: &mut ConnectionManager) -> std::result::Result<(), BusError>
     }
 }
 
+#[cfg(feature = "redis")]
 impl Driver for Bus {
     type Error = BusError;
 
@@ -498,6 +525,7 @@ impl Driver for Bus {
     }
 }
 
+#[cfg(feature = "redis")]
 /// How many clients are subscribed to `chan`.
 async fn subscribers(
     conn: &mut ConnectionManager,
@@ -515,6 +543,64 @@ async fn subscribers(
     count
         .and_then(|n| redis::from_redis_value::<usize>(n).ok())
         .ok_or_else(|| BusError("unexpected PUBSUB NUMSUB reply".into()))
+}
+
+/// Without the `redis` cargo feature there is no Redis bus: this type has no values, so
+/// [`Bus::Redis`] is never built. The builder refuses a `redis://` adapter URL with an
+/// error naming the feature, and [`RedisBus::open`] does the same.
+#[cfg(not(feature = "redis"))]
+pub enum RedisBus {}
+
+#[cfg(not(feature = "redis"))]
+impl RedisBus {
+    pub(crate) fn open(url: &str) -> Result<RedisBus> {
+        Err(Error::Config(format!(
+            "adapter URL {url:?} needs sessionio's \"redis\" cargo feature"
+        )))
+    }
+
+    pub(crate) async fn ready(self: &Arc<Self>, _timeout: Duration) -> Result<()> {
+        match **self {}
+    }
+}
+
+/// One process: what the Redis driver does on [`Bus::Local`], the only bus there is
+/// without the `redis` feature.
+#[cfg(not(feature = "redis"))]
+impl Driver for Bus {
+    type Error = BusError;
+
+    async fn publish(&self, _chan: String, _val: Vec<u8>) -> std::result::Result<(), BusError> {
+        match self {
+            Bus::Local => Ok(()),
+            Bus::Redis(bus) => match **bus {},
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        _chan: String,
+        _size: usize,
+    ) -> std::result::Result<MessageStream<ChanItem>, BusError> {
+        match self {
+            Bus::Local => Ok(MessageStream::new_empty()),
+            Bus::Redis(bus) => match **bus {},
+        }
+    }
+
+    async fn unsubscribe(&self, _chan: String) -> std::result::Result<(), BusError> {
+        match self {
+            Bus::Local => Ok(()),
+            Bus::Redis(bus) => match **bus {},
+        }
+    }
+
+    async fn num_serv(&self, _chan: &str) -> std::result::Result<u16, BusError> {
+        match self {
+            Bus::Local => Ok(1),
+            Bus::Redis(bus) => match **bus {},
+        }
+    }
 }
 
 /// The adapter's state for an engine: a local bus, or a Redis bus on `url`.

@@ -11,6 +11,7 @@ use sessionio::{HandlerError, Refusal, SessionId, SessionIo};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+#[cfg(feature = "redis")]
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
@@ -585,6 +586,7 @@ async fn metrics_count_handshakes_refusals_notifications_and_destroys() {
 
 /// Waits until `client` receives `expected`, calling `send` again every 100 ms (a
 /// notification sent while the bus was reconnecting is lost); gives up after `within`.
+#[cfg(feature = "redis")]
 async fn until_received<F, Fut>(
     client: &mut Client,
     expected: &str,
@@ -606,6 +608,7 @@ where
     panic!("{expected} not received within {within:?}");
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engines_on_one_redis_reach_each_others_sockets_and_survive_a_redis_restart() {
     let mut redis = redis_server::RedisServer::start();
@@ -675,6 +678,7 @@ async fn engines_on_one_redis_reach_each_others_sockets_and_survive_a_redis_rest
     assert_eq!(t_on_b.recv_raw().await.unwrap(), "41");
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn unlinked_engines_stay_apart() {
     let redis = redis_server::RedisServer::start();

@@ -16,6 +16,7 @@
 //! express-session's middleware does.
 
 mod codec;
+#[cfg(feature = "redis")]
 mod connect_redis;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use codec::{ExpressSigner, MAX_SID_LEN};
+#[cfg(feature = "redis")]
 pub use connect_redis::ConnectRedis;
 
 use crate::store::{now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Touch};

@@ -8,15 +8,20 @@
 //! overrides it. Session ids are tower-sessions' [`Id`](crate::SessionId).
 
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
 pub(crate) mod redis_link;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
 pub use redis::RedisStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 use crate::{Error, Result, SessionId};
@@ -160,11 +165,11 @@ pub fn now_ms() -> u64 {
 }
 
 /// The same behaviour checks for every backend.
-#[cfg(test)]
+#[cfg(all(test, feature = "redis"))]
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite", feature = "redis"))]
 mod conformance {
     use super::*;
     use std::sync::Arc;
