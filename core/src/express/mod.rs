@@ -31,7 +31,7 @@ pub use codec::{ExpressSigner, MAX_SID_LEN};
 #[cfg(feature = "redis")]
 pub use connect_redis::ConnectRedis;
 
-use crate::store::{now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Touch};
+use crate::store::{now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
 use crate::{Error, Result, SessionId};
 
 /// express-session's default cookie name.
@@ -420,9 +420,12 @@ impl SessionStore for ExpressStore {
         })
     }
 
-    fn delete_expired(&self, _before_ms: u64) -> BoxFuture<'_, Result<usize>> {
-        // express-session's store expires its own sessions.
-        Box::pin(async { Ok(0) })
+    /// `None`: express-session's store expires its own sessions (its MemoryStore drops one
+    /// when it is read past `cookie.expires`, connect-redis gives each key that TTL), and an
+    /// [`ExpressBackend`] cannot list sessions anyway (`store.all` is optional in
+    /// express-session), so the engine never sweeps here.
+    fn sweeper(&self) -> Option<&dyn Sweep> {
+        None
     }
 
     fn update<'a>(

@@ -92,8 +92,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes a record; `true` if there was one.
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>>;
 
-    /// Deletes records that expired before `before_ms`; returns how many.
-    fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>>;
+    /// How expired records leave this store. `Some` for a store that keeps them until
+    /// they are deleted (the memory and SQLite stores): the engine's sweeper calls its
+    /// [`Sweep::delete_expired`] every `min(ttl, 60 s)`. `None` for a store that drops
+    /// expired records by itself (the Redis store by key TTL, express-session's stores):
+    /// the engine never asks it to sweep, and there is no `delete_expired` on it that could
+    /// pretend to work.
+    fn sweeper(&self) -> Option<&dyn Sweep>;
 
     /// Atomically applies `mutation` to the record of `id` and returns the stored result,
     /// or `None` if there is no such record. The mutation may run more than once (on
@@ -104,6 +109,28 @@ pub trait SessionStore: Send + Sync + 'static {
         mutation: Mutation<'a>,
     ) -> BoxFuture<'a, Result<Option<Record>>> {
         Box::pin(update_by_swapping(self, id, mutation))
+    }
+}
+
+/// The capability of a store whose expired records stay until someone deletes them; see
+/// [`SessionStore::sweeper`].
+pub trait Sweep: Send + Sync {
+    /// Deletes the records whose expiry instant is before `before_ms` (unix ms) and returns
+    /// how many. Records expiring at or after `before_ms` are kept, expired or not: the
+    /// engine passes `now - 60 s`, so that a cookie of a session that expired less than a
+    /// minute ago is told `session expired` rather than `invalid session`.
+    fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>>;
+}
+
+impl dyn SessionStore {
+    /// The engine's periodic sweep: the store's [`Sweep::delete_expired`] if it has a
+    /// [`sweeper`](SessionStore::sweeper); for a store that drops expired records by itself
+    /// nothing is called and `Ok(0)` is returned (this process deleted nothing).
+    pub fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>> {
+        match self.sweeper() {
+            Some(sweeper) => sweeper.delete_expired(before_ms),
+            None => Box::pin(std::future::ready(Ok(0))),
+        }
     }
 }
 
