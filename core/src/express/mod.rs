@@ -410,13 +410,18 @@ impl SessionStore for ExpressStore {
         })
     }
 
+    /// `store.destroy(sid)`; `true` if the store still had the session (one `get` first:
+    /// an express id the engine knows may name a session the store has dropped or another
+    /// process destroyed).
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
         Box::pin(async move {
+            let _guard = self.lock_for(id).lock().await;
             let Some(sid) = self.sid_of(id) else {
                 return Ok(false);
             };
+            let existed = self.backend.get(sid.to_string()).await?.is_some();
             self.backend.destroy(sid.to_string()).await?;
-            Ok(true)
+            Ok(existed)
         })
     }
 
@@ -452,9 +457,59 @@ impl SessionStore for ExpressStore {
     }
 }
 
+/// The store conformance suite's view of an [`ExpressStore`] over `backend`: sessions are
+/// created by express-session (here: written to the backend as express-session writes
+/// them, then resolved to engine ids), versions are digests of the data, the expiry is
+/// the cookie's, and the backend drops expired sessions itself.
+#[cfg(test)]
+pub(crate) fn conformance_subject(
+    backend: Arc<dyn ExpressBackend>,
+) -> crate::store::conformance::Subject {
+    use crate::store::conformance::{Expiry, ExpiryRule, Subject, Versions};
+    let store = Arc::new(ExpressStore::new(
+        &ExpressSession::new(backend.clone()).secret("conformance"),
+    ));
+    let inserter = store.clone();
+    Subject::shared(store)
+        .created_elsewhere(move |data: Data, expires_at: u64| {
+            let (store, backend) = (inserter.clone(), backend.clone());
+            async move {
+                let sid = format!("express-{}", SessionId::default());
+                let max_age = expires_at.saturating_sub(now_ms());
+                let mut session = serde_json::Map::new();
+                session.insert(
+                    "cookie".into(),
+                    serde_json::json!({
+                        "originalMaxAge": max_age,
+                        "expires": format_iso8601_ms(expires_at),
+                        "httpOnly": true,
+                        "path": "/",
+                    }),
+                );
+                session.extend(data);
+                backend.set(sid.clone(), Value::Object(session)).await?;
+                store.resolve(&sid)
+            }
+        })
+        .versions(Versions::Digest)
+        .expiry_rule(ExpiryRule::OwnRule)
+        .expiry(Expiry::ByTheStore { after_ms: 0 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// express-session's MemoryStore semantics behind `ExpressStore`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn express_store_over_a_memory_store_passes_the_conformance_suite() {
+        use crate::store::conformance;
+        let subject = conformance_subject(Arc::new(FakeMemoryStore::default()));
+        let report = conformance::run(&subject).await;
+        eprintln!("ExpressStore over express-session's MemoryStore:\n{report}");
+        report.assert_passed();
+        assert_eq!(report.outcomes.len(), conformance::CHECKS.len());
+    }
 
     #[test]
     fn iso8601_round_trips_as_javascript_writes_it() {

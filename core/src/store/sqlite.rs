@@ -124,7 +124,7 @@ impl SessionStore for SqliteStore {
             .bind(record.id.to_string())
             .bind(encode(&record.data)?)
             .bind(to_sql(record.expires_at))
-            .bind(to_sql(record.version))
+            .bind(0_i64)
             .execute(pool)
             .await
             .map_err(unavailable)?;
