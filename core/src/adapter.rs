@@ -1,10 +1,11 @@
 //! Links the engines of several processes: socketioxide's Redis adapter
 //! (`socketioxide-redis`) on a pub/sub driver of our own.
 //!
-//! Every engine uses the same adapter type, so that the rest of the core is written once:
-//! on one node the driver is [`Bus::Local`] (nothing published, and the core broadcasts
-//! with socketioxide's `local` flag so nothing is even encoded); with a Redis it is
-//! [`Bus::Redis`].
+//! With the `redis` cargo feature every engine uses the same adapter type, so that the rest
+//! of the core is written once: on one node the driver is [`Bus::Local`] (nothing
+//! published, and the core broadcasts with socketioxide's `local` flag so nothing is even
+//! encoded); with a Redis it is [`Bus::Redis`]. Without the feature there is no Redis
+//! bus, and the adapter is socketioxide's `LocalAdapter`.
 //!
 //! Why not the adapter's own `RedisDriver`: it connects while the engine is built (an
 //! engine must build without a runtime and without Redis), its connection does not come
@@ -36,8 +37,11 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 #[cfg(feature = "redis")]
 use redis::{Client, PushInfo, PushKind};
+#[cfg(feature = "redis")]
 use socketioxide::adapter::Emitter;
+#[cfg(feature = "redis")]
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
+#[cfg(feature = "redis")]
 use socketioxide_redis::{CustomRedisAdapter, InitRes, RedisAdapterConfig, RedisAdapterCtr};
 #[cfg(feature = "redis")]
 use tokio::sync::{mpsc, Notify};
@@ -45,7 +49,13 @@ use tokio::sync::{mpsc, Notify};
 use crate::{Error, Result};
 
 /// The adapter of every engine: socketioxide-redis over [`Bus`].
+#[cfg(feature = "redis")]
 pub type Adapter = CustomRedisAdapter<Emitter, Bus>;
+
+/// The adapter of every engine without the `redis` feature: socketioxide's own, for one
+/// process (the bus is then always [`Bus::Local`]).
+#[cfg(not(feature = "redis"))]
+pub type Adapter = socketioxide::adapter::LocalAdapter;
 
 #[cfg(feature = "redis")]
 /// Bound on one publish or subscribe round trip.
@@ -92,6 +102,7 @@ impl std::fmt::Debug for Bus {
 }
 
 /// A failure to reach the other nodes.
+#[cfg(feature = "redis")]
 #[derive(Debug, thiserror::Error)]
 #[error("redis adapter: {0}")]
 pub struct BusError(String);
@@ -564,46 +575,8 @@ impl RedisBus {
     }
 }
 
-/// One process: what the Redis driver does on [`Bus::Local`], the only bus there is
-/// without the `redis` feature.
-#[cfg(not(feature = "redis"))]
-impl Driver for Bus {
-    type Error = BusError;
-
-    async fn publish(&self, _chan: String, _val: Vec<u8>) -> std::result::Result<(), BusError> {
-        match self {
-            Bus::Local => Ok(()),
-            Bus::Redis(bus) => match **bus {},
-        }
-    }
-
-    async fn subscribe(
-        &self,
-        _chan: String,
-        _size: usize,
-    ) -> std::result::Result<MessageStream<ChanItem>, BusError> {
-        match self {
-            Bus::Local => Ok(MessageStream::new_empty()),
-            Bus::Redis(bus) => match **bus {},
-        }
-    }
-
-    async fn unsubscribe(&self, _chan: String) -> std::result::Result<(), BusError> {
-        match self {
-            Bus::Local => Ok(()),
-            Bus::Redis(bus) => match **bus {},
-        }
-    }
-
-    async fn num_serv(&self, _chan: &str) -> std::result::Result<u16, BusError> {
-        match self {
-            Bus::Local => Ok(1),
-            Bus::Redis(bus) => match **bus {},
-        }
-    }
-}
-
 /// The adapter's state for an engine: a local bus, or a Redis bus on `url`.
+#[cfg(feature = "redis")]
 pub(crate) fn constructor(url: Option<&str>, prefix: &str) -> Result<(Bus, RedisAdapterCtr<Bus>)> {
     let bus = match url {
         None => Bus::Local,
@@ -613,9 +586,21 @@ pub(crate) fn constructor(url: Option<&str>, prefix: &str) -> Result<(Bus, Redis
     Ok((bus.clone(), RedisAdapterCtr::new_with_driver(bus, config)))
 }
 
+/// The adapter's state for an engine without the `redis` feature: the local bus (the
+/// builder refuses a `redis://` adapter URL with an error naming the feature).
+#[cfg(not(feature = "redis"))]
+pub(crate) fn constructor(url: Option<&str>, _prefix: &str) -> Result<(Bus, ())> {
+    let bus = match url {
+        None => Bus::Local,
+        Some(url) => Bus::Redis(Arc::new(RedisBus::open(url)?)),
+    };
+    Ok((bus, ()))
+}
+
 /// Runs the adapter's namespace initialisation. With [`Bus`] it never waits for the
 /// network, so it completes on its first poll; it must run inside the runtime (the
 /// adapter spawns its listener).
+#[cfg(feature = "redis")]
 pub(crate) fn init_namespace(mut init: InitRes<Bus>) {
     use futures_util::FutureExt as _;
     match (&mut init).now_or_never() {
@@ -630,3 +615,7 @@ pub(crate) fn init_namespace(mut init: InitRes<Bus>) {
         }
     }
 }
+
+/// socketioxide's local adapter has nothing to initialise.
+#[cfg(not(feature = "redis"))]
+pub(crate) fn init_namespace(_init: ()) {}

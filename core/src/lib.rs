@@ -44,6 +44,9 @@ pub mod express;
 pub mod http;
 mod metrics;
 mod presence;
+// Without the `redis` feature the adapter is socketioxide's local one, whose namespace
+// initialisation is `()`; realtime hands it to `adapter::init_namespace` all the same.
+#[cfg_attr(not(feature = "redis"), allow(clippy::unit_arg))]
 mod realtime;
 mod session;
 pub mod store;
