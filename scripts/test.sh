@@ -30,6 +30,8 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test"
 cargo test --workspace --quiet
+step "cargo test -p sessionio --no-default-features (the core with the memory store only)"
+cargo test -p sessionio --no-default-features --quiet
 step "building the examples"
 cargo build --quiet -p rust-counter -p conformance
 

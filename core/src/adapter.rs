@@ -1,10 +1,11 @@
 //! Links the engines of several processes: socketioxide's Redis adapter
 //! (`socketioxide-redis`) on a pub/sub driver of our own.
 //!
-//! Every engine uses the same adapter type, so that the rest of the core is written once:
-//! on one node the driver is [`Bus::Local`] (nothing published, and the core broadcasts
-//! with socketioxide's `local` flag so nothing is even encoded); with a Redis it is
-//! [`Bus::Redis`].
+//! With the `redis` cargo feature every engine uses the same adapter type, so that the rest
+//! of the core is written once: on one node the driver is [`Bus::Local`] (nothing
+//! published, and the core broadcasts with socketioxide's `local` flag so nothing is even
+//! encoded); with a Redis it is [`Bus::Redis`]. Without the feature there is no Redis
+//! bus, and the adapter is socketioxide's `LocalAdapter`.
 //!
 //! Why not the adapter's own `RedisDriver`: it connects while the engine is built (an
 //! engine must build without a runtime and without Redis), its connection does not come
@@ -23,40 +24,64 @@
 //! that had it already drop the copy), up to [`DELIVERY_BOUND`]; after that the caller
 //! gets an error, never a silent loss.
 
+#[cfg(feature = "redis")]
 use std::collections::{HashMap, HashSet, VecDeque};
+#[cfg(feature = "redis")]
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::sync::Arc;
+#[cfg(feature = "redis")]
+use std::sync::{OnceLock, RwLock, Weak};
 use std::time::Duration;
 
+#[cfg(feature = "redis")]
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+#[cfg(feature = "redis")]
 use redis::{Client, PushInfo, PushKind};
+#[cfg(feature = "redis")]
 use socketioxide::adapter::Emitter;
+#[cfg(feature = "redis")]
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
+#[cfg(feature = "redis")]
 use socketioxide_redis::{CustomRedisAdapter, InitRes, RedisAdapterConfig, RedisAdapterCtr};
+#[cfg(feature = "redis")]
 use tokio::sync::{mpsc, Notify};
 
 use crate::{Error, Result};
 
 /// The adapter of every engine: socketioxide-redis over [`Bus`].
+#[cfg(feature = "redis")]
 pub type Adapter = CustomRedisAdapter<Emitter, Bus>;
+
+/// The adapter of every engine without the `redis` feature: socketioxide's own, for one
+/// process (the bus is then always [`Bus::Local`]).
+#[cfg(not(feature = "redis"))]
+pub type Adapter = socketioxide::adapter::LocalAdapter;
 
 /// A socket of an engine, as socketioxide hands it out.
 pub(crate) type SocketRef = socketioxide::extract::SocketRef<Adapter>;
 
+#[cfg(feature = "redis")]
 /// Bound on one publish or subscribe round trip.
 const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
+#[cfg(feature = "redis")]
 /// Pause between (re)subscription attempts while Redis is unreachable.
 const RETRY: Duration = Duration::from_millis(50);
+#[cfg(feature = "redis")]
 /// How long a publish keeps trying to reach every node before it reports a failure.
 const DELIVERY_BOUND: Duration = Duration::from_millis(1_500);
+#[cfg(feature = "redis")]
 /// Pause between delivery attempts.
 const DELIVERY_RETRY: Duration = Duration::from_millis(20);
+#[cfg(feature = "redis")]
 /// A node that has not sent a heartbeat for this long is no longer counted.
 const NODE_TTL: Duration = Duration::from_secs(3);
+#[cfg(feature = "redis")]
 /// The sorted set of live nodes (member: node id, score: last heartbeat, unix ms).
 const NODES_KEY: &str = "sessionio:nodes";
+#[cfg(feature = "redis")]
 /// Request ids already handled, to drop the copies of a publish sent again.
 const SEEN_CAPACITY: usize = 4096;
+#[cfg(feature = "redis")]
 /// How often a healthy connection is checked with a PING (a dead peer that sent no FIN is
 /// noticed by its timeout).
 const HEALTH_CHECK: Duration = Duration::from_secs(1);
@@ -80,18 +105,22 @@ impl std::fmt::Debug for Bus {
 }
 
 /// A failure to reach the other nodes.
+#[cfg(feature = "redis")]
 #[derive(Debug, thiserror::Error)]
 #[error("redis adapter: {0}")]
 pub struct BusError(String);
 
+#[cfg(feature = "redis")]
 impl From<redis::RedisError> for BusError {
     fn from(e: redis::RedisError) -> Self {
         BusError(e.to_string())
     }
 }
 
+#[cfg(feature = "redis")]
 type Handlers = HashMap<String, mpsc::Sender<ChanItem>>;
 
+#[cfg(feature = "redis")]
 /// The Redis side of [`Bus`].
 pub struct RedisBus {
     client: Client,
@@ -114,6 +143,7 @@ pub struct RedisBus {
     subscribed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
+#[cfg(feature = "redis")]
 /// Hashes of the request messages received lately (a publish sent again after a node
 /// was missing reaches the others twice).
 #[derive(Default)]
@@ -122,6 +152,7 @@ struct Seen {
     set: HashSet<u64>,
 }
 
+#[cfg(feature = "redis")]
 impl Seen {
     /// False if `message` was seen before.
     fn first_time(&mut self, message: &[u8]) -> bool {
@@ -143,10 +174,12 @@ impl Seen {
     }
 }
 
+#[cfg(feature = "redis")]
 fn lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
 
+#[cfg(feature = "redis")]
 impl RedisBus {
     /// A bus on the Redis of `url` (`redis://…`; RESP3 is asked for, Redis ≥ 7). Nothing
     /// is connected here.
@@ -237,6 +270,7 @@ impl RedisBus {
     }
 }
 
+#[cfg(feature = "redis")]
 fn on_push(
     push: PushInfo,
     handlers: &Weak<RwLock<Handlers>>,
@@ -292,6 +326,7 @@ fn on_push(
     }
 }
 
+#[cfg(feature = "redis")]
 /// Keeps the subscriptions alive: subscribes every channel when the connection is new,
 /// retries every [`RETRY`] while Redis is away, and PINGs a healthy connection.
 async fn maintain(bus: Weak<RedisBus>) {
@@ -350,6 +385,7 @@ async fn maintain(bus: Weak<RedisBus>) {
     }
 }
 
+#[cfg(feature = "redis")]
 /// Announces this node and reads how many are live.
 async fn heartbeat(
     bus: &RedisBus,
@@ -381,6 +417,7 @@ async fn heartbeat(
     }
 }
 
+#[cfg(feature = "redis")]
 async fn ping(conn: &mut ConnectionManager) -> std::result::Result<(), BusError> {
     let cmd = redis::cmd("PING");
     let ping = cmd.query_async::<redis::Value>(conn);
@@ -391,6 +428,7 @@ async fn ping(conn: &mut ConnectionManager) -> std::result::Result<(), BusError>
     }
 }
 
+#[cfg(feature = "redis")]
 impl Driver for Bus {
     type Error = BusError;
 
@@ -501,6 +539,7 @@ impl Driver for Bus {
     }
 }
 
+#[cfg(feature = "redis")]
 /// How many clients are subscribed to `chan`.
 async fn subscribers(
     conn: &mut ConnectionManager,
@@ -520,7 +559,27 @@ async fn subscribers(
         .ok_or_else(|| BusError("unexpected PUBSUB NUMSUB reply".into()))
 }
 
+/// Without the `redis` cargo feature there is no Redis bus: this type has no values, so
+/// [`Bus::Redis`] is never built. The builder refuses a `redis://` adapter URL with an
+/// error naming the feature, and [`RedisBus::open`] does the same.
+#[cfg(not(feature = "redis"))]
+pub enum RedisBus {}
+
+#[cfg(not(feature = "redis"))]
+impl RedisBus {
+    pub(crate) fn open(url: &str) -> Result<RedisBus> {
+        Err(Error::Config(format!(
+            "adapter URL {url:?} needs sessionio's \"redis\" cargo feature"
+        )))
+    }
+
+    pub(crate) async fn ready(self: &Arc<Self>, _timeout: Duration) -> Result<()> {
+        match **self {}
+    }
+}
+
 /// The adapter's state for an engine: a local bus, or a Redis bus on `url`.
+#[cfg(feature = "redis")]
 pub(crate) fn constructor(url: Option<&str>, prefix: &str) -> Result<(Bus, RedisAdapterCtr<Bus>)> {
     let bus = match url {
         None => Bus::Local,
@@ -530,9 +589,21 @@ pub(crate) fn constructor(url: Option<&str>, prefix: &str) -> Result<(Bus, Redis
     Ok((bus.clone(), RedisAdapterCtr::new_with_driver(bus, config)))
 }
 
+/// The adapter's state for an engine without the `redis` feature: the local bus (the
+/// builder refuses a `redis://` adapter URL with an error naming the feature).
+#[cfg(not(feature = "redis"))]
+pub(crate) fn constructor(url: Option<&str>, _prefix: &str) -> Result<(Bus, ())> {
+    let bus = match url {
+        None => Bus::Local,
+        Some(url) => Bus::Redis(Arc::new(RedisBus::open(url)?)),
+    };
+    Ok((bus, ()))
+}
+
 /// Runs the adapter's namespace initialisation. With [`Bus`] it never waits for the
 /// network, so it completes on its first poll; it must run inside the runtime (the
 /// adapter spawns its listener).
+#[cfg(feature = "redis")]
 pub(crate) fn init_namespace(mut init: InitRes<Bus>) {
     use futures_util::FutureExt as _;
     match (&mut init).now_or_never() {
@@ -547,3 +618,7 @@ pub(crate) fn init_namespace(mut init: InitRes<Bus>) {
         }
     }
 }
+
+/// socketioxide's local adapter has nothing to initialise.
+#[cfg(not(feature = "redis"))]
+pub(crate) fn init_namespace(_init: ()) {}

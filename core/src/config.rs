@@ -452,6 +452,9 @@ impl Builder {
         let adapter_url = match (self.adapter_url.as_deref(), self.store_url.as_deref()) {
             (Some("local://"), _) => None,
             (Some(url), _) if url.starts_with("redis://") && url.len() > "redis://".len() => {
+                if !cfg!(feature = "redis") {
+                    return Err(missing_feature("adapter", url, "redis"));
+                }
                 Some(url.to_owned())
             }
             (Some(url), _) => {
@@ -459,7 +462,12 @@ impl Builder {
                 "unknown adapter URL {url:?}; supported: redis://<host>[:<port>][/<db>], local://"
             ))
             }
-            (None, Some(store)) if store.starts_with("redis://") => Some(store.to_owned()),
+            (None, Some(store)) if store.starts_with("redis://") => {
+                if !cfg!(feature = "redis") {
+                    return Err(missing_feature("store", store, "redis"));
+                }
+                Some(store.to_owned())
+            }
             (None, _) => None,
         };
         let store: Arc<dyn SessionStore> = match (self.store, self.store_url.as_deref()) {
@@ -486,20 +494,44 @@ impl Builder {
     }
 }
 
+/// The error for a `what` URL whose backend is behind a cargo `feature` that is off.
+fn missing_feature(what: &str, url: &str, feature: &str) -> Error {
+    Error::Config(format!(
+        "{what} URL {url:?} needs sessionio's {feature:?} cargo feature \
+         (sessionio = {{ version = \"…\", features = [{feature:?}] }})"
+    ))
+}
+
 fn store_from_url(url: &str) -> Result<Arc<dyn SessionStore>> {
     match url.split_once("://") {
         Some(("memory", "")) => Ok(Arc::new(MemoryStore::new())),
-        Some(("sqlite", path)) if !path.is_empty() => {
-            Ok(Arc::new(crate::store::SqliteStore::open(url)?))
-        }
-        Some(("redis", rest)) if !rest.is_empty() => {
-            Ok(Arc::new(crate::store::RedisStore::open(url)?))
-        }
+        Some(("sqlite", path)) if !path.is_empty() => open_sqlite(url),
+        Some(("redis", rest)) if !rest.is_empty() => open_redis(url),
         _ => Err(Error::Config(format!(
             "unknown store URL {url:?}; supported: memory://, sqlite://<path>, \
              redis://<host>[:<port>][/<db>]"
         ))),
     }
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(url: &str) -> Result<Arc<dyn SessionStore>> {
+    Ok(Arc::new(crate::store::SqliteStore::open(url)?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(url: &str) -> Result<Arc<dyn SessionStore>> {
+    Err(missing_feature("store", url, "sqlite"))
+}
+
+#[cfg(feature = "redis")]
+fn open_redis(url: &str) -> Result<Arc<dyn SessionStore>> {
+    Ok(Arc::new(crate::store::RedisStore::open(url)?))
+}
+
+#[cfg(not(feature = "redis"))]
+fn open_redis(url: &str) -> Result<Arc<dyn SessionStore>> {
+    Err(missing_feature("store", url, "redis"))
 }
 
 /// An origin is `scheme://host[:port]` exactly as browsers send it: no path, no wildcard.
@@ -562,6 +594,44 @@ mod tests {
         assert!(err(b().path("socket.io")).contains("path"));
         assert!(err(b().namespaces(["chat"])).contains("namespaces"));
         assert!(err(b().ping_timeout(Duration::ZERO)).contains("ping_timeout must be positive"));
+    }
+
+    /// Each backend URL works with its feature on and is a clear error naming the
+    /// feature with it off.
+    #[test]
+    fn backend_urls_need_their_cargo_feature() {
+        let b = || Builder::default().secret(SECRET);
+        let sqlite = b().store_url("sqlite://sessions.db").into_config();
+        let redis_store = b().store_url("redis://127.0.0.1:6379").into_config();
+        let redis_adapter = b().adapter_url("redis://127.0.0.1:6379").into_config();
+        let named = |r: Result<Config>, url: &str, what: &str, feature: &str| {
+            let e = r.map(|_| ()).unwrap_err();
+            assert_eq!(e.code(), "ERR_INVALID_CONFIG");
+            assert!(
+                e.to_string().contains(&format!(
+                    "{what} URL \"{url}\" needs sessionio's \"{feature}\" cargo feature"
+                )),
+                "{e}"
+            );
+        };
+        if cfg!(feature = "sqlite") {
+            assert!(sqlite.is_ok(), "{:?}", sqlite.err());
+        } else {
+            named(sqlite, "sqlite://sessions.db", "store", "sqlite");
+        }
+        if cfg!(feature = "redis") {
+            assert!(redis_store.is_ok(), "{:?}", redis_store.err());
+            assert!(redis_adapter.is_ok(), "{:?}", redis_adapter.err());
+        } else {
+            named(redis_store, "redis://127.0.0.1:6379", "store", "redis");
+            named(redis_adapter, "redis://127.0.0.1:6379", "adapter", "redis");
+        }
+        // The memory store and the local bus need no feature.
+        assert!(b()
+            .store_url("memory://")
+            .adapter_url("local://")
+            .into_config()
+            .is_ok());
     }
 
     #[test]

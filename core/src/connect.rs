@@ -57,6 +57,8 @@ pub(crate) fn install_namespaces(core: &Arc<Core>) {
                 outcome
             }
         };
+        // Without the `redis` feature the namespace initialisation is `()`.
+        #[cfg_attr(not(feature = "redis"), allow(clippy::unit_arg))]
         adapter::init_namespace(core.io.ns(ns.clone(), on_connect.with(middleware)));
     }
 }

@@ -69,8 +69,12 @@ pub(crate) fn spawn_sweeper(core: &Arc<Core>) {
             tick.tick().await;
             let Some(core) = core.upgrade() else { return };
             let before = now_ms().saturating_sub(KEEP_EXPIRED_MS);
-            if let Err(e) = core.store.delete_expired(before).await {
-                tracing::warn!(error = %e, "sweeping expired sessions failed");
+            // Stores that drop expired records themselves (Redis TTLs, express-session's
+            // stores) offer no sweeper.
+            if let Some(sweep) = core.store.sweeper() {
+                if let Err(e) = sweep.delete_expired(before).await {
+                    tracing::warn!(error = %e, "sweeping expired sessions failed");
+                }
             }
             if let Some(express) = &core.config.express {
                 express.forget_unused(|id| core.presence.count(id) > 0);

@@ -215,3 +215,165 @@ pub fn clear_cookie(io: &SessionIo) -> String {
 pub fn signer(io: &SessionIo) -> &Signer {
     &io.0.signer
 }
+
+/// The express-session mode through the host calls (express-session's cookie and store).
+#[cfg(test)]
+mod express_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::express::test_support::{cookie_header, session_json, FakeMemoryStore};
+    use crate::express::{expiry_of, ExpressBackend, ExpressSession, ExpressSigner};
+    use crate::store::{now_ms, Touch};
+    use std::time::Duration;
+
+    fn engine(backend: Arc<FakeMemoryStore>, secrets: &[&str]) -> SessionIo {
+        SessionIo::builder()
+            .express_session(ExpressSession::new(backend).secrets(secrets))
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn handshakes_accept_rotated_secrets_and_refuse_tampered_or_unknown_cookies() {
+        let store = Arc::new(FakeMemoryStore::default());
+        store
+            .set("live-sid".into(), session_json(60_000, 1))
+            .await
+            .unwrap();
+        let io = engine(store.clone(), &["new secret", "old secret"]);
+        let by_old = check_handshake(&io, &cookie_header("old secret", "live-sid"), None).await;
+        let id = by_old.unwrap().unwrap();
+        assert_eq!(host_id(&io, id), "live-sid");
+        assert!(
+            check_handshake(&io, &cookie_header("new secret", "live-sid"), None)
+                .await
+                .is_ok()
+        );
+        let refused =
+            |r: std::result::Result<Option<SessionId>, crate::Refusal>| r.unwrap_err().message();
+        assert_eq!(
+            refused(check_handshake(&io, &cookie_header("other", "live-sid"), None).await),
+            "invalid session"
+        );
+        let mut tampered = http::HeaderMap::new();
+        let good = ExpressSigner::new(&["old secret"]).sign_cookie("live-sid");
+        tampered.insert(
+            "cookie",
+            format!("connect.sid={}", good.replace("live", "lave"))
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            refused(check_handshake(&io, &tampered, None).await),
+            "invalid session"
+        );
+        assert_eq!(
+            refused(check_handshake(&io, &cookie_header("new secret", "gone-sid"), None).await),
+            "invalid session"
+        );
+        // The guard's answer for HTTP requests, and the session a host call names.
+        assert_eq!(check_cookie(&io, None).await, Ok(None));
+        assert_eq!(
+            check_cookie(&io, Some("connect.sid=s%3Ax.y"))
+                .await
+                .map_err(|r| r.refusal),
+            Err(crate::Refusal::InvalidSession)
+        );
+        let session = io
+            .session(resolve_id(&io, "live-sid").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(session.host_id(), "live-sid");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn increments_are_atomic_and_keep_the_cookie() {
+        let store = Arc::new(FakeMemoryStore::default());
+        let before = session_json(60_000, 0);
+        store.set("sid".into(), before.clone()).await.unwrap();
+        let io = engine(store.clone(), &["s"]);
+        let id = resolve_id(&io, "sid").unwrap();
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let io = io.clone();
+                tokio::spawn(async move {
+                    io.session(id)
+                        .await
+                        .unwrap()
+                        .increment("count", 1)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut counts = Vec::new();
+        for t in tasks {
+            counts.push(t.await.unwrap());
+        }
+        counts.sort();
+        assert_eq!(counts, (1..=50).collect::<Vec<i64>>());
+        let stored = store.get("sid".into()).await.unwrap().unwrap();
+        assert_eq!(stored["count"], 50);
+        assert_eq!(stored["cookie"], before["cookie"]);
+    }
+
+    #[tokio::test]
+    async fn expiry_follows_the_cookie_and_destroy_reaches_the_store() {
+        let store = Arc::new(FakeMemoryStore::default());
+        store
+            .set("short".into(), session_json(50, 0))
+            .await
+            .unwrap();
+        store
+            .set("doomed".into(), session_json(60_000, 0))
+            .await
+            .unwrap();
+        let io = engine(store.clone(), &["s"]);
+        let short = resolve_id(&io, "short").unwrap();
+        assert!(!io
+            .0
+            .store
+            .load(short)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_expired(now_ms()));
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        // The store dropped it at its expiry: expired, not unknown.
+        assert!(io
+            .0
+            .store
+            .load(short)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_expired(now_ms()));
+        assert_eq!(
+            io.0.store.touch(short, 0, now_ms()).await.unwrap(),
+            Touch::Expired
+        );
+        let doomed = resolve_id(&io, "doomed").unwrap();
+        io.destroy_session(doomed).await.unwrap();
+        assert_eq!(*store.destroyed.lock().unwrap(), vec!["doomed".to_owned()]);
+        assert!(matches!(
+            io.session(doomed).await,
+            Err(Error::SessionNotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn socket_activity_moves_the_expiry_by_the_original_max_age() {
+        let store = Arc::new(FakeMemoryStore::default());
+        store
+            .set("sid".into(), session_json(60_000, 0))
+            .await
+            .unwrap();
+        let io = engine(store.clone(), &["s"]);
+        let id = resolve_id(&io, "sid").unwrap();
+        let now = now_ms() + 5_000;
+        assert_eq!(io.0.store.touch(id, 0, now).await.unwrap(), Touch::Extended);
+        let stored = store.get("sid".into()).await.unwrap().unwrap();
+        assert_eq!(expiry_of(&stored), Some(now + 60_000));
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Refusal, Result};
-use crate::store::{BoxFuture, Mutation, Record, SessionStore, Touch};
+use crate::store::{BoxFuture, Mutation, Record, SessionStore, Sweep, Touch};
 use crate::SessionId;
 
 /// Upper bounds (seconds) of the store latency histogram's buckets.
@@ -260,8 +260,9 @@ impl SessionStore for TimedStore {
         self.timed(self.inner.delete(id))
     }
 
-    fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>> {
-        self.timed(self.inner.delete_expired(before_ms))
+    /// The inner store's sweeper, timed; none if it has none.
+    fn sweeper(&self) -> Option<&dyn Sweep> {
+        self.inner.sweeper().map(|_| self as &dyn Sweep)
     }
 
     fn update<'a>(
@@ -270,6 +271,17 @@ impl SessionStore for TimedStore {
         mutation: Mutation<'a>,
     ) -> BoxFuture<'a, Result<Option<Record>>> {
         self.timed(self.inner.update(id, mutation))
+    }
+}
+
+/// Reached only through [`TimedStore::sweeper`], which offers it only when the inner
+/// store has a sweeper of its own.
+impl Sweep for TimedStore {
+    fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>> {
+        match self.inner.sweeper() {
+            Some(inner) => self.timed(inner.delete_expired(before_ms)),
+            None => Box::pin(std::future::ready(Ok(0))),
+        }
     }
 }
 

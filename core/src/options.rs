@@ -414,27 +414,37 @@ impl Options {
     }
 }
 
+#[cfg(feature = "redis")]
+fn connect_redis(url: &str, prefix: String) -> Result<Arc<dyn ExpressBackend>> {
+    Ok(Arc::new(crate::express::ConnectRedis::new(url, prefix)?))
+}
+
+#[cfg(not(feature = "redis"))]
+fn connect_redis(url: &str, _prefix: String) -> Result<Arc<dyn ExpressBackend>> {
+    Err(Error::Config(format!(
+        "express_session.redis_url {url:?} needs sessionio's \"redis\" cargo feature"
+    )))
+}
+
 fn express_settings(
     x: ExpressSessionOptions,
     store: Option<Arc<dyn ExpressBackend>>,
 ) -> Result<ExpressSession> {
-    let backend: Arc<dyn ExpressBackend> =
-        match (x.redis_url, x.redis_prefix, store) {
-            (Some(url), prefix, _) => Arc::new(crate::express::ConnectRedis::new(
-                &url,
-                prefix.unwrap_or_else(|| "sess:".into()),
-            )?),
-            (None, Some(_), _) => {
-                return Err(Error::Config(
-                    "express_session.redis_prefix needs express_session.redis_url".into(),
-                ))
-            }
-            (None, None, Some(store)) => store,
-            (None, None, None) => return Err(Error::Config(
+    let backend: Arc<dyn ExpressBackend> = match (x.redis_url, x.redis_prefix, store) {
+        (Some(url), prefix, _) => connect_redis(&url, prefix.unwrap_or_else(|| "sess:".into()))?,
+        (None, Some(_), _) => {
+            return Err(Error::Config(
+                "express_session.redis_prefix needs express_session.redis_url".into(),
+            ))
+        }
+        (None, None, Some(store)) => store,
+        (None, None, None) => {
+            return Err(Error::Config(
                 "express_session needs express-session's store (or redis_url for connect-redis)"
                     .into(),
-            )),
-        };
+            ))
+        }
+    };
     let secrets = x.secret.map(Secrets::into_vec).unwrap_or_default();
     let mut settings = ExpressSession::new(backend).secrets(secrets);
     if let Some(name) = x.name {

@@ -85,3 +85,38 @@ impl SessionIo {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Hosts build the engine before (or without) a runtime: the store's connection waits
+    /// for first use.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn a_sqlite_engine_builds_outside_a_runtime() {
+        let path = std::env::temp_dir().join(format!(
+            "sessionio-startup-{}-{}.db",
+            std::process::id(),
+            crate::SessionId::default()
+        ));
+        let built = crate::SessionIo::builder()
+            .secret([7u8; 32])
+            .store_url(format!("sqlite://{}", path.display()))
+            .build();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+        assert!(built.is_ok(), "{built:?}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn a_redis_engine_builds_outside_a_runtime() {
+        let built = crate::SessionIo::builder()
+            .secret([7u8; 32])
+            .store_url("redis://127.0.0.1:1")
+            .build();
+        assert!(built.is_ok(), "{built:?}");
+    }
+}

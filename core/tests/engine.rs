@@ -11,6 +11,7 @@ use sessionio::{HandlerError, Refusal, SessionId, SessionIo};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+#[cfg(feature = "redis")]
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
@@ -594,6 +595,7 @@ async fn metrics_count_handshakes_refusals_notifications_and_destroys() {
 
 /// Waits until `client` receives `expected`, calling `send` again every 100 ms (a
 /// notification sent while the bus was reconnecting is lost); gives up after `within`.
+#[cfg(feature = "redis")]
 async fn until_received<F, Fut>(
     client: &mut Client,
     expected: &str,
@@ -615,6 +617,7 @@ where
     panic!("{expected} not received within {within:?}");
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engines_on_one_redis_reach_each_others_sockets_and_survive_a_redis_restart() {
     let mut redis = redis_server::RedisServer::start();
@@ -686,6 +689,7 @@ async fn engines_on_one_redis_reach_each_others_sockets_and_survive_a_redis_rest
     assert_eq!(t_on_b.recv_raw().await.unwrap(), "41");
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn unlinked_engines_stay_apart() {
     let redis = redis_server::RedisServer::start();
@@ -778,11 +782,7 @@ async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
 
     // Secrets never show in Debug output (what a log line of the engine would print).
     for io in [&before, &during, &after] {
-        let printed = format!(
-            "{io:?} {:?} {:?}",
-            io.config(),
-            sessionio::host::signer(io)
-        );
+        let printed = format!("{io:?} {:?} {:?}", io.config(), sessionio::host::signer(io));
         assert!(!printed.contains("secret, at least"), "{printed}");
     }
     // Short secrets are refused.

@@ -351,6 +351,21 @@ mod tests {
         })
     }
 
+    /// `ExpressStore` over connect-redis's keys; connect-redis rounds TTLs up to the
+    /// second, so a loaded expiry may be up to a second late.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn express_store_over_connect_redis_passes_the_conformance_suite() {
+        use crate::store::conformance;
+        let server = RedisServer::start();
+        let backend = ConnectRedis::new(&server.url(), "sess:").unwrap();
+        let subject = crate::express::conformance_subject(std::sync::Arc::new(backend))
+            .expiry_rounding(Duration::from_secs(1));
+        let report = conformance::run(&subject).await;
+        eprintln!("ExpressStore over connect-redis:\n{report}");
+        report.assert_passed();
+        assert_eq!(report.outcomes.len(), conformance::CHECKS.len());
+    }
+
     #[tokio::test]
     async fn set_then_get_round_trips() {
         let server = RedisServer::start();

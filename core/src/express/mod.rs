@@ -16,6 +16,7 @@
 //! express-session's middleware does.
 
 mod codec;
+#[cfg(feature = "redis")]
 mod connect_redis;
 
 use std::collections::HashMap;
@@ -33,9 +34,10 @@ use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::OffsetDateTime;
 
 pub use codec::{ExpressSigner, MAX_SID_LEN};
+#[cfg(feature = "redis")]
 pub use connect_redis::ConnectRedis;
 
-use crate::store::{now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Touch};
+use crate::store::{now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
 use crate::{Error, Result, SessionId};
 
 /// express-session's default cookie name.
@@ -256,7 +258,7 @@ fn to_record(id: SessionId, session: &Value, now: u64) -> Record {
 
 /// `cookie.expires` in unix ms (an ISO 8601 string, as `JSON.stringify` writes a `Date`,
 /// or a number); `None` if the cookie has no expiry.
-fn expiry_of(session: &Value) -> Option<u64> {
+pub(crate) fn expiry_of(session: &Value) -> Option<u64> {
     match session.get("cookie")?.get("expires")? {
         Value::String(s) => parse_iso8601_ms(s),
         Value::Number(n) => n.as_u64(),
@@ -407,19 +409,27 @@ impl SessionStore for ExpressStore {
         })
     }
 
+    /// `store.destroy(sid)`; `true` if the store still had the session (one `get` first:
+    /// an express id the engine knows may name a session the store has dropped or another
+    /// process destroyed).
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
         Box::pin(async move {
+            let _guard = self.lock_for(id).lock().await;
             let Some(sid) = self.sid_of(id) else {
                 return Ok(false);
             };
+            let existed = self.backend.get(sid.to_string()).await?.is_some();
             self.backend.destroy(sid.to_string()).await?;
-            Ok(true)
+            Ok(existed)
         })
     }
 
-    fn delete_expired(&self, _before_ms: u64) -> BoxFuture<'_, Result<usize>> {
-        // express-session's store expires its own sessions.
-        Box::pin(async { Ok(0) })
+    /// `None`: express-session's store expires its own sessions (its MemoryStore drops one
+    /// when it is read past `cookie.expires`, connect-redis gives each key that TTL), and an
+    /// [`ExpressBackend`] cannot list sessions anyway (`store.all` is optional in
+    /// express-session), so the engine never sweeps here.
+    fn sweeper(&self) -> Option<&dyn Sweep> {
+        None
     }
 
     fn update<'a>(
@@ -446,9 +456,60 @@ impl SessionStore for ExpressStore {
     }
 }
 
+/// The store conformance suite's view of an [`ExpressStore`] over `backend`: sessions are
+/// created by express-session (here: written to the backend as express-session writes
+/// them, then resolved to engine ids), versions are digests of the data, the expiry is
+/// the cookie's, and the backend drops expired sessions itself.
+#[cfg(test)]
+pub(crate) fn conformance_subject(
+    backend: Arc<dyn ExpressBackend>,
+) -> crate::store::conformance::Subject {
+    use crate::store::conformance::{Expiry, ExpiryRule, Subject, Versions};
+    let store = Arc::new(ExpressStore::new(
+        &ExpressSession::new(backend.clone()).secret("conformance"),
+    ));
+    let inserter = store.clone();
+    Subject::shared(store)
+        .created_elsewhere(move |data: Data, expires_at: u64| {
+            let (store, backend) = (inserter.clone(), backend.clone());
+            async move {
+                let sid = format!("express-{}", SessionId::default());
+                let max_age = expires_at.saturating_sub(now_ms());
+                let mut session = serde_json::Map::new();
+                session.insert(
+                    "cookie".into(),
+                    serde_json::json!({
+                        "originalMaxAge": max_age,
+                        "expires": format_iso8601_ms(expires_at),
+                        "httpOnly": true,
+                        "path": "/",
+                    }),
+                );
+                session.extend(data);
+                backend.set(sid.clone(), Value::Object(session)).await?;
+                store.resolve(&sid)
+            }
+        })
+        .versions(Versions::Digest)
+        .expiry_rule(ExpiryRule::OwnRule)
+        .expiry(Expiry::ByTheStore { after_ms: 0 })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::FakeMemoryStore;
     use super::*;
+
+    /// express-session's MemoryStore semantics behind `ExpressStore`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn express_store_over_a_memory_store_passes_the_conformance_suite() {
+        use crate::store::conformance;
+        let subject = conformance_subject(Arc::new(FakeMemoryStore::default()));
+        let report = conformance::run(&subject).await;
+        eprintln!("ExpressStore over express-session's MemoryStore:\n{report}");
+        report.assert_passed();
+        assert_eq!(report.outcomes.len(), conformance::CHECKS.len());
+    }
 
     #[test]
     fn iso8601_is_written_as_javascript_writes_it() {
@@ -575,13 +636,20 @@ mod tests {
             5 + NO_EXPIRY_MS
         );
     }
+}
+
+/// Test doubles shared by this module's tests and the engine-level tests of the
+/// express-session mode (in `host`).
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
 
     /// express-session's MemoryStore, as far as the engine sees it: JSON per id, dropped
     /// at read once `cookie.expires` has passed.
     #[derive(Default)]
-    struct FakeMemoryStore {
-        sessions: Mutex<HashMap<String, String>>,
-        destroyed: Mutex<Vec<String>>,
+    pub(crate) struct FakeMemoryStore {
+        pub(crate) sessions: Mutex<HashMap<String, String>>,
+        pub(crate) destroyed: Mutex<Vec<String>>,
     }
 
     impl ExpressBackend for FakeMemoryStore {
@@ -619,21 +687,14 @@ mod tests {
         }
     }
 
-    fn engine(backend: Arc<FakeMemoryStore>, secrets: &[&str]) -> crate::SessionIo {
-        crate::SessionIo::builder()
-            .express_session(ExpressSession::new(backend).secrets(secrets))
-            .build()
-            .unwrap()
-    }
-
-    fn session_json(max_age: u64, count: u64) -> Value {
+    pub(crate) fn session_json(max_age: u64, count: u64) -> Value {
         serde_json::json!({
             "cookie": {"originalMaxAge": max_age, "expires": iso8601_json(now_ms() + max_age), "httpOnly": true, "path": "/"},
             "count": count,
         })
     }
 
-    fn cookie_header(secret: &str, sid: &str) -> http::HeaderMap {
+    pub(crate) fn cookie_header(secret: &str, sid: &str) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
         let value = format!(
             "connect.sid={}",
@@ -641,154 +702,5 @@ mod tests {
         );
         h.insert("cookie", value.parse().unwrap());
         h
-    }
-
-    #[tokio::test]
-    async fn handshakes_accept_rotated_secrets_and_refuse_tampered_or_unknown_cookies() {
-        let store = Arc::new(FakeMemoryStore::default());
-        store
-            .set("live-sid".into(), session_json(60_000, 1))
-            .await
-            .unwrap();
-        let io = engine(store.clone(), &["new secret", "old secret"]);
-        let by_old =
-            crate::host::check_handshake(&io, &cookie_header("old secret", "live-sid"), None).await;
-        let id = by_old.unwrap().unwrap();
-        assert_eq!(crate::host::host_id(&io, id), "live-sid");
-        assert!(
-            crate::host::check_handshake(&io, &cookie_header("new secret", "live-sid"), None)
-                .await
-                .is_ok()
-        );
-        let refused =
-            |r: std::result::Result<Option<SessionId>, crate::Refusal>| r.unwrap_err().message();
-        assert_eq!(
-            refused(
-                crate::host::check_handshake(&io, &cookie_header("other", "live-sid"), None).await
-            ),
-            "invalid session"
-        );
-        let mut tampered = http::HeaderMap::new();
-        let good = ExpressSigner::new(&["old secret"]).sign_cookie("live-sid");
-        tampered.insert(
-            "cookie",
-            format!("connect.sid={}", good.replace("live", "lave"))
-                .parse()
-                .unwrap(),
-        );
-        assert_eq!(
-            refused(crate::host::check_handshake(&io, &tampered, None).await),
-            "invalid session"
-        );
-        assert_eq!(
-            refused(
-                crate::host::check_handshake(&io, &cookie_header("new secret", "gone-sid"), None)
-                    .await
-            ),
-            "invalid session"
-        );
-        // The guard's answer for HTTP requests, and the session a host call names.
-        assert_eq!(crate::host::check_cookie(&io, None).await, Ok(None));
-        assert_eq!(
-            crate::host::check_cookie(&io, Some("connect.sid=s%3Ax.y"))
-                .await
-                .map_err(|r| r.refusal),
-            Err(crate::Refusal::InvalidSession)
-        );
-        let session = io
-            .session(crate::host::resolve_id(&io, "live-sid").unwrap())
-            .await
-            .unwrap();
-        assert_eq!(session.host_id(), "live-sid");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn increments_are_atomic_and_keep_the_cookie() {
-        let store = Arc::new(FakeMemoryStore::default());
-        let before = session_json(60_000, 0);
-        store.set("sid".into(), before.clone()).await.unwrap();
-        let io = engine(store.clone(), &["s"]);
-        let id = crate::host::resolve_id(&io, "sid").unwrap();
-        let tasks: Vec<_> = (0..50)
-            .map(|_| {
-                let io = io.clone();
-                tokio::spawn(async move {
-                    io.session(id)
-                        .await
-                        .unwrap()
-                        .increment("count", 1)
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect();
-        let mut counts = Vec::new();
-        for t in tasks {
-            counts.push(t.await.unwrap());
-        }
-        counts.sort();
-        assert_eq!(counts, (1..=50).collect::<Vec<i64>>());
-        let stored = store.get("sid".into()).await.unwrap().unwrap();
-        assert_eq!(stored["count"], 50);
-        assert_eq!(stored["cookie"], before["cookie"]);
-    }
-
-    #[tokio::test]
-    async fn expiry_follows_the_cookie_and_destroy_reaches_the_store() {
-        let store = Arc::new(FakeMemoryStore::default());
-        store
-            .set("short".into(), session_json(50, 0))
-            .await
-            .unwrap();
-        store
-            .set("doomed".into(), session_json(60_000, 0))
-            .await
-            .unwrap();
-        let io = engine(store.clone(), &["s"]);
-        let short = crate::host::resolve_id(&io, "short").unwrap();
-        assert!(!io
-            .0
-            .store
-            .load(short)
-            .await
-            .unwrap()
-            .unwrap()
-            .is_expired(now_ms()));
-        tokio::time::sleep(Duration::from_millis(80)).await;
-        // The store dropped it at its expiry: expired, not unknown.
-        assert!(io
-            .0
-            .store
-            .load(short)
-            .await
-            .unwrap()
-            .unwrap()
-            .is_expired(now_ms()));
-        assert_eq!(
-            io.0.store.touch(short, 0, now_ms()).await.unwrap(),
-            Touch::Expired
-        );
-        let doomed = crate::host::resolve_id(&io, "doomed").unwrap();
-        io.destroy_session(doomed).await.unwrap();
-        assert_eq!(*lock(&store.destroyed), vec!["doomed".to_owned()]);
-        assert!(matches!(
-            io.session(doomed).await,
-            Err(Error::SessionNotFound)
-        ));
-    }
-
-    #[tokio::test]
-    async fn socket_activity_moves_the_expiry_by_the_original_max_age() {
-        let store = Arc::new(FakeMemoryStore::default());
-        store
-            .set("sid".into(), session_json(60_000, 0))
-            .await
-            .unwrap();
-        let io = engine(store.clone(), &["s"]);
-        let id = crate::host::resolve_id(&io, "sid").unwrap();
-        let now = now_ms() + 5_000;
-        assert_eq!(io.0.store.touch(id, 0, now).await.unwrap(), Touch::Extended);
-        let stored = store.get("sid".into()).await.unwrap().unwrap();
-        assert_eq!(expiry_of(&stored), Some(now + 60_000));
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
-use super::{BoxFuture, Mutation, Record, SessionStore, Touch};
+use super::{BoxFuture, Mutation, Record, SessionStore, Sweep, Touch};
 use crate::{Result, SessionId};
 
 const SHARDS: usize = 16;
@@ -116,15 +116,9 @@ impl SessionStore for MemoryStore {
         ready(Ok(lock(self.shard(&id)).remove(&id).is_some()))
     }
 
-    fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>> {
-        let mut removed = 0;
-        for shard in self.shards.iter() {
-            let mut shard = lock(shard);
-            let before = shard.len();
-            shard.retain(|_, r| r.expires_at >= before_ms);
-            removed += before - shard.len();
-        }
-        ready(Ok(removed))
+    /// Expired records stay in memory until the engine's sweeper deletes them.
+    fn sweeper(&self) -> Option<&dyn Sweep> {
+        Some(self)
     }
 
     fn update<'a>(
@@ -150,6 +144,19 @@ impl SessionStore for MemoryStore {
         };
         drop(shard);
         ready(result)
+    }
+}
+
+impl Sweep for MemoryStore {
+    fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>> {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            let before = shard.len();
+            shard.retain(|_, r| r.expires_at >= before_ms);
+            removed += before - shard.len();
+        }
+        ready(Ok(removed))
     }
 }
 
@@ -270,8 +277,8 @@ mod tests {
             fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
                 self.0.delete(id)
             }
-            fn delete_expired(&self, b: u64) -> BoxFuture<'_, Result<usize>> {
-                self.0.delete_expired(b)
+            fn sweeper(&self) -> Option<&dyn Sweep> {
+                self.0.sweeper()
             }
         }
         let rt = tokio::runtime::Builder::new_multi_thread()

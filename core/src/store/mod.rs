@@ -7,16 +7,22 @@
 //! apply, swap, retry); a backend that can do better (the memory store holds a lock)
 //! overrides it. Session ids are tower-sessions' [`Id`](crate::SessionId).
 
+pub mod conformance;
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
 pub(crate) mod redis_link;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
 pub use redis::RedisStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 use crate::{Error, Result, SessionId};
@@ -68,8 +74,8 @@ pub const MAX_UPDATE_ATTEMPTS: u32 = 64;
 
 /// A session backend. All methods are atomic per session.
 pub trait SessionStore: Send + Sync + 'static {
-    /// Inserts a new record (`version` 0). Returns `false`, writing nothing, if the id is
-    /// taken.
+    /// Inserts a new record, stored at version 0 whatever `record.version` says. Returns
+    /// `false`, writing nothing, if the id is taken.
     fn create(&self, record: Record) -> BoxFuture<'_, Result<bool>>;
 
     /// The record of `id`, expired or not; `None` if there is none.
@@ -87,8 +93,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes a record; `true` if there was one.
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>>;
 
-    /// Deletes records that expired before `before_ms`; returns how many.
-    fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>>;
+    /// How expired records leave this store. `Some` for a store that keeps them until
+    /// they are deleted (the memory and SQLite stores): the engine's sweeper calls its
+    /// [`Sweep::delete_expired`] every `min(ttl, 60 s)`. `None` for a store that drops
+    /// expired records by itself (the Redis store by key TTL, express-session's stores):
+    /// the engine never asks it to sweep, and there is no `delete_expired` on it that could
+    /// pretend to work.
+    fn sweeper(&self) -> Option<&dyn Sweep>;
 
     /// Atomically applies `mutation` to the record of `id` and returns the stored result,
     /// or `None` if there is no such record. The mutation may run more than once (on
@@ -99,6 +110,28 @@ pub trait SessionStore: Send + Sync + 'static {
         mutation: Mutation<'a>,
     ) -> BoxFuture<'a, Result<Option<Record>>> {
         Box::pin(update_by_swapping(self, id, mutation))
+    }
+}
+
+/// The capability of a store whose expired records stay until someone deletes them; see
+/// [`SessionStore::sweeper`].
+pub trait Sweep: Send + Sync {
+    /// Deletes the records whose expiry instant is before `before_ms` (unix ms) and returns
+    /// how many. Records expiring at or after `before_ms` are kept, expired or not: the
+    /// engine passes `now - 60 s`, so that a cookie of a session that expired less than a
+    /// minute ago is told `session expired` rather than `invalid session`.
+    fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>>;
+}
+
+impl dyn SessionStore {
+    /// The engine's periodic sweep: the store's [`Sweep::delete_expired`] if it has a
+    /// [`sweeper`](SessionStore::sweeper); for a store that drops expired records by itself
+    /// nothing is called and `Ok(0)` is returned (this process deleted nothing).
+    pub fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>> {
+        match self.sweeper() {
+            Some(sweeper) => sweeper.delete_expired(before_ms),
+            None => Box::pin(std::future::ready(Ok(0))),
+        }
     }
 }
 
@@ -159,16 +192,46 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The same behaviour checks for every backend.
-#[cfg(test)]
+#[cfg(all(test, feature = "redis"))]
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
 
+/// The conformance suite, one test per check.
 #[cfg(test)]
-mod conformance {
+mod memory_conformance {
+    use super::conformance::Subject;
+    use super::MemoryStore;
+
+    crate::store_conformance!(Subject::new(MemoryStore::new()));
+}
+
+/// The conformance suite, one test per check; two stores on one file stand for two
+/// processes.
+#[cfg(all(test, feature = "sqlite"))]
+mod sqlite_conformance {
+    use super::conformance::Subject;
+    use super::tests::TempDb;
+    use super::SqliteStore;
+
+    crate::store_conformance!({
+        let db = TempDb::new("conformance");
+        Subject::new(SqliteStore::open(&db.url()).unwrap())
+            .peer(SqliteStore::open(&db.url()).unwrap())
+            .keep(db)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    #[allow(unused_imports)]
     use super::*;
+    #[cfg(feature = "redis")]
     use std::sync::Arc;
 
+    #[cfg(feature = "redis")]
+    use super::redis_server::RedisServer;
+
+    #[cfg(any(feature = "redis", feature = "sqlite"))]
     fn record(expires_at: u64) -> Record {
         let mut data = Data::new();
         data.insert("count".into(), 1.into());
@@ -180,176 +243,64 @@ mod conformance {
         }
     }
 
-    async fn create_load_replace(store: &dyn SessionStore) {
-        let r = record(now_ms() + 10_000);
-        assert!(store.create(r.clone()).await.unwrap());
-        assert!(
-            !store.create(r.clone()).await.unwrap(),
-            "an id is created once"
-        );
-        assert_eq!(store.load(r.id).await.unwrap().as_ref(), Some(&r));
-        let mut next = r.clone();
-        next.data.insert("count".into(), 2.into());
-        assert!(store.replace(next.clone(), 0).await.unwrap());
-        assert!(
-            !store.replace(next.clone(), 0).await.unwrap(),
-            "a stale version must not overwrite"
-        );
-        let loaded = store.load(r.id).await.unwrap().unwrap();
-        assert_eq!((loaded.version, &loaded.data), (1, &next.data));
-        assert_eq!(store.load(SessionId::default()).await.unwrap(), None);
-        assert!(
-            !store.replace(record(now_ms() + 10_000), 0).await.unwrap(),
-            "replace never creates"
-        );
-    }
+    #[cfg(feature = "sqlite")]
+    pub(super) use temp_db::TempDb;
 
-    /// Instants are relative to the clock: a store may expire keys by real time (Redis).
-    async fn touch_and_delete(store: &dyn SessionStore) {
-        let t = now_ms();
-        let r = record(t + 1_000);
-        store.create(r.clone()).await.unwrap();
-        assert_eq!(
-            store.touch(r.id, t + 2_000, t + 500).await.unwrap(),
-            Touch::Extended
-        );
-        assert_eq!(
-            store.touch(r.id, t + 1_500, t + 600).await.unwrap(),
-            Touch::Extended
-        );
-        let loaded = store.load(r.id).await.unwrap().unwrap();
-        assert_eq!((loaded.expires_at, loaded.version), (t + 2_000, 0));
-        assert_eq!(
-            store.touch(r.id, t + 9_000, t + 2_000).await.unwrap(),
-            Touch::Expired
-        );
-        assert_eq!(
-            store
-                .touch(SessionId::default(), t + 9_000, t)
-                .await
-                .unwrap(),
-            Touch::Missing
-        );
-        assert!(store.delete(r.id).await.unwrap());
-        assert!(!store.delete(r.id).await.unwrap());
-    }
+    #[cfg(feature = "sqlite")]
+    mod temp_db {
+        use crate::SessionId;
 
-    /// How a backend gets rid of expired records.
-    #[derive(Clone, Copy, PartialEq)]
-    enum Expiry {
-        /// The engine's sweeper calls `delete_expired`.
-        Swept,
-        /// The backend drops records itself a minute after expiry (Redis `PEXPIREAT`);
-        /// `delete_expired` has nothing to do.
-        ByTheStore,
-    }
+        /// A database file in the temp dir, removed (with its WAL files) when dropped.
+        pub(crate) struct TempDb(std::path::PathBuf);
 
-    async fn delete_expired_keeps_live_ones(store: &dyn SessionStore, expiry: Expiry) {
-        let t = now_ms();
-        let (old, live) = (record(t + 100), record(t + 5_000));
-        store.create(old.clone()).await.unwrap();
-        store.create(live.clone()).await.unwrap();
-        match expiry {
-            Expiry::Swept => {
-                assert_eq!(store.delete_expired(t + 1_000).await.unwrap(), 1);
-                assert_eq!(store.load(old.id).await.unwrap(), None);
+        impl TempDb {
+            pub(crate) fn new(name: &str) -> TempDb {
+                TempDb(std::env::temp_dir().join(format!(
+                    "sessionio-test-{name}-{}-{}.db",
+                    std::process::id(),
+                    SessionId::default()
+                )))
             }
-            Expiry::ByTheStore => {
-                assert_eq!(store.delete_expired(t + 1_000).await.unwrap(), 0);
-                assert_eq!(store.load(old.id).await.unwrap(), Some(old));
+            pub(crate) fn url(&self) -> String {
+                format!("sqlite://{}", self.0.display())
             }
         }
-        assert!(store.load(live.id).await.unwrap().is_some());
-    }
 
-    async fn concurrent_updates_lose_nothing(stores: &[Arc<dyn SessionStore>]) {
-        let r = record(u64::MAX / 2);
-        stores[0].create(r.clone()).await.unwrap();
-        let tasks: Vec<_> = (0..40)
-            .map(|i| {
-                let store = stores[i % stores.len()].clone();
-                tokio::spawn(async move {
-                    let mut add_one = |rec: &mut Record| {
-                        let n = rec.data["count"].as_i64().unwrap_or(0);
-                        rec.data.insert("count".into(), (n + 1).into());
-                        Ok(())
-                    };
-                    store.update(r.id, &mut add_one).await.unwrap().unwrap();
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        for store in stores {
-            let loaded = store.load(r.id).await.unwrap().unwrap();
-            assert_eq!(loaded.data["count"], 41, "an update was lost");
-            assert_eq!(loaded.version, 40);
-        }
-    }
-
-    /// A database file in the temp dir, removed (with its WAL files) when dropped.
-    struct TempDb(std::path::PathBuf);
-
-    impl TempDb {
-        fn new(name: &str) -> TempDb {
-            TempDb(std::env::temp_dir().join(format!(
-                "sessionio-test-{name}-{}-{}.db",
-                std::process::id(),
-                SessionId::default()
-            )))
-        }
-        fn url(&self) -> String {
-            format!("sqlite://{}", self.0.display())
-        }
-    }
-
-    impl Drop for TempDb {
-        fn drop(&mut self) {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = self.0.clone().into_os_string();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
+        impl Drop for TempDb {
+            fn drop(&mut self) {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = self.0.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
             }
         }
     }
 
-    use super::redis_server::RedisServer;
-
+    /// The conformance suite in one call; two stores on one server stand for two
+    /// processes. Redis drops expired keys itself, a minute after their expiry.
+    #[cfg(feature = "redis")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn every_backend_behaves_the_same() {
-        let db = TempDb::new("conformance");
+    async fn redis_store_passes_the_conformance_suite() {
+        use super::conformance::{self, Expiry, Subject};
         let redis = RedisServer::start();
-        let backends: Vec<(Vec<Arc<dyn SessionStore>>, Expiry)> = vec![
-            (vec![Arc::new(MemoryStore::new())], Expiry::Swept),
-            (
-                vec![Arc::new(SqliteStore::open(&db.url()).unwrap())],
-                Expiry::Swept,
-            ),
-            (
-                // Two stores on one server stand for two processes.
-                vec![
-                    Arc::new(RedisStore::open(&redis.url()).unwrap()),
-                    Arc::new(RedisStore::open(&redis.url()).unwrap()),
-                ],
-                Expiry::ByTheStore,
-            ),
-        ];
-        for (stores, expiry) in backends {
-            let store = stores[0].as_ref();
-            create_load_replace(store).await;
-            touch_and_delete(store).await;
-            delete_expired_keeps_live_ones(store, expiry).await;
-            concurrent_updates_lose_nothing(&stores).await;
-        }
+        let subject = Subject::new(RedisStore::open(&redis.url()).unwrap())
+            .peer(RedisStore::open(&redis.url()).unwrap())
+            .expiry(Expiry::ByTheStore { after_ms: 60_000 });
+        let report = conformance::run(&subject).await;
+        eprintln!("Redis store:\n{report}");
+        report.assert_passed();
+        assert_eq!(report.outcomes.len(), conformance::CHECKS.len());
     }
 
+    #[cfg(feature = "redis")]
     async fn redis_command<T: ::redis::FromRedisValue>(url: &str, cmd: &::redis::Cmd) -> T {
         let client = ::redis::Client::open(url).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         cmd.query_async(&mut conn).await.unwrap()
     }
 
+    #[cfg(feature = "redis")]
     /// The key lives until a minute after the session's expiry (the sweeper's grace), and
     /// writes move that instant.
     #[tokio::test]
@@ -410,6 +361,7 @@ mod conformance {
         assert_eq!(redis_command::<i64>(&redis.url(), &exists).await, 0);
     }
 
+    #[cfg(feature = "redis")]
     /// The e2e burst: 400 concurrent increments of one session in one process. The
     /// compare-and-swap alone exhausts its retries here; queued writers lose nothing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,6 +390,7 @@ mod conformance {
         assert_eq!((loaded.version, &loaded.data["count"]), (400, &401.into()));
     }
 
+    #[cfg(feature = "redis")]
     async fn expect_unavailable<T: std::fmt::Debug>(
         what: &str,
         call: impl Future<Output = Result<T>>,
@@ -456,6 +409,7 @@ mod conformance {
         took
     }
 
+    #[cfg(feature = "redis")]
     /// Redis killed mid-run: calls fail with `store unavailable` within 3 s, never hang;
     /// started again on the same port: calls succeed within 2 s, without a new store.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -508,6 +462,7 @@ mod conformance {
         assert_eq!((updated.version, &updated.data["count"]), (1, &2.into()));
     }
 
+    #[cfg(feature = "redis")]
     #[tokio::test]
     async fn an_unreachable_redis_is_store_unavailable() {
         // Nothing listens on the port of a listener we just closed.
@@ -526,26 +481,7 @@ mod conformance {
         );
     }
 
-    /// Hosts build the engine before (or without) a runtime: the pool waits for first use.
-    #[test]
-    fn a_sqlite_engine_builds_outside_a_runtime() {
-        let db = TempDb::new("no-runtime");
-        let built = crate::SessionIo::builder()
-            .secret([7u8; 32])
-            .store_url(db.url())
-            .build();
-        assert!(built.is_ok(), "{built:?}");
-    }
-
-    #[test]
-    fn a_redis_engine_builds_outside_a_runtime() {
-        let built = crate::SessionIo::builder()
-            .secret([7u8; 32])
-            .store_url("redis://127.0.0.1:1")
-            .build();
-        assert!(built.is_ok(), "{built:?}");
-    }
-
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn sqlite_sessions_survive_reopening_the_file() {
         let db = TempDb::new("reopen");
@@ -558,6 +494,7 @@ mod conformance {
         assert_eq!(again.load(r.id).await.unwrap(), Some(r));
     }
 
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn an_unopenable_sqlite_file_is_store_unavailable() {
         let store = SqliteStore::open("sqlite:///nonexistent-dir/sub/sessions.db").unwrap();

@@ -10,8 +10,8 @@
 //! **Expiry lives in Redis.** Each write sets the key's `PEXPIREAT` to `expires_at` plus
 //! [`EXPIRED_GRACE_MS`]: the engine's sweeper keeps an expired record for that minute so
 //! its cookie is told `session expired` rather than `invalid session`, and Redis then drops
-//! it on every node at the same instant. So [`delete_expired`](SessionStore::delete_expired)
-//! has nothing left to do and returns 0 without a round trip.
+//! it on every node at the same instant. So this store has no
+//! [`sweeper`](SessionStore::sweeper): the engine never sweeps it.
 //!
 //! **Faults.** The connection is made on the first call (building the engine needs no
 //! runtime). Every call is bounded by [`CALL_TIMEOUT`](super::redis_link::CALL_TIMEOUT) (2 s): a stopped or unreachable Redis
@@ -25,7 +25,7 @@ use redis::Script;
 use tokio::sync::Mutex;
 
 use super::redis_link::RedisLink;
-use super::{BoxFuture, Data, Mutation, Record, SessionStore, Touch};
+use super::{BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
 use crate::{Error, Result, SessionId};
 
 /// How long an expired record is kept after its expiry: the same minute the engine's
@@ -262,10 +262,11 @@ impl SessionStore for RedisStore {
         })
     }
 
-    /// Nothing to do: each key carries `PEXPIREAT expires_at + 60 s`, the same minute of
-    /// grace the engine's sweeper gives (it passes `before_ms = now − 60 s`), so Redis has
-    /// already dropped every record this call would delete, on every node. Returns 0.
-    fn delete_expired(&self, _before_ms: u64) -> BoxFuture<'_, Result<usize>> {
-        Box::pin(std::future::ready(Ok(0)))
+    /// `None`: Redis drops every key itself at `expires_at` + [`EXPIRED_GRACE_MS`] (its
+    /// `PEXPIREAT`, set by every write), on every node at once, which is exactly what the
+    /// engine's sweeper would delete (it passes `now - 60 s`). A sweep would have to `SCAN`
+    /// the whole keyspace to find nothing, so none is offered.
+    fn sweeper(&self) -> Option<&dyn Sweep> {
+        None
     }
 }

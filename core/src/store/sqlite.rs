@@ -3,7 +3,7 @@
 //! Each record is a row `(id, data, expires_at, version)`. Compare-and-swap is an
 //! `UPDATE … WHERE version = ?`, so writers in several processes sharing the file never
 //! lose an update. Expired rows are deleted by the engine's periodic sweeper
-//! ([`delete_expired`](SessionStore::delete_expired)).
+//! ([`Sweep::delete_expired`], offered through [`SessionStore::sweeper`]).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 use sqlx::Row;
 use tokio::sync::OnceCell;
 
-use super::{BoxFuture, Data, Mutation, Record, SessionStore, Touch};
+use super::{BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
 use crate::{Error, Result, SessionId};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS sessionio_sessions (
@@ -124,7 +124,7 @@ impl SessionStore for SqliteStore {
             .bind(record.id.to_string())
             .bind(encode(&record.data)?)
             .bind(to_sql(record.expires_at))
-            .bind(to_sql(record.version))
+            .bind(0_i64)
             .execute(pool)
             .await
             .map_err(unavailable)?;
@@ -245,6 +245,13 @@ impl SessionStore for SqliteStore {
         })
     }
 
+    /// Expired rows stay in the file until the engine's sweeper deletes them.
+    fn sweeper(&self) -> Option<&dyn Sweep> {
+        Some(self)
+    }
+}
+
+impl Sweep for SqliteStore {
     fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>> {
         Box::pin(async move {
             let pool = self.ready().await?;
