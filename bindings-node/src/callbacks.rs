@@ -4,7 +4,9 @@
 //! Each is a *weak* threadsafe function: stored for the server's whole life, it must not
 //! keep Node alive once the server is closed. The JS layer wraps every user function in
 //! an `async` one that never rejects and answers an [`Outcome`](crate::values::Outcome):
-//! `[true, ...values]` or `[false, message]` (it logs the error itself).
+//! `[true, ...values]` or `[false, message]`. For a failed event, the JS layer has already
+//! decided `message` (a thrown `HandlerError`'s, else `internal error`, the detail logged
+//! there): it is sent to the client as it is.
 
 use napi::bindgen_prelude::{FnArgs, Function, Promise};
 use napi::threadsafe_function::ThreadsafeFunction;
