@@ -254,12 +254,16 @@ export declare class SessionIo {
   /** A handle on an existing live session; rejects with `SessionNotFoundError` or `SessionExpiredError`. */
   session(sessionId: string): Promise<Session>;
   /**
-   * Handles a socket event. What the handler returns answers the client's ack; if it
-   * throws, the ack is `{ error: message }`, the error is logged and the server keeps
-   * running. Register handlers before clients connect.
+   * Handles a socket event. What the handler returns answers the client's ack. If it
+   * throws a {@link HandlerError}, the ack is `{ error: message }`; if it throws anything
+   * else, the ack is `{ error: 'internal error' }` and the error is logged. The server
+   * keeps running. Register handlers before clients connect.
    */
   on(event: string, handler: (socket: Socket, ...args: Value[]) => unknown): this;
-  /** A per-event middleware, run before every handler; throwing stops the event (the ack gets `{ error: message }`). */
+  /**
+   * A per-event middleware, run before every handler; throwing stops the event (the ack
+   * gets `{ error: message }` for a {@link HandlerError}, else `{ error: 'internal error' }`).
+   */
   use(middleware: (socket: Socket, event: string, args: Value[]) => unknown): this;
   /** Runs for every accepted socket, after it joined its session's room. */
   onConnection(callback: (socket: Socket) => unknown): this;
@@ -280,6 +284,15 @@ export declare const ErrorCode: {
   readonly SERVER: 'ERR_SERVER';
 };
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * An error whose message a socket handler (or `use` middleware) chooses to send to the
+ * client: `throw new HandlerError('not allowed')` acks `{ error: 'not allowed' }`. Anything
+ * else thrown acks `{ error: 'internal error' }` and is logged; `options.cause` is not sent.
+ */
+export declare class HandlerError extends Error {
+  constructor(message: string, options?: { cause?: unknown });
+}
 
 /** Every error of the engine: an `Error` with a stable `code`. */
 export declare class SessionIoError extends Error {
@@ -322,6 +335,7 @@ declare const sessionio: {
   SessionIo: typeof SessionIo;
   Session: typeof Session;
   Socket: typeof Socket;
+  HandlerError: typeof HandlerError;
   ErrorCode: typeof ErrorCode;
   SessionIoError: typeof SessionIoError;
   InvalidConfigError: typeof InvalidConfigError;

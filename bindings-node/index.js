@@ -7,12 +7,30 @@ const { Session } = require('./lib/session');
 const { Socket } = require('./lib/socket');
 const { middleware, guard } = require('./lib/express');
 
-const { call, InvalidValueError } = errors;
+const { call, HandlerError, InvalidValueError } = errors;
 
 /** The longest delay a Node timer takes. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** What a client is told when a handler fails with anything but a `HandlerError`. */
+const INTERNAL_ERROR = 'internal error';
+
 const messageOf = (err) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * The one place that decides what a client sees of a failed socket event (a handler or a
+ * `use` middleware that threw or rejected): the `[false, message]` outcome whose message
+ * the engine sends as the ack's `{ error }`. Only a `HandlerError`'s message, which the
+ * handler chose to send, reaches the client; anything else (a store error, a bug, a thrown
+ * non-Error) is `internal error` there, and its detail (with the stack) goes to the log.
+ * @param {unknown} err what was thrown
+ * @param {string} who e.g. `the handler of "incr"`
+ */
+function failedEvent(err, who) {
+  if (err instanceof HandlerError) return [false, err.message];
+  console.error(`sessionio: ${who} threw (the client was told "${INTERNAL_ERROR}"):`, err);
+  return [false, INTERNAL_ERROR];
+}
 
 function assertString(what, value) {
   if (typeof value !== 'string') throw new InvalidValueError(`invalid value: ${what} must be a string, got ${typeof value}`);
@@ -167,8 +185,10 @@ class SessionIo {
 
   /**
    * The handler of a socket event: `async (socket, ...args) => ackValue`. What it returns
-   * answers the client's ack; if it throws, the ack is `{ error: message }`, the error is
-   * logged and the server keeps running. Register handlers before clients connect.
+   * answers the client's ack. If it throws a `HandlerError`, the ack is
+   * `{ error: message }`; if it throws anything else, the ack is
+   * `{ error: 'internal error' }` and the error is logged. Either way the server keeps
+   * running. Register handlers before clients connect.
    */
   on(event, handler) {
     assertString('the event name', event);
@@ -178,8 +198,7 @@ class SessionIo {
         const value = await handler(new Socket(socket), ...args);
         return value === undefined ? [true] : [true, value];
       } catch (err) {
-        console.error(`sessionio: the handler of "${event}" threw:`, err);
-        return [false, messageOf(err)];
+        return failedEvent(err, `the handler of "${event}"`);
       }
     });
     return this;
@@ -187,7 +206,8 @@ class SessionIo {
 
   /**
    * A per-event middleware, `async (socket, event, args) => {}`, run before every
-   * handler in the order added; throwing stops the event (its ack gets `{ error: message }`).
+   * handler in the order added; throwing stops the event, and the ack gets what a
+   * handler's would (`{ error: message }` for a `HandlerError`, else `internal error`).
    */
   use(fn) {
     assertFunction('the middleware', fn);
@@ -196,7 +216,7 @@ class SessionIo {
         await fn(new Socket(socket), event, args);
         return [true];
       } catch (err) {
-        return [false, messageOf(err)];
+        return failedEvent(err, `a middleware (event "${event}")`);
       }
     });
     return this;
@@ -233,6 +253,7 @@ module.exports = {
   SessionIo,
   Session,
   Socket,
+  HandlerError,
   SessionIoError: errors.SessionIoError,
   InvalidConfigError: errors.InvalidConfigError,
   SessionNotFoundError: errors.SessionNotFoundError,

@@ -5,6 +5,7 @@ export const {
   SessionIo,
   Session,
   Socket,
+  HandlerError,
   SessionIoError,
   InvalidConfigError,
   SessionNotFoundError,

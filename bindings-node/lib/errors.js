@@ -17,6 +17,24 @@ class SessionIoError extends Error {
   }
 }
 
+/**
+ * An error whose message a socket event handler (or a `use` middleware) chose to send to
+ * the client: throwing `new HandlerError('not allowed')` answers the ack with
+ * `{ error: 'not allowed' }`. Anything else a handler throws is reported to the client as
+ * `internal error` only (its detail goes to the log), so that store errors, connection
+ * details and the like never leak. `options.cause` stays on the server.
+ */
+class HandlerError extends Error {
+  /**
+   * @param {string} message what the client is told
+   * @param {ErrorOptions} [options]
+   */
+  constructor(message, options) {
+    super(message, options);
+    this.name = 'HandlerError';
+  }
+}
+
 const CODES = {
   ERR_INVALID_CONFIG: 'InvalidConfigError',
   ERR_SESSION_NOT_FOUND: 'SessionNotFoundError',
@@ -87,4 +105,4 @@ function call(fn) {
   return result;
 }
 
-module.exports = { SessionIoError, ErrorCode, ...classes, fromNative, call };
+module.exports = { SessionIoError, HandlerError, ErrorCode, ...classes, fromNative, call };

@@ -3,69 +3,18 @@
 //!
 //! Each is a *weak* threadsafe function: stored for the server's whole life, it must not
 //! keep Node alive once the server is closed. The JS layer wraps every user function in
-//! an `async` one that never rejects and answers an [`Outcome`]: `[true, ...values]` or
-//! `[false, message]` (it logs the error itself).
+//! an `async` one that never rejects and answers an [`Outcome`](crate::values::Outcome):
+//! `[true, ...values]` or `[false, message]`. For a failed event, the JS layer has already
+//! decided `message` (a thrown `HandlerError`'s, else `internal error`, the detail logged
+//! there): it is sent to the client as it is.
 
-use std::ptr;
-
-use napi::bindgen_prelude::{
-    FnArgs, FromNapiValue, Function, Promise, TypeName, ValidateNapiValue,
-};
-use napi::sys;
+use napi::bindgen_prelude::{FnArgs, Function, Promise};
 use napi::threadsafe_function::ThreadsafeFunction;
-use napi::{Status, ValueType};
+use napi::Status;
 use sessionio::{EventContext, HandlerError, Reply, SocketHandle, Value};
 
 use crate::socket::JsSocket;
-use crate::values::{JsArgsOut, JsValueIn};
-
-/// The answer of a wrapped JavaScript callback.
-pub struct Outcome {
-    pub ok: bool,
-    pub values: Vec<Value>,
-}
-
-impl TypeName for Outcome {
-    fn type_name() -> &'static str {
-        "Outcome"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ValidateNapiValue for Outcome {}
-
-impl FromNapiValue for Outcome {
-    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
-        let mut len = 0u32;
-        let status = unsafe { sys::napi_get_array_length(env, value, &mut len) };
-        if status != sys::Status::napi_ok || len == 0 {
-            return Err(napi::Error::new(
-                Status::InvalidArg,
-                "a wrapped callback must answer [ok, ...values]",
-            ));
-        }
-        let mut items = Vec::with_capacity(len as usize);
-        for i in 0..len {
-            let mut item = ptr::null_mut();
-            let status = unsafe { sys::napi_get_element(env, value, i, &mut item) };
-            if status != sys::Status::napi_ok {
-                return Err(napi::Error::new(
-                    Status::from(status),
-                    "napi_get_element failed",
-                ));
-            }
-            items.push(unsafe { JsValueIn::from_napi_value(env, item) }?.0);
-        }
-        let mut values = items.into_iter();
-        let ok = values.next().and_then(|v| v.as_bool()).unwrap_or(false);
-        Ok(Outcome {
-            ok,
-            values: values.collect(),
-        })
-    }
-}
+use crate::values::{JsArgsOut, Outcome};
 
 /// One call of an event handler or middleware.
 pub(crate) struct EventCall {

@@ -13,7 +13,8 @@ use sessionio::express::ExpressBackend;
 use sessionio::store::BoxFuture;
 use sessionio::{Error, Result};
 
-use crate::callbacks::{self, JsCallback, Outcome};
+use crate::callbacks::{self, JsCallback};
+use crate::values::Outcome;
 
 /// One store call: the operation, the session id, the session (for `set` and `touch`).
 pub(crate) struct StoreCall {

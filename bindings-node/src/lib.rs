@@ -23,8 +23,8 @@ use sessionio::{EventContext, SessionIo};
 use crate::callbacks::JsCallback;
 use crate::errors::{invalid_value, server, IntoNapi};
 use crate::ready::{now_or_spawn, Ready};
-use crate::session::{safe_integer, JsSession};
-use crate::values::JsValueIn;
+use crate::session::JsSession;
+use crate::values::{safe_integer, JsValueIn};
 
 /// Logs of the engine go to stderr, filtered by `SESSIONIO_LOG` (default `warn`), e.g.
 /// `SESSIONIO_LOG=sessionio=debug`.

@@ -10,10 +10,11 @@ use napi::Status;
 use napi_derive::napi;
 use sessionio::Value;
 
-use crate::callbacks::Outcome;
-use crate::errors::{invalid_value, to_napi, IntoNapi};
+use crate::errors::{to_napi, IntoNapi};
 use crate::ready::{now_or_spawn, Ready};
-use crate::values::{data_to_value, from_json, to_json, value_to_data, JsValueIn, JsValueOut};
+use crate::values::{
+    data_to_value, from_json, safe_integer, to_json, value_to_data, JsValueIn, JsValueOut, Outcome,
+};
 
 /// What the JavaScript side of `update()` is called with: a copy of the data. Its
 /// answer is `[true, data, result?]`, or `[false]` when the user's function threw (the JS
@@ -43,17 +44,6 @@ enum UpdateError {
 impl From<sessionio::Error> for UpdateError {
     fn from(e: sessionio::Error) -> Self {
         UpdateError::Engine(e)
-    }
-}
-
-/// An integer that JavaScript numbers represent exactly.
-pub(crate) fn safe_integer(what: &str, n: f64) -> napi::Result<i64> {
-    if n.is_finite() && n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 {
-        Ok(n as i64)
-    } else {
-        Err(invalid_value(format!(
-            "{what} must be a safe integer, got {n}"
-        )))
     }
 }
 

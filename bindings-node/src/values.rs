@@ -1,5 +1,9 @@
+//! Value marshalling, the one place where values cross between JavaScript and the engine:
 //! JavaScript values ⇄ `sessionio::Value` (MessagePack's value model, as Socket.IO carries
-//! it) and the session store's JSON.
+//! it), the session store's JSON, the [`Outcome`] that every wrapped callback answers,
+//! and integer arguments ([`safe_integer`]). The modules that expose classes (`socket`,
+//! `session`) and run callbacks (`callbacks`, `express`) all use it and it uses none of
+//! them, so they never import each other in a circle.
 //!
 //! The rules follow what the Socket.IO JavaScript packages do with `JSON.stringify` plus
 //! binary attachments, so that values cross the boundary without surprises:
@@ -33,6 +37,56 @@ pub struct JsValueOut(pub Option<Value>);
 
 /// A list of values sent to JavaScript as an array.
 pub struct JsArgsOut(pub Vec<Value>);
+
+/// The answer of a wrapped JavaScript callback (an event handler, a middleware, a
+/// connection callback, `update()`'s function, the express-session store): the JS layer
+/// answers an array, `[true, ...values]` or `[false, message?]`.
+pub struct Outcome {
+    pub ok: bool,
+    pub values: Vec<Value>,
+}
+
+impl TypeName for Outcome {
+    fn type_name() -> &'static str {
+        "Outcome"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for Outcome {}
+
+impl FromNapiValue for Outcome {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        let mut len = 0u32;
+        let status = unsafe { sys::napi_get_array_length(env, value, &mut len) };
+        if status != sys::Status::napi_ok || len == 0 {
+            return Err(napi::Error::new(
+                napi::Status::InvalidArg,
+                "a wrapped callback must answer [ok, ...values]",
+            ));
+        }
+        let mut items = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let mut item = ptr::null_mut();
+            let status = unsafe { sys::napi_get_element(env, value, i, &mut item) };
+            if status != sys::Status::napi_ok {
+                return Err(napi::Error::new(
+                    napi::Status::from(status),
+                    "napi_get_element failed",
+                ));
+            }
+            items.push(unsafe { JsValueIn::from_napi_value(env, item) }?.0);
+        }
+        let mut values = items.into_iter();
+        let ok = values.next().and_then(|v| v.as_bool()).unwrap_or(false);
+        Ok(Outcome {
+            ok,
+            values: values.collect(),
+        })
+    }
+}
 
 fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
     if status == sys::Status::napi_ok {
@@ -555,6 +609,17 @@ pub(crate) fn from_json(value: serde_json::Value) -> Value {
 /// The session's data object, for JavaScript.
 pub(crate) fn data_to_value(data: serde_json::Map<String, serde_json::Value>) -> Value {
     from_json(serde_json::Value::Object(data))
+}
+
+/// An integer that JavaScript numbers represent exactly.
+pub(crate) fn safe_integer(what: &str, n: f64) -> napi::Result<i64> {
+    if n.is_finite() && n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
+        Ok(n as i64)
+    } else {
+        Err(invalid_value(format!(
+            "{what} must be a safe integer, got {n}"
+        )))
+    }
 }
 
 /// A session data object from JavaScript: it must be a plain object.

@@ -8,6 +8,7 @@ import {
   SessionIo,
   Session,
   SessionIoError,
+  HandlerError,
   InvalidConfigError,
   SessionNotFoundError,
   SessionExpiredError,
@@ -19,7 +20,7 @@ import {
   ErrorCode,
 } from '../index.mjs';
 import { fromNative } from '../lib/errors.js';
-import { SECRET, Clients, connectSession, nextEvent, sessionCookieHeader, sleep } from './helpers.mjs';
+import { SECRET, Clients, connectSession, freePort, nextEvent, sessionCookieHeader, sleep } from './helpers.mjs';
 
 /** Asserts that `promise` rejects with an instance of `cls` whose code is `code`. */
 async function rejectsWith(promise, cls, code, message) {
@@ -532,14 +533,19 @@ describe('errors', () => {
     const cjs = createRequire(import.meta.url)('../index.js');
     assert.equal(cjs.SessionIo, SessionIo);
     assert.equal(cjs.InvalidConfigError, InvalidConfigError);
+    assert.equal(cjs.HandlerError, HandlerError);
     assert.equal(sessionio.default, cjs);
   });
-});
 
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+  test('HandlerError is a plain Error carrying the message for the client (no code), with an optional cause', () => {
+    const cause = new Error('the detail that stays on the server');
+    const err = new HandlerError('not allowed', { cause });
+    assert.ok(err instanceof Error);
+    assert.ok(!(err instanceof SessionIoError), 'a HandlerError is not an engine error');
+    assert.equal(err.name, 'HandlerError');
+    assert.equal(err.message, 'not allowed');
+    assert.equal(err.cause, cause);
+    assert.equal(err.code, undefined);
+    assert.match(err.stack, /^HandlerError: not allowed/);
+  });
+});

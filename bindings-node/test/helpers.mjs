@@ -1,5 +1,6 @@
 // Shared helpers of the binding's tests: Socket.IO clients that are always closed, and a
 // time limit on every wait.
+import { createServer } from 'node:net';
 import { io } from 'socket.io-client';
 
 export const SECRET = 'test secret of at least thirty-two bytes';
@@ -81,3 +82,12 @@ export function nextEvent(socket, event, ms = 5_000) {
 }
 
 export const ack = (socket, event, ...args) => socket.timeout(5_000).emitWithAck(event, ...args);
+
+/** A loopback TCP port that nothing listens on (just now). */
+export async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}

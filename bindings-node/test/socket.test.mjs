@@ -2,8 +2,8 @@
 // the socket API, and values crossing the boundary both ways.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SessionIo, Socket, Session } from '../index.mjs';
-import { SECRET, Clients, connectSession, nextEvent, ack, sleep, withTimeout } from './helpers.mjs';
+import { SessionIo, Socket, Session, HandlerError, ServerError, StoreUnavailableError } from '../index.mjs';
+import { SECRET, Clients, connectSession, freePort, nextEvent, ack, sleep, withTimeout } from './helpers.mjs';
 
 describe('socket handlers', () => {
   let rt;
@@ -20,7 +20,8 @@ describe('socket handlers', () => {
 
     rt.use(async (socket, event, args) => {
       middlewareSeen.push({ event, args, id: socket.id });
-      if (event === 'guarded' && args[0] !== 'password') throw new Error('forbidden');
+      if (event === 'guarded' && args[0] === 'crash') throw new Error('middleware lookup failed: token table locked');
+      if (event === 'guarded' && args[0] !== 'password') throw new HandlerError('forbidden');
     });
     rt.onConnection(async (socket) => {
       connections.push(socket);
@@ -34,11 +35,22 @@ describe('socket handlers', () => {
       return n;
     });
     rt.on('throws', async () => {
-      throw new Error('handler failed on purpose');
+      throw new HandlerError('handler failed on purpose');
     });
     rt.on('throws sync', () => {
-      throw new TypeError('sync failure');
+      throw new HandlerError('sync failure');
     });
+    rt.on('rejects', () => Promise.reject(new HandlerError('rejected on purpose')));
+    rt.on('throws with cause', async () => {
+      throw new HandlerError('not allowed', { cause: new Error('row 42 locked by pid 1234') });
+    });
+    rt.on('leaks', async () => {
+      throw new Error('db password=hunter2 host=10.0.0.5');
+    });
+    rt.on('leaks sync', () => {
+      throw new TypeError('sync failure with internals');
+    });
+    rt.on('leaks rejected', () => Promise.reject(new Error('rejected with internals')));
     rt.on('throws string', async () => {
       // eslint-disable-next-line no-throw-literal
       throw 'plain string';
@@ -95,16 +107,39 @@ describe('socket handlers', () => {
     assert.equal(await s.get('count'), 100);
   });
 
-  test('a throwing handler acks { error: message }, is logged, and the server keeps running', async (t) => {
+  test('a handler throwing a HandlerError acks { error: message }, and the server keeps running', async (t) => {
     const clients = new Clients(t);
     const sock = await connectSession(clients, rt, await rt.createSession());
     errors.length = 0;
     assert.deepEqual(await ack(sock, 'throws'), { error: 'handler failed on purpose' });
     assert.deepEqual(await ack(sock, 'throws sync'), { error: 'sync failure' });
-    assert.deepEqual(await ack(sock, 'throws string'), { error: 'plain string' });
-    assert.equal(errors.length, 3, 'each thrown error is logged');
-    assert.match(String(errors[0][0]), /handler of "throws" threw/);
-    assert.ok(errors[0][1] instanceof Error);
+    assert.deepEqual(await ack(sock, 'rejects'), { error: 'rejected on purpose' });
+    // The cause stays on the server: only the message was chosen for the client.
+    assert.deepEqual(await ack(sock, 'throws with cause'), { error: 'not allowed' });
+    assert.deepEqual(errors, [], 'a HandlerError is an answer the handler chose, not an error to log');
+    assert.equal(sock.connected, true);
+    assert.equal(await ack(sock, 'incr'), 1);
+  });
+
+  test('anything else thrown acks { error: "internal error" }; the detail (with its stack) is logged', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    errors.length = 0;
+    assert.deepEqual(await ack(sock, 'leaks'), { error: 'internal error' });
+    assert.deepEqual(await ack(sock, 'leaks sync'), { error: 'internal error' });
+    assert.deepEqual(await ack(sock, 'leaks rejected'), { error: 'internal error' });
+    assert.deepEqual(await ack(sock, 'throws string'), { error: 'internal error' });
+    assert.equal(errors.length, 4, 'each failure is logged once');
+    for (const [i, event] of ['leaks', 'leaks sync', 'leaks rejected', 'throws string'].entries()) {
+      assert.match(String(errors[i][0]), new RegExp(`^sessionio: the handler of "${event}" threw`));
+    }
+    const [, logged] = errors[0];
+    assert.ok(logged instanceof Error);
+    assert.equal(logged.message, 'db password=hunter2 host=10.0.0.5');
+    assert.match(logged.stack, /socket\.test\.mjs/, 'the stack is logged with it');
+    assert.ok(errors[1][1] instanceof TypeError);
+    assert.equal(errors[2][1].message, 'rejected with internals');
+    assert.equal(errors[3][1], 'plain string');
     assert.equal(sock.connected, true);
     assert.equal(await ack(sock, 'incr'), 1);
   });
@@ -170,6 +205,7 @@ describe('socket handlers', () => {
     const clients = new Clients(t);
     const sock = await connectSession(clients, rt, await rt.createSession());
     middlewareSeen.length = 0;
+    errors.length = 0;
     assert.deepEqual(await ack(sock, 'guarded', 'wrong'), { error: 'forbidden' });
     assert.equal(await ack(sock, 'guarded', 'password'), 'let in');
     assert.deepEqual(
@@ -180,6 +216,12 @@ describe('socket handlers', () => {
       ],
     );
     assert.equal(middlewareSeen[0].id, sock.id);
+    assert.deepEqual(errors, [], "a middleware's HandlerError is not logged");
+    // A middleware that fails with anything else: internal error, logged.
+    assert.deepEqual(await ack(sock, 'guarded', 'crash'), { error: 'internal error' });
+    assert.equal(errors.length, 1);
+    assert.match(String(errors[0][0]), /^sessionio: a middleware \(event "guarded"\) threw/);
+    assert.equal(errors[0][1].message, 'middleware lookup failed: token table locked');
   });
 
   test('onConnection runs for every socket, which can emit to it', async (t) => {
@@ -227,7 +269,10 @@ describe('socket handlers', () => {
     const me = await ack(sock, 'whoami');
     assert.equal(me.sessionId, null);
     assert.equal(me.hasSession, false);
-    assert.deepEqual(await ack(sock, 'incr'), { error: "Cannot read properties of null (reading 'increment')" });
+    errors.length = 0;
+    assert.deepEqual(await ack(sock, 'incr'), { error: 'internal error' });
+    assert.ok(errors[0][1] instanceof TypeError);
+    assert.equal(errors[0][1].message, "Cannot read properties of null (reading 'increment')");
   });
 
   test('join, leave (never the session room)', async (t) => {
@@ -244,9 +289,12 @@ describe('socket handlers', () => {
       if (q !== 'no answer') answer({ answer: `${q}!` });
     });
     assert.deepEqual(await ack(sock, 'ask client', 'why'), { answer: 'why!' });
-    const reply = await ack(sock, 'ask client briefly');
-    assert.equal(typeof reply.error, 'string');
-    assert.match(reply.error, /server error/);
+    errors.length = 0;
+    // The time-out is a ServerError: not chosen for the client, so it sees internal error.
+    assert.deepEqual(await ack(sock, 'ask client briefly'), { error: 'internal error' });
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0][1] instanceof ServerError, `logged ${errors[0][1]}`);
+    assert.match(errors[0][1].message, /server error/);
   });
 
   test('socket.disconnect() disconnects from the server side', async (t) => {
@@ -271,5 +319,55 @@ describe('socket handlers', () => {
     assert.throws(() => rt.on(42, () => {}), { code: 'ERR_INVALID_VALUE' });
     assert.throws(() => rt.use(null), { code: 'ERR_INVALID_VALUE' });
     assert.throws(() => rt.onConnection({}), { code: 'ERR_INVALID_VALUE' });
+  });
+});
+
+describe('socket handlers over a store that is down', () => {
+  let rt;
+  let sessionId;
+  const errors = [];
+  let originalConsoleError;
+
+  before(async () => {
+    // A well-formed id (ids do not depend on the engine), for a store nobody can reach.
+    const memory = await SessionIo.start({ secret: SECRET });
+    sessionId = (await memory.createSession()).id;
+    await memory.close();
+    const port = await freePort();
+    rt = await SessionIo.start({
+      secret: SECRET,
+      store: `redis://127.0.0.1:${port}`,
+      adapter: 'local://',
+      allowAnonymous: true,
+    });
+    originalConsoleError = console.error;
+    console.error = (...args) => errors.push(args);
+    rt.on('read', async (socket, id) => (await rt.session(id)).get('x'));
+    rt.on('incr', async (socket, id) => (await rt.session(id)).increment('count'));
+    rt.on('create', async () => (await rt.createSession()).increment('count'));
+  });
+  after(async () => {
+    console.error = originalConsoleError;
+    await rt.close();
+  });
+
+  test('a handler that awaits a failing session operation acks { error: "internal error" }; the store error is logged', async (t) => {
+    const clients = new Clients(t);
+    const sock = await clients.connect(rt.url);
+    for (const [event, args] of [
+      ['read', [sessionId]],
+      ['incr', [sessionId]],
+      ['create', []],
+    ]) {
+      errors.length = 0;
+      assert.deepEqual(await ack(sock, event, ...args), { error: 'internal error' }, event);
+      assert.equal(errors.length, 1, event);
+      const [prefix, logged] = errors[0];
+      assert.match(String(prefix), new RegExp(`^sessionio: the handler of "${event}" threw`));
+      assert.ok(logged instanceof StoreUnavailableError, `${event} logged ${logged}`);
+      assert.equal(logged.code, 'ERR_STORE_UNAVAILABLE');
+      assert.ok(logged.message.length > 0 && logged.stack.includes(logged.message));
+    }
+    assert.equal(sock.connected, true);
   });
 });

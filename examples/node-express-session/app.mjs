@@ -21,7 +21,7 @@ import express from 'express';
 import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
-import { SessionIo } from 'sessionio';
+import { HandlerError, SessionIo, StoreUnavailableError } from 'sessionio';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const SOCKET_PORT = Number(process.env.SOCKET_PORT ?? 3001);
@@ -78,9 +78,16 @@ const rt = await SessionIo.start({
 // Socket event "incr": atomic increment in express-session's session, ack with the new
 // count, tell every tab.
 rt.on('incr', async (socket) => {
-  const count = await socket.session.increment('count');
-  await socket.session.notify('current count', count);
-  return count;
+  try {
+    const count = await socket.session.increment('count');
+    await socket.session.notify('current count', count);
+    return count;
+  } catch (err) {
+    // Only a HandlerError's message reaches the client; anything else acks "internal
+    // error" (and is logged). A store outage is worth saying, in the documented words.
+    if (err instanceof StoreUnavailableError) throw new HandlerError('store unavailable', { cause: err });
+    throw err;
+  }
 });
 
 const app = express();
