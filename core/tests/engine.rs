@@ -945,3 +945,101 @@ async fn a_slow_reader_gets_every_notification_and_one_that_falls_behind_is_disc
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A memory store whose writes fail as a real backend's would, with connection details
+/// in the error (what must never reach a client).
+struct WritesFail(std::sync::Arc<sessionio::store::MemoryStore>);
+
+const LEAKY_DETAIL: &str = "redis://app:hunter2@db.internal:6379 refused the connection";
+
+impl sessionio::store::SessionStore for WritesFail {
+    fn create(
+        &self,
+        record: sessionio::store::Record,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
+        self.0.create(record)
+    }
+    fn load(
+        &self,
+        id: SessionId,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<Option<sessionio::store::Record>>> {
+        self.0.load(id)
+    }
+    fn replace(
+        &self,
+        _record: sessionio::store::Record,
+        _expected_version: u64,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
+        Box::pin(async { Err(sessionio::Error::StoreUnavailable(LEAKY_DETAIL.into())) })
+    }
+    fn touch(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        now_ms: u64,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<sessionio::store::Touch>> {
+        self.0.touch(id, expires_at, now_ms)
+    }
+    fn delete(&self, id: SessionId) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
+        self.0.delete(id)
+    }
+    fn sweeper(&self) -> Option<&dyn sessionio::store::Sweep> {
+        self.0.sweeper()
+    }
+}
+
+/// The log of the current thread, captured (a current-thread runtime runs the server on
+/// the test's own thread).
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_store_error_through_question_mark_answers_internal_error_and_is_logged() {
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let memory = std::sync::Arc::new(sessionio::store::MemoryStore::new());
+    let io = builder()
+        .store(std::sync::Arc::new(WritesFail(memory)))
+        .build()
+        .unwrap();
+    io.on("incr", |ctx| async move {
+        let n = ctx.require_session()?.increment("count", 1).await?;
+        Ok(n)
+    });
+    io.on("chosen", |_ctx| async move {
+        Err::<(), _>(HandlerError::new("try again later"))
+    });
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let mut a = connected(addr, &cookie(&io, s.id())).await;
+    a.send(r#"421["incr"]"#).await;
+    assert_eq!(
+        a.recv_raw().await.unwrap(),
+        r#"431[{"error":"internal error"}]"#
+    );
+    a.send(r#"422["chosen"]"#).await;
+    assert_eq!(
+        a.recv_raw().await.unwrap(),
+        r#"432[{"error":"try again later"}]"#
+    );
+    let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains(LEAKY_DETAIL) && logged.contains("internal error"),
+        "the detail is logged: {logged}"
+    );
+}
