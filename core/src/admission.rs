@@ -58,14 +58,7 @@ impl Core {
         let mut seen = false;
         for value in cookie::cookie_values(header, &self.config.cookie.name) {
             seen = true;
-            let id = match &self.config.express {
-                None => self.signer.verify_cookie(value),
-                Some(express) => express
-                    .signer
-                    .verify_cookie(value)
-                    .and_then(|sid| express.resolve(&sid).ok()),
-            };
-            if let Some(id) = id {
+            if let Some(id) = self.config.identity.verify_cookie(value) {
                 return CookieCredential::Valid(id);
             }
         }
@@ -117,8 +110,8 @@ impl Core {
     ) -> Result<HttpSession, Refusal> {
         self.start_background();
         match self.cookie_credential(cookie_header) {
-            // express-session makes the sessions in that mode, not sessionio.
-            CookieCredential::Absent if self.config.express.is_some() => {
+            // The host's session system makes the sessions (express-session).
+            CookieCredential::Absent if !self.config.identity.creates_sessions() => {
                 Err(Refusal::SessionRequired)
             }
             CookieCredential::Absent => {
@@ -128,7 +121,7 @@ impl Core {
                     .map_err(|_| Refusal::StoreUnavailable)?;
                 Ok(HttpSession {
                     session: Session::new(id, self.clone(), true, slot),
-                    set_cookie: Some(self.set_cookie(id)),
+                    set_cookie: self.set_cookie(id),
                 })
             }
             CookieCredential::Invalid => Err(Refusal::InvalidSession),

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
-use crate::cookie::{CookieSettings, SameSite};
+use crate::cookie::{CookieSettings, SameSite, Signer};
 use crate::error::{Error, Result};
+use crate::identity::{Identity, NativeIdentity};
 use crate::store::{MemoryStore, SessionStore};
 use crate::SessionId;
 
@@ -92,11 +93,10 @@ pub struct Config {
     pub max_connections_per_session: usize,
     /// Socket.IO transport settings.
     pub transport: Transport,
-    pub(crate) store: Arc<dyn SessionStore>,
+    /// Where sessions come from (their cookie, ids and store).
+    pub(crate) identity: Arc<dyn Identity>,
     /// The Redis that links this engine with the other processes (`None`: one process).
     pub(crate) adapter_url: Option<String>,
-    /// express-session compatible mode (the same object as `store`).
-    pub(crate) express: Option<Arc<crate::express::ExpressStore>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -153,6 +153,7 @@ pub struct Builder {
     store_url: Option<String>,
     adapter_url: Option<String>,
     express: Option<crate::express::ExpressSession>,
+    identity: Option<Arc<dyn Identity>>,
 }
 
 impl Builder {
@@ -331,6 +332,15 @@ impl Builder {
         self
     }
 
+    /// Sessions from another session system, through the [identity seam](crate::identity):
+    /// its cookie, its ids and its store. Replaces [`store`](Self::store) /
+    /// [`store_url`](Self::store_url); the [`cookie_name`](Self::cookie_name) must be the
+    /// system's. (express-session's mode is [`express_session`](Self::express_session).)
+    pub fn identity(mut self, identity: Arc<dyn Identity>) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
     /// Links this engine with the other processes of the app through socketioxide's Redis
     /// adapter (Redis ≥ 7, pub/sub over RESP3): `notify_session` and `destroy_session`,
     /// called on any process, reach the session's sockets on every process. A `redis://`
@@ -365,7 +375,7 @@ impl Builder {
                     random.extend_from_slice(&b.to_le_bytes());
                     self.secrets = vec![random];
                 }
-                Some(Arc::new(crate::express::ExpressStore::new(&x)))
+                Some(crate::express::ExpressStore::new(&x))
             }
         };
         if self.secrets.is_empty() {
@@ -470,12 +480,28 @@ impl Builder {
             }
             (None, _) => None,
         };
-        let store: Arc<dyn SessionStore> = match (self.store, self.store_url.as_deref()) {
-            _ if express.is_some() => express.clone().expect("checked"),
-            (Some(_), Some(_)) => return bad("store() and store_url() are exclusive".into()),
-            (Some(store), None) => store,
-            (None, None) => Arc::new(MemoryStore::new()),
-            (None, Some(url)) => store_from_url(url)?,
+        let own_store = self.store.is_some() || self.store_url.is_some();
+        let identity: Arc<dyn Identity> = match (express, self.identity) {
+            (Some(_), Some(_)) => {
+                return bad("express_session() and identity() are exclusive".into())
+            }
+            (_, Some(_)) if own_store => return bad(
+                "identity() and store() / store_url() are exclusive: the identity names its store"
+                    .into(),
+            ),
+            (Some(express), None) => Arc::new(crate::express::ExpressIdentity::new(express)),
+            (None, Some(identity)) => identity,
+            (None, None) => {
+                let store: Arc<dyn SessionStore> = match (self.store, self.store_url.as_deref()) {
+                    (Some(_), Some(_)) => {
+                        return bad("store() and store_url() are exclusive".into())
+                    }
+                    (Some(store), None) => store,
+                    (None, None) => Arc::new(MemoryStore::new()),
+                    (None, Some(url)) => store_from_url(url)?,
+                };
+                Arc::new(NativeIdentity::new(Signer::new(&self.secrets), store))
+            }
         };
         Ok(Config {
             secrets: self.secrets,
@@ -487,9 +513,8 @@ impl Builder {
             token_auth: !self.no_token_auth,
             max_connections_per_session: max_conn,
             transport: self.transport,
-            store,
+            identity,
             adapter_url,
-            express,
         })
     }
 }

@@ -269,19 +269,18 @@ impl Core {
     }
 
     pub(crate) fn host_id(&self, id: SessionId) -> String {
-        match self.config.express.as_ref().and_then(|x| x.sid_of(id)) {
-            Some(sid) => sid.to_string(),
-            None => id.to_string(),
-        }
+        self.config.identity.host_id(id)
     }
 
     pub(crate) fn ttl_ms(&self) -> u64 {
         self.config.ttl.as_millis().min(u64::MAX as u128) as u64
     }
 
-    /// The `Set-Cookie` value that stores `id`'s cookie.
-    pub(crate) fn set_cookie(&self, id: SessionId) -> String {
-        self.config.cookie.set_cookie(&self.signer.sign_cookie(&id))
+    /// The `Set-Cookie` value that stores `id`'s cookie; `None` when the identity's
+    /// session system writes its own cookie.
+    pub(crate) fn set_cookie(&self, id: SessionId) -> Option<String> {
+        let value = self.config.identity.sign_cookie(id)?;
+        Some(self.config.cookie.set_cookie(&value))
     }
 
     /// The `Set-Cookie` value that removes the session cookie.

@@ -55,8 +55,8 @@ async fn watch(core: Weak<Core>, id: SessionId, mut deadline: u64) {
     }
 }
 
-/// Spawns the sweeper: it deletes records expired more than a minute ago, and in
-/// express-session mode forgets the ids no socket uses. It stops with the engine.
+/// Spawns the sweeper: it deletes records expired more than a minute ago, and runs the
+/// identity's housekeeping (express-session's mode forgets the ids no socket uses). It stops with the engine.
 pub(crate) fn spawn_sweeper(core: &Arc<Core>) {
     let period = core
         .config
@@ -76,9 +76,9 @@ pub(crate) fn spawn_sweeper(core: &Arc<Core>) {
                     tracing::warn!(error = %e, "sweeping expired sessions failed");
                 }
             }
-            if let Some(express) = &core.config.express {
-                express.forget_unused(|id| core.presence.count(id) > 0);
-            }
+            core.config
+                .identity
+                .sweep(&|id| core.presence.count(id) > 0);
         }
     });
 }

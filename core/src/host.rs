@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::admission::CookieCredential;
 use crate::cookie::Signer;
 use crate::engine::SessionIo;
-use crate::error::{Error, Refusal, Result};
+use crate::error::{Refusal, Result};
 use crate::session::{ResponseCookie, Session};
 use crate::SessionId;
 
@@ -181,10 +181,7 @@ pub async fn check_handshake(
 /// assert!(sessionio::host::resolve_id(&io, "nope").is_err());
 /// ```
 pub fn resolve_id(io: &SessionIo, id: &str) -> Result<SessionId> {
-    match &io.0.config.express {
-        Some(express) => express.resolve(id),
-        None => parse_session_id(id),
-    }
+    io.0.config.identity.resolve(id)
 }
 
 /// The id of `id` as the host knows it: the inverse of [`resolve_id`].
@@ -192,18 +189,12 @@ pub fn host_id(io: &SessionIo, id: SessionId) -> String {
     io.0.host_id(id)
 }
 
-/// Parses a session id from its canonical text form (22 base64url characters).
-pub fn parse_session_id(text: &str) -> Result<SessionId> {
-    let id: SessionId = text.parse().map_err(|_| Error::InvalidSessionId)?;
-    if id.to_string() != text {
-        return Err(Error::InvalidSessionId);
-    }
-    Ok(id)
-}
+pub use crate::identity::parse_session_id;
 
-/// The `Set-Cookie` value that stores a session's cookie.
+/// The `Set-Cookie` value that stores a session's cookie, signed with the engine's own
+/// secrets (what the engine sets for the sessions it creates).
 pub fn set_cookie(io: &SessionIo, id: SessionId) -> String {
-    io.0.set_cookie(id)
+    io.0.config.cookie.set_cookie(&io.0.signer.sign_cookie(&id))
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
@@ -222,6 +213,7 @@ mod express_tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::error::Error;
     use crate::express::test_support::{cookie_header, session_json, FakeMemoryStore};
     use crate::express::{expiry_of, ExpressBackend, ExpressSession, ExpressSigner};
     use crate::store::{now_ms, Touch};

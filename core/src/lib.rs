@@ -128,6 +128,7 @@ pub mod express;
 mod handler;
 pub mod host;
 pub mod http;
+pub mod identity;
 mod metrics;
 pub mod options;
 mod presence;

@@ -302,8 +302,8 @@ impl Session {
             .insert_new_session(old.data, old.expires_at.max(now_ms() + self.core.ttl_ms()))
             .await?;
         self.core.destroy_session(self.id).await?;
-        if let Some(slot) = &self.cookie {
-            slot.set(self.core.set_cookie(new));
+        if let (Some(slot), Some(cookie)) = (&self.cookie, self.core.set_cookie(new)) {
+            slot.set(cookie);
         }
         Ok(Session::new(
             new,

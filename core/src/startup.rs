@@ -43,7 +43,7 @@ fn from_config(config: Config) -> Result<SessionIo> {
     let core = Arc::new(Core {
         signer: Signer::new(&config.secrets),
         store: Arc::new(TimedStore {
-            inner: config.store.clone(),
+            inner: config.identity.store(),
             metrics: metrics.clone(),
         }),
         metrics,

@@ -1043,3 +1043,62 @@ async fn a_store_error_through_question_mark_answers_internal_error_and_is_logge
         "the detail is logged: {logged}"
     );
 }
+
+/// A third session system through the identity seam, with no engine change: ids prefixed
+/// `host-` on the host side, cookies that carry the id under a fixed tag (a test stand-in
+/// for another framework's signed cookie), and a store of its own.
+struct TaggedIds(std::sync::Arc<sessionio::store::MemoryStore>);
+
+impl sessionio::identity::Identity for TaggedIds {
+    fn verify_cookie(&self, value: &str) -> Option<SessionId> {
+        value.strip_prefix("tag.")?.parse().ok()
+    }
+    fn sign_cookie(&self, id: SessionId) -> Option<String> {
+        Some(format!("tag.{id}"))
+    }
+    fn creates_sessions(&self) -> bool {
+        true
+    }
+    fn resolve(&self, host_id: &str) -> sessionio::Result<SessionId> {
+        let id = host_id
+            .strip_prefix("host-")
+            .ok_or(sessionio::Error::InvalidSessionId)?;
+        sessionio::host::parse_session_id(id)
+    }
+    fn host_id(&self, id: SessionId) -> String {
+        format!("host-{id}")
+    }
+    fn store(&self) -> std::sync::Arc<dyn sessionio::store::SessionStore> {
+        self.0.clone()
+    }
+}
+
+#[tokio::test]
+async fn another_session_system_plugs_in_through_the_identity_seam() {
+    let store = std::sync::Arc::new(sessionio::store::MemoryStore::new());
+    let io = builder()
+        .identity(std::sync::Arc::new(TaggedIds(store)))
+        .build()
+        .unwrap();
+    assert!(builder()
+        .identity(std::sync::Arc::new(TaggedIds(Default::default())))
+        .store_url("memory://")
+        .build()
+        .is_err());
+    let (addr, _server) = server(&io).await;
+    let created = sessionio::host::http_request(&io, None).await;
+    let id = created.session().unwrap().id();
+    let set_cookie = created.set_cookie().unwrap();
+    assert!(
+        set_cookie.starts_with(&format!("sessionio.sid=tag.{id};")),
+        "{set_cookie}"
+    );
+    let mut a = connected(addr, &format!("sessionio.sid=tag.{id}")).await;
+    let host_id = sessionio::host::host_id(&io, id);
+    assert_eq!(host_id, format!("host-{id}"));
+    let resolved = sessionio::host::resolve_id(&io, &host_id).unwrap();
+    assert_eq!(io.notify_session(resolved, "hello", &1).await.unwrap(), 1);
+    assert_eq!(a.recv_raw().await.unwrap(), r#"42["hello",1]"#);
+    let (_, refused) = Client::connect(addr, Some("sessionio.sid=forged"), None, None).await;
+    assert_eq!(refused, Connect::Refused("invalid session".into()));
+}

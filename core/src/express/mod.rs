@@ -37,6 +37,7 @@ pub use codec::{ExpressSigner, MAX_SID_LEN};
 #[cfg(feature = "redis")]
 pub use connect_redis::ConnectRedis;
 
+use crate::identity::Identity;
 use crate::store::{now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
 use crate::{Error, Result, SessionId};
 
@@ -158,6 +159,49 @@ impl std::fmt::Debug for ExpressStore {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// express-session's sessions through the [identity seam](crate::identity): its signed
+/// `connect.sid`, its ids, its store; the engine creates no session and writes no cookie.
+pub(crate) struct ExpressIdentity(Arc<ExpressStore>);
+
+impl ExpressIdentity {
+    pub(crate) fn new(store: ExpressStore) -> Self {
+        ExpressIdentity(Arc::new(store))
+    }
+}
+
+impl Identity for ExpressIdentity {
+    fn verify_cookie(&self, value: &str) -> Option<SessionId> {
+        let sid = self.0.signer.verify_cookie(value)?;
+        self.0.resolve(&sid).ok()
+    }
+
+    fn sign_cookie(&self, _id: SessionId) -> Option<String> {
+        None
+    }
+
+    fn creates_sessions(&self) -> bool {
+        false
+    }
+
+    fn resolve(&self, host_id: &str) -> Result<SessionId> {
+        self.0.resolve(host_id)
+    }
+
+    fn host_id(&self, id: SessionId) -> String {
+        self.0
+            .sid_of(id)
+            .map_or_else(|| id.to_string(), |sid| sid.to_string())
+    }
+
+    fn store(&self) -> Arc<dyn SessionStore> {
+        self.0.clone()
+    }
+
+    fn sweep(&self, in_use: &dyn Fn(SessionId) -> bool) {
+        self.0.forget_unused(in_use);
+    }
 }
 
 impl ExpressStore {

@@ -1,0 +1,104 @@
+//! The identity seam: where sessions come from. An [`Identity`] says what a session
+//! cookie's value names, how the engine's ids map to the host's, whether the engine
+//! creates sessions, and which store holds them. sessionio's own signed cookies
+//! ([`NativeIdentity`]) and express-session's ([`Builder::express_session`]) are two
+//! implementations; the engine has no special case for either, and another session system
+//! plugs in through [`Builder::identity`].
+//!
+//! [`Builder::express_session`]: crate::Builder::express_session
+//! [`Builder::identity`]: crate::Builder::identity
+
+use std::sync::Arc;
+
+use crate::cookie::Signer;
+use crate::error::{Error, Result};
+use crate::store::SessionStore;
+use crate::SessionId;
+
+/// Where sessions come from; see the module docs.
+///
+/// Implementations are read on every handshake and request: `verify_cookie` must not
+/// reach a store (a forged cookie is refused before any store read).
+pub trait Identity: Send + Sync + 'static {
+    /// The engine's id for the value of one session cookie, if the value is validly
+    /// signed (and names an id this system knows); `None` refuses it.
+    fn verify_cookie(&self, value: &str) -> Option<SessionId>;
+
+    /// The cookie value that names `id`, when the engine writes the session cookie
+    /// (new sessions, `regenerate`); `None` when the host's session system writes its own.
+    fn sign_cookie(&self, id: SessionId) -> Option<String>;
+
+    /// Whether the engine creates a session for an HTTP request without a cookie (else such
+    /// a request is refused with `session required`: the host's system makes sessions).
+    fn creates_sessions(&self) -> bool;
+
+    /// The engine's id for a session id as the host knows it.
+    fn resolve(&self, host_id: &str) -> Result<SessionId>;
+
+    /// The id of `id` as the host knows it: the inverse of [`resolve`](Self::resolve).
+    fn host_id(&self, id: SessionId) -> String;
+
+    /// The store that holds the sessions.
+    fn store(&self) -> Arc<dyn SessionStore>;
+
+    /// Periodic housekeeping, run by the engine's sweeper: `in_use` tells the ids that have
+    /// sockets here (which must stay resolvable). Nothing by default.
+    fn sweep(&self, in_use: &dyn Fn(SessionId) -> bool) {
+        let _ = in_use;
+    }
+}
+
+/// sessionio's own sessions: cookies signed with the engine's secrets (HMAC-SHA256,
+/// rotation), ids in their canonical text form, sessions created by the engine in `store`.
+pub struct NativeIdentity {
+    signer: Signer,
+    store: Arc<dyn SessionStore>,
+}
+
+impl NativeIdentity {
+    /// Cookies signed by `signer`, sessions in `store`.
+    pub fn new(signer: Signer, store: Arc<dyn SessionStore>) -> Self {
+        NativeIdentity { signer, store }
+    }
+}
+
+impl std::fmt::Debug for NativeIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeIdentity").finish_non_exhaustive()
+    }
+}
+
+impl Identity for NativeIdentity {
+    fn verify_cookie(&self, value: &str) -> Option<SessionId> {
+        self.signer.verify_cookie(value)
+    }
+
+    fn sign_cookie(&self, id: SessionId) -> Option<String> {
+        Some(self.signer.sign_cookie(&id))
+    }
+
+    fn creates_sessions(&self) -> bool {
+        true
+    }
+
+    fn resolve(&self, host_id: &str) -> Result<SessionId> {
+        parse_session_id(host_id)
+    }
+
+    fn host_id(&self, id: SessionId) -> String {
+        id.to_string()
+    }
+
+    fn store(&self) -> Arc<dyn SessionStore> {
+        self.store.clone()
+    }
+}
+
+/// Parses a session id from its canonical text form (22 base64url characters).
+pub fn parse_session_id(text: &str) -> Result<SessionId> {
+    let id: SessionId = text.parse().map_err(|_| Error::InvalidSessionId)?;
+    if id.to_string() != text {
+        return Err(Error::InvalidSessionId);
+    }
+    Ok(id)
+}
