@@ -6,7 +6,8 @@
 //! On connection it emits `auth` with the handshake's auth; `message` is echoed as
 //! `message-back`; `message-with-ack` is acknowledged with its arguments;
 //! `emit-with-ack` is sent back to the client with an ack request, and the client's
-//! ack arguments are emitted as `emit-with-ack`.
+//! ack arguments are emitted as `emit-with-ack`. `handshake` is acknowledged with the
+//! socket's handshake in the one JSON shape every binding gives (tests/contract).
 //!
 //! Environment: `PORT` (default 3000, 0 = any free port).
 
@@ -48,6 +49,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     io.on("message", |ctx| async move {
         ctx.socket().emit_args("message-back", ctx.args())?;
         Ok(Reply::args(vec![]))
+    });
+    io.on("handshake", |ctx| async move {
+        Ok(ctx.socket().handshake().to_json())
     });
     io.on("message-with-ack", |ctx| async move {
         Ok(Reply::args(ctx.args().to_vec()))
