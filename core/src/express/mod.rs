@@ -144,7 +144,7 @@ struct Name {
 /// Writes by sessionio (socket handlers, `session(id).increment(…)`) are atomic within this
 /// process: one lock per session around read-modify-write. express-session's own saves
 /// stay last-writer-wins, as they are without sessionio.
-pub struct ExpressStore {
+pub(crate) struct ExpressStore {
     pub(crate) signer: ExpressSigner,
     backend: Arc<dyn ExpressBackend>,
     names: Mutex<HashMap<SessionId, Name>>,
