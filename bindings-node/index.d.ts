@@ -12,7 +12,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  */
 export type Value = null | boolean | number | string | Buffer | Value[] | { [key: string]: Value };
 
-/** Options of {@link SessionIo.start}; every bad or unknown option is an {@link InvalidConfigError}. */
+/**
+ * Options of {@link SessionIo.start}: core's `Options` (sessionio::options) in camelCase.
+ * The engine reads them: an unknown option is refused by its name, a value of the wrong
+ * type names its option, and every bad value is an {@link InvalidConfigError}
+ * (`ERR_INVALID_CONFIG`). `null` or a missing key means the default. Durations are given
+ * in seconds (`ttl`) or in milliseconds (`ttlMs`), not both.
+ */
 export interface StartOptions {
   /** Port of the Socket.IO server; `0` (default) picks a free port. */
   port?: number;
@@ -32,7 +38,9 @@ export interface StartOptions {
   cookiePath?: string;
   /** `Domain` cookie attribute, default host-only. */
   cookieDomain?: string;
-  /** Inactivity timeout in ms (default 24 h); HTTP requests (and socket events) extend it. */
+  /** Inactivity timeout in seconds (default 24 h); HTTP requests (and socket events) extend it. Or `ttlMs`. */
+  ttl?: number;
+  /** Inactivity timeout in milliseconds (default 86 400 000). Or `ttl`. */
   ttlMs?: number;
   /** Whether socket events extend the session like HTTP requests do, default `true`. */
   extendOnSocketActivity?: boolean;
@@ -69,11 +77,17 @@ export interface StartOptions {
   path?: string;
   /** Namespaces served, default `["/"]`. */
   namespaces?: string[];
-  /** Engine.IO ping interval in ms, default 25 000. */
+  /** Engine.IO ping interval in seconds, default 25. Or `pingIntervalMs`. */
+  pingInterval?: number;
+  /** Engine.IO ping interval in milliseconds, default 25 000. Or `pingInterval`. */
   pingIntervalMs?: number;
-  /** Engine.IO ping timeout in ms, default 20 000. */
+  /** Engine.IO ping timeout in seconds, default 20. Or `pingTimeoutMs`. */
+  pingTimeout?: number;
+  /** Engine.IO ping timeout in milliseconds, default 20 000. Or `pingTimeout`. */
   pingTimeoutMs?: number;
-  /** Time allowed between the Engine.IO handshake and the namespace connect, default 45 000 ms. */
+  /** Time allowed between the Engine.IO handshake and the namespace connect, in seconds, default 45. Or `connectTimeoutMs`. */
+  connectTimeout?: number;
+  /** The same in milliseconds, default 45 000. Or `connectTimeout`. */
   connectTimeoutMs?: number;
   /** Largest accepted packet payload in bytes, default 1 000 000. */
   maxPayload?: number;
@@ -85,7 +99,7 @@ export interface StartOptions {
   /**
    * Keep your express-session: sockets are admitted by express-session's own cookie and
    * read and write express-session's sessions. `secret`/`secrets`, `store`, `cookieName`
-   * and `ttlMs` do not apply (the cookie and the store are express-session's; expiry
+   * and `ttl`/`ttlMs` do not apply (the cookie and the store are express-session's; expiry
    * follows the session's `cookie.expires`). Session ids in every call are
    * `req.session.id`. `express()` becomes a guard to mount before express-session.
    */
@@ -94,9 +108,12 @@ export interface StartOptions {
 
 /** The express-session the app already runs (see {@link StartOptions.expressSession}). */
 export interface ExpressSessionOptions {
-  /** The store given to express-session (MemoryStore, connect-redis, any store with get/set/destroy). */
-  store: { get: Function; set: Function; destroy: Function; touch?: Function };
-  /** express-session's `secret`: the first signs, all are accepted (rotation). */
+  /**
+   * The store given to express-session (MemoryStore, connect-redis, any store with
+   * get/set/destroy). Required unless `redisUrl` is given; with `redisUrl` it is not called.
+   */
+  store?: { get: Function; set: Function; destroy: Function; touch?: Function };
+  /** express-session's `secret`, one or a list: the first signs, all are accepted (rotation). Required. */
   secret: string | Buffer | Array<string | Buffer>;
   /** express-session's `name`, default `connect.sid`. */
   name?: string;

@@ -39,49 +39,28 @@ fn init_logging() {
         .try_init();
 }
 
-/// Starts the engine and its standalone Socket.IO server.
-#[napi(ts_args_type = "options?: Record<string, unknown>")]
-pub async fn start(options: Option<JsValueIn>) -> napi::Result<NativeSessionIo> {
-    let options = options::parse(options.map_or(sessionio::Value::Nil, |o| o.0))?;
-    let io = options.builder.build().napi()?;
-    let server = io.serve(options.addr).await.napi()?;
-    Ok(NativeSessionIo {
-        io,
-        server: Arc::new(server),
-    })
-}
-
-/// Starts the engine in express-session mode: `storeCall(op, sid, sessionJson)` runs the
-/// host's express-session store (wrapped by the JS layer), unless `expressSession.redisUrl`
-/// names connect-redis's Redis, which the engine then reads itself.
+/// Starts the engine and its Socket.IO server. `options` is core's option object
+/// (camelCase); `storeCall(op, sid, sessionJson)` runs the host's express-session store
+/// (wrapped by the JS layer) for `expressSession` without `redisUrl`.
 #[napi(
-    ts_args_type = "options: Record<string, unknown>, storeCall: (op: string, sid: string, session: string | null) => Promise<unknown[]>"
+    ts_args_type = "options?: Record<string, unknown>, storeCall?: (op: string, sid: string, session: string | null) => Promise<unknown[]>"
 )]
-pub fn start_express<'env>(
+pub fn start<'env>(
     env: &'env Env,
-    options: JsValueIn,
-    store_call: JsCallback<'_>,
+    options: Option<JsValueIn>,
+    store_call: Option<JsCallback<'_>>,
 ) -> napi::Result<Ready<'env, NativeSessionIo>> {
-    let options = options::parse(options.0)?;
-    let Some(x) = options.express else {
-        return Err(invalid_value(
-            "startExpress needs the expressSession option".into(),
-        ));
-    };
-    let backend: Arc<dyn sessionio::express::ExpressBackend> = match &x.redis {
-        Some((url, prefix)) => {
-            Arc::new(sessionio::express::ConnectRedis::new(url, prefix.clone()).napi()?)
+    let store = match &store_call {
+        Some(f) => {
+            Some(Arc::new(express::JsStore::new(f)?) as Arc<dyn sessionio::express::ExpressBackend>)
         }
-        None => Arc::new(express::JsStore::new(&store_call)?),
+        None => None,
     };
-    let mut settings = sessionio::express::ExpressSession::new(backend).secrets(x.secrets);
-    if let Some(name) = x.name {
-        settings = settings.cookie_name(name);
-    }
-    let io = options.builder.express_session(settings).build().napi()?;
-    let addr = options.addr;
+    let options = options::parse(options.map_or(sessionio::Value::Nil, |o| o.0), store)?;
     now_or_spawn(env, async move {
-        let server = io.serve(addr).await.napi()?;
+        // Built inside the runtime: a Redis store or adapter starts tasks there.
+        let io = options.builder.build().napi()?;
+        let server = io.serve(options.addr).await.napi()?;
         Ok(NativeSessionIo {
             io,
             server: Arc::new(server),
