@@ -75,44 +75,37 @@ pub struct NativeSessionIo {
     server: Arc<Server>,
 }
 
-/// What the `Cookie` header of an HTTP request resolved to.
+/// What the `Cookie` header of an HTTP request resolved to (core's `HttpOutcome`).
 #[napi]
-pub struct NativeHttpSession {
-    outcome: Result<sessionio::host::HttpSession, sessionio::Refusal>,
-    clear_cookie: String,
+pub struct NativeHttpOutcome {
+    outcome: sessionio::host::HttpOutcome,
 }
 
 #[napi]
-impl NativeHttpSession {
+impl NativeHttpOutcome {
     /// The request's session, `null` when the cookie was refused.
     #[napi(getter)]
     pub fn session(&self) -> Option<JsSession> {
-        self.outcome.as_ref().ok().map(|s| s.session.clone().into())
-    }
-
-    /// The `Set-Cookie` value to send (a new session), or `null`.
-    #[napi(getter)]
-    pub fn set_cookie(&self) -> Option<String> {
-        match &self.outcome {
-            Ok(s) => s.set_cookie.clone(),
-            Err(r) if r.clears_cookie() => Some(self.clear_cookie.clone()),
-            Err(_) => None,
-        }
+        self.outcome.session().cloned().map(JsSession::from)
     }
 
     /// The HTTP status of a refusal, `null` when accepted.
     #[napi(getter)]
     pub fn status(&self) -> Option<u32> {
-        self.outcome
-            .as_ref()
-            .err()
-            .map(|r| u32::from(r.http_status()))
+        self.outcome.refusal().map(|r| u32::from(r.http_status()))
     }
 
     /// The refusal's message (the response body), `null` when accepted.
     #[napi(getter)]
     pub fn message(&self) -> Option<String> {
-        self.outcome.as_ref().err().map(|r| r.message().to_owned())
+        self.outcome.refusal().map(|r| r.message().to_owned())
+    }
+
+    /// The `Set-Cookie` value the response carries, or `null`: call it when the response
+    /// starts (it follows `regenerate()` and `destroy()` made during the request).
+    #[napi]
+    pub fn set_cookie(&self) -> Option<String> {
+        self.outcome.set_cookie()
     }
 }
 
@@ -150,18 +143,18 @@ impl NativeSessionIo {
         self.server.local_addr().ip().to_string()
     }
 
-    /// The session of an HTTP request from its `Cookie` header (what Express calls).
+    /// What an HTTP request's `Cookie` header resolves to (what Express calls): its
+    /// session, or a new one, or the refusal; and the response's `Set-Cookie`.
     #[napi]
-    pub fn http_session<'env>(
+    pub fn http_request<'env>(
         &self,
         env: &'env Env,
         cookie_header: Option<String>,
-    ) -> napi::Result<Ready<'env, NativeHttpSession>> {
+    ) -> napi::Result<Ready<'env, NativeHttpOutcome>> {
         let io = self.io.clone();
         now_or_spawn(env, async move {
-            Ok(NativeHttpSession {
-                outcome: sessionio::host::http_session(&io, cookie_header.as_deref()).await,
-                clear_cookie: sessionio::host::clear_cookie(&io),
+            Ok(NativeHttpOutcome {
+                outcome: sessionio::host::http_request(&io, cookie_header.as_deref()).await,
             })
         })
     }

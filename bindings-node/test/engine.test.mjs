@@ -209,8 +209,10 @@ describe('store option: redis, and the adapter that links engines', () => {
   async function newCookie(rt) {
     const req = { headers: {} };
     const headers = new Map();
-    const res = { headersSent: false, getHeader: (n) => headers.get(n), setHeader: (n, v) => headers.set(n, v) };
+    const res = { getHeader: (n) => headers.get(n), setHeader: (n, v) => headers.set(n, v), writeHead: () => res };
     await new Promise((resolve, reject) => rt.express()(req, res, (err) => (err ? reject(err) : resolve())));
+    // The middleware copies the engine's Set-Cookie when the response starts.
+    res.writeHead(200);
     const [setCookie] = headers.get('set-cookie');
     return { sessionId: req.sessionId, cookie: sessionCookieHeader(setCookie) };
   }
