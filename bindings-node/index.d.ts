@@ -165,20 +165,21 @@ export declare class Session {
   notify(event: string, data?: Value): Promise<number>;
 }
 
-/** What the client sent when it connected (its first HTTP request and its `auth`). */
+/**
+ * What the client sent when it connected (its first HTTP request and its `auth`), in the
+ * engine's one shape, the same in every language sessionio serves.
+ */
 export interface Handshake {
   /** Lower-case header names; repeated headers joined (`cookie` with `; `, others with `, `). */
   headers: Record<string, string>;
-  /** Query parameters; a repeated key gives an array. */
+  /** Query parameters; a repeated key gives an array of its values, in order. */
   query: Record<string, string | string[]>;
-  /** The `auth` object of the client's connect packet. */
+  /** The `auth` object of the client's connect packet (`null` without one). */
   auth: Record<string, Value> | null;
-  /** When the socket connected, as `Date#toString()`. */
-  time: string;
   /** When the socket connected, unix ms. */
-  issued: number;
-  /** The client's IP address. */
-  address: string | null;
+  time: number;
+  /** The client's address, `null` when the server does not know it. */
+  address: { ip: string; port: number } | null;
 }
 
 /** One connected Socket.IO client. */

@@ -38,10 +38,9 @@ class Socket {
     return this.#session;
   }
 
-  /** `{ headers, query, auth, time, issued, address }` of the connection's first request. */
+  /** `{ headers, query, auth, time, address }` of the connection (the engine's shape). */
   get handshake() {
-    const h = this.#native.handshake();
-    return { ...h, time: new Date(h.time).toString(), issued: h.time };
+    return this.#native.handshake();
   }
 
   /** Whether the socket is still connected. */

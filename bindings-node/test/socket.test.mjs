@@ -258,9 +258,35 @@ describe('socket handlers', () => {
     assert.equal(h.query.tag, 'x y');
     assert.equal(h.query.EIO, '4');
     assert.deepEqual(h.auth, { token });
-    assert.equal(h.address, '127.0.0.1');
-    assert.ok(Math.abs(h.issued - before) < 5_000, `issued ${h.issued}`);
-    assert.equal(h.time, new Date(h.issued).toString());
+    assert.deepEqual(Object.keys(h).sort(), ['address', 'auth', 'headers', 'query', 'time']);
+    assert.equal(h.address.ip, '127.0.0.1');
+    assert.ok(Number.isInteger(h.address.port) && h.address.port > 0, `port ${h.address.port}`);
+    assert.equal(typeof h.time, 'number', 'unix ms');
+    assert.ok(Math.abs(h.time - before) < 5_000, `time ${h.time}`);
+  });
+
+  test('handshake: a repeated query key gives an array of its values in order (core\'s one shape)', async () => {
+    const base = `${rt.url}/socket.io/?EIO=4&transport=polling`;
+    const open = await (await fetch(`${base}&tag=a&one=1&tag=b`, { signal: AbortSignal.timeout(5_000) })).text();
+    const { sid } = JSON.parse(open.slice(1));
+    const poll = `${base}&sid=${encodeURIComponent(sid)}`;
+    const post = await fetch(poll, { method: 'POST', body: '40', signal: AbortSignal.timeout(5_000) });
+    assert.equal(await post.text(), 'ok');
+    const reply = await (await fetch(poll, { signal: AbortSignal.timeout(5_000) })).text();
+    // Packets are separated by \x1e (the engine may send a ping first).
+    const connect = reply.split('\x1e').find((p) => p.startsWith('40'));
+    assert.ok(connect, reply);
+    const socketId = JSON.parse(connect.slice(2)).sid;
+    let socket;
+    for (let i = 0; i < 100 && !socket; i += 1) {
+      socket = connections.find((c) => c.id === socketId);
+      if (!socket) await sleep(20);
+    }
+    assert.ok(socket, 'the connection callback ran');
+    const h = socket.handshake;
+    assert.deepEqual(h.query, { EIO: '4', transport: 'polling', tag: ['a', 'b'], one: '1' });
+    assert.equal(h.address.ip, '127.0.0.1');
+    await fetch(poll, { method: 'POST', body: '1', signal: AbortSignal.timeout(5_000) });
   });
 
   test('an anonymous socket has no session', async (t) => {
