@@ -182,6 +182,9 @@ export interface Handshake {
   address: { ip: string; port: number } | null;
 }
 
+/** How long `socket.emitWithAck()` waits for the client without `timeout()`, in ms: the engine's default (5000), the same in every language. */
+export declare const DEFAULT_ACK_TIMEOUT_MS: number;
+
 /** One connected Socket.IO client. */
 export declare class Socket {
   private constructor();
@@ -198,7 +201,10 @@ export declare class Socket {
   readonly rooms: Set<string>;
   /** Emits `event` to this socket; always `true`. */
   emit(event: string, ...args: Value[]): true;
-  /** Emits and resolves the client's ack (its first argument); rejects with a `ServerError` after 10 s. */
+  /**
+   * Emits and resolves the client's ack (its first argument); rejects with a `ServerError`
+   * after {@link DEFAULT_ACK_TIMEOUT_MS} (the engine's default, 5 s).
+   */
   emitWithAck<T = Value>(event: string, ...args: Value[]): Promise<T>;
   /** `socket.timeout(ms).emitWithAck(...)`: the same with another time limit. */
   timeout(ms: number): { emitWithAck<T = Value>(event: string, ...args: Value[]): Promise<T> };
@@ -353,6 +359,7 @@ declare const sessionio: {
   SessionIo: typeof SessionIo;
   Session: typeof Session;
   Socket: typeof Socket;
+  DEFAULT_ACK_TIMEOUT_MS: typeof DEFAULT_ACK_TIMEOUT_MS;
   HandlerError: typeof HandlerError;
   ErrorCode: typeof ErrorCode;
   SessionIoError: typeof SessionIoError;

@@ -4,7 +4,7 @@
 const native = require('./lib/native').load();
 const errors = require('./lib/errors');
 const { Session } = require('./lib/session');
-const { Socket } = require('./lib/socket');
+const { Socket, DEFAULT_ACK_TIMEOUT_MS } = require('./lib/socket');
 const { middleware, guard } = require('./lib/express');
 
 const { call, HandlerError, InvalidValueError } = errors;
@@ -241,6 +241,7 @@ module.exports = {
   SessionIo,
   Session,
   Socket,
+  DEFAULT_ACK_TIMEOUT_MS,
   HandlerError,
   SessionIoError: errors.SessionIoError,
   InvalidConfigError: errors.InvalidConfigError,

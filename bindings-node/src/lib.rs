@@ -39,6 +39,13 @@ fn init_logging() {
         .try_init();
 }
 
+/// How long `socket.emitWithAck` waits for the client when no timeout is given, in ms:
+/// core's `DEFAULT_ACK_TIMEOUT`.
+#[napi]
+pub fn default_ack_timeout_ms() -> u32 {
+    u32::try_from(sessionio::DEFAULT_ACK_TIMEOUT.as_millis()).unwrap_or(u32::MAX)
+}
+
 /// Starts the engine and its Socket.IO server. `options` is core's option object
 /// (camelCase); `storeCall(op, sid, sessionJson)` runs the host's express-session store
 /// (wrapped by the JS layer) for `expressSession` without `redisUrl`.

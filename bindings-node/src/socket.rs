@@ -86,18 +86,22 @@ impl JsSocket {
         within_runtime_if_available(|| self.inner.emit_args(&event, &list)).napi()
     }
 
-    /// Emits and waits (at most `timeoutMs`) for the client's ack; answers its arguments.
+    /// Emits and waits (at most `timeoutMs`, by default core's `DEFAULT_ACK_TIMEOUT`) for
+    /// the client's ack; answers its arguments.
     #[napi]
     pub async fn emit_with_ack(
         &self,
         event: String,
         list: JsValueIn,
-        timeout_ms: u32,
+        timeout_ms: Option<u32>,
     ) -> napi::Result<JsArgsOut> {
         let list = args(list)?;
+        let timeout = timeout_ms.map_or(sessionio::DEFAULT_ACK_TIMEOUT, |ms| {
+            Duration::from_millis(u64::from(ms))
+        });
         let reply = self
             .inner
-            .emit_with_ack(&event, &list, Duration::from_millis(u64::from(timeout_ms)))
+            .emit_with_ack(&event, &list, timeout)
             .await
             .napi()?;
         Ok(JsArgsOut(reply))

@@ -2,7 +2,7 @@
 // the socket API, and values crossing the boundary both ways.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SessionIo, Socket, Session, HandlerError, ServerError, StoreUnavailableError } from '../index.mjs';
+import { SessionIo, Socket, Session, HandlerError, ServerError, StoreUnavailableError, DEFAULT_ACK_TIMEOUT_MS } from '../index.mjs';
 import { SECRET, Clients, connectSession, freePort, nextEvent, ack, sleep, withTimeout } from './helpers.mjs';
 
 describe('socket handlers', () => {
@@ -77,6 +77,15 @@ describe('socket handlers', () => {
     });
     rt.on('ask client', async (socket, question) => socket.emitWithAck('question', question));
     rt.on('ask client briefly', async (socket) => socket.timeout(100).emitWithAck('question', 'no answer'));
+    rt.on('ask client by default', async (socket) => {
+      const started = Date.now();
+      try {
+        await socket.emitWithAck('question', 'no answer');
+        return { answered: true };
+      } catch (err) {
+        return { waited: Date.now() - started, serverError: err instanceof ServerError };
+      }
+    });
     rt.on('kick me', async (socket) => {
       setTimeout(() => socket.disconnect(), 10);
       return 'bye';
@@ -321,6 +330,17 @@ describe('socket handlers', () => {
     assert.equal(errors.length, 1);
     assert.ok(errors[0][1] instanceof ServerError, `logged ${errors[0][1]}`);
     assert.match(errors[0][1].message, /server error/);
+  });
+
+  test('emitWithAck without timeout() waits the engine\'s default (DEFAULT_ACK_TIMEOUT_MS, 5 s)', async (t) => {
+    assert.equal(DEFAULT_ACK_TIMEOUT_MS, 5_000, "core's DEFAULT_ACK_TIMEOUT");
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    sock.on('question', () => {});
+    const out = await sock.timeout(DEFAULT_ACK_TIMEOUT_MS + 5_000).emitWithAck('ask client by default');
+    assert.equal(out.serverError, true, JSON.stringify(out));
+    assert.ok(out.waited >= DEFAULT_ACK_TIMEOUT_MS - 50, `gave up after ${out.waited} ms`);
+    assert.ok(out.waited < DEFAULT_ACK_TIMEOUT_MS + 2_000, `gave up after ${out.waited} ms`);
   });
 
   test('socket.disconnect() disconnects from the server side', async (t) => {
