@@ -12,7 +12,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  */
 export type Value = null | boolean | number | string | Buffer | Value[] | { [key: string]: Value };
 
-/** Options of {@link SessionIo.start}; every bad or unknown option is an {@link InvalidConfigError}. */
+/**
+ * Options of {@link SessionIo.start}: core's `Options` (sessionio::options) in camelCase.
+ * The engine reads them: an unknown option is refused by its name, a value of the wrong
+ * type names its option, and every bad value is an {@link InvalidConfigError}
+ * (`ERR_INVALID_CONFIG`). `null` or a missing key means the default. Durations are given
+ * in seconds (`ttl`) or in milliseconds (`ttlMs`), not both.
+ */
 export interface StartOptions {
   /** Port of the Socket.IO server; `0` (default) picks a free port. */
   port?: number;
@@ -32,7 +38,9 @@ export interface StartOptions {
   cookiePath?: string;
   /** `Domain` cookie attribute, default host-only. */
   cookieDomain?: string;
-  /** Inactivity timeout in ms (default 24 h); HTTP requests (and socket events) extend it. */
+  /** Inactivity timeout in seconds (default 24 h); HTTP requests (and socket events) extend it. Or `ttlMs`. */
+  ttl?: number;
+  /** Inactivity timeout in milliseconds (default 86 400 000). Or `ttl`. */
   ttlMs?: number;
   /** Whether socket events extend the session like HTTP requests do, default `true`. */
   extendOnSocketActivity?: boolean;
@@ -69,11 +77,17 @@ export interface StartOptions {
   path?: string;
   /** Namespaces served, default `["/"]`. */
   namespaces?: string[];
-  /** Engine.IO ping interval in ms, default 25 000. */
+  /** Engine.IO ping interval in seconds, default 25. Or `pingIntervalMs`. */
+  pingInterval?: number;
+  /** Engine.IO ping interval in milliseconds, default 25 000. Or `pingInterval`. */
   pingIntervalMs?: number;
-  /** Engine.IO ping timeout in ms, default 20 000. */
+  /** Engine.IO ping timeout in seconds, default 20. Or `pingTimeoutMs`. */
+  pingTimeout?: number;
+  /** Engine.IO ping timeout in milliseconds, default 20 000. Or `pingTimeout`. */
   pingTimeoutMs?: number;
-  /** Time allowed between the Engine.IO handshake and the namespace connect, default 45 000 ms. */
+  /** Time allowed between the Engine.IO handshake and the namespace connect, in seconds, default 45. Or `connectTimeoutMs`. */
+  connectTimeout?: number;
+  /** The same in milliseconds, default 45 000. Or `connectTimeout`. */
   connectTimeoutMs?: number;
   /** Largest accepted packet payload in bytes, default 1 000 000. */
   maxPayload?: number;
@@ -85,7 +99,7 @@ export interface StartOptions {
   /**
    * Keep your express-session: sockets are admitted by express-session's own cookie and
    * read and write express-session's sessions. `secret`/`secrets`, `store`, `cookieName`
-   * and `ttlMs` do not apply (the cookie and the store are express-session's; expiry
+   * and `ttl`/`ttlMs` do not apply (the cookie and the store are express-session's; expiry
    * follows the session's `cookie.expires`). Session ids in every call are
    * `req.session.id`. `express()` becomes a guard to mount before express-session.
    */
@@ -94,9 +108,12 @@ export interface StartOptions {
 
 /** The express-session the app already runs (see {@link StartOptions.expressSession}). */
 export interface ExpressSessionOptions {
-  /** The store given to express-session (MemoryStore, connect-redis, any store with get/set/destroy). */
-  store: { get: Function; set: Function; destroy: Function; touch?: Function };
-  /** express-session's `secret`: the first signs, all are accepted (rotation). */
+  /**
+   * The store given to express-session (MemoryStore, connect-redis, any store with
+   * get/set/destroy). Required unless `redisUrl` is given; with `redisUrl` it is not called.
+   */
+  store?: { get: Function; set: Function; destroy: Function; touch?: Function };
+  /** express-session's `secret`, one or a list: the first signs, all are accepted (rotation). Required. */
   secret: string | Buffer | Array<string | Buffer>;
   /** express-session's `name`, default `connect.sid`. */
   name?: string;
@@ -148,21 +165,25 @@ export declare class Session {
   notify(event: string, data?: Value): Promise<number>;
 }
 
-/** What the client sent when it connected (its first HTTP request and its `auth`). */
+/**
+ * What the client sent when it connected (its first HTTP request and its `auth`), in the
+ * engine's one shape, the same in every language sessionio serves.
+ */
 export interface Handshake {
   /** Lower-case header names; repeated headers joined (`cookie` with `; `, others with `, `). */
   headers: Record<string, string>;
-  /** Query parameters; a repeated key gives an array. */
+  /** Query parameters; a repeated key gives an array of its values, in order. */
   query: Record<string, string | string[]>;
-  /** The `auth` object of the client's connect packet. */
+  /** The `auth` object of the client's connect packet (`null` without one). */
   auth: Record<string, Value> | null;
-  /** When the socket connected, as `Date#toString()`. */
-  time: string;
   /** When the socket connected, unix ms. */
-  issued: number;
-  /** The client's IP address. */
-  address: string | null;
+  time: number;
+  /** The client's address, `null` when the server does not know it. */
+  address: { ip: string; port: number } | null;
 }
+
+/** How long `socket.emitWithAck()` waits for the client without `timeout()`, in ms: the engine's default (5000), the same in every language. */
+export declare const DEFAULT_ACK_TIMEOUT_MS: number;
 
 /** One connected Socket.IO client. */
 export declare class Socket {
@@ -180,7 +201,10 @@ export declare class Socket {
   readonly rooms: Set<string>;
   /** Emits `event` to this socket; always `true`. */
   emit(event: string, ...args: Value[]): true;
-  /** Emits and resolves the client's ack (its first argument); rejects with a `ServerError` after 10 s. */
+  /**
+   * Emits and resolves the client's ack (its first argument); rejects with a `ServerError`
+   * after {@link DEFAULT_ACK_TIMEOUT_MS} (the engine's default, 5 s).
+   */
   emitWithAck<T = Value>(event: string, ...args: Value[]): Promise<T>;
   /** `socket.timeout(ms).emitWithAck(...)`: the same with another time limit. */
   timeout(ms: number): { emitWithAck<T = Value>(event: string, ...args: Value[]): Promise<T> };
@@ -335,6 +359,7 @@ declare const sessionio: {
   SessionIo: typeof SessionIo;
   Session: typeof Session;
   Socket: typeof Socket;
+  DEFAULT_ACK_TIMEOUT_MS: typeof DEFAULT_ACK_TIMEOUT_MS;
   HandlerError: typeof HandlerError;
   ErrorCode: typeof ErrorCode;
   SessionIoError: typeof SessionIoError;

@@ -4,7 +4,7 @@
 const native = require('./lib/native').load();
 const errors = require('./lib/errors');
 const { Session } = require('./lib/session');
-const { Socket } = require('./lib/socket');
+const { Socket, DEFAULT_ACK_TIMEOUT_MS } = require('./lib/socket');
 const { middleware, guard } = require('./lib/express');
 
 const { call, HandlerError, InvalidValueError } = errors;
@@ -48,24 +48,17 @@ function storeCall(store, method, ...args) {
 }
 
 /**
- * `expressSession: { store, secret, name, redisUrl, redisPrefix }` → the options the
- * addon reads, and the one function through which the engine calls the store.
+ * `expressSession.store` is a JavaScript object: the engine reaches it through one
+ * function, which this makes. Answers the options without the store (everything else goes
+ * to the engine unchanged) and that function, or `null` when no store was given.
  */
-function expressSessionOptions(options) {
+function takeExpressStore(options) {
   const x = options.expressSession;
-  if (x === null || typeof x !== 'object' || Array.isArray(x)) {
-    throw new errors.InvalidConfigError('invalid configuration: option `expressSession` must be an object');
-  }
-  const { store, secret, ...rest } = x;
-  if (store == null || ['get', 'set', 'destroy'].some((m) => typeof store[m] !== 'function')) {
+  if (x === null || typeof x !== 'object' || Array.isArray(x) || x.store == null) return [options, null];
+  const { store, ...rest } = x;
+  if (['get', 'set', 'destroy'].some((m) => typeof store[m] !== 'function')) {
     throw new errors.InvalidConfigError(
       'invalid configuration: option `expressSession.store` must be an express-session store (get, set, destroy)',
-    );
-  }
-  const secrets = Array.isArray(secret) ? secret : [secret];
-  if (secrets.length === 0 || secrets.some((s) => !(typeof s === 'string' || Buffer.isBuffer(s)) || s.length === 0)) {
-    throw new errors.InvalidConfigError(
-      "invalid configuration: option `expressSession.secret` must be express-session's secret (a non-empty string or an array of them)",
     );
   }
   // Never rejects: the engine gets [true, value] or [false, message].
@@ -92,7 +85,7 @@ function expressSessionOptions(options) {
       return [false, messageOf(err)];
     }
   };
-  return [{ ...options, expressSession: { ...rest, secrets } }, call];
+  return [{ ...options, expressSession: rest }, call];
 }
 
 class SessionIo {
@@ -115,14 +108,9 @@ class SessionIo {
    * @param {import('./index').StartOptions} [options]
    */
   static async start(options = {}) {
-    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new errors.InvalidConfigError('invalid configuration: options must be an object');
-    }
-    if (options.expressSession != null) {
-      const [nativeOptions, storeFn] = expressSessionOptions(options);
-      return new SessionIo(await call(() => native.startExpress(nativeOptions, storeFn)), true);
-    }
-    return new SessionIo(await call(() => native.start(options)));
+    const [nativeOptions, storeFn] = takeExpressStore(options ?? {});
+    const expressMode = options != null && options.expressSession != null;
+    return new SessionIo(await call(() => native.start(nativeOptions, storeFn ?? undefined)), expressMode);
   }
 
   /** The Socket.IO server's port. */
@@ -253,6 +241,7 @@ module.exports = {
   SessionIo,
   Session,
   Socket,
+  DEFAULT_ACK_TIMEOUT_MS,
   HandlerError,
   SessionIoError: errors.SessionIoError,
   InvalidConfigError: errors.InvalidConfigError,

@@ -5,6 +5,7 @@ export const {
   SessionIo,
   Session,
   Socket,
+  DEFAULT_ACK_TIMEOUT_MS,
   HandlerError,
   SessionIoError,
   InvalidConfigError,

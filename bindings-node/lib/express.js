@@ -1,21 +1,37 @@
 'use strict';
 // The Express (or plain `node:http`) middleware: the engine resolves the request's
-// cookie; this file only puts the answer on `req` and `res`.
+// cookie and decides the response's Set-Cookie; this file only puts the answer on `req`
+// and copies the engine's header value onto `res`.
 const { call } = require('./errors');
 const { Session } = require('./session');
 
-/** Sets the session cookie of the response, replacing one set earlier in the request. */
-function setSessionCookie(res, setCookie) {
-  if (res.headersSent) {
-    console.error('sessionio: the response was already sent; its session cookie could not be updated');
-    return;
-  }
-  const name = setCookie.slice(0, setCookie.indexOf('=') + 1);
+/**
+ * Puts the engine's `Set-Cookie` value on the response, in place of one with the same
+ * cookie name put there before (by another sessionio middleware of the same request).
+ */
+function copySetCookie(res, value) {
+  const name = value.slice(0, value.indexOf('=') + 1);
   const existing = res.getHeader('set-cookie');
   const others = (Array.isArray(existing) ? existing : existing == null ? [] : [String(existing)]).filter(
     (c) => !c.startsWith(name),
   );
-  res.setHeader('set-cookie', [...others, setCookie]);
+  res.setHeader('set-cookie', [...others, value]);
+}
+
+/**
+ * Copies `outcome.setCookie()` onto the response when it starts: `res.writeHead` is
+ * wrapped once (`res.end()`, `res.write()` and Express's `send` go through it too), so
+ * the value read is the engine's final one, after any `regenerate()` or `destroy()` of
+ * the request.
+ */
+function copyAtResponseStart(res, outcome) {
+  const writeHead = res.writeHead;
+  res.writeHead = function writeHeadWithSessionCookie(...args) {
+    res.writeHead = writeHead;
+    const value = outcome.setCookie();
+    if (value != null) copySetCookie(res, value);
+    return writeHead.apply(this, args);
+  };
 }
 
 /** Answers a refused cookie: its status, and its message as the body, as for a refused
@@ -34,17 +50,16 @@ function answerRefusal(res, refusal) {
  */
 function middleware(native, { optional = false } = {}) {
   return async function sessionio(req, res, next) {
-    let resolved;
+    let outcome;
     try {
       // A value at once for the memory store, else a Promise: `await` takes both.
-      resolved = await call(() => native.httpSession(req.headers.cookie ?? null));
+      outcome = await call(() => native.httpRequest(req.headers.cookie ?? null));
     } catch (err) {
       return next(err);
     }
-    const setCookie = resolved.setCookie;
-    if (setCookie) setSessionCookie(res, setCookie);
-    if (resolved.status != null) {
-      const refusal = { status: resolved.status, message: resolved.message };
+    copyAtResponseStart(res, outcome);
+    if (outcome.status != null) {
+      const refusal = { status: outcome.status, message: outcome.message };
       if (optional) {
         req.session = null;
         req.sessionId = null;
@@ -53,15 +68,12 @@ function middleware(native, { optional = false } = {}) {
       }
       return answerRefusal(res, refusal);
     }
-    // regenerate() and destroy() change the cookie of this response; the engine says how.
-    const requestSession = resolved.session;
-    const onRenew = (next) => {
-      req.session = next;
-      req.sessionId = next ? next.id : null;
-      const change = requestSession.cookieChange;
-      if (change) setSessionCookie(res, change);
+    // regenerate() gives the request a new session handle, destroy() none.
+    const onReplace = (replacement) => {
+      req.session = replacement;
+      req.sessionId = replacement ? replacement.id : null;
     };
-    req.session = new Session(requestSession, onRenew);
+    req.session = new Session(outcome.session, onReplace);
     req.sessionId = req.session.id;
     req.sessionRefusal = null;
     return next();
@@ -70,9 +82,9 @@ function middleware(native, { optional = false } = {}) {
 
 /**
  * express-session mode: a guard to put before express-session's middleware. A forged,
- * unknown, destroyed or expired session cookie is answered with the refusal (401 and a
- * clearing cookie) — express-session would silently make a new session instead. Requests
- * without a session cookie, or with a valid one, go on to express-session.
+ * unknown, destroyed or expired session cookie is answered with the refusal (401 and the
+ * engine's clearing cookie) — express-session would silently make a new session instead.
+ * Requests without a session cookie, or with a valid one, go on to express-session.
  * @param {object} native the addon's engine
  * @param {{ optional?: boolean }} [options] `optional: true` lets refused requests through
  *   with `req.sessionRefusal = { status, message }` (and the cookie cleared)
@@ -87,7 +99,7 @@ function guard(native, { optional = false } = {}) {
     }
     req.sessionRefusal = refusal ? { status: refusal.status, message: refusal.message } : null;
     if (!refusal) return next();
-    if (refusal.setCookie) setSessionCookie(res, refusal.setCookie);
+    if (refusal.setCookie != null) copySetCookie(res, refusal.setCookie);
     if (optional) {
       // express-session must not read the refused cookie either.
       req.headers.cookie = undefined;

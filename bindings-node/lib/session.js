@@ -9,16 +9,17 @@ const assertKey = (key) => {
 
 class Session {
   #native;
-  #onRenew;
+  #onReplace;
 
   /**
    * @param {object} native the addon's session handle
-   * @param {(next: Session | null) => void} [onRenew] told of `regenerate()` (the new
-   *   session) and `destroy()` (null): the HTTP middleware updates the cookie with it
+   * @param {(replacement: Session | null) => void} [onReplace] told of `regenerate()`
+   *   (the new session) and `destroy()` (null): the HTTP middleware moves `req.session`
+   *   with it (the response's cookie is the engine's business)
    */
-  constructor(native, onRenew) {
+  constructor(native, onReplace) {
     this.#native = native;
-    this.#onRenew = onRenew;
+    this.#onReplace = onReplace;
   }
 
   /** The session id (also the name of the session's room). */
@@ -98,8 +99,8 @@ class Session {
    * session; in an HTTP request `req.session` becomes it and the response sets its cookie.
    */
   async regenerate() {
-    const next = new Session(await call(() => this.#native.regenerate()), this.#onRenew);
-    this.#onRenew?.(next);
+    const next = new Session(await call(() => this.#native.regenerate()), this.#onReplace);
+    this.#onReplace?.(next);
     return next;
   }
 
@@ -109,7 +110,7 @@ class Session {
    */
   async destroy() {
     const disconnected = await call(() => this.#native.destroy());
-    this.#onRenew?.(null);
+    this.#onReplace?.(null);
     return disconnected;
   }
 

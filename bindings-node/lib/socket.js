@@ -3,8 +3,13 @@
 const { call, InvalidValueError } = require('./errors');
 const { Session } = require('./session');
 
-/** How long `emitWithAck` waits for the client by default (Socket.IO's own has no limit). */
-const DEFAULT_ACK_TIMEOUT_MS = 10_000;
+const native = require('./native').load();
+
+/**
+ * How long `emitWithAck` waits for the client by default, in ms (Socket.IO's own has no
+ * limit): the engine's default, the same in every language.
+ */
+const DEFAULT_ACK_TIMEOUT_MS = native.defaultAckTimeoutMs();
 
 class Socket {
   #native;
@@ -38,10 +43,9 @@ class Socket {
     return this.#session;
   }
 
-  /** `{ headers, query, auth, time, issued, address }` of the connection's first request. */
+  /** `{ headers, query, auth, time, address }` of the connection (the engine's shape). */
   get handshake() {
-    const h = this.#native.handshake();
-    return { ...h, time: new Date(h.time).toString(), issued: h.time };
+    return this.#native.handshake();
   }
 
   /** Whether the socket is still connected. */
@@ -61,9 +65,12 @@ class Socket {
     return true;
   }
 
-  /** Emits and resolves the client's ack (its first argument); rejects after 10 s. */
+  /**
+   * Emits and resolves the client's ack (its first argument); rejects with a
+   * `ServerError` after `DEFAULT_ACK_TIMEOUT_MS` (the engine's default, 5 s).
+   */
   emitWithAck(event, ...args) {
-    return this.timeout(DEFAULT_ACK_TIMEOUT_MS).emitWithAck(event, ...args);
+    return this.#emitWithAck(undefined, event, args);
   }
 
   /** `socket.timeout(ms).emitWithAck(event, ...args)`, as in Socket.IO. */
@@ -71,13 +78,14 @@ class Socket {
     if (!Number.isSafeInteger(ms) || ms <= 0 || ms > 2 ** 32 - 1) {
       throw new InvalidValueError(`invalid value: the timeout must be a positive integer of milliseconds, got ${ms}`);
     }
-    return {
-      emitWithAck: async (event, ...args) => {
-        if (typeof event !== 'string') throw new InvalidValueError('invalid value: the event name must be a string');
-        const reply = await call(() => this.#native.emitWithAck(event, args, ms));
-        return reply[0];
-      },
-    };
+    return { emitWithAck: (event, ...args) => this.#emitWithAck(ms, event, args) };
+  }
+
+  /** `ms` undefined: the engine's default. */
+  async #emitWithAck(ms, event, args) {
+    if (typeof event !== 'string') throw new InvalidValueError('invalid value: the event name must be a string');
+    const reply = await call(() => this.#native.emitWithAck(event, args, ms));
+    return reply[0];
   }
 
   /** Joins one room or several. */
@@ -97,4 +105,4 @@ class Socket {
   }
 }
 
-module.exports = { Socket };
+module.exports = { Socket, DEFAULT_ACK_TIMEOUT_MS };

@@ -17,11 +17,6 @@ pub(crate) fn invalid_value(message: String) -> napi::Error {
     to_napi(Error::InvalidValue(message))
 }
 
-/// `ERR_INVALID_CONFIG`: a bad option of `SessionIo.start()`.
-pub(crate) fn invalid_config(message: String) -> napi::Error {
-    to_napi(Error::Config(message))
-}
-
 /// `ERR_SERVER`: the server is not running (closed) or failed.
 pub(crate) fn server(message: String) -> napi::Error {
     to_napi(Error::Server(message))

@@ -39,49 +39,35 @@ fn init_logging() {
         .try_init();
 }
 
-/// Starts the engine and its standalone Socket.IO server.
-#[napi(ts_args_type = "options?: Record<string, unknown>")]
-pub async fn start(options: Option<JsValueIn>) -> napi::Result<NativeSessionIo> {
-    let options = options::parse(options.map_or(sessionio::Value::Nil, |o| o.0))?;
-    let io = options.builder.build().napi()?;
-    let server = io.serve(options.addr).await.napi()?;
-    Ok(NativeSessionIo {
-        io,
-        server: Arc::new(server),
-    })
+/// How long `socket.emitWithAck` waits for the client when no timeout is given, in ms:
+/// core's `DEFAULT_ACK_TIMEOUT`.
+#[napi]
+pub fn default_ack_timeout_ms() -> u32 {
+    u32::try_from(sessionio::DEFAULT_ACK_TIMEOUT.as_millis()).unwrap_or(u32::MAX)
 }
 
-/// Starts the engine in express-session mode: `storeCall(op, sid, sessionJson)` runs the
-/// host's express-session store (wrapped by the JS layer), unless `expressSession.redisUrl`
-/// names connect-redis's Redis, which the engine then reads itself.
+/// Starts the engine and its Socket.IO server. `options` is core's option object
+/// (camelCase); `storeCall(op, sid, sessionJson)` runs the host's express-session store
+/// (wrapped by the JS layer) for `expressSession` without `redisUrl`.
 #[napi(
-    ts_args_type = "options: Record<string, unknown>, storeCall: (op: string, sid: string, session: string | null) => Promise<unknown[]>"
+    ts_args_type = "options?: Record<string, unknown>, storeCall?: (op: string, sid: string, session: string | null) => Promise<unknown[]>"
 )]
-pub fn start_express<'env>(
+pub fn start<'env>(
     env: &'env Env,
-    options: JsValueIn,
-    store_call: JsCallback<'_>,
+    options: Option<JsValueIn>,
+    store_call: Option<JsCallback<'_>>,
 ) -> napi::Result<Ready<'env, NativeSessionIo>> {
-    let options = options::parse(options.0)?;
-    let Some(x) = options.express else {
-        return Err(invalid_value(
-            "startExpress needs the expressSession option".into(),
-        ));
-    };
-    let backend: Arc<dyn sessionio::express::ExpressBackend> = match &x.redis {
-        Some((url, prefix)) => {
-            Arc::new(sessionio::express::ConnectRedis::new(url, prefix.clone()).napi()?)
+    let store = match &store_call {
+        Some(f) => {
+            Some(Arc::new(express::JsStore::new(f)?) as Arc<dyn sessionio::express::ExpressBackend>)
         }
-        None => Arc::new(express::JsStore::new(&store_call)?),
+        None => None,
     };
-    let mut settings = sessionio::express::ExpressSession::new(backend).secrets(x.secrets);
-    if let Some(name) = x.name {
-        settings = settings.cookie_name(name);
-    }
-    let io = options.builder.express_session(settings).build().napi()?;
-    let addr = options.addr;
+    let options = options::parse(options.map_or(sessionio::Value::Nil, |o| o.0), store)?;
     now_or_spawn(env, async move {
-        let server = io.serve(addr).await.napi()?;
+        // Built inside the runtime: a Redis store or adapter starts tasks there.
+        let io = options.builder.build().napi()?;
+        let server = io.serve(options.addr).await.napi()?;
         Ok(NativeSessionIo {
             io,
             server: Arc::new(server),
@@ -96,44 +82,37 @@ pub struct NativeSessionIo {
     server: Arc<Server>,
 }
 
-/// What the `Cookie` header of an HTTP request resolved to.
+/// What the `Cookie` header of an HTTP request resolved to (core's `HttpOutcome`).
 #[napi]
-pub struct NativeHttpSession {
-    outcome: Result<sessionio::host::HttpSession, sessionio::Refusal>,
-    clear_cookie: String,
+pub struct NativeHttpOutcome {
+    outcome: sessionio::host::HttpOutcome,
 }
 
 #[napi]
-impl NativeHttpSession {
+impl NativeHttpOutcome {
     /// The request's session, `null` when the cookie was refused.
     #[napi(getter)]
     pub fn session(&self) -> Option<JsSession> {
-        self.outcome.as_ref().ok().map(|s| s.session.clone().into())
-    }
-
-    /// The `Set-Cookie` value to send (a new session), or `null`.
-    #[napi(getter)]
-    pub fn set_cookie(&self) -> Option<String> {
-        match &self.outcome {
-            Ok(s) => s.set_cookie.clone(),
-            Err(r) if r.clears_cookie() => Some(self.clear_cookie.clone()),
-            Err(_) => None,
-        }
+        self.outcome.session().cloned().map(JsSession::from)
     }
 
     /// The HTTP status of a refusal, `null` when accepted.
     #[napi(getter)]
     pub fn status(&self) -> Option<u32> {
-        self.outcome
-            .as_ref()
-            .err()
-            .map(|r| u32::from(r.http_status()))
+        self.outcome.refusal().map(|r| u32::from(r.http_status()))
     }
 
     /// The refusal's message (the response body), `null` when accepted.
     #[napi(getter)]
     pub fn message(&self) -> Option<String> {
-        self.outcome.as_ref().err().map(|r| r.message().to_owned())
+        self.outcome.refusal().map(|r| r.message().to_owned())
+    }
+
+    /// The `Set-Cookie` value the response carries, or `null`: call it when the response
+    /// starts (it follows `regenerate()` and `destroy()` made during the request).
+    #[napi]
+    pub fn set_cookie(&self) -> Option<String> {
+        self.outcome.set_cookie()
     }
 }
 
@@ -171,18 +150,18 @@ impl NativeSessionIo {
         self.server.local_addr().ip().to_string()
     }
 
-    /// The session of an HTTP request from its `Cookie` header (what Express calls).
+    /// What an HTTP request's `Cookie` header resolves to (what Express calls): its
+    /// session, or a new one, or the refusal; and the response's `Set-Cookie`.
     #[napi]
-    pub fn http_session<'env>(
+    pub fn http_request<'env>(
         &self,
         env: &'env Env,
         cookie_header: Option<String>,
-    ) -> napi::Result<Ready<'env, NativeHttpSession>> {
+    ) -> napi::Result<Ready<'env, NativeHttpOutcome>> {
         let io = self.io.clone();
         now_or_spawn(env, async move {
-            Ok(NativeHttpSession {
-                outcome: sessionio::host::http_session(&io, cookie_header.as_deref()).await,
-                clear_cookie: sessionio::host::clear_cookie(&io),
+            Ok(NativeHttpOutcome {
+                outcome: sessionio::host::http_request(&io, cookie_header.as_deref()).await,
             })
         })
     }

@@ -55,13 +55,6 @@ impl JsSession {
         self.inner.host_id()
     }
 
-    /// For the session of an HTTP request: the `Set-Cookie` value its response must carry
-    /// after `regenerate()` or `destroy()` (the core decides), else `null`.
-    #[napi(getter)]
-    pub fn cookie_change(&self) -> Option<String> {
-        self.inner.cookie_change()
-    }
-
     /// The value under `key`; `undefined` if absent.
     #[napi]
     pub fn get<'env>(&self, env: &'env Env, key: String) -> napi::Result<Ready<'env, JsValueOut>> {

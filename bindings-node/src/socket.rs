@@ -1,6 +1,6 @@
 //! `Socket`: one connected Socket.IO client, as handlers and connection callbacks see it.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use napi::bindgen_prelude::within_runtime_if_available;
 use napi_derive::napi;
@@ -19,10 +19,6 @@ impl From<SocketHandle> for JsSocket {
     fn from(inner: SocketHandle) -> Self {
         JsSocket { inner }
     }
-}
-
-fn string(s: impl Into<String>) -> Value {
-    Value::String(s.into().into())
 }
 
 // Methods that are not `async` run on Node's thread: those that may spawn tasks enter
@@ -74,61 +70,13 @@ impl JsSocket {
         self.inner.rooms()
     }
 
-    /// What the client sent when it connected: `{ headers, query, auth, time, address }`.
-    /// Header names are lower-case; repeated headers are joined (`cookie` with `; `,
-    /// others with `, `); a repeated query key gives an array. `time` is unix ms.
+    /// What the client sent when it connected, in core's one shape
+    /// (`Handshake::to_json`): `{ headers, query, auth, time, address }`.
     #[napi(
-        ts_return_type = "{ headers: Record<string, string>; query: Record<string, string | string[]>; auth: unknown; time: number; address: string | null }"
+        ts_return_type = "{ headers: Record<string, string>; query: Record<string, string | string[]>; auth: unknown; time: number; address: { ip: string; port: number } | null }"
     )]
     pub fn handshake(&self) -> JsValueOut {
-        let h = self.inner.handshake();
-        let mut headers: Vec<(String, String)> = Vec::new();
-        for (name, value) in &h.headers {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            match headers.iter_mut().find(|(n, _)| n == name.as_str()) {
-                Some((n, joined)) => {
-                    joined.push_str(if n == "cookie" { "; " } else { ", " });
-                    joined.push_str(&value);
-                }
-                None => headers.push((name.as_str().to_owned(), value)),
-            }
-        }
-        let mut query: Vec<(Value, Value)> = Vec::new();
-        for (k, v) in h.query {
-            match query
-                .iter_mut()
-                .find(|(n, _)| n.as_str() == Some(k.as_str()))
-            {
-                Some((_, Value::Array(list))) => list.push(string(v)),
-                Some((_, first)) => *first = Value::Array(vec![first.clone(), string(v)]),
-                None => query.push((string(k), string(v))),
-            }
-        }
-        let time = h
-            .time
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        JsValueOut(Some(Value::Map(vec![
-            (
-                string("headers"),
-                Value::Map(
-                    headers
-                        .into_iter()
-                        .map(|(k, v)| (string(k), string(v)))
-                        .collect(),
-                ),
-            ),
-            (string("query"), Value::Map(query)),
-            (string("auth"), from_json(h.auth)),
-            (string("time"), Value::from(time)),
-            (
-                string("address"),
-                h.address
-                    .map(|a| string(a.ip().to_string()))
-                    .unwrap_or(Value::Nil),
-            ),
-        ])))
+        JsValueOut(Some(from_json(self.inner.handshake().to_json())))
     }
 
     /// Emits `event` with these arguments to this socket.
@@ -138,18 +86,22 @@ impl JsSocket {
         within_runtime_if_available(|| self.inner.emit_args(&event, &list)).napi()
     }
 
-    /// Emits and waits (at most `timeoutMs`) for the client's ack; answers its arguments.
+    /// Emits and waits (at most `timeoutMs`, by default core's `DEFAULT_ACK_TIMEOUT`) for
+    /// the client's ack; answers its arguments.
     #[napi]
     pub async fn emit_with_ack(
         &self,
         event: String,
         list: JsValueIn,
-        timeout_ms: u32,
+        timeout_ms: Option<u32>,
     ) -> napi::Result<JsArgsOut> {
         let list = args(list)?;
+        let timeout = timeout_ms.map_or(sessionio::DEFAULT_ACK_TIMEOUT, |ms| {
+            Duration::from_millis(u64::from(ms))
+        });
         let reply = self
             .inner
-            .emit_with_ack(&event, &list, Duration::from_millis(u64::from(timeout_ms)))
+            .emit_with_ack(&event, &list, timeout)
             .await
             .napi()?;
         Ok(JsArgsOut(reply))

@@ -81,27 +81,38 @@ describe('SessionIo.start', () => {
     assert.equal(res.status, 200);
   });
 
+  test('durations are taken in seconds too (ttl, pingInterval, pingTimeout, connectTimeout)', async (t) => {
+    const rt = await SessionIo.start({ secret: SECRET, ttl: 60, pingInterval: 10.5, pingTimeout: 4, connectTimeout: 5 });
+    t.after(() => rt.close());
+    const res = await fetch(`${rt.url}/socket.io/?EIO=4&transport=polling`);
+    const open = JSON.parse((await res.text()).slice(1));
+    assert.equal(open.pingInterval, 10_500);
+    assert.equal(open.pingTimeout, 4_000);
+  });
+
   const badOptions = [
     [{}, /a secret is required/],
     [{ secret: 'short' }, /secret #1 is 5 bytes/],
-    [{ secret: SECRET, secrets: [SECRET] }, /either `secret` or `secrets`/],
-    [{ secret: SECRET, ttl: 1000 }, /unknown option `ttl`/],
-    [{ secret: SECRET, ttlMs: '1000' }, /option `ttlMs` must be/],
+    [{ secret: SECRET, secrets: [SECRET] }, /either secret or secrets/],
+    [{ secret: SECRET, ttlMsec: 1000 }, /unknown option `ttlMsec`/],
+    [{ secret: SECRET, ttl: 1, ttlMs: 1000 }, /give either ttl or ttl_ms, not both/],
+    [{ secret: SECRET, expressSession: { store: undefined, secret: 'x', nope: 1 } }, /unknown option `expressSession.nope`/],
+    [{ secret: SECRET, ttlMs: '1000' }, /option `ttlMs`: invalid type/],
     [{ secret: SECRET, ttlMs: 0 }, /ttl must be at least 1 ms/],
-    [{ secret: SECRET, ttlMs: -5 }, /option `ttlMs` must be/],
-    [{ secret: SECRET, port: 70_000 }, /option `port` must be/],
-    [{ secret: SECRET, host: 'not an address' }, /option `host` must be/],
+    [{ secret: SECRET, ttlMs: -5 }, /option `ttlMs`: invalid value/],
+    [{ secret: SECRET, port: 70_000 }, /option `port`: invalid value/],
+    [{ secret: SECRET, host: 'not an address' }, /host must be an IP address/],
     [{ secret: SECRET, allowedOrigins: ['*'] }, /wildcard/],
-    [{ secret: SECRET, allowedOrigins: 'http://a.test' }, /must be an array of strings/],
+    [{ secret: SECRET, allowedOrigins: 'http://a.test' }, /option `allowedOrigins`: invalid type/],
     [{ secret: SECRET, sameSite: 'none', cookieSecure: false }, /SameSite=None requires a Secure cookie/],
     [{ secret: SECRET, sameSite: 'sideways' }, /"lax", "strict" or "none"/],
     [{ secret: SECRET, store: 'mysql://db' }, /unknown store URL/],
     [{ secret: SECRET, adapter: 'mysql://x' }, /unknown adapter URL "mysql:\/\/x"; supported: redis:\/\/<host>\[:<port>\]\[\/<db>\], local:\/\//],
     [{ secret: SECRET, adapter: 'redis://' }, /unknown adapter URL "redis:\/\/"/],
     [{ secret: SECRET, adapter: 'memory://' }, /unknown adapter URL "memory:\/\/"/],
-    [{ secret: SECRET, adapter: 6379 }, /option `adapter` must be a string/],
+    [{ secret: SECRET, adapter: 6379 }, /option `adapter`: invalid type/],
     [{ secret: SECRET, maxConnectionsPerSession: 0 }, /at least 1/],
-    [{ secret: SECRET, cookieSecure: 'yes' }, /must be a boolean/],
+    [{ secret: SECRET, cookieSecure: 'yes' }, /option `cookieSecure`: invalid type/],
   ];
   for (const [options, message] of badOptions) {
     test(`refuses ${JSON.stringify(options)} with InvalidConfigError`, async () => {
@@ -198,8 +209,10 @@ describe('store option: redis, and the adapter that links engines', () => {
   async function newCookie(rt) {
     const req = { headers: {} };
     const headers = new Map();
-    const res = { headersSent: false, getHeader: (n) => headers.get(n), setHeader: (n, v) => headers.set(n, v) };
+    const res = { getHeader: (n) => headers.get(n), setHeader: (n, v) => headers.set(n, v), writeHead: () => res };
     await new Promise((resolve, reject) => rt.express()(req, res, (err) => (err ? reject(err) : resolve())));
+    // The middleware copies the engine's Set-Cookie when the response starts.
+    res.writeHead(200);
     const [setCookie] = headers.get('set-cookie');
     return { sessionId: req.sessionId, cookie: sessionCookieHeader(setCookie) };
   }

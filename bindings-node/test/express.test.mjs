@@ -2,6 +2,7 @@
 // refusals answered with their status and message).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import express from 'express';
 import { SessionIo, Session } from '../index.mjs';
 import { SECRET, COOKIE_NAME, Clients, sessionCookieHeader, nextEvent } from './helpers.mjs';
@@ -162,6 +163,25 @@ describe('express middleware', () => {
     assert.equal((await new Browser(base).send('GET', '/whoami', { cookie: oldCookie })).status, 401);
     const again = await clients.connect(rt.url, { cookie: newCookie });
     assert.equal(again.connected, true);
+  });
+
+  test('node:http, res.end() without writeHead: the engine\'s final cookie replaces an earlier one, other cookies stay', async (t) => {
+    const mw = rt.express();
+    const srv = createServer((req, res) => {
+      mw(req, res, async () => {
+        res.setHeader('set-cookie', ['theme=dark', `${COOKIE_NAME}=stale`]);
+        if (req.url === '/login') await req.session.regenerate();
+        res.end(req.sessionId);
+      });
+    });
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise((r) => (srv.closeAllConnections(), srv.close(r))));
+    const res = await fetch(`http://127.0.0.1:${srv.address().port}/login`, { signal: AbortSignal.timeout(5_000) });
+    const id = await res.text();
+    const cookies = res.headers.getSetCookie();
+    assert.equal(cookies.length, 2, cookies.join(' | '));
+    assert.equal(cookies[0], 'theme=dark');
+    assert.ok(cookies[1].startsWith(`${COOKIE_NAME}=${id}.`), 'the regenerated session\'s cookie, not the first one');
   });
 
   test('a session created and destroyed in one request sends only the clearing cookie', async () => {

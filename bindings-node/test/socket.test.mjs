@@ -2,7 +2,7 @@
 // the socket API, and values crossing the boundary both ways.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SessionIo, Socket, Session, HandlerError, ServerError, StoreUnavailableError } from '../index.mjs';
+import { SessionIo, Socket, Session, HandlerError, ServerError, StoreUnavailableError, DEFAULT_ACK_TIMEOUT_MS } from '../index.mjs';
 import { SECRET, Clients, connectSession, freePort, nextEvent, ack, sleep, withTimeout } from './helpers.mjs';
 
 describe('socket handlers', () => {
@@ -77,6 +77,15 @@ describe('socket handlers', () => {
     });
     rt.on('ask client', async (socket, question) => socket.emitWithAck('question', question));
     rt.on('ask client briefly', async (socket) => socket.timeout(100).emitWithAck('question', 'no answer'));
+    rt.on('ask client by default', async (socket) => {
+      const started = Date.now();
+      try {
+        await socket.emitWithAck('question', 'no answer');
+        return { answered: true };
+      } catch (err) {
+        return { waited: Date.now() - started, serverError: err instanceof ServerError };
+      }
+    });
     rt.on('kick me', async (socket) => {
       setTimeout(() => socket.disconnect(), 10);
       return 'bye';
@@ -258,9 +267,35 @@ describe('socket handlers', () => {
     assert.equal(h.query.tag, 'x y');
     assert.equal(h.query.EIO, '4');
     assert.deepEqual(h.auth, { token });
-    assert.equal(h.address, '127.0.0.1');
-    assert.ok(Math.abs(h.issued - before) < 5_000, `issued ${h.issued}`);
-    assert.equal(h.time, new Date(h.issued).toString());
+    assert.deepEqual(Object.keys(h).sort(), ['address', 'auth', 'headers', 'query', 'time']);
+    assert.equal(h.address.ip, '127.0.0.1');
+    assert.ok(Number.isInteger(h.address.port) && h.address.port > 0, `port ${h.address.port}`);
+    assert.equal(typeof h.time, 'number', 'unix ms');
+    assert.ok(Math.abs(h.time - before) < 5_000, `time ${h.time}`);
+  });
+
+  test('handshake: a repeated query key gives an array of its values in order (core\'s one shape)', async () => {
+    const base = `${rt.url}/socket.io/?EIO=4&transport=polling`;
+    const open = await (await fetch(`${base}&tag=a&one=1&tag=b`, { signal: AbortSignal.timeout(5_000) })).text();
+    const { sid } = JSON.parse(open.slice(1));
+    const poll = `${base}&sid=${encodeURIComponent(sid)}`;
+    const post = await fetch(poll, { method: 'POST', body: '40', signal: AbortSignal.timeout(5_000) });
+    assert.equal(await post.text(), 'ok');
+    const reply = await (await fetch(poll, { signal: AbortSignal.timeout(5_000) })).text();
+    // Packets are separated by \x1e (the engine may send a ping first).
+    const connect = reply.split('\x1e').find((p) => p.startsWith('40'));
+    assert.ok(connect, reply);
+    const socketId = JSON.parse(connect.slice(2)).sid;
+    let socket;
+    for (let i = 0; i < 100 && !socket; i += 1) {
+      socket = connections.find((c) => c.id === socketId);
+      if (!socket) await sleep(20);
+    }
+    assert.ok(socket, 'the connection callback ran');
+    const h = socket.handshake;
+    assert.deepEqual(h.query, { EIO: '4', transport: 'polling', tag: ['a', 'b'], one: '1' });
+    assert.equal(h.address.ip, '127.0.0.1');
+    await fetch(poll, { method: 'POST', body: '1', signal: AbortSignal.timeout(5_000) });
   });
 
   test('an anonymous socket has no session', async (t) => {
@@ -295,6 +330,17 @@ describe('socket handlers', () => {
     assert.equal(errors.length, 1);
     assert.ok(errors[0][1] instanceof ServerError, `logged ${errors[0][1]}`);
     assert.match(errors[0][1].message, /server error/);
+  });
+
+  test('emitWithAck without timeout() waits the engine\'s default (DEFAULT_ACK_TIMEOUT_MS, 5 s)', async (t) => {
+    assert.equal(DEFAULT_ACK_TIMEOUT_MS, 5_000, "core's DEFAULT_ACK_TIMEOUT");
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    sock.on('question', () => {});
+    const out = await sock.timeout(DEFAULT_ACK_TIMEOUT_MS + 5_000).emitWithAck('ask client by default');
+    assert.equal(out.serverError, true, JSON.stringify(out));
+    assert.ok(out.waited >= DEFAULT_ACK_TIMEOUT_MS - 50, `gave up after ${out.waited} ms`);
+    assert.ok(out.waited < DEFAULT_ACK_TIMEOUT_MS + 2_000, `gave up after ${out.waited} ms`);
   });
 
   test('socket.disconnect() disconnects from the server side', async (t) => {
