@@ -39,10 +39,10 @@ impl Engine {
     #[new]
     #[pyo3(signature = (**options))]
     fn new(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let options::Configured { io, host, port } = options::configure(options).or_raise(py)?;
+        let options::Configured { io, addr } = options::configure(options).or_raise(py)?;
         let fork_guard = ForkGuard::new();
         Ok(Engine {
-            server: Server::new(io.clone(), host, port, fork_guard.clone()),
+            server: Server::new(io.clone(), addr, fork_guard.clone()),
             host_calls: HostCalls::new(io.clone(), fork_guard),
             io,
             runner: Arc::new(RwLock::new(None)),
