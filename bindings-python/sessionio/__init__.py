@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from . import _sessionio
 from ._runner import LoopRunner
-from ._sessionio import Handshake, HttpSession, Session, Socket, __version__
+from ._sessionio import Handshake, HttpOutcome, HttpSession, Session, Socket, __version__
 from .errors import (
     ConflictError,
     HandlerError,
@@ -49,6 +49,7 @@ __all__ = [
     "ConflictError",
     "HandlerError",
     "Handshake",
+    "HttpOutcome",
     "HttpSession",
     "InvalidConfigError",
     "InvalidSessionIdError",

@@ -13,6 +13,7 @@ use sessionio::{SessionId, SessionIo};
 use crate::convert;
 use crate::errors::{Convert, Failure, ToPython};
 use crate::fork_guard::ForkGuard;
+use crate::http_outcome::PyHttpOutcome;
 use crate::session::{PyHttpSession, PySession};
 
 fn parse_id(id: &str) -> Result<SessionId, Failure> {
@@ -75,7 +76,7 @@ impl HostCalls {
     }
 
     /// What a request's `Cookie` header resolves to: an `HttpSession`, or `SessionRefused`
-    /// with the `Set-Cookie` that clears a bad cookie.
+    /// (core's `host::http_request`, its outcome split; the cookies are core's).
     pub fn http_session(
         &self,
         cookie_header: Option<String>,
@@ -84,21 +85,39 @@ impl HostCalls {
         self.fork_guard.check()?;
         let io = self.io.clone();
         Ok(async move {
-            match sessionio::host::http_session(&io, cookie_header.as_deref()).await {
-                Ok(found) => Ok(Convert(move |py: Python<'_>| {
+            let outcome = sessionio::host::http_request(&io, cookie_header.as_deref()).await;
+            let set_cookie = outcome.set_cookie();
+            match (outcome.session().cloned(), outcome.refusal()) {
+                (Some(session), _) => Ok(Convert(move |py: Python<'_>| {
                     PyHttpSession {
-                        session: Py::new(py, PySession::new(found.session))?,
-                        set_cookie: found.set_cookie,
+                        session: Py::new(py, PySession::new(session))?,
+                        set_cookie,
                     }
                     .into_py_any(py)
                 })),
-                Err(refusal) => Err(Failure::Refused {
+                (None, Some(refusal)) => Err(Failure::Refused {
                     refusal,
-                    clear_cookie: refusal
-                        .clears_cookie()
-                        .then(|| sessionio::host::clear_cookie(&io)),
+                    clear_cookie: set_cookie,
                 }),
+                (None, None) => Err(Failure::server(
+                    "an HTTP outcome without a session or a refusal",
+                )),
             }
+        })
+    }
+
+    /// What a request's `Cookie` header resolves to, with the `Set-Cookie` its response
+    /// carries: core's `host::http_request`.
+    pub fn http_request(
+        &self,
+        cookie_header: Option<String>,
+    ) -> Result<impl Future<Output = Result<PyHttpOutcome, Failure>> + Send + 'static, Failure>
+    {
+        self.fork_guard.check()?;
+        let io = self.io.clone();
+        Ok(async move {
+            let outcome = sessionio::host::http_request(&io, cookie_header.as_deref()).await;
+            Ok(PyHttpOutcome::new(outcome))
         })
     }
 

@@ -10,6 +10,7 @@ mod errors;
 mod fork_guard;
 mod handlers;
 mod host_calls;
+mod http_outcome;
 mod options;
 mod runtime;
 mod server;
@@ -38,6 +39,8 @@ mod python_module {
     use crate::engine::Engine;
     #[pymodule_export]
     use crate::errors::_raise_engine_error;
+    #[pymodule_export]
+    use crate::http_outcome::PyHttpOutcome;
     #[pymodule_export]
     use crate::runtime::{_after_fork_in_child, _before_exit};
     #[pymodule_export]

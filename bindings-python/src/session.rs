@@ -342,12 +342,6 @@ impl PySession {
             .or_raise(py)?;
         block_on(py, fut).or_raise(py)?.or_raise(py)
     }
-
-    /// For host middlewares: the `Set-Cookie` the response needs after a `regenerate()`
-    /// or `destroy()` through this request's handle, or `None`.
-    fn _cookie_change(&self) -> Option<String> {
-        self.session.cookie_change()
-    }
 }
 
 /// What `SessionIo.http_session()` resolved a request's cookie to.
