@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from . import _sessionio
 from ._runner import LoopRunner
-from ._sessionio import Handshake, HttpOutcome, HttpSession, Session, Socket, __version__
+from ._sessionio import Address, Handshake, HttpOutcome, HttpSession, Session, Socket, __version__
 from .errors import (
     ConflictError,
     HandlerError,
@@ -46,6 +46,7 @@ from .errors import (
 )
 
 __all__ = [
+    "Address",
     "ConflictError",
     "HandlerError",
     "Handshake",

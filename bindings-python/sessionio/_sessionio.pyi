@@ -82,19 +82,36 @@ class HttpOutcome:
         ``destroy()`` made through the request's session."""
 
 @final
-class Handshake:
-    """What the client sent when it connected."""
+class Address:
+    """The client's address."""
 
     @property
-    def headers(self) -> dict[str, str]: ...
+    def ip(self) -> str: ...
     @property
-    def query(self) -> dict[str, str]: ...
+    def port(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+
+@final
+class Handshake:
+    """What the client sent when it connected, in core's one handshake shape (the same in
+    Rust, Node and Python)."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-case names; repeated headers joined with ", " (``cookie`` with "; ")."""
+    @property
+    def query(self) -> dict[str, str | list[str]]:
+        """Query parameters; a repeated key gives the list of its values, in order."""
     @property
     def auth(self) -> Any: ...
     @property
-    def time(self) -> datetime: ...
+    def time(self) -> datetime:
+        """When the socket connected (aware, UTC)."""
     @property
-    def address(self) -> tuple[str, int] | None: ...
+    def address(self) -> Address | None: ...
+    def as_dict(self) -> dict[str, Any]:
+        """Core's JSON of the handshake, exactly: ``{"headers", "query", "auth", "time"
+        (unix ms), "address" ({"ip", "port"} or None)}``."""
 
 @final
 class Socket:
@@ -113,7 +130,9 @@ class Socket:
     @property
     def handshake(self) -> Handshake: ...
     def emit(self, event: str, *args: EventValue) -> None: ...
-    def emit_with_ack(self, event: str, *args: EventValue, timeout: Seconds | None = None) -> Awaitable[list[Any]]: ...
+    def emit_with_ack(self, event: str, *args: EventValue, timeout: Seconds | None = None) -> Awaitable[list[Any]]:
+        """Emits and waits for the client's ack (its arguments); ``timeout`` defaults to
+        core's ``DEFAULT_ACK_TIMEOUT`` (5 s)."""
     def emit_with_ack_sync(self, event: str, *args: EventValue, timeout: Seconds | None = None) -> list[Any]: ...
     def join(self, room: str) -> None: ...
     def leave(self, room: str) -> None: ...

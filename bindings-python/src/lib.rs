@@ -46,7 +46,7 @@ mod python_module {
     #[pymodule_export]
     use crate::session::{PyHttpSession, PySession};
     #[pymodule_export]
-    use crate::socket::{PyHandshake, PySocket};
+    use crate::socket::{PyAddress, PyHandshake, PySocket};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

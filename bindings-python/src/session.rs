@@ -1,6 +1,6 @@
 //! `Session`: the live session handle, with every method as a coroutine and a `_sync` twin.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
@@ -39,15 +39,6 @@ pub fn datetime_from_ms(py: Python<'_>, ms: u64) -> PyResult<Py<PyAny>> {
         .getattr("datetime")?
         .call_method1("fromtimestamp", (seconds, utc))?
         .unbind())
-}
-
-/// The time a `SystemTime` names, as an aware UTC `datetime`.
-pub fn datetime_from_system_time(py: Python<'_>, t: std::time::SystemTime) -> PyResult<Py<PyAny>> {
-    let ms = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis().min(u64::MAX as u128) as u64)
-        .unwrap_or(0);
-    datetime_from_ms(py, ms)
 }
 
 impl PySession {
