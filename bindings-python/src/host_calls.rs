@@ -16,10 +16,6 @@ use crate::fork_guard::ForkGuard;
 use crate::http_outcome::PyHttpOutcome;
 use crate::session::{PyHttpSession, PySession};
 
-fn parse_id(id: &str) -> Result<SessionId, Failure> {
-    Ok(sessionio::host::parse_session_id(id)?)
-}
-
 /// The engine as the host app's code sees it.
 pub struct HostCalls {
     io: SessionIo,
@@ -31,6 +27,11 @@ impl HostCalls {
         HostCalls { io, fork_guard }
     }
 
+    /// The engine's id for an id the host passes: core's `host::resolve_id`.
+    fn resolve_id(&self, id: &str) -> Result<SessionId, Failure> {
+        Ok(sessionio::host::resolve_id(&self.io, id)?)
+    }
+
     /// Emits `event` with `data` to every socket of the session; resolves to how many.
     pub fn notify(
         &self,
@@ -39,7 +40,7 @@ impl HostCalls {
         data: &Bound<'_, PyAny>,
     ) -> Result<impl Future<Output = Result<usize, Failure>> + Send + 'static, Failure> {
         self.fork_guard.check()?;
-        let id = parse_id(session_id)?;
+        let id = self.resolve_id(session_id)?;
         let data = convert::to_value(data)?;
         let io = self.io.clone();
         Ok(async move { Ok(io.notify_session(id, &event, &data).await?) })
@@ -51,7 +52,7 @@ impl HostCalls {
         session_id: &str,
     ) -> Result<impl Future<Output = Result<usize, Failure>> + Send + 'static, Failure> {
         self.fork_guard.check()?;
-        let id = parse_id(session_id)?;
+        let id = self.resolve_id(session_id)?;
         let io = self.io.clone();
         Ok(async move { Ok(io.destroy_session(id).await?) })
     }
@@ -70,7 +71,7 @@ impl HostCalls {
         session_id: &str,
     ) -> Result<impl Future<Output = Result<PySession, Failure>> + Send + 'static, Failure> {
         self.fork_guard.check()?;
-        let id = parse_id(session_id)?;
+        let id = self.resolve_id(session_id)?;
         let io = self.io.clone();
         Ok(async move { Ok(PySession::new(io.session(id).await?)) })
     }
@@ -123,14 +124,17 @@ impl HostCalls {
 
     /// A signed token for clients without cookies (`auth: {token}`), valid for `ttl`.
     pub fn issue_token(&self, session_id: &str, ttl: &Bound<'_, PyAny>) -> Result<String, Failure> {
-        let id = parse_id(session_id)?;
+        let id = self.resolve_id(session_id)?;
         let ttl = convert::duration(ttl, "ttl").map_err(Failure::invalid_value)?;
         Ok(self.io.issue_token(id, ttl)?)
     }
 
     /// The `Set-Cookie` value that stores this session's cookie.
     pub fn set_cookie(&self, session_id: &str) -> Result<String, Failure> {
-        Ok(sessionio::host::set_cookie(&self.io, parse_id(session_id)?))
+        Ok(sessionio::host::set_cookie(
+            &self.io,
+            self.resolve_id(session_id)?,
+        ))
     }
 
     /// The `Set-Cookie` value that removes the session cookie.

@@ -172,7 +172,7 @@ impl PySession {
     /// The session id (also the name of its Socket.IO room).
     #[getter]
     fn id(&self) -> String {
-        self.session.id().to_string()
+        self.session.host_id()
     }
 
     fn __repr__(&self) -> String {

@@ -93,7 +93,7 @@ impl PySocket {
     /// The session id, `None` for an anonymous socket.
     #[getter]
     fn session_id(&self) -> Option<String> {
-        self.handle.session_id().map(|id| id.to_string())
+        self.handle.session_host_id()
     }
 
     /// A live handle on the socket's session, `None` for an anonymous socket.

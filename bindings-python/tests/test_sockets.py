@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import logging
 import threading
 from datetime import datetime, timedelta, timezone
@@ -353,6 +354,33 @@ async def test_emit_with_ack_times_out(rt: SessionIo) -> None:
     await client.connect(rt.url, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=5)
     reply = await client.call("ask", timeout=5)
     assert reply.startswith("ServerError: server error:")
+    await client.disconnect()
+
+
+async def test_emit_with_ack_without_a_timeout_waits_cores_default(rt: SessionIo) -> None:
+    waited: list[float] = []
+
+    @rt.on("ask")
+    async def ask(socket: Socket) -> str:
+        start = time.monotonic()
+        try:
+            await socket.emit_with_ack("unanswered")
+        except Exception as e:
+            waited.append(time.monotonic() - start)
+            return type(e).__name__
+        return "answered"
+
+    _, cookie = await new_cookie(rt)
+    client = socketio.AsyncClient(reconnection=False)
+
+    @client.on("unanswered")
+    async def never_answers() -> None:
+        await asyncio.sleep(10)
+
+    await client.connect(rt.url, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=5)
+    assert await client.call("ask", timeout=10) == "ServerError"
+    # core's DEFAULT_ACK_TIMEOUT: 5 s
+    assert 4.9 <= waited[0] < 7, waited
     await client.disconnect()
 
 
