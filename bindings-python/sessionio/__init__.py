@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from . import _sessionio
 from ._runner import LoopRunner
-from ._sessionio import Handshake, HttpSession, Session, Socket, __version__
+from ._sessionio import Address, Handshake, HttpOutcome, HttpSession, Session, Socket, __version__
 from .errors import (
     ConflictError,
     HandlerError,
@@ -46,9 +46,11 @@ from .errors import (
 )
 
 __all__ = [
+    "Address",
     "ConflictError",
     "HandlerError",
     "Handshake",
+    "HttpOutcome",
     "HttpSession",
     "InvalidConfigError",
     "InvalidSessionIdError",
@@ -118,20 +120,28 @@ def _guard(func: Callable[..., Any], what: str, runner: Callable[[], LoopRunner 
 class SessionIo(_sessionio.SessionIo):
     """The engine: Socket.IO on its own port, sharing the app's sessions.
 
-    Keyword options (checked at construction, :class:`InvalidConfigError` otherwise):
+    Keyword options are core's ``Options`` in snake_case (the ``SessionIo.__new__`` stub
+    types and documents every one); an omitted keyword or ``None`` takes core's default, and
+    core checks them all at construction: an unknown keyword, a wrong type or a bad value
+    raises :class:`InvalidConfigError` (``invalid configuration: unknown option `x```).
     ``secret`` (str/bytes, >= 32 bytes) or ``secrets`` (a list: the first signs, any
-    verifies), ``port`` (0 = any free port), ``host`` (default ``127.0.0.1``), ``ttl``
-    (inactivity timeout: seconds or ``timedelta``, default 24 h), ``allowed_origins``,
-    ``allow_any_origin``, ``allow_anonymous``, ``token_auth``,
-    ``extend_on_socket_activity``, ``max_connections_per_session`` (default 32),
-    ``cookie_name`` (default ``sessionio.sid``), ``cookie_secure`` (default True),
-    ``same_site`` (``"lax"``/``"strict"``/``"none"``), ``cookie_path``, ``cookie_domain``,
-    ``store`` (``"memory://"``, ``"sqlite://<file>"``, ``"redis://<host>[:<port>][/<db>]"``),
+    verifies), ``host`` (an IP address or ``"localhost"``; default ``127.0.0.1``), ``port``
+    (default 0: any free port), ``cookie_name`` (default ``sessionio.sid``),
+    ``cookie_secure`` (default True), ``same_site`` (``"lax"`` (default) / ``"strict"`` /
+    ``"none"``), ``cookie_path`` (default ``/``), ``cookie_domain`` (default host-only),
+    ``ttl`` (inactivity timeout: seconds or ``timedelta``, default 24 h; or ``ttl_ms``),
+    ``extend_on_socket_activity`` (default True), ``allowed_origins``,
+    ``allow_any_origin`` (default False), ``allow_anonymous`` (default False),
+    ``token_auth`` (default True), ``max_connections_per_session`` (default 32), ``store``
+    (``"memory://"`` (default), ``"sqlite://<file>"``, ``"redis://<host>[:<port>][/<db>]"``),
     ``adapter`` (``"redis://..."`` links the engines of every process on that Redis so that
     ``notify_session`` and ``destroy_session`` reach their sockets too; ``"local://"`` links
-    nothing; default: the ``store`` URL if it is ``redis://``), ``path`` (``/socket.io``),
-    ``namespaces``, ``ping_interval``, ``ping_timeout``, ``connect_timeout``,
-    ``max_payload``, ``max_buffer_size``.
+    nothing; default: the ``store`` URL if it is ``redis://``), ``path`` (default
+    ``/socket.io``), ``namespaces`` (default ``["/"]``), ``ping_interval`` (default 25 s),
+    ``ping_timeout`` (default 20 s), ``connect_timeout`` (default 45 s) — each also as
+    ``<name>_ms`` in milliseconds —, ``max_payload`` (default 1 000 000 bytes),
+    ``max_buffer_size`` (default 1024), ``express_session`` (express-session's sessions
+    through connect-redis: ``secret``, ``name``, ``redis_url``, ``redis_prefix``).
     """
 
     _runner: LoopRunner | None = None

@@ -2,7 +2,9 @@
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Self, TypeAlias, final
+from typing import Any, Self, TypeAlias, TypedDict, final
+
+from .errors import SessionRefused
 
 
 __version__: str
@@ -14,6 +16,15 @@ EventValue: TypeAlias = None | bool | int | float | str | bytes | bytearray | Se
 """What an event carries; ``bytes`` travel as binary attachments."""
 
 Seconds: TypeAlias = float | timedelta
+
+class ExpressSessionOptions(TypedDict, total=False):
+    """``SessionIo(express_session=...)``: express-session's settings, read through
+    connect-redis."""
+
+    secret: str | bytes | Sequence[str | bytes]
+    name: str
+    redis_url: str
+    redis_prefix: str
 
 @final
 class Session:
@@ -42,7 +53,6 @@ class Session:
     def destroy_sync(self) -> int: ...
     def notify(self, event: str, data: EventValue = None) -> Awaitable[int]: ...
     def notify_sync(self, event: str, data: EventValue = None) -> int: ...
-    def _cookie_change(self) -> str | None: ...
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -56,19 +66,52 @@ class HttpSession:
     def set_cookie(self) -> str | None: ...
 
 @final
-class Handshake:
-    """What the client sent when it connected."""
+class HttpOutcome:
+    """What ``SessionIo.http_request()`` resolved a request's ``Cookie`` header to (the
+    engine decides it all; host middlewares copy it)."""
 
     @property
-    def headers(self) -> dict[str, str]: ...
+    def session(self) -> Session | None:
+        """The request's session (live and extended, or new); ``None`` if refused."""
     @property
-    def query(self) -> dict[str, str]: ...
+    def refusal(self) -> SessionRefused | None:
+        """Why the cookie was refused (answer its ``status`` with its ``message``)."""
+    def set_cookie(self) -> str | None:
+        """The ``Set-Cookie`` value the response carries, ``None`` when the cookie does not
+        change. Read it when the response starts: it follows a ``regenerate()`` or
+        ``destroy()`` made through the request's session."""
+
+@final
+class Address:
+    """The client's address."""
+
+    @property
+    def ip(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+
+@final
+class Handshake:
+    """What the client sent when it connected, in core's one handshake shape (the same in
+    Rust, Node and Python)."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-case names; repeated headers joined with ", " (``cookie`` with "; ")."""
+    @property
+    def query(self) -> dict[str, str | list[str]]:
+        """Query parameters; a repeated key gives the list of its values, in order."""
     @property
     def auth(self) -> Any: ...
     @property
-    def time(self) -> datetime: ...
+    def time(self) -> datetime:
+        """When the socket connected (aware, UTC)."""
     @property
-    def address(self) -> tuple[str, int] | None: ...
+    def address(self) -> Address | None: ...
+    def as_dict(self) -> dict[str, Any]:
+        """Core's JSON of the handshake, exactly: ``{"headers", "query", "auth", "time"
+        (unix ms), "address" ({"ip", "port"} or None)}``."""
 
 @final
 class Socket:
@@ -87,7 +130,9 @@ class Socket:
     @property
     def handshake(self) -> Handshake: ...
     def emit(self, event: str, *args: EventValue) -> None: ...
-    def emit_with_ack(self, event: str, *args: EventValue, timeout: Seconds | None = None) -> Awaitable[list[Any]]: ...
+    def emit_with_ack(self, event: str, *args: EventValue, timeout: Seconds | None = None) -> Awaitable[list[Any]]:
+        """Emits and waits for the client's ack (its arguments); ``timeout`` defaults to
+        core's ``DEFAULT_ACK_TIMEOUT`` (5 s)."""
     def emit_with_ack_sync(self, event: str, *args: EventValue, timeout: Seconds | None = None) -> list[Any]: ...
     def join(self, room: str) -> None: ...
     def leave(self, room: str) -> None: ...
@@ -100,30 +145,67 @@ class SessionIo:
         *,
         secret: str | bytes | None = None,
         secrets: Sequence[str | bytes] | None = None,
-        port: int = 0,
-        host: str = "127.0.0.1",
-        ttl: Seconds | None = None,
-        allowed_origins: Sequence[str] | None = None,
-        allow_any_origin: bool = False,
-        allow_anonymous: bool = False,
-        token_auth: bool = True,
-        extend_on_socket_activity: bool = True,
-        max_connections_per_session: int | None = None,
+        host: str | None = None,
+        port: int | None = None,
         cookie_name: str | None = None,
-        cookie_secure: bool = True,
+        cookie_secure: bool | None = None,
         same_site: str | None = None,
         cookie_path: str | None = None,
         cookie_domain: str | None = None,
+        ttl: Seconds | None = None,
+        ttl_ms: int | None = None,
+        extend_on_socket_activity: bool | None = None,
+        allowed_origins: Sequence[str] | None = None,
+        allow_any_origin: bool | None = None,
+        allow_anonymous: bool | None = None,
+        token_auth: bool | None = None,
+        max_connections_per_session: int | None = None,
         store: str | None = None,
         adapter: str | None = None,
         path: str | None = None,
         namespaces: Sequence[str] | None = None,
         ping_interval: Seconds | None = None,
+        ping_interval_ms: int | None = None,
         ping_timeout: Seconds | None = None,
+        ping_timeout_ms: int | None = None,
         connect_timeout: Seconds | None = None,
+        connect_timeout_ms: int | None = None,
         max_payload: int | None = None,
         max_buffer_size: int | None = None,
-    ) -> Self: ...
+        express_session: ExpressSessionOptions | None = None,
+    ) -> Self:
+        """Every keyword is an option of the engine (core's ``Options``, snake_case); an
+        omitted keyword or ``None`` takes core's default. Core checks them all: an unknown
+        keyword, a value of the wrong type or a bad value raises ``InvalidConfigError``
+        (``invalid configuration: unknown option `x```).
+
+        - ``secret``: signs cookies and tokens, >= 32 bytes; or ``secrets`` (the first
+          signs, any verifies). One of them is required.
+        - ``host``: an IP address or ``"localhost"`` (default ``"127.0.0.1"``); ``port``
+          (default 0: any free port).
+        - ``cookie_name`` (default ``"sessionio.sid"``), ``cookie_secure`` (default
+          ``True``), ``same_site``: ``"lax"`` (default), ``"strict"`` or ``"none"``,
+          ``cookie_path`` (default ``"/"``), ``cookie_domain`` (default: host-only).
+        - ``ttl``: inactivity timeout in seconds or a ``timedelta`` (default 24 h), or
+          ``ttl_ms`` in milliseconds (not both).
+        - ``extend_on_socket_activity`` (default ``True``).
+        - ``allowed_origins`` (default none), ``allow_any_origin`` (default ``False``),
+          ``allow_anonymous`` (default ``False``), ``token_auth`` (default ``True``),
+          ``max_connections_per_session`` (default 32).
+        - ``store``: ``"memory://"`` (default), ``"sqlite://<file>"``,
+          ``"redis://<host>[:<port>][/<db>]"``; ``adapter``: ``"redis://..."`` links the
+          engines of every process on that Redis, ``"local://"`` links nothing (default:
+          the store URL if it is ``redis://``).
+        - ``path`` (default ``"/socket.io"``), ``namespaces`` (default ``["/"]``).
+        - ``ping_interval`` (default 25 s), ``ping_timeout`` (default 20 s),
+          ``connect_timeout`` (default 45 s): seconds or ``timedelta``, or the ``_ms``
+          spellings in milliseconds.
+        - ``max_payload`` (default 1 000 000 bytes), ``max_buffer_size`` (default 1024
+          packets queued per socket).
+        - ``express_session``: read the sessions of an Express app's express-session with
+          connect-redis: ``{"secret": ..., "name": "connect.sid", "redis_url": ...,
+          "redis_prefix": "sess:"}`` (``redis_url`` is required from Python).
+        """
     @property
     def started(self) -> bool: ...
     @property
@@ -141,6 +223,8 @@ class SessionIo:
     def create_session_sync(self) -> Session: ...
     def session(self, session_id: str) -> Awaitable[Session]: ...
     def session_sync(self, session_id: str) -> Session: ...
+    def http_request(self, cookie_header: str | None = None) -> Awaitable[HttpOutcome]: ...
+    def http_request_sync(self, cookie_header: str | None = None) -> HttpOutcome: ...
     def http_session(self, cookie_header: str | None = None) -> Awaitable[HttpSession]: ...
     def http_session_sync(self, cookie_header: str | None = None) -> HttpSession: ...
     def set_cookie(self, session_id: str) -> str: ...

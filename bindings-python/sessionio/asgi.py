@@ -24,8 +24,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from . import SessionIo
-from ._http import response_cookie
-from ._sessionio import HttpSession, Session
+from ._sessionio import Session
 from .errors import SessionRefused
 
 __all__ = ["SessionMiddleware", "get_optional_session", "get_session", "session_of"]
@@ -53,16 +52,12 @@ class SessionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        found: HttpSession | None = None
-        refusal: SessionRefused | None = None
-        try:
-            found = await self.sessionio.http_session(_cookie_header(scope))
-        except SessionRefused as e:
-            refusal = e
+        outcome = await self.sessionio.http_request(_cookie_header(scope))
+        session = outcome.session
         state = scope.setdefault("state", {})
-        state["session"] = found.session if found is not None else None
-        state["session_id"] = found.session.id if found is not None else None
-        state["session_refusal"] = refusal
+        state["session"] = session
+        state["session_id"] = session.id if session is not None else None
+        state["session_refusal"] = outcome.refusal
 
         started = False
 
@@ -70,7 +65,8 @@ class SessionMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                cookie = response_cookie(found, refusal)
+                # The engine's header value, read now: it follows regenerate()/destroy().
+                cookie = outcome.set_cookie()
                 if cookie is not None:
                     message["headers"] = [*message.get("headers", ()), (b"set-cookie", cookie.encode("latin-1"))]
             await send(message)

@@ -22,8 +22,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import SessionIo
-from ._http import response_cookie
-from ._sessionio import HttpSession, Session
+from ._sessionio import Session
 from .errors import SessionRefused
 
 if TYPE_CHECKING:
@@ -56,21 +55,18 @@ class SessionMiddleware:
         self.sessionio = sessionio
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        found: HttpSession | None = None
-        refusal: SessionRefused | None = None
-        try:
-            found = self.sessionio.http_session_sync(environ.get("HTTP_COOKIE"))
-        except SessionRefused as e:
-            refusal = e
-        environ[ENVIRON_SESSION] = found.session if found is not None else None
-        environ[ENVIRON_SESSION_ID] = found.session.id if found is not None else None
-        environ[ENVIRON_REFUSAL] = refusal
+        outcome = self.sessionio.http_request_sync(environ.get("HTTP_COOKIE"))
+        session = outcome.session
+        environ[ENVIRON_SESSION] = session
+        environ[ENVIRON_SESSION_ID] = session.id if session is not None else None
+        environ[ENVIRON_REFUSAL] = outcome.refusal
         started = False
 
         def start_with_cookie(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal started
             started = True
-            cookie = response_cookie(found, refusal)
+            # The engine's header value, read now: it follows regenerate()/destroy().
+            cookie = outcome.set_cookie()
             if cookie is not None:
                 headers = [*headers, ("Set-Cookie", cookie)]
             return start_response(status, headers, exc_info)

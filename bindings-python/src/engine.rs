@@ -14,6 +14,7 @@ use crate::errors::{OrRaise, ToPython};
 use crate::fork_guard::ForkGuard;
 use crate::handlers;
 use crate::host_calls::HostCalls;
+use crate::http_outcome::PyHttpOutcome;
 use crate::options;
 use crate::runtime::{block_on, into_awaitable};
 use crate::server::Server;
@@ -39,10 +40,10 @@ impl Engine {
     #[new]
     #[pyo3(signature = (**options))]
     fn new(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let options::Configured { io, host, port } = options::configure(options).or_raise(py)?;
+        let options::Configured { io, addr } = options::configure(options).or_raise(py)?;
         let fork_guard = ForkGuard::new();
         Ok(Engine {
-            server: Server::new(io.clone(), host, port, fork_guard.clone()),
+            server: Server::new(io.clone(), addr, fork_guard.clone()),
             host_calls: HostCalls::new(io.clone(), fork_guard),
             io,
             runner: Arc::new(RwLock::new(None)),
@@ -170,6 +171,30 @@ impl Engine {
 
     fn session_sync(&self, py: Python<'_>, session_id: &str) -> PyResult<PySession> {
         let fut = self.host_calls.session(session_id).or_raise(py)?;
+        block_on(py, fut).or_raise(py)?.or_raise(py)
+    }
+
+    /// What a request's `Cookie` header resolves to: an `HttpOutcome` (session or
+    /// refusal, and the response's `Set-Cookie`).
+    #[pyo3(signature = (cookie_header=None))]
+    fn http_request<'py>(
+        &self,
+        py: Python<'py>,
+        cookie_header: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        into_awaitable(
+            py,
+            self.host_calls.http_request(cookie_header).or_raise(py)?,
+        )
+    }
+
+    #[pyo3(signature = (cookie_header=None))]
+    fn http_request_sync(
+        &self,
+        py: Python<'_>,
+        cookie_header: Option<String>,
+    ) -> PyResult<PyHttpOutcome> {
+        let fut = self.host_calls.http_request(cookie_header).or_raise(py)?;
         block_on(py, fut).or_raise(py)?.or_raise(py)
     }
 

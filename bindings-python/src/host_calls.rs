@@ -13,11 +13,8 @@ use sessionio::{SessionId, SessionIo};
 use crate::convert;
 use crate::errors::{Convert, Failure, ToPython};
 use crate::fork_guard::ForkGuard;
+use crate::http_outcome::PyHttpOutcome;
 use crate::session::{PyHttpSession, PySession};
-
-fn parse_id(id: &str) -> Result<SessionId, Failure> {
-    Ok(sessionio::host::parse_session_id(id)?)
-}
 
 /// The engine as the host app's code sees it.
 pub struct HostCalls {
@@ -30,6 +27,11 @@ impl HostCalls {
         HostCalls { io, fork_guard }
     }
 
+    /// The engine's id for an id the host passes: core's `host::resolve_id`.
+    fn resolve_id(&self, id: &str) -> Result<SessionId, Failure> {
+        Ok(sessionio::host::resolve_id(&self.io, id)?)
+    }
+
     /// Emits `event` with `data` to every socket of the session; resolves to how many.
     pub fn notify(
         &self,
@@ -38,7 +40,7 @@ impl HostCalls {
         data: &Bound<'_, PyAny>,
     ) -> Result<impl Future<Output = Result<usize, Failure>> + Send + 'static, Failure> {
         self.fork_guard.check()?;
-        let id = parse_id(session_id)?;
+        let id = self.resolve_id(session_id)?;
         let data = convert::to_value(data)?;
         let io = self.io.clone();
         Ok(async move { Ok(io.notify_session(id, &event, &data).await?) })
@@ -50,7 +52,7 @@ impl HostCalls {
         session_id: &str,
     ) -> Result<impl Future<Output = Result<usize, Failure>> + Send + 'static, Failure> {
         self.fork_guard.check()?;
-        let id = parse_id(session_id)?;
+        let id = self.resolve_id(session_id)?;
         let io = self.io.clone();
         Ok(async move { Ok(io.destroy_session(id).await?) })
     }
@@ -69,13 +71,13 @@ impl HostCalls {
         session_id: &str,
     ) -> Result<impl Future<Output = Result<PySession, Failure>> + Send + 'static, Failure> {
         self.fork_guard.check()?;
-        let id = parse_id(session_id)?;
+        let id = self.resolve_id(session_id)?;
         let io = self.io.clone();
         Ok(async move { Ok(PySession::new(io.session(id).await?)) })
     }
 
     /// What a request's `Cookie` header resolves to: an `HttpSession`, or `SessionRefused`
-    /// with the `Set-Cookie` that clears a bad cookie.
+    /// (core's `host::http_request`, its outcome split; the cookies are core's).
     pub fn http_session(
         &self,
         cookie_header: Option<String>,
@@ -84,34 +86,55 @@ impl HostCalls {
         self.fork_guard.check()?;
         let io = self.io.clone();
         Ok(async move {
-            match sessionio::host::http_session(&io, cookie_header.as_deref()).await {
-                Ok(found) => Ok(Convert(move |py: Python<'_>| {
+            let outcome = sessionio::host::http_request(&io, cookie_header.as_deref()).await;
+            let set_cookie = outcome.set_cookie();
+            match (outcome.session().cloned(), outcome.refusal()) {
+                (Some(session), _) => Ok(Convert(move |py: Python<'_>| {
                     PyHttpSession {
-                        session: Py::new(py, PySession::new(found.session))?,
-                        set_cookie: found.set_cookie,
+                        session: Py::new(py, PySession::new(session))?,
+                        set_cookie,
                     }
                     .into_py_any(py)
                 })),
-                Err(refusal) => Err(Failure::Refused {
+                (None, Some(refusal)) => Err(Failure::Refused {
                     refusal,
-                    clear_cookie: refusal
-                        .clears_cookie()
-                        .then(|| sessionio::host::clear_cookie(&io)),
+                    clear_cookie: set_cookie,
                 }),
+                (None, None) => Err(Failure::server(
+                    "an HTTP outcome without a session or a refusal",
+                )),
             }
+        })
+    }
+
+    /// What a request's `Cookie` header resolves to, with the `Set-Cookie` its response
+    /// carries: core's `host::http_request`.
+    pub fn http_request(
+        &self,
+        cookie_header: Option<String>,
+    ) -> Result<impl Future<Output = Result<PyHttpOutcome, Failure>> + Send + 'static, Failure>
+    {
+        self.fork_guard.check()?;
+        let io = self.io.clone();
+        Ok(async move {
+            let outcome = sessionio::host::http_request(&io, cookie_header.as_deref()).await;
+            Ok(PyHttpOutcome::new(outcome))
         })
     }
 
     /// A signed token for clients without cookies (`auth: {token}`), valid for `ttl`.
     pub fn issue_token(&self, session_id: &str, ttl: &Bound<'_, PyAny>) -> Result<String, Failure> {
-        let id = parse_id(session_id)?;
+        let id = self.resolve_id(session_id)?;
         let ttl = convert::duration(ttl, "ttl").map_err(Failure::invalid_value)?;
         Ok(self.io.issue_token(id, ttl)?)
     }
 
     /// The `Set-Cookie` value that stores this session's cookie.
     pub fn set_cookie(&self, session_id: &str) -> Result<String, Failure> {
-        Ok(sessionio::host::set_cookie(&self.io, parse_id(session_id)?))
+        Ok(sessionio::host::set_cookie(
+            &self.io,
+            self.resolve_id(session_id)?,
+        ))
     }
 
     /// The `Set-Cookie` value that removes the session cookie.

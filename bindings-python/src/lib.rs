@@ -10,6 +10,7 @@ mod errors;
 mod fork_guard;
 mod handlers;
 mod host_calls;
+mod http_outcome;
 mod options;
 mod runtime;
 mod server;
@@ -39,11 +40,13 @@ mod python_module {
     #[pymodule_export]
     use crate::errors::_raise_engine_error;
     #[pymodule_export]
+    use crate::http_outcome::PyHttpOutcome;
+    #[pymodule_export]
     use crate::runtime::{_after_fork_in_child, _before_exit};
     #[pymodule_export]
     use crate::session::{PyHttpSession, PySession};
     #[pymodule_export]
-    use crate::socket::{PyHandshake, PySocket};
+    use crate::socket::{PyAddress, PyHandshake, PySocket};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

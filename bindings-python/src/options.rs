@@ -1,255 +1,131 @@
-//! The keyword options of `SessionIo(...)`, mapped onto the core's builder, and the address
-//! the engine's own server listens on. Unknown keywords and values of the wrong type raise
-//! `TypeError` (as a Python signature would); bad values raise `InvalidConfigError`.
+//! The keyword options of `SessionIo(...)`: the keyword dict becomes a `sessionio::Value`
+//! map, and core's `Options` reads it (snake_case keys). Every rule — unknown keywords,
+//! wrong types, exclusive options, durations, enums, defaults — is core's; a refusal
+//! raises `InvalidConfigError` with core's message.
 
-use pyo3::exceptions::PyTypeError;
+use std::net::SocketAddr;
+
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
-use pyo3::{intern, FromPyObject};
-use sessionio::{SameSite, SessionIo};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use sessionio::options::{KeyStyle, Options};
+use sessionio::{SessionIo, Value};
 
-use crate::convert;
 use crate::errors::Failure;
-
-/// Every keyword `SessionIo(...)` takes (the `.pyi` and the README document them).
-const KEYWORDS: &[&str] = &[
-    "secret",
-    "secrets",
-    "port",
-    "host",
-    "ttl",
-    "allowed_origins",
-    "allow_any_origin",
-    "allow_anonymous",
-    "token_auth",
-    "extend_on_socket_activity",
-    "max_connections_per_session",
-    "cookie_name",
-    "cookie_secure",
-    "same_site",
-    "cookie_path",
-    "cookie_domain",
-    "store",
-    "adapter",
-    "path",
-    "namespaces",
-    "ping_interval",
-    "ping_timeout",
-    "connect_timeout",
-    "max_payload",
-    "max_buffer_size",
-];
 
 /// What the keywords configure: the engine, and where its own server listens.
 pub struct Configured {
     pub io: SessionIo,
-    pub host: String,
-    pub port: u16,
+    pub addr: SocketAddr,
 }
 
-/// The keywords as given.
-struct Keywords<'a, 'py> {
-    given: Option<&'a Bound<'py, PyDict>>,
+/// Deeper option values are refused (a self-containing list would recurse forever).
+const MAX_DEPTH: usize = 16;
+
+fn refuse(key: &str, obj: &Bound<'_, PyAny>) -> Failure {
+    let type_name = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    Failure::config(format!(
+        "option `{key}`: a {type_name} is not an option value (str, bytes, bool, int, float, \
+         list, tuple, dict, datetime.timedelta or None)"
+    ))
 }
 
-impl<'py> Keywords<'_, 'py> {
-    /// Refuses a keyword that is not an option, by name.
-    fn refuse_unknown(&self) -> Result<(), Failure> {
-        for key in self.given.into_iter().flat_map(|d| d.keys()) {
-            let known = key
-                .cast::<PyString>()
-                .ok()
-                .and_then(|k| k.to_str().ok().map(|k| KEYWORDS.contains(&k)))
-                .unwrap_or(false);
-            if !known {
-                return Err(PyTypeError::new_err(format!(
-                    "SessionIo.__new__() got an unexpected keyword argument '{key}'"
-                ))
-                .into());
-            }
+/// One keyword's value as a `Value`: `timedelta` becomes float seconds; anything else is
+/// mapped by its type only (what it means is core's to decide).
+fn option_value(key: &str, obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Failure> {
+    let py = obj.py();
+    if depth > MAX_DEPTH {
+        return Err(Failure::config(format!(
+            "option `{key}`: nested more than {MAX_DEPTH} levels deep"
+        )));
+    }
+    if obj.is_none() {
+        return Ok(Value::Nil);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Boolean(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::from(i));
         }
-        Ok(())
-    }
-
-    /// The object given for `name`: `None` when it is absent or `None`.
-    fn object(&self, name: &str) -> Result<Option<Bound<'py, PyAny>>, Failure> {
-        let Some(given) = self.given else {
-            return Ok(None);
-        };
-        Ok(given.get_item(name)?.filter(|v| !v.is_none()))
-    }
-
-    /// The value given for `name`, converted: `None` when it is absent or `None`.
-    fn value<T>(&self, name: &str) -> Result<Option<T>, Failure>
-    where
-        T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
-    {
-        self.object(name)?.map(|v| extract(&v, name)).transpose()
-    }
-
-    /// The value given for `name` (`None` is a wrong type), or `default` when absent.
-    fn value_or<T>(&self, name: &str, default: T) -> Result<T, Failure>
-    where
-        T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
-    {
-        match self.given.map(|d| d.get_item(name)).transpose()?.flatten() {
-            Some(v) => extract(&v, name),
-            None => Ok(default),
+        if let Ok(u) = obj.extract::<u64>() {
+            return Ok(Value::from(u));
         }
+        return Err(Failure::config(format!(
+            "option `{key}`: integer {} does not fit in 64 bits",
+            obj.str().map(|s| s.to_string()).unwrap_or_default()
+        )));
     }
-}
-
-/// Converts a keyword's value; a failure names the keyword in a note, as pyo3 does for a
-/// function's arguments.
-fn extract<'py, T>(value: &Bound<'py, PyAny>, name: &str) -> Result<T, Failure>
-where
-    T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
-{
-    value.extract::<T>().map_err(|e| {
-        let py = value.py();
-        let note = format!("while processing '{name}'");
-        let _ = e.value(py).call_method1(intern!(py, "add_note"), (note,));
-        Failure::Py(e)
-    })
-}
-
-fn secret_bytes(obj: &Bound<'_, PyAny>) -> Result<Vec<u8>, Failure> {
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Value::F64(f.value()));
+    }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(s.to_str()?.as_bytes().to_vec());
+        return Ok(Value::from(s.to_str()?));
     }
     if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(b.as_bytes().to_vec());
+        return Ok(Value::Binary(b.as_bytes().to_vec()));
     }
-    Err(Failure::config("a secret must be str or bytes"))
-}
-
-fn config_duration(
-    obj: Option<&Bound<'_, PyAny>>,
-    what: &str,
-) -> Result<Option<std::time::Duration>, Failure> {
-    obj.map(|o| convert::duration(o, what).map_err(Failure::config))
-        .transpose()
-}
-
-fn same_site(s: &str) -> Result<SameSite, Failure> {
-    match s.to_ascii_lowercase().as_str() {
-        "lax" => Ok(SameSite::Lax),
-        "strict" => Ok(SameSite::Strict),
-        "none" => Ok(SameSite::None),
-        _ => Err(Failure::config(format!(
-            "same_site must be \"lax\", \"strict\" or \"none\", not {s:?}"
-        ))),
+    let items = |iter: &mut dyn Iterator<Item = Bound<'_, PyAny>>| {
+        iter.map(|v| option_value(key, &v, depth + 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array)
+    };
+    if let Ok(l) = obj.cast::<PyList>() {
+        return items(&mut l.iter());
     }
-}
-
-/// Builds the engine from `SessionIo(...)`'s keywords.
-pub fn configure(given: Option<&Bound<'_, PyDict>>) -> Result<Configured, Failure> {
-    let kw = Keywords { given };
-    kw.refuse_unknown()?;
-    // Every value is converted first (type errors), then checked (configuration errors).
-    let secret = kw.object("secret")?;
-    let secrets = kw.object("secrets")?;
-    let port: u16 = kw.value_or("port", 0)?;
-    let host: String = kw.value_or("host", "127.0.0.1".to_owned())?;
-    let ttl = kw.object("ttl")?;
-    let allowed_origins: Option<Vec<String>> = kw.value("allowed_origins")?;
-    let allow_any_origin: bool = kw.value_or("allow_any_origin", false)?;
-    let allow_anonymous: bool = kw.value_or("allow_anonymous", false)?;
-    let token_auth: bool = kw.value_or("token_auth", true)?;
-    let extend_on_socket_activity: bool = kw.value_or("extend_on_socket_activity", true)?;
-    let max_connections_per_session: Option<usize> = kw.value("max_connections_per_session")?;
-    let cookie_name: Option<String> = kw.value("cookie_name")?;
-    let cookie_secure: bool = kw.value_or("cookie_secure", true)?;
-    let same_site_name: Option<String> = kw.value("same_site")?;
-    let cookie_path: Option<String> = kw.value("cookie_path")?;
-    let cookie_domain: Option<String> = kw.value("cookie_domain")?;
-    let store: Option<String> = kw.value("store")?;
-    let adapter: Option<String> = kw.value("adapter")?;
-    let path: Option<String> = kw.value("path")?;
-    let namespaces: Option<Vec<String>> = kw.value("namespaces")?;
-    let ping_interval = kw.object("ping_interval")?;
-    let ping_timeout = kw.object("ping_timeout")?;
-    let connect_timeout = kw.object("connect_timeout")?;
-    let max_payload: Option<u64> = kw.value("max_payload")?;
-    let max_buffer_size: Option<usize> = kw.value("max_buffer_size")?;
-
-    let mut b = SessionIo::builder();
-    match (secret, secrets) {
-        (Some(_), Some(_)) => return Err(Failure::config("pass secret or secrets, not both")),
-        (Some(s), None) => b = b.secret(secret_bytes(&s)?),
-        (None, Some(list)) => {
-            if list.is_instance_of::<PyString>() || list.is_instance_of::<PyBytes>() {
-                return Err(Failure::config(
-                    "secrets must be a list of secrets; use secret= for one",
-                ));
-            }
-            let mut all = Vec::new();
-            for s in list.try_iter()? {
-                all.push(secret_bytes(&s?)?);
-            }
-            b = b.secrets(all);
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return items(&mut t.iter());
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let Ok(name) = k.cast::<PyString>() else {
+                return Err(refuse(key, &k));
+            };
+            let name = name.to_str()?;
+            let path = format!("{key}.{name}");
+            map.push((Value::from(name), option_value(&path, &v, depth + 1)?));
         }
-        (None, None) => {}
+        return Ok(Value::Map(map));
     }
-    if let Some(ttl) = config_duration(ttl.as_ref(), "ttl")? {
-        b = b.ttl(ttl);
+    let timedelta = py
+        .import(intern!(py, "datetime"))?
+        .getattr(intern!(py, "timedelta"))?;
+    if obj.is_instance(&timedelta)? {
+        let seconds: f64 = obj.call_method0(intern!(py, "total_seconds"))?.extract()?;
+        return Ok(Value::F64(seconds));
     }
-    if let Some(origins) = allowed_origins {
-        b = b.allowed_origins(origins);
+    Err(refuse(key, obj))
+}
+
+/// The keyword dict as core's option map.
+fn options_value(given: Option<&Bound<'_, PyDict>>) -> Result<Value, Failure> {
+    let Some(given) = given else {
+        return Ok(Value::Map(Vec::new()));
+    };
+    let mut map = Vec::with_capacity(given.len());
+    for (k, v) in given.iter() {
+        // Keyword names are always str (Python checks it for `**kwargs`).
+        let name = k
+            .cast::<PyString>()
+            .map_err(PyErr::from)?
+            .to_str()?
+            .to_owned();
+        let value = option_value(&name, &v, 0)?;
+        map.push((Value::from(name), value));
     }
-    if allow_any_origin {
-        b = b.allow_any_origin();
-    }
-    b = b
-        .allow_anonymous(allow_anonymous)
-        .token_auth(token_auth)
-        .extend_on_socket_activity(extend_on_socket_activity)
-        .cookie_secure(cookie_secure);
-    if let Some(n) = max_connections_per_session {
-        b = b.max_connections_per_session(n);
-    }
-    if let Some(name) = cookie_name {
-        b = b.cookie_name(name);
-    }
-    if let Some(s) = same_site_name {
-        b = b.cookie_same_site(same_site(&s)?);
-    }
-    if let Some(p) = cookie_path {
-        b = b.cookie_path(p);
-    }
-    if let Some(d) = cookie_domain {
-        b = b.cookie_domain(d);
-    }
-    if let Some(url) = store {
-        b = b.store_url(url);
-    }
-    if let Some(url) = adapter {
-        b = b.adapter_url(url);
-    }
-    if let Some(p) = path {
-        b = b.path(p);
-    }
-    if let Some(ns) = namespaces {
-        b = b.namespaces(ns);
-    }
-    if let Some(d) = config_duration(ping_interval.as_ref(), "ping_interval")? {
-        b = b.ping_interval(d);
-    }
-    if let Some(d) = config_duration(ping_timeout.as_ref(), "ping_timeout")? {
-        b = b.ping_timeout(d);
-    }
-    if let Some(d) = config_duration(connect_timeout.as_ref(), "connect_timeout")? {
-        b = b.connect_timeout(d);
-    }
-    if let Some(n) = max_payload {
-        b = b.max_payload(n);
-    }
-    if let Some(n) = max_buffer_size {
-        b = b.max_buffer_size(n);
-    }
-    Ok(Configured {
-        io: b.build()?,
-        host,
-        port,
-    })
+    Ok(Value::Map(map))
+}
+
+/// Builds the engine from `SessionIo(...)`'s keywords, through core's `Options`.
+pub fn configure(given: Option<&Bound<'_, PyDict>>) -> Result<Configured, Failure> {
+    let options = Options::from_value(options_value(given)?, KeyStyle::SnakeCase)?;
+    let addr = options.addr()?;
+    let io = options.into_builder(None)?.build()?;
+    Ok(Configured { io, addr })
 }

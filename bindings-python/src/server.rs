@@ -2,7 +2,7 @@
 //! through starting and running to closed (never restarted), with the fork guard.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -29,8 +29,7 @@ enum State {
 /// Where the server listens and which state it is in.
 pub struct Server {
     io: SessionIo,
-    host: String,
-    port: u16,
+    addr: SocketAddr,
     state: Arc<Mutex<State>>,
     fork_guard: ForkGuard,
 }
@@ -40,11 +39,10 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl Server {
-    pub fn new(io: SessionIo, host: String, port: u16, fork_guard: ForkGuard) -> Self {
+    pub fn new(io: SessionIo, addr: SocketAddr, fork_guard: ForkGuard) -> Self {
         Server {
             io,
-            host,
-            port,
+            addr,
             state: Arc::new(Mutex::new(State::Idle)),
             fork_guard,
         }
@@ -55,21 +53,13 @@ impl Server {
         self.fork_guard.check()
     }
 
-    fn bind_addr(&self) -> Result<SocketAddr, Failure> {
-        (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| Failure::server(format!("cannot resolve host {:?}: {e}", self.host)))?
-            .next()
-            .ok_or_else(|| Failure::server(format!("host {:?} has no address", self.host)))
-    }
-
     /// Moves Idle → Starting; the returned future binds, then moves Starting → Running (or
     /// back to Idle when binding failed) and resolves to the bound port.
     pub fn start(
         &self,
     ) -> Result<impl Future<Output = Result<u16, Failure>> + Send + 'static, Failure> {
         self.check_process()?;
-        let addr = self.bind_addr()?;
+        let addr = self.addr;
         {
             let mut state = lock(&self.state);
             match *state {

@@ -1,6 +1,6 @@
 //! `Session`: the live session handle, with every method as a coroutine and a `_sync` twin.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
@@ -39,15 +39,6 @@ pub fn datetime_from_ms(py: Python<'_>, ms: u64) -> PyResult<Py<PyAny>> {
         .getattr("datetime")?
         .call_method1("fromtimestamp", (seconds, utc))?
         .unbind())
-}
-
-/// The time a `SystemTime` names, as an aware UTC `datetime`.
-pub fn datetime_from_system_time(py: Python<'_>, t: std::time::SystemTime) -> PyResult<Py<PyAny>> {
-    let ms = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis().min(u64::MAX as u128) as u64)
-        .unwrap_or(0);
-    datetime_from_ms(py, ms)
 }
 
 impl PySession {
@@ -181,7 +172,7 @@ impl PySession {
     /// The session id (also the name of its Socket.IO room).
     #[getter]
     fn id(&self) -> String {
-        self.session.id().to_string()
+        self.session.host_id()
     }
 
     fn __repr__(&self) -> String {
@@ -341,12 +332,6 @@ impl PySession {
             .notify_future(event, data.unwrap_or(&none))
             .or_raise(py)?;
         block_on(py, fut).or_raise(py)?.or_raise(py)
-    }
-
-    /// For host middlewares: the `Set-Cookie` the response needs after a `regenerate()`
-    /// or `destroy()` through this request's handle, or `None`.
-    fn _cookie_change(&self) -> Option<String> {
-        self.session.cookie_change()
     }
 }
 

@@ -3,34 +3,36 @@
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::PyTuple;
 use pyo3::IntoPyObjectExt;
 use sessionio::{SocketHandle, Value};
 
 use crate::convert;
 use crate::errors::{Convert, Failure, OrRaise, ToPython};
 use crate::runtime::{block_on, into_awaitable, runtime};
-use crate::session::{datetime_from_system_time, PySession};
+use crate::session::{datetime_from_ms, PySession};
 
 #[pyclass(frozen, name = "Socket", module = "sessionio._sessionio")]
 pub struct PySocket {
     handle: SocketHandle,
 }
 
-/// What the client sent when it connected.
-#[pyclass(frozen, get_all, name = "Handshake", module = "sessionio._sessionio")]
+/// What the client sent when it connected: core's one handshake shape
+/// (`Handshake::to_json`), with `time` as a datetime and `address` as an `Address`.
+#[pyclass(frozen, name = "Handshake", module = "sessionio._sessionio")]
 pub struct PyHandshake {
-    /// Headers of the connection's first HTTP request, lower-case names; repeated headers
-    /// joined with ", " (`cookie` with "; ").
-    headers: Py<PyDict>,
-    /// Query parameters of that request (the last value of a repeated name).
-    query: Py<PyDict>,
-    /// The `auth` object of the client's connect packet (`None` if it sent none).
-    auth: Py<PyAny>,
-    /// When the socket connected, an aware UTC datetime.
-    time: Py<PyAny>,
-    /// The client's `(host, port)`.
-    address: Option<(String, u16)>,
+    /// Core's JSON of the handshake, as `as_dict()` gives it.
+    json: serde_json::Value,
+}
+
+/// The client's address: its IP and port.
+#[pyclass(frozen, eq, get_all, name = "Address", module = "sessionio._sessionio")]
+#[derive(PartialEq)]
+pub struct PyAddress {
+    /// The IP address, e.g. "127.0.0.1" or "::1".
+    ip: String,
+    /// The client's port.
+    port: u16,
 }
 
 fn args_values(args: &Bound<'_, PyTuple>) -> Result<Vec<Value>, Failure> {
@@ -54,14 +56,16 @@ impl PySocket {
         &self,
         event: String,
         args: &Bound<'_, PyTuple>,
-        timeout: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
     ) -> Result<
         impl std::future::Future<Output = Result<impl ToPython, Failure>> + Send + 'static,
         Failure,
     > {
         let values = args_values(args)?;
-        let timeout: Duration =
-            convert::duration(timeout, "timeout").map_err(Failure::invalid_value)?;
+        let timeout: Duration = match timeout.filter(|t| !t.is_none()) {
+            Some(t) => convert::duration(t, "timeout").map_err(Failure::invalid_value)?,
+            None => sessionio::DEFAULT_ACK_TIMEOUT,
+        };
         let handle = self.handle.clone();
         Ok(async move {
             let reply = handle.emit_with_ack(&event, &values, timeout).await?;
@@ -89,7 +93,7 @@ impl PySocket {
     /// The session id, `None` for an anonymous socket.
     #[getter]
     fn session_id(&self) -> Option<String> {
-        self.handle.session_id().map(|id| id.to_string())
+        self.handle.session_host_id()
     }
 
     /// A live handle on the socket's session, `None` for an anonymous socket.
@@ -104,36 +108,12 @@ impl PySocket {
         self.handle.connected()
     }
 
+    /// What the client sent when it connected.
     #[getter]
-    fn handshake(&self, py: Python<'_>) -> PyResult<PyHandshake> {
-        let h = self.handle.handshake();
-        let headers = PyDict::new(py);
-        for name in h.headers.keys() {
-            let separator = if name.as_str() == "cookie" {
-                "; "
-            } else {
-                ", "
-            };
-            let joined = h
-                .headers
-                .get_all(name)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect::<Vec<_>>()
-                .join(separator);
-            headers.set_item(name.as_str(), joined)?;
+    fn handshake(&self) -> PyHandshake {
+        PyHandshake {
+            json: self.handle.handshake().to_json(),
         }
-        let query = PyDict::new(py);
-        for (k, v) in &h.query {
-            query.set_item(k, v)?;
-        }
-        Ok(PyHandshake {
-            headers: headers.unbind(),
-            query: query.unbind(),
-            auth: convert::json_to_py(py, &h.auth)?,
-            time: datetime_from_system_time(py, h.time)?,
-            address: h.address.map(|a| (a.ip().to_string(), a.port())),
-        })
     }
 
     /// Emits `event` with the arguments to this socket. Binary data (`bytes`) is sent as
@@ -154,9 +134,8 @@ impl PySocket {
         args: &Bound<'py, PyTuple>,
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let default = 5.0f64.into_pyobject(py)?.into_any();
         let fut = self
-            .emit_with_ack_future(event, args, timeout.unwrap_or(&default))
+            .emit_with_ack_future(event, args, timeout)
             .or_raise(py)?;
         into_awaitable(py, fut)
     }
@@ -169,9 +148,8 @@ impl PySocket {
         args: &Bound<'_, PyTuple>,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let default = 5.0f64.into_pyobject(py)?.into_any();
         let fut = self
-            .emit_with_ack_future(event, args, timeout.unwrap_or(&default))
+            .emit_with_ack_future(event, args, timeout)
             .or_raise(py)?;
         block_on(py, fut).or_raise(py)?.or_raise(py)?.to_python(py)
     }
@@ -207,13 +185,65 @@ impl ToPython for PySocket {
     }
 }
 
+impl PyHandshake {
+    fn field(&self, name: &str) -> &serde_json::Value {
+        self.json.get(name).unwrap_or(&serde_json::Value::Null)
+    }
+}
+
 #[pymethods]
 impl PyHandshake {
-    fn __repr__(&self, py: Python<'_>) -> String {
-        format!(
-            "<sessionio.Handshake address={:?} headers={}>",
-            self.address,
-            self.headers.bind(py).len()
-        )
+    /// Headers of the connection's first HTTP request, lower-case names; repeated headers
+    /// joined with ", " (`cookie` with "; ").
+    #[getter]
+    fn headers(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        convert::json_to_py(py, self.field("headers"))
+    }
+
+    /// Query parameters of that request: a repeated key gives a list of its values.
+    #[getter]
+    fn query(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        convert::json_to_py(py, self.field("query"))
+    }
+
+    /// The `auth` object of the client's connect packet (`None` if it sent none).
+    #[getter]
+    fn auth(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        convert::json_to_py(py, self.field("auth"))
+    }
+
+    /// When the socket connected, an aware UTC datetime.
+    #[getter]
+    fn time(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        datetime_from_ms(py, self.field("time").as_u64().unwrap_or(0))
+    }
+
+    /// The client's address, `None` when the server does not know it.
+    #[getter]
+    fn address(&self) -> Option<PyAddress> {
+        let address = self.field("address");
+        Some(PyAddress {
+            ip: address.get("ip")?.as_str()?.to_owned(),
+            port: u16::try_from(address.get("port")?.as_u64()?).ok()?,
+        })
+    }
+
+    /// The handshake as core shapes it in every language: `{"headers", "query", "auth",
+    /// "time" (unix ms), "address" ({"ip", "port"} or None)}`.
+    fn as_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        convert::json_to_py(py, &self.json)
+    }
+
+    fn __repr__(&self) -> String {
+        let address = self.field("address");
+        let headers = self.field("headers").as_object().map_or(0, |h| h.len());
+        format!("<sessionio.Handshake address={address} headers={headers}>")
+    }
+}
+
+#[pymethods]
+impl PyAddress {
+    fn __repr__(&self) -> String {
+        format!("Address(ip={:?}, port={})", self.ip, self.port)
     }
 }

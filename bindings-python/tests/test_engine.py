@@ -8,7 +8,7 @@ import gc
 import socket
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -46,13 +46,22 @@ S = {"secret": SECRET}
         ({}, "a secret is required"),
         ({"secret": "short"}, "secret #1 is 5 bytes; at least 32 are required"),
         ({"secrets": [SECRET, b"short"]}, "secret #2 is 5 bytes"),
-        ({**S, "secrets": [SECRET]}, "pass secret or secrets, not both"),
-        ({"secrets": SECRET}, "secrets must be a list"),
-        ({"secret": 12345}, "a secret must be str or bytes"),
+        ({**S, "secrets": [SECRET]}, "give either secret or secrets, not both"),
+        ({"secrets": SECRET}, "option `secrets`: invalid type: string"),
+        ({"secret": 12345}, "option `secret`: invalid type: integer `12345`, expected a string or bytes"),
         ({**S, "ttl": 0}, "ttl must be at least 1 ms"),
-        ({**S, "ttl": -1}, "ttl must be a non-negative, finite duration"),
-        ({**S, "ttl": "10"}, "ttl must be seconds (int or float) or a timedelta, not str"),
-        ({**S, "ttl": True}, "ttl must be seconds or a timedelta, not bool"),
+        ({**S, "ttl": -1}, "ttl must be a non-negative number of seconds"),
+        ({**S, "ttl": timedelta(0)}, "ttl must be at least 1 ms"),
+        ({**S, "ttl": 1, "ttl_ms": 1000}, "give either ttl or ttl_ms, not both"),
+        ({**S, "ttl": object()}, "option `ttl`: a object is not an option value"),
+        ({**S, "ttl": "10"}, "option `ttl`: invalid type: string \"10\", expected f64"),
+        ({**S, "ttl": True}, "option `ttl`: invalid type: boolean `true`, expected f64"),
+        ({**S, "cookie_nmae": "x"}, "unknown option `cookie_nmae`"),
+        ({**S, "express_session": {"redis_urll": "x"}}, "unknown option `express_session.redis_urll`"),
+        ({**S, "express_session": {"redis_url": 1}}, "option `express_session.redis_url`: invalid type: integer `1`"),
+        ({"express_session": {"secret": "s"}}, "express_session needs express-session's store (or redis_url"),
+        ({**S, "port": 70000}, "option `port`: invalid value: integer `70000`, expected u16"),
+        ({**S, "host": "example.com"}, 'host must be an IP address such as "127.0.0.1" or "::", or "localhost", not "example.com"'),
         ({**S, "allowed_origins": ["*"]}, "wildcard"),
         ({**S, "allowed_origins": ["https://a.example/"]}, "no path"),
         ({**S, "allowed_origins": ["https://a.example"], "allow_any_origin": True}, "exclusive"),
@@ -512,3 +521,30 @@ async def test_adapter_whose_redis_does_not_answer_fails_start() -> None:
     assert time.monotonic() - started < 7
     assert not rt.started
     await rt.close()
+
+
+def test_options_are_cores_millisecond_spellings_and_localhost() -> None:
+    rt = SessionIo(
+        secret=SECRET,
+        host="localhost",
+        ttl_ms=1500,
+        ping_interval_ms=10_000,
+        ping_timeout_ms=5_000,
+        connect_timeout_ms=2_500,
+        cookie_secure=None,
+    )
+    rt.start_sync()
+    try:
+        assert rt.url == f"http://127.0.0.1:{rt.port}"
+        session = rt.create_session_sync()
+        remaining = (session.expires_at_sync() - datetime.now(timezone.utc)).total_seconds()
+        assert 0.5 < remaining <= 1.5
+    finally:
+        rt.close_sync()
+
+
+def test_an_unknown_keyword_is_refused_by_name() -> None:
+    with pytest.raises(InvalidConfigError) as raised:
+        SessionIo(secret=SECRET, cookie_nmae="x")  # type: ignore[call-arg]
+    assert str(raised.value) == "invalid configuration: unknown option `cookie_nmae`"
+    assert raised.value.code == "ERR_INVALID_CONFIG"

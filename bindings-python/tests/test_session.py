@@ -273,18 +273,32 @@ async def test_notify_through_the_session(rt: SessionIo) -> None:
         await session.notify("event", {1, 2})
 
 
-async def test_cookie_change_of_a_request_session(rt: SessionIo) -> None:
-    request = await rt.http_session(None)
-    assert request.session._cookie_change() is None
+async def test_http_request_outcome_follows_the_request_session(rt: SessionIo) -> None:
+    request = await rt.http_request(None)
+    assert request.session is not None and request.refusal is None
+    created = request.set_cookie()
+    assert created == rt.set_cookie(request.session.id)
     renewed = await request.session.regenerate()
-    assert request.session._cookie_change() == rt.set_cookie(renewed.id)
+    assert request.set_cookie() == rt.set_cookie(renewed.id)
     await renewed.destroy()
-    assert request.session._cookie_change() == rt.clear_cookie()
-    # Handles not made for a request carry no cookie.
+    assert request.set_cookie() == rt.clear_cookie()
+    # An existing session's request carries no cookie until it changes.
     plain = await rt.create_session()
+    known = rt.http_request_sync(cookie_pair(rt.set_cookie(plain.id)))
+    assert known.session == plain and known.set_cookie() is None
+    assert "HttpOutcome session=" in repr(known)
     await plain.destroy()
-    assert plain._cookie_change() is None
     assert cookie_pair(rt.clear_cookie()) == "sessionio.sid="
+
+
+async def test_http_request_outcome_of_a_refused_cookie(rt: SessionIo) -> None:
+    refused = await rt.http_request("sessionio.sid=forged")
+    assert refused.session is None
+    assert refused.refusal is not None
+    assert (refused.refusal.status, refused.refusal.message) == (401, "invalid session")
+    assert refused.refusal.clear_cookie == rt.clear_cookie()
+    assert refused.set_cookie() == rt.clear_cookie()
+    assert repr(refused) == "<sessionio.HttpOutcome refused 401 \"invalid session\">"
 
 
 def test_session_equality_and_repr(rt_sync: SessionIo) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import logging
 import threading
 from datetime import datetime, timedelta, timezone
@@ -286,7 +287,7 @@ async def test_on_connection_socket_api_and_handshake(rt: SessionIo) -> None:
     client.on("sync-welcome", lambda: sync_welcomed.set())
     before = datetime.now(timezone.utc)
     await client.connect(
-        f"{rt.url}?room=7&x=a%20b",
+        f"{rt.url}?room=7&x=a%20b&tag=a&tag=b",
         headers={"Cookie": f"theme=dark; {cookie}", "X-Test": "yes", "Origin": ORIGIN},
         auth={"user": "ada"},
         transports=["websocket"],
@@ -305,10 +306,23 @@ async def test_on_connection_socket_api_and_handshake(rt: SessionIo) -> None:
     # (the client's cookie jar may reorder cookies)
     assert sorted(hs.headers["cookie"].split("; ")) == sorted(["theme=dark", cookie])
     assert hs.query["room"] == "7" and hs.query["x"] == "a b" and hs.query["EIO"] == "4"
+    assert hs.query["tag"] == ["a", "b"]
     assert hs.auth == {"user": "ada"}
-    assert hs.address is not None and hs.address[0] == "127.0.0.1" and hs.address[1] > 0
+    assert hs.address is not None and hs.address.ip == "127.0.0.1" and hs.address.port > 0
+    assert socket.handshake.address == hs.address
+    assert repr(hs.address) == f'Address(ip="127.0.0.1", port={hs.address.port})'
     assert before - timedelta(seconds=1) <= hs.time <= datetime.now(timezone.utc)
     assert "address=" in repr(hs)
+    # Core's one shape, as Rust and Node give it.
+    assert hs.as_dict() == {
+        "headers": hs.headers,
+        "query": hs.query,
+        "auth": {"user": "ada"},
+        "time": round(hs.time.timestamp() * 1000),
+        "address": {"ip": "127.0.0.1", "port": hs.address.port},
+    }
+    assert isinstance(hs.as_dict()["time"], int)
+    assert set(hs.query) == {"room", "x", "tag", "EIO", "transport", "t"}
 
     assert await client.call("ask", timeout=5) == [21, "ok"]
     assert answers == [[21, "ok"]]
@@ -340,6 +354,33 @@ async def test_emit_with_ack_times_out(rt: SessionIo) -> None:
     await client.connect(rt.url, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=5)
     reply = await client.call("ask", timeout=5)
     assert reply.startswith("ServerError: server error:")
+    await client.disconnect()
+
+
+async def test_emit_with_ack_without_a_timeout_waits_cores_default(rt: SessionIo) -> None:
+    waited: list[float] = []
+
+    @rt.on("ask")
+    async def ask(socket: Socket) -> str:
+        start = time.monotonic()
+        try:
+            await socket.emit_with_ack("unanswered")
+        except Exception as e:
+            waited.append(time.monotonic() - start)
+            return type(e).__name__
+        return "answered"
+
+    _, cookie = await new_cookie(rt)
+    client = socketio.AsyncClient(reconnection=False)
+
+    @client.on("unanswered")
+    async def never_answers() -> None:
+        await asyncio.sleep(10)
+
+    await client.connect(rt.url, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=5)
+    assert await client.call("ask", timeout=10) == "ServerError"
+    # core's DEFAULT_ACK_TIMEOUT: 5 s
+    assert 4.9 <= waited[0] < 7, waited
     await client.disconnect()
 
 
