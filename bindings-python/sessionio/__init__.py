@@ -124,24 +124,8 @@ class SessionIo(_sessionio.SessionIo):
     types and documents every one); an omitted keyword or ``None`` takes core's default, and
     core checks them all at construction: an unknown keyword, a wrong type or a bad value
     raises :class:`InvalidConfigError` (``invalid configuration: unknown option `x```).
-    ``secret`` (str/bytes, >= 32 bytes) or ``secrets`` (a list: the first signs, any
-    verifies), ``host`` (an IP address or ``"localhost"``; default ``127.0.0.1``), ``port``
-    (default 0: any free port), ``cookie_name`` (default ``sessionio.sid``),
-    ``cookie_secure`` (default True), ``same_site`` (``"lax"`` (default) / ``"strict"`` /
-    ``"none"``), ``cookie_path`` (default ``/``), ``cookie_domain`` (default host-only),
-    ``ttl`` (inactivity timeout: seconds or ``timedelta``, default 24 h; or ``ttl_ms``),
-    ``extend_on_socket_activity`` (default True), ``allowed_origins``,
-    ``allow_any_origin`` (default False), ``allow_anonymous`` (default False),
-    ``token_auth`` (default True), ``max_connections_per_session`` (default 32), ``store``
-    (``"memory://"`` (default), ``"sqlite://<file>"``, ``"redis://<host>[:<port>][/<db>]"``),
-    ``adapter`` (``"redis://..."`` links the engines of every process on that Redis so that
-    ``notify_session`` and ``destroy_session`` reach their sockets too; ``"local://"`` links
-    nothing; default: the ``store`` URL if it is ``redis://``), ``path`` (default
-    ``/socket.io``), ``namespaces`` (default ``["/"]``), ``ping_interval`` (default 25 s),
-    ``ping_timeout`` (default 20 s), ``connect_timeout`` (default 45 s) — each also as
-    ``<name>_ms`` in milliseconds —, ``max_payload`` (default 1 000 000 bytes),
-    ``max_buffer_size`` (default 1024), ``express_session`` (express-session's sessions
-    through connect-redis: ``secret``, ``name``, ``redis_url``, ``redis_prefix``).
+    Every option, with its default, is listed once in the typed signature of
+    ``SessionIo.__new__`` (``sessionio/_sessionio.pyi``: ``help(sessionio.SessionIo)``).
     """
 
     _runner: LoopRunner | None = None
