@@ -97,6 +97,11 @@ export interface StartOptions {
    */
   maxBufferSize?: number;
   /**
+   * Bytes a websocket reads from the network at a time, default 1024: memory per idle
+   * socket; larger messages still pass, up to `maxPayload`.
+   */
+  wsReadBufferSize?: number;
+  /**
    * Keep your express-session: sockets are admitted by express-session's own cookie and
    * read and write express-session's sessions. `secret`/`secrets`, `store`, `cookieName`
    * and `ttl`/`ttlMs` do not apply (the cookie and the store are express-session's; expiry

@@ -172,6 +172,7 @@ class SessionIo:
         connect_timeout_ms: int | None = None,
         max_payload: int | None = None,
         max_buffer_size: int | None = None,
+        ws_read_buffer_size: int | None = None,
         express_session: ExpressSessionOptions | None = None,
     ) -> Self:
         """Every keyword is an option of the engine (core's ``Options``, snake_case); an
@@ -201,7 +202,9 @@ class SessionIo:
           ``connect_timeout`` (default 45 s): seconds or ``timedelta``, or the ``_ms``
           spellings in milliseconds.
         - ``max_payload`` (default 1 000 000 bytes), ``max_buffer_size`` (default 1024
-          packets queued per socket).
+          packets queued per socket), ``ws_read_buffer_size`` (default 1024 bytes a
+          websocket reads at a time: memory per idle socket; larger messages still pass, up
+          to ``max_payload``).
         - ``express_session``: read the sessions of an Express app's express-session with
           connect-redis: ``{"secret": ..., "name": "connect.sid", "redis_url": ...,
           "redis_prefix": "sess:"}`` (``redis_url`` is required from Python).

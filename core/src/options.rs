@@ -172,6 +172,9 @@ pub struct Options {
     pub max_payload: Option<u64>,
     /// Outgoing packets queued per socket (default 1024).
     pub max_buffer_size: Option<usize>,
+    /// Bytes a websocket reads from the network at a time (default 1024): memory per idle
+    /// socket; larger messages still pass, up to `max_payload`.
+    pub ws_read_buffer_size: Option<usize>,
     /// express-session mode (Node): adopt express-session's cookie and store.
     pub express_session: Option<ExpressSessionOptions>,
 }
@@ -405,6 +408,9 @@ impl Options {
         if let Some(v) = self.max_buffer_size {
             b = b.max_buffer_size(v);
         }
+        if let Some(v) = self.ws_read_buffer_size {
+            b = b.ws_read_buffer_size(v);
+        }
         if let Some(x) = self.express_session {
             b = b.express_session(express_settings(x, express_store)?);
         } else if express_store.is_some() {
@@ -487,11 +493,13 @@ mod tests {
                 Value::Array(vec!["http://localhost:4200".into()]),
             ),
             ("pingIntervalMs", Value::Nil),
+            ("wsReadBufferSize", 2048.into()),
         ]);
         let snake = map(&[
             ("secret", Value::Binary(SECRET.as_bytes().to_vec())),
             ("cookie_name", "app.sid".into()),
             ("ttl_ms", 1500.into()),
+            ("ws_read_buffer_size", 2048.into()),
             ("same_site", "strict".into()),
             (
                 "allowed_origins",
@@ -505,6 +513,7 @@ mod tests {
         let io = a.into_builder(None).unwrap().build().unwrap();
         assert_eq!(io.config().cookie.name, "app.sid");
         assert_eq!(io.config().ttl, Duration::from_millis(1500));
+        assert_eq!(io.config().transport.ws_read_buffer_size, 2048);
     }
 
     #[test]
