@@ -70,6 +70,9 @@ step "two nodes on one Redis, and Redis killed and restarted under them (tests/c
 bash scripts/test-node.sh
 bash scripts/test-python.sh
 
+step "host contract across languages: one handshake, one bad option — Rust, Node and Python agree (tests/contract)"
+(cd tests && node --test contract/)
+
 step "short fuzz run (scripts/fuzz.sh --short: nightly Rust and cargo-fuzz, installed if missing)"
 bash scripts/fuzz.sh --short
 
