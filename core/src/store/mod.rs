@@ -123,18 +123,6 @@ pub trait Sweep: Send + Sync {
     fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>>;
 }
 
-impl dyn SessionStore {
-    /// The engine's periodic sweep: the store's [`Sweep::delete_expired`] if it has a
-    /// [`sweeper`](SessionStore::sweeper); for a store that drops expired records by itself
-    /// nothing is called and `Ok(0)` is returned (this process deleted nothing).
-    pub fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>> {
-        match self.sweeper() {
-            Some(sweeper) => sweeper.delete_expired(before_ms),
-            None => Box::pin(std::future::ready(Ok(0))),
-        }
-    }
-}
-
 /// The compare-and-swap loop behind the default [`SessionStore::update`]: load, apply,
 /// swap, and on a lost race retry with the newer record (at most
 /// [`MAX_UPDATE_ATTEMPTS`] times, then [`Error::Conflict`]). For backends that add their
