@@ -10,13 +10,11 @@ use crate::session::{ResponseCookie, Session};
 use crate::store::now_ms;
 use crate::{cookie, SessionId};
 
-/// What an HTTP request's cookie resolved to; see [`host::http_session`](crate::host::http_session).
-#[derive(Debug, Clone)]
-pub struct HttpSession {
-    /// The request's session.
-    pub session: Session,
-    /// A `Set-Cookie` header value to send, when the session was created for this request.
-    pub set_cookie: Option<String>,
+/// The session of an HTTP request; see [`host::http_request`](crate::host::http_request).
+pub(crate) struct RequestSession {
+    pub(crate) session: Session,
+    /// The new session's `Set-Cookie`, when the session was created for this request.
+    pub(crate) set_cookie: Option<String>,
 }
 
 /// What a request's `Cookie` header holds for the engine.
@@ -102,39 +100,51 @@ impl Core {
         Ok(Some((id, record.expires_at)))
     }
 
-    /// The session of an HTTP request; see [`host::http_request`](crate::host::http_request).
+    /// The live session a request's `Cookie` header names (its expiry moved with
+    /// `extend`), `None` without a session cookie, or why the cookie is refused (forged,
+    /// unknown or destroyed: `invalid session`; expired; store unavailable).
+    pub(crate) async fn cookie_session(
+        &self,
+        cookie_header: Option<&str>,
+        extend: bool,
+    ) -> Result<Option<SessionId>, Refusal> {
+        let id = match self.cookie_credential(cookie_header) {
+            CookieCredential::Absent => return Ok(None),
+            CookieCredential::Invalid => return Err(Refusal::InvalidSession),
+            CookieCredential::Valid(id) => id,
+        };
+        if self.presence.is_tombstoned(id) {
+            return Err(Refusal::InvalidSession);
+        }
+        self.check_live(id, extend).await?;
+        Ok(Some(id))
+    }
+
+    /// The session of an HTTP request: the cookie's (extended: this is activity), or a new
+    /// one when there is no cookie; see [`host::http_request`](crate::host::http_request).
     pub(crate) async fn http_session(
         self: &Arc<Self>,
         cookie_header: Option<&str>,
         slot: Option<Arc<ResponseCookie>>,
-    ) -> Result<HttpSession, Refusal> {
+    ) -> Result<RequestSession, Refusal> {
         self.start_background();
-        match self.cookie_credential(cookie_header) {
+        let (id, set_cookie) = match self.cookie_session(cookie_header, true).await? {
+            Some(id) => (id, None),
             // The host's session system makes the sessions (express-session).
-            CookieCredential::Absent if !self.config.identity.creates_sessions() => {
-                Err(Refusal::SessionRequired)
+            None if !self.config.identity.creates_sessions() => {
+                return Err(Refusal::SessionRequired)
             }
-            CookieCredential::Absent => {
+            None => {
                 let id = self
                     .insert_new_session(Default::default(), now_ms() + self.ttl_ms())
                     .await
                     .map_err(|_| Refusal::StoreUnavailable)?;
-                Ok(HttpSession {
-                    session: Session::new(id, self.clone(), true, slot),
-                    set_cookie: self.set_cookie(id),
-                })
+                (id, self.set_cookie(id))
             }
-            CookieCredential::Invalid => Err(Refusal::InvalidSession),
-            CookieCredential::Valid(id) => {
-                if self.presence.is_tombstoned(id) {
-                    return Err(Refusal::InvalidSession);
-                }
-                self.check_live(id, true).await?;
-                Ok(HttpSession {
-                    session: Session::new(id, self.clone(), true, slot),
-                    set_cookie: None,
-                })
-            }
-        }
+        };
+        Ok(RequestSession {
+            session: Session::new(id, self.clone(), true, slot),
+            set_cookie,
+        })
     }
 }

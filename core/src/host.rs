@@ -8,14 +8,11 @@
 
 use std::sync::Arc;
 
-use crate::admission::CookieCredential;
 use crate::cookie::Signer;
 use crate::engine::SessionIo;
 use crate::error::{Refusal, Result};
 use crate::session::{ResponseCookie, Session};
 use crate::SessionId;
-
-pub use crate::admission::HttpSession;
 
 /// What an HTTP request's cookie resolved to, and the `Set-Cookie` its response carries.
 ///
@@ -32,9 +29,17 @@ pub use crate::admission::HttpSession;
 /// let forged = host::http_request(&io, Some("sessionio.sid=forged")).await;
 /// assert_eq!(forged.refusal().map(|r| r.http_status()), Some(401));
 /// assert_eq!(forged.set_cookie(), Some(host::clear_cookie(&io)));
-/// // regenerate() and destroy() during the request change the response's cookie.
-/// session.destroy().await?;
-/// assert_eq!(first.set_cookie(), Some(host::clear_cookie(&io)));
+/// // A valid cookie: its session, and no cookie to send.
+/// let cookie = first.set_cookie().unwrap().split(';').next().unwrap().to_owned();
+/// let again = host::http_request(&io, Some(&cookie)).await;
+/// assert_eq!(again.session().map(|s| s.id()), Some(session.id()));
+/// assert_eq!(again.set_cookie(), None);
+/// // regenerate() and destroy() during the request change the response's cookie, the
+/// // latest one winning.
+/// let renewed = again.session().unwrap().regenerate().await?;
+/// assert_eq!(again.set_cookie(), Some(host::set_cookie(&io, renewed.id())));
+/// renewed.destroy().await?;
+/// assert_eq!(again.set_cookie(), Some(host::clear_cookie(&io)));
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -97,16 +102,6 @@ pub async fn http_request(io: &SessionIo, cookie_header: Option<&str>) -> HttpOu
     }
 }
 
-/// The session of an HTTP request, or its refusal; [`http_request`] with the outcome
-/// split (the response's cookie: `set_cookie`, then [`Session::cookie_change`]).
-pub async fn http_session(
-    io: &SessionIo,
-    cookie_header: Option<&str>,
-) -> std::result::Result<HttpSession, Refusal> {
-    let slot = Arc::new(ResponseCookie::default());
-    io.0.http_session(cookie_header, Some(slot)).await
-}
-
 /// A refused request's answer: the refusal, and the `Set-Cookie` that clears a bad cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
@@ -130,18 +125,9 @@ pub async fn check_cookie(
         set_cookie: refusal.clears_cookie().then(|| io.0.clear_cookie()),
     };
     io.0.start_background();
-    let id = match io.0.cookie_credential(cookie_header) {
-        CookieCredential::Absent => return Ok(None),
-        CookieCredential::Invalid => return Err(refused(Refusal::InvalidSession)),
-        CookieCredential::Valid(id) => id,
-    };
-    if io.0.presence.is_tombstoned(id) {
-        return Err(refused(Refusal::InvalidSession));
-    }
-    match io.0.live_record(id).await {
-        Ok(_) => Ok(Some(id)),
-        Err(not_live) => Err(refused(not_live.into())),
-    }
+    io.0.cookie_session(cookie_header, false)
+        .await
+        .map_err(refused)
 }
 
 /// What the Socket.IO connect middleware decides for a handshake with these request

@@ -127,30 +127,6 @@ impl Session {
         self.core.host_id(self.id)
     }
 
-    /// For a handle of an HTTP request (from [`host::http_session`](crate::host::http_session)),
-    /// the `Set-Cookie` value its response must carry because of what was done through
-    /// this handle or the handles [`regenerate`](Self::regenerate) returned: the new
-    /// session's cookie after `regenerate`, a clearing cookie after `destroy`, the latest
-    /// of them; `None` if neither happened (and for handles not made for a request). Host
-    /// middlewares in other languages add it when the response starts.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let io = sessionio::SessionIo::builder().secret([7u8; 32]).build()?;
-    /// use sessionio::host;
-    /// let request = host::http_session(&io, None).await?;
-    /// assert_eq!(request.session.cookie_change(), None);
-    /// let renewed = request.session.regenerate().await?;
-    /// assert_eq!(request.session.cookie_change(), Some(host::set_cookie(&io, renewed.id())));
-    /// renewed.destroy().await?;
-    /// assert_eq!(request.session.cookie_change(), Some(host::clear_cookie(&io)));
-    /// # Ok(()) }
-    /// ```
-    pub fn cookie_change(&self) -> Option<String> {
-        self.cookie.as_ref().and_then(|slot| slot.peek())
-    }
-
     async fn live_record(&self) -> Result<Record> {
         Ok(self.core.live_record(self.id).await?)
     }

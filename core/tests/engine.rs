@@ -265,9 +265,10 @@ async fn destroy_disconnects_every_socket_and_the_cookie_is_refused_after() {
     let (_c, r) = Client::connect(addr, Some(&c), None, None).await;
     assert_eq!(r, Connect::Refused("invalid session".into()));
     assert_eq!(
-        sessionio::host::http_session(&io, Some(&c))
+        sessionio::host::http_request(&io, Some(&c))
             .await
-            .unwrap_err(),
+            .refusal()
+            .unwrap(),
         Refusal::InvalidSession
     );
     // Nothing is left behind for the destroyed session.
@@ -329,9 +330,10 @@ async fn expired_sessions_are_told_and_kicked_within_a_second() {
         worst = worst.max(kicked_at - expires_at);
         let (_c, r) = Client::connect(addr, Some(&cookie(&io, s.id())), None, None).await;
         assert_eq!(r, Connect::Refused("session expired".into()));
-        let http = sessionio::host::http_session(&io, Some(&cookie(&io, s.id())))
+        let http = sessionio::host::http_request(&io, Some(&cookie(&io, s.id())))
             .await
-            .unwrap_err();
+            .refusal()
+            .unwrap();
         assert_eq!(http, Refusal::SessionExpired, "HTTP says why, too");
     }
     assert!(worst <= 1000, "worst kick delay {worst} ms");
@@ -348,7 +350,8 @@ async fn http_activity_keeps_the_session_alive() {
     let mut sock = connected(addr, &c).await;
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_millis(120)).await;
-        sessionio::host::http_session(&io, Some(&c)).await.unwrap();
+        let outcome = sessionio::host::http_request(&io, Some(&c)).await;
+        assert!(outcome.session().is_some(), "{:?}", outcome.refusal());
     }
     // 960 ms > 2 × TTL have passed; the socket was never kicked.
     assert_eq!(sock.recv_within(Duration::from_millis(50)).await, None);
@@ -460,9 +463,10 @@ async fn regenerate_keeps_data_disconnects_old_sockets_and_retires_the_old_id() 
     );
     assert_eq!(sock.recv_raw().await.unwrap(), "41");
     assert_eq!(
-        sessionio::host::http_session(&io, Some(&old_cookie))
+        sessionio::host::http_request(&io, Some(&old_cookie))
             .await
-            .unwrap_err(),
+            .refusal()
+            .unwrap(),
         Refusal::InvalidSession
     );
     let _fresh = connected(addr, &cookie(&io, new.id())).await;
@@ -521,32 +525,37 @@ async fn concurrent_increments_lose_nothing() {
 #[tokio::test]
 async fn http_sessions_are_created_reused_and_never_silently_replaced() {
     let io = builder().build().unwrap();
-    let created = sessionio::host::http_session(&io, None).await.unwrap();
-    let set_cookie = created.set_cookie.expect("a new session sets its cookie");
+    let created = sessionio::host::http_request(&io, None).await;
+    let set_cookie = created.set_cookie().expect("a new session sets its cookie");
     assert!(
         set_cookie.contains("HttpOnly")
             && set_cookie.contains("SameSite=Lax")
             && set_cookie.contains("Secure")
     );
     let c = set_cookie.split(';').next().unwrap().to_owned();
-    let again = sessionio::host::http_session(&io, Some(&c)).await.unwrap();
-    assert_eq!(again.session.id(), created.session.id());
-    assert!(again.set_cookie.is_none());
+    let again = sessionio::host::http_request(&io, Some(&c)).await;
     assert_eq!(
-        sessionio::host::http_session(&io, Some("sessionio.sid=x.y"))
+        again.session().unwrap().id(),
+        created.session().unwrap().id()
+    );
+    assert!(again.set_cookie().is_none());
+    assert_eq!(
+        sessionio::host::http_request(&io, Some("sessionio.sid=x.y"))
             .await
-            .unwrap_err(),
+            .refusal()
+            .unwrap(),
         Refusal::InvalidSession
     );
-    created.session.destroy().await.unwrap();
+    created.session().unwrap().destroy().await.unwrap();
     assert_eq!(
-        sessionio::host::http_session(&io, Some(&c))
+        sessionio::host::http_request(&io, Some(&c))
             .await
-            .unwrap_err(),
+            .refusal()
+            .unwrap(),
         Refusal::InvalidSession
     );
     assert!(matches!(
-        io.session(created.session.id()).await,
+        io.session(created.session().unwrap().id()).await,
         Err(sessionio::Error::SessionNotFound)
     ));
 }
@@ -661,9 +670,10 @@ async fn engines_on_one_redis_reach_each_others_sockets_and_survive_a_redis_rest
     let (_c, r) = Client::connect(addr_b, Some(&cookie(&a, s.id())), None, None).await;
     assert_eq!(r, Connect::Refused("store unavailable".into()));
     assert_eq!(
-        sessionio::host::http_session(&b, Some(&cookie(&a, s.id())))
+        sessionio::host::http_request(&b, Some(&cookie(&a, s.id())))
             .await
-            .unwrap_err(),
+            .refusal()
+            .unwrap(),
         Refusal::StoreUnavailable
     );
 
@@ -742,10 +752,10 @@ async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
     // During: the old cookie and token still work, over HTTP and at the handshake...
     let (addr, _server) = server(&during).await;
     assert_eq!(
-        sessionio::host::http_session(&during, Some(&old_cookie))
+        sessionio::host::http_request(&during, Some(&old_cookie))
             .await
+            .session()
             .unwrap()
-            .session
             .id(),
         s.id()
     );
@@ -755,16 +765,18 @@ async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
     // ...and new cookies are signed with the new secret only.
     let new_cookie = cookie(&during, s.id());
     assert_ne!(new_cookie, old_cookie);
-    assert!(sessionio::host::http_session(&before, Some(&new_cookie))
+    assert!(sessionio::host::http_request(&before, Some(&new_cookie))
         .await
-        .is_err());
+        .refusal()
+        .is_some());
 
     // After the old secret is removed, its cookies and tokens are refused.
     let (addr, _server) = server(&after).await;
     assert_eq!(
-        sessionio::host::http_session(&after, Some(&old_cookie))
+        sessionio::host::http_request(&after, Some(&old_cookie))
             .await
-            .unwrap_err(),
+            .refusal()
+            .unwrap(),
         Refusal::InvalidSession
     );
     let (_c, r) = Client::connect(addr, Some(&old_cookie), None, None).await;
@@ -772,10 +784,10 @@ async fn secret_rotation_accepts_the_old_secret_until_it_is_removed() {
     let (_t, r) = Client::connect(addr, None, None, Some(token_auth(&old_token))).await;
     assert_eq!(r, Connect::Refused("invalid session".into()));
     assert_eq!(
-        sessionio::host::http_session(&after, Some(&new_cookie))
+        sessionio::host::http_request(&after, Some(&new_cookie))
             .await
+            .session()
             .unwrap()
-            .session
             .id(),
         s.id()
     );
