@@ -13,7 +13,7 @@ use socketioxide::socket::DisconnectReason;
 use crate::adapter::{self, SocketRef};
 use crate::engine::Core;
 use crate::error::Refusal;
-use crate::socket::SocketState;
+use crate::socket::{session_id_of, SocketState};
 use crate::{expiry, handler};
 
 /// Registers every configured namespace with its connect middleware.
@@ -115,13 +115,9 @@ fn attach(core: &Arc<Core>, socket: &SocketRef) {
 
 async fn on_connect(core: Weak<Core>, socket: SocketRef) {
     let Some(core) = core.upgrade() else { return };
-    let session_id = socket
-        .extensions
-        .get::<Arc<SocketState>>()
-        .and_then(|s| s.membership.as_ref().map(|m| m.id));
     // A destroy that raced this handshake (it loaded the record just before the delete)
     // tombstoned the id; the socket leaves at once.
-    if session_id.is_some_and(|id| core.presence.is_tombstoned(id)) {
+    if session_id_of(&socket).is_some_and(|id| core.presence.is_tombstoned(id)) {
         let _ = socket.disconnect();
         return;
     }

@@ -14,7 +14,7 @@ use crate::adapter::{Adapter, SocketRef};
 use crate::engine::{read, write, ConnectionFn, Core, EventFn, RawEvent, SessionIo};
 use crate::error::Refusal;
 use crate::session::Session;
-use crate::socket::SocketHandle;
+use crate::socket::{session_id_of, SocketHandle};
 use crate::Value;
 
 /// One incoming event: its name, arguments, socket and session.
@@ -193,8 +193,7 @@ async fn dispatch(core: &Arc<Core>, raw: RawEvent) -> Option<Result<Reply, Handl
         (c.events.get(&*raw.event).cloned(), c.middlewares.clone())
     };
     let handler = handler?;
-    let ctx = EventContext::from(raw.clone());
-    if let Some(id) = ctx.socket.session_id() {
+    if let Some(id) = session_id_of(&raw.socket) {
         // Every event is checked against the session's current state: a session that
         // just expired or was destroyed elsewhere runs no handler.
         let extend = core.config.extend_on_socket_activity;

@@ -27,10 +27,10 @@ pub(crate) struct SocketState {
     pub(crate) time: SystemTime,
 }
 
-impl SocketState {
-    fn session_id(&self) -> Option<SessionId> {
-        self.membership.as_ref().map(|m| m.id)
-    }
+/// The session of an admitted socket, `None` for an anonymous one (or one not admitted).
+pub(crate) fn session_id_of(socket: &SocketRef) -> Option<SessionId> {
+    let state = socket.extensions.get::<Arc<SocketState>>()?;
+    state.membership.as_ref().map(|m| m.id)
 }
 
 /// What the client sent when it connected (the tutorial's `socket.handshake`).
@@ -146,7 +146,7 @@ impl SocketHandle {
 
     /// The session id, `None` for an anonymous socket.
     pub fn session_id(&self) -> Option<SessionId> {
-        self.state()?.session_id()
+        session_id_of(&self.socket)
     }
 
     /// A live handle on the socket's session, `None` for an anonymous socket.
