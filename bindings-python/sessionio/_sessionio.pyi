@@ -173,6 +173,8 @@ class SessionIo:
         max_payload: int | None = None,
         max_buffer_size: int | None = None,
         ws_read_buffer_size: int | None = None,
+        max_pending_handshakes: int | None = None,
+        max_pending_handshakes_per_address: int | None = None,
         express_session: ExpressSessionOptions | None = None,
     ) -> Self:
         """Every keyword is an option of the engine (core's ``Options``, snake_case); an
@@ -199,12 +201,16 @@ class SessionIo:
           the store URL if it is ``redis://``).
         - ``path`` (default ``"/socket.io"``), ``namespaces`` (default ``["/"]``).
         - ``ping_interval`` (default 25 s), ``ping_timeout`` (default 20 s),
-          ``connect_timeout`` (default 45 s): seconds or ``timedelta``, or the ``_ms``
+          ``connect_timeout`` (default 10 s): seconds or ``timedelta``, or the ``_ms``
           spellings in milliseconds.
         - ``max_payload`` (default 1 000 000 bytes), ``max_buffer_size`` (default 1024
           packets queued per socket), ``ws_read_buffer_size`` (default 1024 bytes a
           websocket reads at a time: memory per idle socket; larger messages still pass, up
           to ``max_payload``).
+        - ``max_pending_handshakes`` (default 4096) and
+          ``max_pending_handshakes_per_address`` (default 256): Engine.IO sessions not yet
+          connected to a namespace; past them a new handshake gets HTTP 503 ``server busy``
+          / 429 ``too many pending handshakes``.
         - ``express_session``: read the sessions of an Express app's express-session with
           connect-redis: ``{"secret": ..., "name": "connect.sid", "redis_url": ...,
           "redis_prefix": "sess:"}`` (``redis_url`` is required from Python).

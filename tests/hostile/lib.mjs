@@ -286,12 +286,12 @@ export function wsUpgradeHead(path, extra = []) {
 
 /**
  * Sends `bytes` on a new TCP connection and reads one HTTP response (head, and a body of
- * content-length bytes). Resolves { status, reason, headers: {name: [values]}, body,
+ * content-length bytes), from `localAddress` (another 127.x address) when given. Resolves { status, reason, headers: {name: [values]}, body,
  * setCookies } or { status: null, closed: true } when the server closes without answering.
  */
-export function rawHttp(server, bytes, { timeout = 10_000 } = {}) {
+export function rawHttp(server, bytes, { timeout = 10_000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(server.port, "127.0.0.1");
+    const sock = net.connect({ port: server.port, host: "127.0.0.1", localAddress });
     let buf = Buffer.alloc(0);
     let parsed = null;
     const timer = setTimeout(() => {
