@@ -285,9 +285,10 @@ export function wsUpgradeHead(path, extra = []) {
 }
 
 /**
- * Sends `bytes` on a new TCP connection and reads one HTTP response (head, and a body of
- * content-length bytes), from `localAddress` (another 127.x address) when given. Resolves { status, reason, headers: {name: [values]}, body,
- * setCookies } or { status: null, closed: true } when the server closes without answering.
+ * Sends `bytes` on a new TCP connection (from `localAddress`, another 127.x address, when
+ * given) and reads one HTTP response (head, and a body of content-length bytes). Resolves
+ * { status, reason, headers: {name: [values]}, body, setCookies } or
+ * { status: null, closed: true } when the server closes without answering.
  */
 export function rawHttp(server, bytes, { timeout = 10_000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
