@@ -361,4 +361,15 @@ export async function pollingSession(server, cookie) {
   return { sid: open.sid, open, url: pollingUrl(server, `EIO=4&transport=polling&sid=${encodeURIComponent(open.sid)}`) };
 }
 
+/** Long-polls `url` until a packet other than a ping arrives (pings answered); that packet. */
+export async function nextPolled(url, { headers = {}, tries = 10 } = {}) {
+  for (let i = 0; i < tries; i++) {
+    const packets = (await poll(url, { headers })).text.split(RS);
+    const other = packets.find((p) => p !== "2");
+    if (other !== undefined) return other;
+    await poll(url, { method: "POST", body: "3", headers });
+  }
+  throw new Error(`only pings in ${tries} polls of ${url}`);
+}
+
 export const SID_UNKNOWN = '{"code":"1","message":"Session ID unknown"}';
