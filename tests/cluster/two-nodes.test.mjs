@@ -18,6 +18,7 @@ import {
   withTimeout,
   sleep,
   now,
+  refusedStatus,
   SUITE_TIMEOUT_MS,
 } from "../e2e/harness.mjs";
 import { startRedis } from "./redis.mjs";
