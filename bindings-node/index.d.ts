@@ -58,6 +58,8 @@ export interface StartOptions {
   tokenAuth?: boolean;
   /** Most sockets one session may have open at once, default 32. */
   maxConnectionsPerSession?: number;
+  /** The largest data one session may hold, in bytes of JSON, default 65 536: a write past it throws `InvalidValueError` and writes nothing. */
+  maxSessionBytes?: number;
   /**
    * Session store URL, default `memory://`; also `sqlite://<file>` and
    * `redis://<host>[:<port>][/<db>]`. A `redis://` store also links the engines of every

@@ -160,6 +160,7 @@ class SessionIo:
         allow_anonymous: bool | None = None,
         token_auth: bool | None = None,
         max_connections_per_session: int | None = None,
+        max_session_bytes: int | None = None,
         store: str | None = None,
         adapter: str | None = None,
         path: str | None = None,
@@ -194,7 +195,9 @@ class SessionIo:
         - ``extend_on_socket_activity`` (default ``True``).
         - ``allowed_origins`` (default none), ``allow_any_origin`` (default ``False``),
           ``allow_anonymous`` (default ``False``), ``token_auth`` (default ``True``),
-          ``max_connections_per_session`` (default 32).
+          ``max_connections_per_session`` (default 32), ``max_session_bytes`` (default
+          65 536: a write that would make a session's data larger, as JSON, raises
+          ``InvalidValueError`` and writes nothing).
         - ``store``: ``"memory://"`` (default), ``"sqlite://<file>"``,
           ``"redis://<host>[:<port>][/<db>]"``; ``adapter``: ``"redis://..."`` links the
           engines of every process on that Redis, ``"local://"`` links nothing (default:

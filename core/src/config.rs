@@ -103,6 +103,9 @@ pub struct Config {
     pub token_auth: bool,
     /// Most sockets one session may have open at once (default 32).
     pub max_connections_per_session: usize,
+    /// Largest data one session may hold, in bytes of JSON (default 64 KiB): a write past
+    /// it fails with `ERR_INVALID_VALUE` and writes nothing.
+    pub max_session_bytes: usize,
     /// Socket.IO transport settings.
     pub transport: Transport,
     /// Where sessions come from (their cookie, ids and store).
@@ -128,6 +131,7 @@ impl std::fmt::Debug for Config {
                 "max_connections_per_session",
                 &self.max_connections_per_session,
             )
+            .field("max_session_bytes", &self.max_session_bytes)
             .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
@@ -160,6 +164,7 @@ pub struct Builder {
     allow_anonymous: bool,
     no_token_auth: bool,
     max_connections_per_session: Option<usize>,
+    max_session_bytes: Option<usize>,
     transport: Transport,
     store: Option<Arc<dyn SessionStore>>,
     store_url: Option<String>,
@@ -268,6 +273,15 @@ impl Builder {
     /// Most sockets one session may have open at once (default 32).
     pub fn max_connections_per_session(mut self, max: usize) -> Self {
         self.max_connections_per_session = Some(max);
+        self
+    }
+
+    /// Largest data one session may hold, in bytes of its JSON (default 64 KiB): a write
+    /// (HTTP or socket) that would make it larger fails with
+    /// [`Error::InvalidValue`](crate::Error::InvalidValue) (`ERR_INVALID_VALUE`) and
+    /// writes nothing.
+    pub fn max_session_bytes(mut self, max: usize) -> Self {
+        self.max_session_bytes = Some(max);
         self
     }
 
@@ -463,6 +477,10 @@ impl Builder {
         if max_conn == 0 {
             return bad("max_connections_per_session must be at least 1".into());
         }
+        let max_session_bytes = self.max_session_bytes.unwrap_or(64 * 1024);
+        if max_session_bytes < 2 {
+            return bad("max_session_bytes must be at least 2 (the JSON of empty data, {})".into());
+        }
         let t = &self.transport;
         if !t.path.starts_with('/') || t.path.len() < 2 || t.path.ends_with('/') {
             return bad(format!(
@@ -546,6 +564,7 @@ impl Builder {
             allow_anonymous: self.allow_anonymous,
             token_auth: !self.no_token_auth,
             max_connections_per_session: max_conn,
+            max_session_bytes,
             transport: self.transport,
             identity,
             adapter_url,

@@ -146,6 +146,8 @@ pub struct Options {
     pub token_auth: Option<bool>,
     /// Most sockets one session may have open at once (default 32).
     pub max_connections_per_session: Option<usize>,
+    /// Largest data one session may hold, bytes of JSON (default 65 536).
+    pub max_session_bytes: Option<usize>,
     /// Store URL: `memory://` (default), `sqlite://<file>`, `redis://<host>[:<port>][/<db>]`.
     pub store: Option<String>,
     /// Adapter URL: `redis://…` links the engines of every process on that Redis,
@@ -380,6 +382,9 @@ impl Options {
         }
         if let Some(v) = self.max_connections_per_session {
             b = b.max_connections_per_session(v);
+        }
+        if let Some(v) = self.max_session_bytes {
+            b = b.max_session_bytes(v);
         }
         if let Some(v) = self.store {
             b = b.store_url(v);

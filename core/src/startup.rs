@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::metrics::{Metrics, TimedStore};
 use crate::pending_handshakes::PendingHandshakes;
 use crate::presence::Presence;
+use crate::store::SizeLimited;
 use crate::{connect, expiry, SessionId};
 
 impl Builder {
@@ -48,7 +49,10 @@ fn from_config(config: Config) -> Result<SessionIo> {
     let core = Arc::new(Core {
         signer: Signer::new(&config.secrets),
         store: Arc::new(TimedStore {
-            inner: config.identity.store(),
+            inner: Arc::new(SizeLimited::new(
+                config.identity.store(),
+                config.max_session_bytes,
+            )),
             metrics: metrics.clone(),
         }),
         metrics,

@@ -1139,3 +1139,24 @@ async fn another_session_system_plugs_in_through_the_identity_seam() {
     let (_, refused) = Client::connect(addr, Some("sessionio.sid=forged"), None, None).await;
     assert_eq!(refused, Connect::Refused("invalid session".into()));
 }
+
+/// The engine's store is bounded: a session handle's write past `max_session_bytes`
+/// fails with a clear error and the session keeps its data.
+#[tokio::test]
+async fn an_engine_refuses_a_session_write_past_max_session_bytes() {
+    let io = SessionIo::builder()
+        .secret([7u8; 32])
+        .max_session_bytes(100)
+        .build()
+        .unwrap();
+    let session = io.create_session().await.unwrap();
+    session.set("count", 1).await.unwrap();
+    let err = session.set("blob", "z".repeat(200)).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_INVALID_VALUE");
+    assert!(
+        err.to_string().contains("over max_session_bytes (100)"),
+        "{err}"
+    );
+    assert_eq!(session.get::<i64>("count").await.unwrap(), Some(1));
+    assert_eq!(session.get::<String>("blob").await.unwrap(), None);
+}
