@@ -48,19 +48,22 @@ pub fn default_ack_timeout_ms() -> u32 {
 
 /// Starts the engine and its Socket.IO server. `options` is core's option object
 /// (camelCase); `storeCall(op, sid, sessionJson)` runs the host's express-session store
-/// (wrapped by the JS layer) for `expressSession` without `redisUrl`.
+/// (wrapped by the JS layer) for `expressSession` without `redisUrl`, and `storeHasTouch`
+/// says whether that store has `touch` (core asks for `set` instead when it has not).
 #[napi(
-    ts_args_type = "options?: Record<string, unknown>, storeCall?: (op: string, sid: string, session: string | null) => Promise<unknown[]>"
+    ts_args_type = "options?: Record<string, unknown>, storeCall?: (op: string, sid: string, session: string | null) => Promise<unknown[]>, storeHasTouch?: boolean"
 )]
 pub fn start<'env>(
     env: &'env Env,
     options: Option<JsValueIn>,
     store_call: Option<JsCallback<'_>>,
+    store_has_touch: Option<bool>,
 ) -> napi::Result<Ready<'env, NativeSessionIo>> {
     let store = match &store_call {
-        Some(f) => {
-            Some(Arc::new(express::JsStore::new(f)?) as Arc<dyn sessionio::express::ExpressBackend>)
-        }
+        Some(f) => Some(
+            Arc::new(express::JsStore::new(f, store_has_touch.unwrap_or(false))?)
+                as Arc<dyn sessionio::express::ExpressBackend>,
+        ),
         None => None,
     };
     let options = options::parse(options.map_or(sessionio::Value::Nil, |o| o.0), store)?;

@@ -14,6 +14,62 @@ function signedCookie(sid, secret) {
   return `connect.sid=${encodeURIComponent(`s:${sid}.${sig}`)}`;
 }
 
+/**
+ * An express-session store whose every call answers a few ms later, as a database's does:
+ * `get` answers what was stored when it answers, `set` stores when it answers, so calls
+ * in flight interleave. `touch: 'absent'` leaves out the optional `touch`;
+ * `touch: 'rewrites'` gives one that saves the whole session it is given, as `set` does.
+ */
+function asyncStore({ touch }) {
+  const sessions = new Map();
+  const later = (fn) => setTimeout(fn, 1);
+  const store = {
+    sessions,
+    get: (sid, cb) => later(() => cb(null, sessions.has(sid) ? JSON.parse(sessions.get(sid)) : null)),
+    set: (sid, session, cb) => later(() => cb(null, sessions.set(sid, JSON.stringify(session)) && undefined)),
+    destroy: (sid, cb) => later(() => cb(null, sessions.delete(sid) && undefined)),
+  };
+  if (touch === 'rewrites') store.touch = store.set;
+  return store;
+}
+
+describe('finding 4: express-session mode loses no update to a touch', () => {
+  for (const touch of ['absent', 'rewrites']) {
+    test(`finding 4: a store with touch ${touch}: 200 socket increments while another socket sends no-op events, 0 lost`, async (t) => {
+      const store = asyncStore({ touch });
+      const rt = await SessionIo.start({ port: 0, expressSession: { store, secret: 'finding 4 secret' } });
+      t.after(() => rt.close());
+      rt.on('incr', (socket) => socket.session.increment('count'));
+      rt.on('noop', () => 'ok');
+      const sid = `finding-4-${touch}`;
+      const maxAge = 60_000;
+      store.sessions.set(sid, JSON.stringify({ cookie: { originalMaxAge: maxAge, expires: new Date(Date.now() + maxAge) }, count: 0 }));
+      const cookie = signedCookie(sid, 'finding 4 secret');
+      const clients = new Clients(t);
+      const counter = await clients.connect(rt.url, { cookie });
+      const idler = await clients.connect(rt.url, { cookie });
+      let counting = true;
+      let noops = 0;
+      const idling = (async () => {
+        while (counting) {
+          assert.equal(await ack(idler, 'noop'), 'ok');
+          noops += 1;
+        }
+      })();
+      let last;
+      try {
+        for (let i = 0; i < 200; i += 1) last = await ack(counter, 'incr');
+      } finally {
+        counting = false;
+        await idling;
+      }
+      assert.ok(noops > 20, `only ${noops} no-op events ran beside the increments`);
+      assert.equal(last, 200, `the last ack was ${last}: ${200 - last} of 200 increments lost`);
+      assert.equal(JSON.parse(store.sessions.get(sid)).count, 200);
+    });
+  }
+});
+
 describe('express-session mode', () => {
   let rt;
   let server;
