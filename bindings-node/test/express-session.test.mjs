@@ -154,6 +154,53 @@ describe('express-session mode', () => {
     assert.equal((await clients.connectError(rt.url, { cookie: signedCookie(sid, 'unknown secret') })).message, 'invalid session');
   });
 
+  test('finding 9: of several connect.sid cookies, the handshake and the guard judge the first, the one express-session reads', async (t) => {
+    // What express-session alone makes of a request: the session it reads, or a new one.
+    const bare = express();
+    bare.use(session({ store, secret: ['new secret', 'old secret'], resave: false, saveUninitialized: true }));
+    bare.get('/', (req, res) => res.type('text').send(req.session.id));
+    const bareServer = await new Promise((resolve) => {
+      const s = bare.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    t.after(() => {
+      bareServer.closeAllConnections();
+      bareServer.close();
+    });
+    const expressSessionReads = async (cookie) => {
+      const res = await fetch(`http://127.0.0.1:${bareServer.address().port}/`, { headers: { cookie }, signal: AbortSignal.timeout(5_000) });
+      return res.text();
+    };
+    const storedSessions = () => new Promise((resolve, reject) => store.length((e, n) => (e ? reject(e) : resolve(n))));
+
+    const clients = new Clients(t);
+    const { sid, cookie: valid } = await newSession();
+    const forged = signedCookie(sid, 'not a secret of this app');
+    const cases = [
+      [`${forged}; ${valid}`, false],
+      [`connect.sid=garbage; ${valid}`, false],
+      [`${valid}; ${forged}`, true],
+      [`${valid}; connect.sid=garbage`, true],
+    ];
+    for (const [cookie, readsTheSession] of cases) {
+      assert.equal((await expressSessionReads(cookie)) === sid, readsTheSession, `express-session alone: ${cookie}`);
+      const before = await storedSessions();
+      const res = await http('GET', '/', cookie);
+      if (readsTheSession) {
+        assert.equal(res.status, 200, cookie);
+        assert.equal((await res.text()).split(' ')[0], sid, cookie);
+        const socketSession = new Promise((resolve) => rt.onConnection((s) => resolve(s.sessionId)));
+        await clients.connect(rt.url, { cookie });
+        assert.equal(await socketSession, sid, cookie);
+      } else {
+        assert.equal(res.status, 401, cookie);
+        assert.equal(await res.text(), 'invalid session', cookie);
+        assert.match(res.headers.get('set-cookie'), /^connect\.sid=;/, cookie);
+        assert.equal((await clients.connectError(rt.url, { cookie })).message, 'invalid session', cookie);
+      }
+      assert.equal(await storedSessions(), before, `no session minted: ${cookie}`);
+    }
+  });
+
   test('logout destroys the session in the store and disconnects its sockets; the cookie is refused after', async (t) => {
     const clients = new Clients(t);
     const { sid, cookie } = await newSession();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::engine::Core;
 use crate::error::Refusal;
+use crate::identity::CookieChoice;
 use crate::session::{ResponseCookie, Session};
 use crate::store::now_ms;
 use crate::{cookie, SessionId};
@@ -53,8 +54,12 @@ impl Core {
         let Some(header) = header else {
             return CookieCredential::Absent;
         };
+        let judged = match self.config.identity.cookie_choice() {
+            CookieChoice::FirstValid => usize::MAX,
+            CookieChoice::First => 1,
+        };
         let mut seen = false;
-        for value in cookie::cookie_values(header, &self.config.cookie.name) {
+        for value in cookie::cookie_values(header, &self.config.cookie.name).take(judged) {
             seen = true;
             if let Some(id) = self.config.identity.verify_cookie(value) {
                 return CookieCredential::Valid(id);

@@ -148,7 +148,10 @@ fn parse_canonical_id(s: &str) -> Option<SessionId> {
 const MAX_CANDIDATES: usize = 8;
 
 /// The values of every cookie called `name` in a `Cookie` header, in order, at most
-/// [`MAX_CANDIDATES`]. Quoted values are unquoted.
+/// [`MAX_CANDIDATES`]. Names and values are trimmed of spaces and tabs only (the header's
+/// whitespace, and all that the `cookie` package, express-session's reader, trims: a
+/// name padded with other whitespace is another name there, and must be here); quoted
+/// values are unquoted.
 ///
 /// Hand-written rather than `cookie::Cookie::split_parse`: that gives the same values
 /// without allocating, but builds a full `Cookie` per pair and took 4 to 6 times as long
@@ -160,14 +163,19 @@ pub fn cookie_values<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item =
         .split(';')
         .filter_map(move |pair| {
             let (k, v) = pair.split_once('=')?;
-            (k.trim() == name).then(|| {
-                let v = v.trim();
+            (trim_header_whitespace(k) == name).then(|| {
+                let v = trim_header_whitespace(v);
                 v.strip_prefix('"')
                     .and_then(|v| v.strip_suffix('"'))
                     .unwrap_or(v)
             })
         })
         .take(MAX_CANDIDATES)
+}
+
+/// `s` without the spaces and tabs around it.
+fn trim_header_whitespace(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
 }
 
 /// `SameSite` attribute of the session cookie.

@@ -265,6 +265,83 @@ mod express_tests {
         assert_eq!(session.host_id(), "live-sid");
     }
 
+    /// Finding 9 of issue 15: express-session reads the first `connect.sid` of a request
+    /// (the `cookie` package keeps the first of a repeated name) and mints a new session
+    /// when it is forged; the guard and the handshake accepted the request if any of the
+    /// first 8 was valid. Both now judge the first one, as express-session does.
+    #[tokio::test]
+    async fn finding_9_the_first_connect_sid_is_judged_as_express_session_reads_it() {
+        let store = Arc::new(FakeMemoryStore::default());
+        store
+            .set("live-sid".into(), session_json(60_000, 1))
+            .await
+            .unwrap();
+        let io = engine(store.clone(), &["secret"]);
+        let valid = ExpressSigner::new(&["secret"]).sign_cookie("live-sid");
+        let forged = ExpressSigner::new(&["not the secret"]).sign_cookie("live-sid");
+        let live = resolve_id(&io, "live-sid").unwrap();
+        let headers = |value: &[u8]| {
+            let mut h = http::HeaderMap::new();
+            h.insert("cookie", http::HeaderValue::from_bytes(value).unwrap());
+            h
+        };
+        let invalid = Err(crate::Refusal::InvalidSession);
+        // (the Cookie header, what express-session reads: the live session or a new one)
+        let cases: Vec<(Vec<u8>, bool)> = vec![
+            (
+                format!("connect.sid={forged}; connect.sid={valid}").into(),
+                false,
+            ),
+            (format!("connect.sid=; connect.sid={valid}").into(), false),
+            (
+                format!("connect.sid=garbage; a=b; connect.sid={valid}").into(),
+                false,
+            ),
+            (
+                format!("connect.sid={valid}; connect.sid={forged}").into(),
+                true,
+            ),
+            (
+                format!("a=b;  connect.sid={valid} ;connect.sid={forged}").into(),
+                true,
+            ),
+            // The `cookie` package trims spaces and tabs only: a name padded with a
+            // no-break space (UTF-8 C2 A0) is another name there.
+            (
+                [
+                    b"\xc2\xa0connect.sid=",
+                    valid.as_bytes(),
+                    b"; connect.sid=",
+                    forged.as_bytes(),
+                ]
+                .concat(),
+                false,
+            ),
+            (
+                [
+                    b"\tconnect.sid=",
+                    valid.as_bytes(),
+                    b"; connect.sid=",
+                    forged.as_bytes(),
+                ]
+                .concat(),
+                true,
+            ),
+        ];
+        for (header, reads_the_live_session) in cases {
+            let text = String::from_utf8_lossy(&header).into_owned();
+            let handshake = check_handshake(&io, &headers(&header), None).await;
+            let guard = check_cookie(&io, Some(&text)).await.map_err(|r| r.refusal);
+            if reads_the_live_session {
+                assert_eq!(handshake, Ok(Some(live)), "{text}");
+                assert_eq!(guard, Ok(Some(live)), "{text}");
+            } else {
+                assert_eq!(handshake, invalid.clone(), "{text}");
+                assert_eq!(guard, invalid.clone(), "{text}");
+            }
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn increments_are_atomic_and_keep_the_cookie() {
         let store = Arc::new(FakeMemoryStore::default());

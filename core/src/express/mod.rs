@@ -37,7 +37,7 @@ pub use codec::{ExpressSigner, MAX_SID_LEN};
 #[cfg(feature = "redis")]
 pub use connect_redis::ConnectRedis;
 
-use crate::identity::Identity;
+use crate::identity::{CookieChoice, Identity};
 use crate::store::{now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
 use crate::{Error, Result, SessionId};
 
@@ -186,6 +186,13 @@ impl Identity for ExpressIdentity {
 
     fn sign_cookie(&self, _id: SessionId) -> Option<String> {
         None
+    }
+
+    /// express-session reads the first `connect.sid` only (the `cookie` package's `parse`
+    /// keeps the first of a repeated name): a valid one after a forged one must not pass,
+    /// or express-session would then mint a new session for the forged one.
+    fn cookie_choice(&self) -> CookieChoice {
+        CookieChoice::First
     }
 
     fn creates_sessions(&self) -> bool {
