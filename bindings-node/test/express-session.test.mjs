@@ -92,6 +92,11 @@ describe('express-session mode', () => {
       await rt.notifySession(req.session.id, 'current count', count);
       res.type('text').send(String(count));
     });
+    // express-session's own calls, which reach its store without sessionio.
+    app.post('/regenerate', (req, res, next) =>
+      req.session.regenerate((err) => (err ? next(err) : res.type('text').send(req.session.id))),
+    );
+    app.post('/destroy', (req, res, next) => req.session.destroy((err) => (err ? next(err) : res.status(204).end())));
     app.post('/logout', async (req, res) => {
       await rt.destroySession(req.session.id);
       res.clearCookie('connect.sid').status(204).end();
@@ -198,6 +203,29 @@ describe('express-session mode', () => {
         assert.equal((await clients.connectError(rt.url, { cookie })).message, 'invalid session', cookie);
       }
       assert.equal(await storedSessions(), before, `no session minted: ${cookie}`);
+    }
+  });
+
+  test("express-session's own req.session.regenerate() and destroy() disconnect the old id's sockets", async (t) => {
+    const clients = new Clients(t);
+    for (const path of ['/regenerate', '/destroy']) {
+      const { sid, cookie } = await newSession();
+      const sockets = [await clients.connect(rt.url, { cookie }), await clients.connect(rt.url, { cookie })];
+      const gone = sockets.map((s) => nextEvent(s, 'disconnect'));
+      const res = await http('POST', path, cookie);
+      assert.equal(res.ok, true, `${path}: ${res.status}`);
+      for (const reason of await Promise.all(gone)) assert.deepEqual(reason[0], 'io server disconnect', path);
+      assert.equal((await clients.connectError(rt.url, { cookie })).message, 'invalid session', path);
+      assert.equal((await http('GET', '/', cookie)).status, 401, path);
+      if (path === '/regenerate') {
+        // The new id's cookie is express-session's, and admits sockets.
+        const fresh = res.headers.getSetCookie().find((c) => c.startsWith('connect.sid=')).split(';')[0];
+        const newSid = await res.text();
+        assert.notEqual(newSid, sid);
+        const socketSession = new Promise((resolve) => rt.onConnection((s) => resolve(s.sessionId)));
+        await clients.connect(rt.url, { cookie: fresh });
+        assert.equal(await socketSession, newSid);
+      }
     }
   });
 

@@ -342,6 +342,31 @@ mod express_tests {
         }
     }
 
+    /// express-session's own `regenerate()` / `destroy()` delete the session in its store;
+    /// `disconnect_if_gone` then ends the engine's side of it, and leaves a live one be.
+    #[tokio::test]
+    async fn disconnect_if_gone_ends_only_a_session_the_store_no_longer_has() {
+        let store = Arc::new(FakeMemoryStore::default());
+        for sid in ["kept", "regenerated"] {
+            store
+                .set(sid.into(), session_json(60_000, 1))
+                .await
+                .unwrap();
+        }
+        let io = engine(store.clone(), &["secret"]);
+        let (kept, regenerated) = (
+            resolve_id(&io, "kept").unwrap(),
+            resolve_id(&io, "regenerated").unwrap(),
+        );
+        assert_eq!(io.disconnect_if_gone(kept).await.unwrap(), 0);
+        let admitted = check_handshake(&io, &cookie_header("secret", "kept"), None).await;
+        assert_eq!(admitted, Ok(Some(kept)));
+        store.destroy("regenerated".into()).await.unwrap();
+        assert_eq!(io.disconnect_if_gone(regenerated).await.unwrap(), 0);
+        let refused = check_handshake(&io, &cookie_header("secret", "regenerated"), None).await;
+        assert_eq!(refused, Err(crate::Refusal::InvalidSession));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn increments_are_atomic_and_keep_the_cookie() {
         let store = Arc::new(FakeMemoryStore::default());
