@@ -229,6 +229,22 @@ describe('express-session mode', () => {
     }
   });
 
+  test("a token issued by one process verifies in another given the same express-session options, not in another app's", async (t) => {
+    const clients = new Clients(t);
+    const { sid } = await newSession();
+    const token = rt.issueToken(sid, 60_000);
+    // A second engine with the same options, as another process of the app: it has never
+    // seen this session.
+    const other = await SessionIo.start({ port: 0, expressSession: { store, secret: ['new secret', 'old secret'] } });
+    t.after(() => other.close());
+    const socketSession = new Promise((resolve) => other.onConnection((s) => resolve(s.sessionId)));
+    await clients.connect(other.url, { token });
+    assert.equal(await socketSession, sid);
+    const otherApp = await SessionIo.start({ port: 0, expressSession: { store, secret: 'another app' } });
+    t.after(() => otherApp.close());
+    assert.equal((await clients.connectError(otherApp.url, { token })).message, 'invalid session');
+  });
+
   test('logout destroys the session in the store and disconnects its sockets; the cookie is refused after', async (t) => {
     const clients = new Clients(t);
     const { sid, cookie } = await newSession();

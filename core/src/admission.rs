@@ -96,7 +96,13 @@ impl Core {
             .filter(|_| self.config.token_auth);
         let id = match (self.cookie_credential(cookie.as_deref()), token) {
             (CookieCredential::Valid(id), _) => id,
-            (_, Some(token)) => self.signer.verify_token(token, now)?,
+            (_, Some(token)) => {
+                let host_id = self.signer.verify_token(token, now)?;
+                self.config
+                    .identity
+                    .resolve(host_id)
+                    .map_err(|_| Refusal::InvalidSession)?
+            }
             (CookieCredential::Invalid, None) => return Err(Refusal::InvalidSession),
             (CookieCredential::Absent, None) if self.config.allow_anonymous => return Ok(None),
             (CookieCredential::Absent, None) => return Err(Refusal::SessionRequired),

@@ -205,7 +205,7 @@ impl SessionIo {
             return Err(Error::InvalidValue("token ttl must be positive".into()));
         }
         let exp = now_ms().saturating_add(ttl.as_millis().min(u64::MAX as u128) as u64);
-        Ok(self.0.signer.sign_token(&id, exp))
+        Ok(self.0.signer.sign_token(&self.0.host_id(id), exp))
     }
 
     /// Counters for monitoring and leak tests.

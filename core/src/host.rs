@@ -367,6 +367,43 @@ mod express_tests {
         assert_eq!(refused, Err(crate::Refusal::InvalidSession));
     }
 
+    /// Issue 15: in express-session mode the engine's tokens were signed with a random
+    /// secret per process, and named the engine's id, which only the process that had
+    /// seen the express id could map back; a token issued by one process was refused by
+    /// the others. They are signed with a key derived from express-session's secret and
+    /// name express-session's id now: processes with the same options verify each
+    /// other's tokens (a fresh process too), and a rotated-out secret still in the list
+    /// keeps its tokens, as its cookies.
+    #[tokio::test]
+    async fn express_tokens_verify_in_every_process_given_express_sessions_secret() {
+        let store = Arc::new(FakeMemoryStore::default());
+        store
+            .set("live-sid".into(), session_json(60_000, 1))
+            .await
+            .unwrap();
+        let issuer = engine(store.clone(), &["secret"]);
+        let other_process = engine(store.clone(), &["secret"]);
+        let rotated = engine(store.clone(), &["newer secret", "secret"]);
+        let other_app = engine(store.clone(), &["another app's secret"]);
+        let id = resolve_id(&issuer, "live-sid").unwrap();
+        let token = issuer.issue_token(id, Duration::from_secs(60)).unwrap();
+        let auth = serde_json::json!({ "token": token });
+        let no_cookie = http::HeaderMap::new();
+        for io in [&issuer, &other_process, &rotated] {
+            let admitted = check_handshake(io, &no_cookie, Some(&auth)).await;
+            assert_eq!(admitted, Ok(Some(id)));
+            assert_eq!(host_id(io, id), "live-sid");
+        }
+        let refused = check_handshake(&other_app, &no_cookie, Some(&auth)).await;
+        assert_eq!(refused, Err(crate::Refusal::InvalidSession));
+        // The token key is not the cookie's: a token is no cookie, and no cookie a token.
+        let cookie_value = ExpressSigner::new(&["secret"]).sign_cookie("live-sid");
+        let as_token = serde_json::json!({ "token": cookie_value });
+        assert!(check_handshake(&issuer, &no_cookie, Some(&as_token))
+            .await
+            .is_err());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn increments_are_atomic_and_keep_the_cookie() {
         let store = Arc::new(FakeMemoryStore::default());

@@ -125,6 +125,26 @@ impl ExpressSession {
     }
 }
 
+impl ExpressSession {
+    /// The secrets of the engine's tokens (`issue_token`, `auth.token`) when the engine is
+    /// given none of its own: one key per express-session secret, in the same order (the
+    /// first signs, all verify), each HMAC-SHA256(secret, a label of this use) — never the
+    /// cookie's key itself. Every process given express-session's secret verifies every
+    /// other's tokens, and rotating that secret rotates them too.
+    pub(crate) fn token_secrets(&self) -> Vec<Vec<u8>> {
+        use hmac::{Hmac, Mac};
+        self.secrets
+            .iter()
+            .map(|secret| {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+                    .expect("HMAC accepts keys of any length");
+                mac.update(b"sessionio/express-session mode: token key");
+                mac.finalize().into_bytes().to_vec()
+            })
+            .collect()
+    }
+}
+
 /// The engine's id for an express session id.
 pub fn session_id_for(sid: &str) -> SessionId {
     let digest = Sha256::new()
