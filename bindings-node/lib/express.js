@@ -87,7 +87,9 @@ function middleware(native, { optional = false } = {}) {
  */
 function disconnectIfEnded(native, req, res, sessionId) {
   res.once('close', () => {
-    if (req.sessionID === sessionId && req.session != null) return;
+    // Without express-session on the route (no `req.sessionID`), or with its session
+    // still in place, there is nothing to ask the store.
+    if (req.sessionID === undefined || (req.sessionID === sessionId && req.session != null)) return;
     // `call` may answer at once (or throw) rather than with a Promise.
     Promise.resolve()
       .then(() => call(() => native.disconnectIfGone(sessionId)))
