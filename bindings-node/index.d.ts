@@ -267,7 +267,9 @@ export declare class SessionIo {
   // In express-session mode, `express()` is a guard for before express-session's
   // middleware: a forged, unknown, destroyed or expired session cookie gets 401 and a
   // clearing cookie (express-session would make a new session silently); other requests
-  // go on, and `req.session` is express-session's.
+  // go on, and `req.session` is express-session's. A session that express-session's own
+  // `regenerate()` or `destroy()` ends during a request loses its sockets once the
+  // response is done.
   /**
    * Emits `event` with `data` to every socket of the session; resolves how many it reached
    * (0 for an unknown session). With the Redis adapter (see {@link StartOptions.adapter})

@@ -81,23 +81,46 @@ function middleware(native, { optional = false } = {}) {
 }
 
 /**
+ * After the response: when express-session's own `req.session.regenerate()` or
+ * `destroy()` ended the request's session (they call the store directly, not sessionio),
+ * the engine disconnects that session's sockets if the store no longer has it.
+ */
+function disconnectIfEnded(native, req, res, sessionId) {
+  res.once('close', () => {
+    // Without express-session on the route (no `req.sessionID`), or with its session
+    // still in place, there is nothing to ask the store.
+    if (req.sessionID === undefined || (req.sessionID === sessionId && req.session != null)) return;
+    // `call` may answer at once (or throw) rather than with a Promise.
+    Promise.resolve()
+      .then(() => call(() => native.disconnectIfGone(sessionId)))
+      .catch((err) => {
+        console.error('sessionio: the sockets of an ended express session were not disconnected:', err);
+      });
+  });
+}
+
+/**
  * express-session mode: a guard to put before express-session's middleware. A forged,
  * unknown, destroyed or expired session cookie is answered with the refusal (401 and the
  * engine's clearing cookie) — express-session would silently make a new session instead.
- * Requests without a session cookie, or with a valid one, go on to express-session.
+ * Requests without a session cookie, or with a valid one, go on to express-session; a
+ * session that express-session regenerates or destroys during the request loses its
+ * sockets when the response is done.
  * @param {object} native the addon's engine
  * @param {{ optional?: boolean }} [options] `optional: true` lets refused requests through
  *   with `req.sessionRefusal = { status, message }` (and the cookie cleared)
  */
 function guard(native, { optional = false } = {}) {
   return async function sessionioGuard(req, res, next) {
-    let refusal;
+    let checked;
     try {
-      refusal = await call(() => native.checkCookie(req.headers.cookie ?? null));
+      checked = await call(() => native.checkCookie(req.headers.cookie ?? null));
     } catch (err) {
       return next(err);
     }
+    const { refusal, sessionId } = checked;
     req.sessionRefusal = refusal ? { status: refusal.status, message: refusal.message } : null;
+    if (sessionId != null) disconnectIfEnded(native, req, res, sessionId);
     if (!refusal) return next();
     if (refusal.setCookie != null) copySetCookie(res, refusal.setCookie);
     if (optional) {

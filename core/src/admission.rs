@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::config::Origins;
 use crate::engine::Core;
 use crate::error::Refusal;
+use crate::identity::CookieChoice;
 use crate::session::{ResponseCookie, Session};
 use crate::store::now_ms;
 use crate::{cookie, SessionId};
@@ -54,8 +55,12 @@ impl Core {
         let Some(header) = header else {
             return CookieCredential::Absent;
         };
+        let judged = match self.config.identity.cookie_choice() {
+            CookieChoice::FirstValid => usize::MAX,
+            CookieChoice::First => 1,
+        };
         let mut seen = false;
-        for value in cookie::cookie_values(header, &self.config.cookie.name) {
+        for value in cookie::cookie_values(header, &self.config.cookie.name).take(judged) {
             seen = true;
             if let Some(id) = self.config.identity.verify_cookie(value) {
                 return CookieCredential::Valid(id);
@@ -100,7 +105,13 @@ impl Core {
             .filter(|_| self.config.token_auth);
         let id = match (self.cookie_credential(cookie.as_deref()), token) {
             (CookieCredential::Valid(id), _) => id,
-            (_, Some(token)) => self.signer.verify_token(token, now)?,
+            (_, Some(token)) => {
+                let host_id = self.signer.verify_token(token, now)?;
+                self.config
+                    .identity
+                    .resolve(host_id)
+                    .map_err(|_| Refusal::InvalidSession)?
+            }
             (CookieCredential::Invalid, None) => return Err(Refusal::InvalidSession),
             (CookieCredential::Absent, None) if self.config.allow_anonymous => return Ok(None),
             (CookieCredential::Absent, None) => return Err(Refusal::SessionRequired),

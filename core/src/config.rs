@@ -9,7 +9,6 @@ use crate::cookie::{CookieSettings, SameSite, Signer};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, NativeIdentity};
 use crate::store::{MemoryStore, SessionStore};
-use crate::SessionId;
 
 /// The shortest secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -367,8 +366,10 @@ impl Builder {
     /// cookie (`connect.sid` by default, signed with its secrets) and sessions are read from
     /// and written to express-session's store through `settings`' backend. Replaces
     /// [`store`](Self::store) / [`store_url`](Self::store_url) and the cookie name; the
-    /// [`secret`](Self::secret) becomes optional (it signs this engine's tokens; random per
-    /// process when not given). See [`crate::express`].
+    /// [`secret`](Self::secret) becomes optional: it would sign the engine's tokens only,
+    /// which are otherwise signed with keys derived from express-session's secrets (so
+    /// processes given the same express-session secret verify each other's tokens). See
+    /// [`crate::express`].
     pub fn express_session(mut self, settings: crate::express::ExpressSession) -> Self {
         self.express = Some(settings);
         self
@@ -411,11 +412,10 @@ impl Builder {
                 }
                 self.cookie.name = x.cookie_name.clone();
                 if self.secrets.is_empty() {
-                    // Signs only this process's tokens; cookies are express-session's.
-                    let (a, b) = (SessionId::default().0, SessionId::default().0);
-                    let mut random = a.to_le_bytes().to_vec();
-                    random.extend_from_slice(&b.to_le_bytes());
-                    self.secrets = vec![random];
+                    // The engine's secrets sign its tokens only (cookies are
+                    // express-session's): derived from express-session's, so that every
+                    // process of the app verifies every other's tokens.
+                    self.secrets = x.token_secrets();
                 }
                 Some(crate::express::ExpressStore::new(&x))
             }

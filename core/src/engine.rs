@@ -188,6 +188,18 @@ impl SessionIo {
         self.0.destroy_session(id).instrument(span).await
     }
 
+    /// Disconnects every socket of session `id`, on every node, if the store no longer
+    /// has it: for a host whose own session system deletes sessions without the engine
+    /// (express-session's `req.session.regenerate()` and `destroy()` call its store
+    /// directly). Then as after [`destroy_session`](Self::destroy_session): the cookie is
+    /// refused. While the session is live (or expired: its expiry timer tells its
+    /// sockets), nothing is done. Returns how many sockets were disconnected here.
+    pub async fn disconnect_if_gone(&self, id: SessionId) -> Result<usize> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("sessionio.disconnect_if_gone", session = %id);
+        self.0.disconnect_if_gone(id).instrument(span).await
+    }
+
     /// A signed token for clients that cannot send cookies: they connect with
     /// `auth: { token }`. It names the session and expires after `ttl`; it does not keep
     /// the session alive, and a destroyed session's tokens stop working.
@@ -196,7 +208,7 @@ impl SessionIo {
             return Err(Error::InvalidValue("token ttl must be positive".into()));
         }
         let exp = now_ms().saturating_add(ttl.as_millis().min(u64::MAX as u128) as u64);
-        Ok(self.0.signer.sign_token(&id, exp))
+        Ok(self.0.signer.sign_token(&self.0.host_id(id), exp))
     }
 
     /// Counters for monitoring and leak tests.
@@ -376,6 +388,19 @@ impl Core {
         let kicked = self.kick(id, None, Reach::AllNodes).await;
         self.metrics.destroyed(kicked);
         Ok(kicked)
+    }
+
+    pub(crate) async fn disconnect_if_gone(&self, id: SessionId) -> Result<usize> {
+        match self.live_record(id).await {
+            Ok(_) | Err(NotLive::Expired) => Ok(0),
+            Err(NotLive::Unavailable(e)) => Err(e),
+            Err(NotLive::Missing) => {
+                self.presence.tombstone(id);
+                let kicked = self.kick(id, None, Reach::AllNodes).await;
+                self.metrics.destroyed(kicked);
+                Ok(kicked)
+            }
+        }
     }
 
     /// Disconnects every socket of `id` (here, or on every node), first emitting `event`
