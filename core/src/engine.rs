@@ -366,7 +366,7 @@ impl Core {
     }
 
     /// Whether other processes are linked through the Redis adapter.
-    fn is_linked(&self) -> bool {
+    pub(crate) fn is_linked(&self) -> bool {
         matches!(self.bus, Bus::Redis(_))
     }
 

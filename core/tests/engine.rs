@@ -1139,3 +1139,138 @@ async fn another_session_system_plugs_in_through_the_identity_seam() {
     let (_, refused) = Client::connect(addr, Some("sessionio.sid=forged"), None, None).await;
     assert_eq!(refused, Connect::Refused("invalid session".into()));
 }
+
+/// A store whose next read of a live record, once armed, reports itself and then waits
+/// until the test releases it: a handshake held between its store read and its join.
+#[cfg(feature = "redis")]
+struct HeldRead {
+    inner: std::sync::Arc<sessionio::store::MemoryStore>,
+    armed: std::sync::atomic::AtomicBool,
+    read: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+#[cfg(feature = "redis")]
+impl HeldRead {
+    async fn hold_if_armed(&self) {
+        if self.armed.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            self.read.notify_one();
+            self.release.notified().await;
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+impl sessionio::store::SessionStore for HeldRead {
+    fn create(
+        &self,
+        record: sessionio::store::Record,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
+        self.inner.create(record)
+    }
+
+    fn load(
+        &self,
+        id: SessionId,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<Option<sessionio::store::Record>>> {
+        Box::pin(async move {
+            let record = self.inner.load(id).await?;
+            if record.is_some() {
+                self.hold_if_armed().await;
+            }
+            Ok(record)
+        })
+    }
+
+    fn replace(
+        &self,
+        record: sessionio::store::Record,
+        expected_version: u64,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
+        self.inner.replace(record, expected_version)
+    }
+
+    fn touch(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        now_ms: u64,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<sessionio::store::Touch>> {
+        Box::pin(async move {
+            let touched = self.inner.touch(id, expires_at, now_ms).await?;
+            if touched == sessionio::store::Touch::Extended {
+                self.hold_if_armed().await;
+            }
+            Ok(touched)
+        })
+    }
+
+    fn delete(&self, id: SessionId) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
+        self.inner.delete(id)
+    }
+
+    fn sweeper(&self) -> Option<&dyn sessionio::store::Sweep> {
+        self.inner.sweeper()
+    }
+}
+
+/// Finding 6, two nodes: tombstones are per process, so a destroy on A reaches a handshake
+/// racing it on B through the store (deleted first) and the kick A broadcasts after. Here
+/// B's handshake read the live record just before A's delete, and A's kick went out while
+/// that socket was not yet in its session's room: B must still not keep it connected.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_6_a_destroy_on_node_a_reaches_a_handshake_on_node_b_that_read_the_record_just_before(
+) {
+    use std::sync::Arc;
+    let redis = redis_server::RedisServer::start();
+    let shared = Arc::new(sessionio::store::MemoryStore::new());
+    let held = Arc::new(HeldRead {
+        inner: shared.clone(),
+        armed: Default::default(),
+        read: Default::default(),
+        release: Default::default(),
+    });
+    let node = |store: Arc<dyn sessionio::store::SessionStore>| {
+        builder()
+            .store(store)
+            .adapter_url(redis.url())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (node(shared.clone()), node(held.clone()));
+    let (_addr_a, _server_a) = server(&a).await;
+    let (addr_b, _server_b) = server(&b).await;
+    let s = a.create_session().await.unwrap();
+    let c = cookie(&a, s.id());
+
+    held.armed.store(true, std::sync::atomic::Ordering::Release);
+    let handshake = tokio::spawn({
+        let c = c.clone();
+        async move { Client::connect(addr_b, Some(&c), None, None).await }
+    });
+    tokio::time::timeout(WAIT, held.read.notified())
+        .await
+        .expect("B's handshake read the session");
+    // B holds a live record and has no socket in the session's room: A's delete, then
+    // A's kick to every node, both happen now.
+    assert_eq!(a.destroy_session(s.id()).await.unwrap(), 0);
+    held.release.notify_one();
+
+    let (mut on_b, answer) = handshake.await.unwrap();
+    if answer == Connect::Ok {
+        assert_eq!(
+            on_b.recv_within(Duration::from_secs(3)).await.as_deref(),
+            Some("41"),
+            "B kept a socket of the session A destroyed connected"
+        );
+    }
+    let deadline = Instant::now() + WAIT;
+    while b.stats().sessions_with_sockets > 0 {
+        assert!(Instant::now() < deadline, "B still counts a socket of it");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And B refuses its cookie afterwards.
+    let (_c, refused) = Client::connect(addr_b, Some(&c), None, None).await;
+    assert_eq!(refused, Connect::Refused("invalid session".into()));
+}
