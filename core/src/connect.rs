@@ -14,8 +14,8 @@ use crate::adapter::{self, SocketRef};
 use crate::engine::{Core, NotLive};
 use crate::error::Refusal;
 use crate::pending_handshakes::PendingTicket;
-use crate::socket::{session_id_of, SocketState};
-use crate::{expiry, handler, SessionId};
+use crate::socket_state::{session_id_of, SocketState};
+use crate::{expiry, handler, rooms, SessionId};
 
 /// Registers every configured namespace with its connect middleware.
 pub(crate) fn install_namespaces(core: &Arc<Core>) {
@@ -90,7 +90,7 @@ async fn admit(
             let m = core
                 .presence
                 .admit(id, cap, || expiry::start_timer(&core, id, expires_at))?;
-            socket.join(id.to_string());
+            socket.join(rooms::session_room(id));
             if let Some(room) = &core.node_room {
                 socket.join(room.clone());
             }

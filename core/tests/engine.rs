@@ -1274,3 +1274,85 @@ async fn finding_6_a_destroy_on_node_a_reaches_a_handshake_on_node_b_that_read_t
     let (_c, refused) = Client::connect(addr_b, Some(&c), None, None).await;
     assert_eq!(refused, Connect::Refused("invalid session".into()));
 }
+
+/// Finding 10: a session's room was named by its raw id and `join` took any name, so a
+/// socket that joined another session's id got that session's notifications and was
+/// kicked by its destroy. The raw id is now an ordinary room, the engine's name for the
+/// session's room is refused, and neither reaches the other session.
+#[tokio::test]
+async fn finding_10_a_socket_that_joins_another_sessions_id_gets_none_of_it_and_survives_its_destroy(
+) {
+    let io = builder().build().unwrap();
+    io.on("join", |ctx| async move {
+        let room: String = ctx.arg(0)?;
+        let socket = ctx.socket();
+        socket
+            .join(room)
+            .map_err(|e| HandlerError::new(e.to_string()))?;
+        let mut rooms = socket.rooms();
+        rooms.sort();
+        Ok(rooms)
+    });
+    let (addr, _server) = server(&io).await;
+    let victim = io.create_session().await.unwrap();
+    let attacker = io.create_session().await.unwrap();
+    let mut theirs = connected(addr, &cookie(&io, victim.id())).await;
+    let mut mine = connected(addr, &cookie(&io, attacker.id())).await;
+    let id = victim.id().to_string();
+    let ack = |raw: String, n: u32| -> serde_json::Value {
+        let body = raw
+            .strip_prefix(&format!("43{n}"))
+            .unwrap_or_else(|| panic!("ack {n} expected, got {raw}"));
+        serde_json::from_str(body).unwrap()
+    };
+
+    // The raw id joins an ordinary room of that name.
+    mine.send(&format!(r#"421["join","{id}"]"#)).await;
+    assert_eq!(
+        ack(mine.recv_raw().await.unwrap(), 1),
+        serde_json::json!([[id]])
+    );
+    // The engine's own names are refused, with a message that says why.
+    for (n, reserved) in [
+        (
+            2,
+            format!("{}session:{id}", sessionio::RESERVED_ROOM_PREFIX),
+        ),
+        (3, format!("{}anything", sessionio::RESERVED_ROOM_PREFIX)),
+    ] {
+        mine.send(&format!(r#"42{n}["join","{reserved}"]"#)).await;
+        let refused = ack(mine.recv_raw().await.unwrap(), n);
+        let message = refused[0]["error"].as_str().unwrap_or_default();
+        assert!(
+            message
+                .starts_with("invalid value: room names starting with \"sessionio:\" are reserved"),
+            "joining {reserved}: {refused}"
+        );
+    }
+
+    // The victim's notification reaches the victim's socket only.
+    assert_eq!(
+        io.notify_session(victim.id(), "current count", &1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(theirs.recv_raw().await.unwrap(), r#"42["current count",1]"#);
+    assert_eq!(
+        mine.recv_within(Duration::from_millis(300)).await,
+        None,
+        "a socket of another session that joined the victim's id got its notification"
+    );
+
+    // The victim's destroy kicks the victim's socket only.
+    assert_eq!(io.destroy_session(victim.id()).await.unwrap(), 1);
+    assert_eq!(theirs.recv_raw().await.unwrap(), "41");
+    mine.send(r#"424["join","lobby"]"#).await;
+    let mut expected = [id.clone(), "lobby".to_owned()];
+    expected.sort();
+    assert_eq!(
+        ack(mine.recv_raw().await.unwrap(), 4),
+        serde_json::json!([expected]),
+        "the other session's socket was disconnected by the victim's destroy"
+    );
+}
