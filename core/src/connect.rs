@@ -146,10 +146,8 @@ async fn destroyed_meanwhile(core: &Core, id: SessionId) -> bool {
     if !core.is_linked() {
         return false;
     }
-    // An expired session is its expiry timer's to kick (it tells the client why); an
-    // unreadable store fails closed.
-    matches!(
-        core.live_record(id).await,
-        Err(NotLive::Missing | NotLive::Unavailable(_))
-    )
+    // An expired session is its expiry timer's to kick (it tells the client why). A store
+    // that cannot be read just after it admitted the socket (Redis coming back) proves
+    // nothing: the socket stays, as sockets stay through an outage.
+    matches!(core.live_record(id).await, Err(NotLive::Missing))
 }
