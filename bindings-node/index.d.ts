@@ -208,7 +208,7 @@ export declare class Socket {
   readonly session: Session | null;
   readonly handshake: Handshake;
   readonly connected: boolean;
-  /** The rooms the socket is in (its session's room included). */
+  /** The rooms the socket joined (the engine's own rooms are not listed). */
   readonly rooms: Set<string>;
   /** Emits `event` to this socket; always `true`. */
   emit(event: string, ...args: Value[]): true;
@@ -219,8 +219,12 @@ export declare class Socket {
   emitWithAck<T = Value>(event: string, ...args: Value[]): Promise<T>;
   /** `socket.timeout(ms).emitWithAck(...)`: the same with another time limit. */
   timeout(ms: number): { emitWithAck<T = Value>(event: string, ...args: Value[]): Promise<T> };
+  /**
+   * Joins one room or several. Names starting with `sessionio:` are the engine's own rooms
+   * (each session's) and throw `InvalidValueError`.
+   */
   join(rooms: string | string[]): void;
-  /** Leaves a room; the session's own room cannot be left. */
+  /** Leaves a room; names starting with `sessionio:` throw `InvalidValueError`. */
   leave(room: string): void;
   /** Disconnects from the server side (the client does not reconnect). */
   disconnect(): this;

@@ -134,9 +134,13 @@ class Socket:
         """Emits and waits for the client's ack (its arguments); ``timeout`` defaults to
         core's ``DEFAULT_ACK_TIMEOUT`` (5 s)."""
     def emit_with_ack_sync(self, event: str, *args: EventValue, timeout: Seconds | None = None) -> list[Any]: ...
-    def join(self, room: str) -> None: ...
-    def leave(self, room: str) -> None: ...
-    def rooms(self) -> list[str]: ...
+    def join(self, room: str) -> None:
+        """Joins a room; a name starting with ``sessionio:`` (the engine's own rooms) raises
+        ``InvalidValueError``."""
+    def leave(self, room: str) -> None:
+        """Leaves a room; a name starting with ``sessionio:`` raises ``InvalidValueError``."""
+    def rooms(self) -> list[str]:
+        """The rooms the socket joined (the engine's own rooms are not listed)."""
     def disconnect(self) -> None: ...
 
 class SessionIo:

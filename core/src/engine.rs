@@ -26,6 +26,8 @@ use crate::error::{Error, Refusal, Result};
 use crate::metrics::{Metrics, Stats};
 use crate::pending_handshakes::PendingHandshakes;
 use crate::presence::Presence;
+use crate::rooms;
+use crate::socket_state::session_id_of;
 use crate::store::{now_ms, BoxFuture, Data, Record, SessionStore, Touch};
 use crate::{SessionId, Value};
 
@@ -339,7 +341,7 @@ impl Core {
         if reached == 0 && !linked {
             return Ok(0);
         }
-        let room = id.to_string();
+        let room = rooms::session_room(id);
         let (mut sent, mut dropped) = (0, 0);
         let mut unlinked = None;
         for ns in &self.config.transport.namespaces {
@@ -356,8 +358,11 @@ impl Core {
                     }
                 }
             }
-            // This node's sockets one by one, each with back-pressure (see `delivery`).
-            let sockets = op.local().to(room.clone()).sockets();
+            // This node's sockets one by one, each with back-pressure (see `delivery`); only
+            // those admitted to the session, whatever else the room may hold (the raw
+            // socketioxide handle can join any room).
+            let mut sockets = op.local().to(room.clone()).sockets();
+            sockets.retain(|s| session_id_of(s) == Some(id));
             let (here_sent, here_dropped) = delivery::deliver_all(&sockets, event, data).await;
             sent += here_sent;
             dropped += here_dropped;
@@ -378,7 +383,7 @@ impl Core {
     }
 
     /// Whether other processes are linked through the Redis adapter.
-    fn is_linked(&self) -> bool {
+    pub(crate) fn is_linked(&self) -> bool {
         matches!(self.bus, Bus::Redis(_))
     }
 
@@ -409,7 +414,7 @@ impl Core {
     /// record stays readable so its cookie is told `session expired`.
     pub(crate) async fn kick(&self, id: SessionId, event: Option<&str>, reach: Reach) -> usize {
         let n = self.presence.count(id);
-        let room = id.to_string();
+        let room = rooms::session_room(id);
         let everywhere = reach == Reach::AllNodes && self.is_linked();
         for ns in &self.config.transport.namespaces {
             let Some(op) = self.io.of(ns) else { continue };

@@ -116,7 +116,7 @@ impl Session {
         }
     }
 
-    /// The session id (also the name of the session's room).
+    /// The session id.
     pub fn id(&self) -> SessionId {
         self.id
     }

@@ -1,5 +1,5 @@
-//! One connected socket: its handle ([`SocketHandle`]), what it presented when it
-//! connected ([`Handshake`]), and the state kept for it in its extensions.
+//! One connected socket: its handle ([`SocketHandle`]) and what it presented when it
+//! connected ([`Handshake`]); the state kept in its extensions is in `socket_state`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,27 +11,13 @@ use crate::ack::{AllArgs, Args};
 use crate::adapter::SocketRef;
 use crate::engine::Core;
 use crate::error::{Error, Result};
-use crate::presence::Membership;
 use crate::session::Session;
-use crate::{SessionId, Value};
+pub(crate) use crate::socket_state::{session_id_of, SocketState};
+use crate::{rooms, SessionId, Value};
 
 /// How long [`SocketHandle::emit_with_ack`] waits for the client when the host names no
 /// timeout: every binding uses this one default.
 pub const DEFAULT_ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Per-socket state kept in the socket's extensions from its admission on.
-pub(crate) struct SocketState {
-    /// Its place in its session's count; `None` for an anonymous socket.
-    pub(crate) membership: Option<Membership>,
-    pub(crate) auth: serde_json::Value,
-    pub(crate) time: SystemTime,
-}
-
-/// The session of an admitted socket, `None` for an anonymous one (or one not admitted).
-pub(crate) fn session_id_of(socket: &SocketRef) -> Option<SessionId> {
-    let state = socket.extensions.get::<Arc<SocketState>>()?;
-    state.membership.as_ref().map(|m| m.id)
-}
 
 /// What the client sent when it connected (the tutorial's `socket.handshake`).
 #[derive(Debug, Clone)]
@@ -211,24 +197,30 @@ impl SocketHandle {
             .map_err(|e| Error::Server(e.to_string()))
     }
 
-    /// Joins a room.
-    pub fn join(&self, room: impl Into<String>) {
-        self.socket.join(room.into());
+    /// Joins a room. Names starting with [`RESERVED_ROOM_PREFIX`](crate::RESERVED_ROOM_PREFIX)
+    /// are the engine's own (each session's room) and are refused with
+    /// [`Error::InvalidValue`]: a socket is in a session's room only when it was admitted
+    /// to that session. Any other name is an ordinary room, a session id included.
+    pub fn join(&self, room: impl Into<String>) -> Result<()> {
+        let room = room.into();
+        rooms::host_room(&room)?;
+        self.socket.join(room);
+        Ok(())
     }
 
-    /// Leaves a room. The session's own room cannot be left.
-    pub fn leave(&self, room: &str) {
-        if self.session_id().is_some_and(|id| id.to_string() == room) {
-            return;
-        }
-        self.socket.leave(room.to_owned());
+    /// Leaves a room; the engine's own rooms are refused as by [`join`](Self::join) (a
+    /// socket stays in its session's room for its whole life).
+    pub fn leave(&self, room: &str) -> Result<()> {
+        self.socket.leave(rooms::host_room(room)?.to_owned());
+        Ok(())
     }
 
-    /// The rooms the socket is in.
+    /// The rooms the socket joined; the engine's own rooms are not listed.
     pub fn rooms(&self) -> Vec<String> {
         self.socket
             .rooms()
             .into_iter()
+            .filter(|r| !rooms::is_reserved(r))
             .map(|r| r.to_string())
             .collect()
     }

@@ -26,7 +26,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use sessionio::http::{HttpError, SessionRejection};
-use sessionio::{Session, SessionId, SessionIo};
+use sessionio::{HandlerError, Session, SessionId, SessionIo};
 
 const INDEX: &str = include_str!("../static/index.html");
 
@@ -128,6 +128,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let n = session.increment("count", 1).await?;
         session.notify("current count", n).await?;
         Ok(n)
+    });
+
+    // Socket event "join" (a room name): the chat-room call of the Socket.IO guides; acks
+    // the socket's rooms, sorted. The engine's own room names (`sessionio:…`) are refused,
+    // and the refusal's message is the ack's error.
+    io.on("join", |ctx| async move {
+        let room: String = ctx.arg(0)?;
+        let socket = ctx.socket();
+        socket
+            .join(room)
+            .map_err(|e| HandlerError::new(e.to_string()))?;
+        let mut rooms = socket.rooms();
+        rooms.sort();
+        Ok(rooms)
     });
 
     let app = Router::new()
