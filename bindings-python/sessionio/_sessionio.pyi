@@ -159,6 +159,7 @@ class SessionIo:
         allow_any_origin: bool | None = None,
         allow_anonymous: bool | None = None,
         token_auth: bool | None = None,
+        csrf_check: bool | None = None,
         max_connections_per_session: int | None = None,
         store: str | None = None,
         adapter: str | None = None,
@@ -194,7 +195,8 @@ class SessionIo:
         - ``extend_on_socket_activity`` (default ``True``).
         - ``allowed_origins`` (default none), ``allow_any_origin`` (default ``False``),
           ``allow_anonymous`` (default ``False``), ``token_auth`` (default ``True``),
-          ``max_connections_per_session`` (default 32).
+          ``max_connections_per_session`` (default 32), ``csrf_check`` (default ``True``:
+          the HTTP middlewares refuse state-changing requests from sites off the allow-list).
         - ``store``: ``"memory://"`` (default), ``"sqlite://<file>"``,
           ``"redis://<host>[:<port>][/<db>]"``; ``adapter``: ``"redis://..."`` links the
           engines of every process on that Redis, ``"local://"`` links nothing (default:
@@ -238,6 +240,13 @@ class SessionIo:
     def http_session_sync(self, cookie_header: str | None = None) -> HttpSession: ...
     def set_cookie(self, session_id: str) -> str: ...
     def clear_cookie(self) -> str: ...
+    def check_request_site(
+        self, method: str, origin: str | None = None, fetch_site: str | None = None
+    ) -> SessionRefused | None:
+        """The cross-site request forgery check the HTTP middlewares run first: ``None``,
+        or the :class:`SessionRefused` to answer (403 ``origin not allowed``, no cookie
+        change) for a state-changing request whose ``Origin`` or ``Sec-Fetch-Site`` shows
+        a site off the allow-list (``csrf_check=False`` turns it off)."""
     def stats(self) -> dict[str, int]: ...
     def _serve(self) -> Awaitable[int]: ...
     def _serve_sync(self) -> int: ...
