@@ -50,6 +50,12 @@ export interface StartOptions {
    * clients that send no `Origin` (non-browsers) may connect.
    */
   allowedOrigins?: string[];
+  /**
+   * The HTTP middleware refuses state-changing requests (POST, PUT, PATCH, DELETE, …) whose
+   * `Origin` or `Sec-Fetch-Site` shows a site off the allow-list with 403 `origin not allowed`
+   * (cross-site request forgery), default `true`.
+   */
+  csrfCheck?: boolean;
   /** Allows every origin, without credentials in CORS answers; sockets are then admitted by `auth.token` (or anonymously) only, never by the session cookie. Exclusive with `allowedOrigins`. */
   allowAnyOrigin?: boolean;
   /** Accept sockets with no cookie and no token (they have no session), default `false`. */

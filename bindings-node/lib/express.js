@@ -1,7 +1,8 @@
 'use strict';
-// The Express (or plain `node:http`) middleware: the engine resolves the request's
-// cookie and decides the response's Set-Cookie; this file only puts the answer on `req`
-// and copies the engine's header value onto `res`.
+// The Express (or plain `node:http`) middleware: the engine judges the request's site
+// (cross-site request forgery), resolves its cookie and decides the response's
+// Set-Cookie; this file only puts the answer on `req` and copies the engine's header
+// value onto `res`.
 const { call } = require('./errors');
 const { Session } = require('./session');
 
@@ -43,6 +44,11 @@ function answerRefusal(res, refusal) {
   return undefined;
 }
 
+/** The engine's cross-site request forgery check: the refusal to answer, or null. */
+function crossSiteRefusal(native, req) {
+  return native.checkRequestSite(req.method, req.headers.origin ?? null, req.headers['sec-fetch-site'] ?? null);
+}
+
 /**
  * @param {object} native the addon's engine
  * @param {{ optional?: boolean }} [options] `optional: true` lets refused requests through
@@ -50,6 +56,8 @@ function answerRefusal(res, refusal) {
  */
 function middleware(native, { optional = false } = {}) {
   return async function sessionio(req, res, next) {
+    const forged = crossSiteRefusal(native, req);
+    if (forged) return answerRefusal(res, forged);
     let outcome;
     try {
       // A value at once for the memory store, else a Promise: `await` takes both.
@@ -112,6 +120,8 @@ function disconnectIfEnded(native, req, res, sessionId) {
  */
 function guard(native, { optional = false } = {}) {
   return async function sessionioGuard(req, res, next) {
+    const forged = crossSiteRefusal(native, req);
+    if (forged) return answerRefusal(res, forged);
     let checked;
     try {
       checked = await call(() => native.checkCookie(req.headers.cookie ?? null));

@@ -178,6 +178,28 @@ impl NativeSessionIo {
         })
     }
 
+    /// The cross-site request forgery check the HTTP middlewares run first: `null`, or
+    /// the refusal to answer (403 `origin not allowed`, no cookie change).
+    #[napi]
+    pub fn check_request_site(
+        &self,
+        method: String,
+        origin: Option<String>,
+        fetch_site: Option<String>,
+    ) -> Option<CookieRefusal> {
+        sessionio::host::check_request_site(
+            &self.io,
+            &method,
+            origin.as_deref(),
+            fetch_site.as_deref(),
+        )
+        .map(|r| CookieRefusal {
+            status: u32::from(r.http_status()),
+            message: r.message().to_owned(),
+            set_cookie: None,
+        })
+    }
+
     /// What a request's `Cookie` header says, creating nothing: the session a valid cookie
     /// names, or the refusal to answer (express-session mode's guard).
     #[napi]

@@ -100,6 +100,9 @@ pub struct Config {
     pub allow_anonymous: bool,
     /// Whether `auth.token` is read as a sessionio token (default `true`).
     pub token_auth: bool,
+    /// Whether the HTTP middlewares refuse state-changing requests from sites off the
+    /// allow-list (default `true`; see [`crate::Builder::csrf_check`]).
+    pub csrf_check: bool,
     /// Most sockets one session may have open at once (default 32).
     pub max_connections_per_session: usize,
     /// Largest data one session may hold, in bytes of JSON (default 64 KiB): a write past
@@ -126,6 +129,7 @@ impl std::fmt::Debug for Config {
             .field("origins", &self.origins)
             .field("allow_anonymous", &self.allow_anonymous)
             .field("token_auth", &self.token_auth)
+            .field("csrf_check", &self.csrf_check)
             .field(
                 "max_connections_per_session",
                 &self.max_connections_per_session,
@@ -162,6 +166,7 @@ pub struct Builder {
     any_origin: bool,
     allow_anonymous: bool,
     no_token_auth: bool,
+    no_csrf_check: bool,
     max_connections_per_session: Option<usize>,
     max_session_bytes: Option<usize>,
     transport: Transport,
@@ -266,6 +271,17 @@ impl Builder {
     /// something else of the app's; the cookie is then the only credential.
     pub fn token_auth(mut self, enabled: bool) -> Self {
         self.no_token_auth = !enabled;
+        self
+    }
+
+    /// Whether the HTTP middlewares (the axum layer, Express, ASGI, WSGI) refuse
+    /// state-changing requests (`POST`, `PUT`, `PATCH`, `DELETE`, …) whose `Origin` or
+    /// `Sec-Fetch-Site` shows a site off the allow-list, with 403 `origin not allowed`
+    /// (default `true`): cross-site request forgery. Requests with neither header
+    /// (non-browser clients) pass. Turn it off only for routes that take cross-site posts
+    /// on purpose and protect them otherwise.
+    pub fn csrf_check(mut self, enabled: bool) -> Self {
+        self.no_csrf_check = !enabled;
         self
     }
 
@@ -563,6 +579,7 @@ impl Builder {
             origins,
             allow_anonymous: self.allow_anonymous,
             token_auth: !self.no_token_auth,
+            csrf_check: !self.no_csrf_check,
             max_connections_per_session: max_conn,
             max_session_bytes,
             transport: self.transport,

@@ -188,6 +188,39 @@ pub fn clear_cookie(io: &SessionIo) -> String {
     io.0.clear_cookie()
 }
 
+/// The cross-site request forgery check every HTTP middleware runs first: `Some` refusal
+/// (403 `origin not allowed`, answered without touching the session or its cookie) for a
+/// state-changing request whose `Origin` or `Sec-Fetch-Site` header shows a site off the
+/// allow-list; see [`Builder::csrf_check`](crate::Builder::csrf_check). `method` is the
+/// request method as sent; an unparsable one counts as state-changing.
+///
+/// ```
+/// let io = sessionio::SessionIo::builder()
+///     .secret([7u8; 32])
+///     .allowed_origins(["https://app.example"])
+///     .build()
+///     .unwrap();
+/// let forged = sessionio::host::check_request_site(&io, "POST", Some("https://evil.example"), None);
+/// assert_eq!(forged.unwrap().message(), "origin not allowed");
+/// assert!(sessionio::host::check_request_site(&io, "POST", Some("https://app.example"), None).is_none());
+/// assert!(sessionio::host::check_request_site(&io, "GET", Some("https://evil.example"), None).is_none());
+/// ```
+pub fn check_request_site(
+    io: &SessionIo,
+    method: &str,
+    origin: Option<&str>,
+    fetch_site: Option<&str>,
+) -> Option<Refusal> {
+    let method = http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::POST);
+    // A header value the client sent is always a valid one; one that is not cannot match.
+    let value = |v: &str| {
+        http::HeaderValue::from_str(v).unwrap_or_else(|_| http::HeaderValue::from_static("null"))
+    };
+    let origin = origin.map(value);
+    let fetch_site = fetch_site.map(value);
+    crate::csrf::cross_site_refusal(&io.0.config, &method, origin.as_ref(), fetch_site.as_ref())
+}
+
 /// The cookie and token codec of the engine (its secrets).
 pub fn signer(io: &SessionIo) -> &Signer {
     &io.0.signer

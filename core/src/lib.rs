@@ -68,6 +68,11 @@
 //! A client past a bound is refused before the engine allocates anything.
 //! (`pending_handshakes`, `http::layer`)
 //!
+//! An HTTP request that changes state (`POST`, `PUT`, `PATCH`, `DELETE`) from a site the
+//! allow-list does not name, as its `Origin` or `Sec-Fetch-Site` shows, is refused before
+//! any handler runs: cross-site request forgery. Every host's middleware runs that check
+//! ([`host::check_request_site`]). (`csrf`)
+//!
 //! ## 4. Sockets and their handlers
 //!
 //! An admitted socket joins its session's room (a name under [`RESERVED_ROOM_PREFIX`],
@@ -128,6 +133,7 @@ mod admission;
 mod config;
 mod connect;
 pub mod cookie;
+mod csrf;
 mod delivery;
 mod engine;
 mod error;
