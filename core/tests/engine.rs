@@ -995,6 +995,9 @@ impl sessionio::store::SessionStore for WritesFail {
     fn delete(&self, id: SessionId) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
         self.0.delete(id)
     }
+    fn count(&self) -> sessionio::store::BoxFuture<'_, sessionio::Result<u64>> {
+        self.0.count()
+    }
     fn sweeper(&self) -> Option<&dyn sessionio::store::Sweep> {
         self.0.sweeper()
     }
