@@ -147,6 +147,7 @@ def test_error_classes_and_codes() -> None:
         "ERR_CONFLICT",
         "ERR_INVALID_VALUE",
         "ERR_SERVER",
+        "ERR_TOO_MANY_SESSIONS",
     }
     for code, cls in ERROR_CLASSES.items():
         assert issubclass(cls, SessionIoError)
@@ -168,6 +169,7 @@ def test_every_engine_error_code_raises_its_class(code: str) -> None:
         "ERR_CONFLICT": "update conflict: gave up after 7 attempts",
         "ERR_INVALID_VALUE": "invalid value: 7",
         "ERR_SERVER": "server error: 7",
+        "ERR_TOO_MANY_SESSIONS": "too many sessions",
     }[code]
     assert str(raised.value) == expected
 

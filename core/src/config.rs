@@ -93,6 +93,9 @@ pub struct Config {
     pub max_connections_per_session: usize,
     /// Socket.IO transport settings.
     pub transport: Transport,
+    /// Most sessions the store may hold when the engine creates one (default 1 000 000);
+    /// see [`Builder::max_sessions`].
+    pub max_sessions: u64,
     /// Where sessions come from (their cookie, ids and store).
     pub(crate) identity: Arc<dyn Identity>,
     /// The Redis that links this engine with the other processes (`None`: one process).
@@ -117,6 +120,7 @@ impl std::fmt::Debug for Config {
                 &self.max_connections_per_session,
             )
             .field("transport", &self.transport)
+            .field("max_sessions", &self.max_sessions)
             .finish_non_exhaustive()
     }
 }
@@ -154,6 +158,7 @@ pub struct Builder {
     adapter_url: Option<String>,
     express: Option<crate::express::ExpressSession>,
     identity: Option<Arc<dyn Identity>>,
+    max_sessions: Option<u64>,
 }
 
 impl Builder {
@@ -253,6 +258,19 @@ impl Builder {
     /// Most sockets one session may have open at once (default 32).
     pub fn max_connections_per_session(mut self, max: usize) -> Self {
         self.max_connections_per_session = Some(max);
+        self
+    }
+
+    /// Most sessions the store may hold (default 1 000 000). Before the engine creates a
+    /// session (a request's first write, [`Session::save`](crate::Session::save),
+    /// [`create_session`](crate::SessionIo::create_session)) it asks the store's
+    /// [`count`](crate::store::SessionStore::count); at the limit it creates nothing and
+    /// fails with [`Error::TooManySessions`](crate::Error::TooManySessions) (HTTP 503 `too
+    /// many sessions`). Expired sessions count until the store lets them go, and creations
+    /// racing at the limit may pass it by their number. Sessions made by express-session
+    /// are not capped by the engine.
+    pub fn max_sessions(mut self, max: u64) -> Self {
+        self.max_sessions = Some(max);
         self
     }
 
@@ -435,6 +453,10 @@ impl Builder {
         if max_conn == 0 {
             return bad("max_connections_per_session must be at least 1".into());
         }
+        let max_sessions = self.max_sessions.unwrap_or(1_000_000);
+        if max_sessions == 0 {
+            return bad("max_sessions must be at least 1".into());
+        }
         let t = &self.transport;
         if !t.path.starts_with('/') || t.path.len() < 2 || t.path.ends_with('/') {
             return bad(format!(
@@ -513,6 +535,7 @@ impl Builder {
             token_auth: !self.no_token_auth,
             max_connections_per_session: max_conn,
             transport: self.transport,
+            max_sessions,
             identity,
             adapter_url,
         })

@@ -175,6 +175,9 @@ pub struct Options {
     /// Bytes a websocket reads from the network at a time (default 1024): memory per idle
     /// socket; larger messages still pass, up to `max_payload`.
     pub ws_read_buffer_size: Option<usize>,
+    /// Most sessions the store may hold; a new one past it is refused with `too many
+    /// sessions` (default 1 000 000).
+    pub max_sessions: Option<u64>,
     /// express-session mode (Node): adopt express-session's cookie and store.
     pub express_session: Option<ExpressSessionOptions>,
 }
@@ -410,6 +413,9 @@ impl Options {
         }
         if let Some(v) = self.ws_read_buffer_size {
             b = b.ws_read_buffer_size(v);
+        }
+        if let Some(v) = self.max_sessions {
+            b = b.max_sessions(v);
         }
         if let Some(x) = self.express_session {
             b = b.express_session(express_settings(x, express_store)?);
