@@ -113,6 +113,7 @@ describe('SessionIo.start', () => {
     [{ secret: SECRET, adapter: 'memory://' }, /unknown adapter URL "memory:\/\/"/],
     [{ secret: SECRET, adapter: 6379 }, /option `adapter`: invalid type/],
     [{ secret: SECRET, maxConnectionsPerSession: 0 }, /at least 1/],
+    [{ secret: SECRET, maxSessions: 0 }, /max_sessions must be at least 1/],
     [{ secret: SECRET, cookieSecure: 'yes' }, /option `cookieSecure`: invalid type/],
   ];
   for (const [options, message] of badOptions) {

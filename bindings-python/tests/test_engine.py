@@ -66,6 +66,7 @@ S = {"secret": SECRET}
         ({**S, "allowed_origins": ["https://a.example/"]}, "no path"),
         ({**S, "allowed_origins": ["https://a.example"], "allow_any_origin": True}, "exclusive"),
         ({**S, "max_connections_per_session": 0}, "at least 1"),
+        ({**S, "max_sessions": 0}, "max_sessions must be at least 1"),
         ({**S, "cookie_name": "a b"}, "not a valid cookie name"),
         ({**S, "same_site": "sideways"}, 'same_site must be "lax", "strict" or "none"'),
         ({**S, "same_site": "none", "cookie_secure": False}, "SameSite=None requires a Secure cookie"),
