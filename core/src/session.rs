@@ -183,7 +183,8 @@ impl Session {
     /// Stores the session now if it is not stored yet, and has the response set its
     /// cookie; does nothing for a stored one. Writes do this by themselves: call it for a
     /// session that must exist before anything is written, e.g. in the handler of a page
-    /// that opens a socket (the handshake needs the cookie). Fails with
+    /// that opens a socket (the handshake needs the cookie) or before
+    /// [`issue_token`](crate::SessionIo::issue_token) for it. Fails with
     /// [`Error::TooManySessions`] at [`max_sessions`](crate::Builder::max_sessions).
     ///
     /// ```
