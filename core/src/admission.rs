@@ -189,6 +189,7 @@ mod tests {
             .build()
             .unwrap();
         let victim = http_request(&io, None).await;
+        victim.session().unwrap().save().await.unwrap();
         let set_cookie = victim.set_cookie().unwrap();
         let cookie = set_cookie.split(';').next().unwrap().to_owned();
         let id = victim.session().unwrap().id();
@@ -223,6 +224,7 @@ mod tests {
     async fn an_allow_list_reads_the_session_cookie() {
         let io = SessionIo::builder().secret([7u8; 32]).build().unwrap();
         let first = http_request(&io, None).await;
+        first.session().unwrap().save().await.unwrap();
         let cookie = first
             .set_cookie()
             .unwrap()
