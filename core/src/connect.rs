@@ -11,6 +11,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 
 use crate::adapter::{self, SocketRef};
+use crate::admission::Admitted;
 use crate::engine::Core;
 use crate::error::Refusal;
 use crate::socket::{session_id_of, SocketState};
@@ -76,9 +77,10 @@ async fn admit(
     let admitted = core
         .check_handshake(&socket.req_parts().headers, &auth)
         .await?;
+    let token_expires_at = admitted.and_then(|a| a.token_expires_at);
     let membership = match admitted {
         None => None,
-        Some((id, expires_at)) => {
+        Some(Admitted { id, expires_at, .. }) => {
             let cap = core.config.max_connections_per_session;
             let m = core
                 .presence
@@ -90,10 +92,13 @@ async fn admit(
             Some(m)
         }
     };
+    let token_timer = token_expires_at.map(|at| expiry::start_token_timer(&core, &socket, at));
     socket.extensions.insert(Arc::new(SocketState {
         membership,
         auth,
         time: SystemTime::now(),
+        token_expires_at,
+        token_timer,
     }));
     Ok(())
 }
@@ -105,9 +110,7 @@ async fn admit(
 fn attach(core: &Arc<Core>, socket: &SocketRef) {
     socket.on_disconnect(|socket: SocketRef, _reason: DisconnectReason| async move {
         if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
-            if let Some(m) = &state.membership {
-                m.release();
-            }
+            state.release();
         }
     });
     handler::attach_dispatch(core, socket);

@@ -117,6 +117,17 @@ impl Signer {
 
     /// The session id a token names, if its signature is valid and it has not expired.
     pub fn verify_token(&self, token: &str, now_ms: u64) -> Result<SessionId, Refusal> {
+        self.verify_token_with_expiry(token, now_ms)
+            .map(|(id, _)| id)
+    }
+
+    /// Like [`verify_token`](Self::verify_token), with the token's expiry instant (unix
+    /// milliseconds): a socket the token admits must leave at that instant.
+    pub fn verify_token_with_expiry(
+        &self,
+        token: &str,
+        now_ms: u64,
+    ) -> Result<(SessionId, u64), Refusal> {
         let mut parts = token.splitn(3, '.');
         let (Some(id), Some(exp), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(Refusal::InvalidSession);
@@ -133,7 +144,8 @@ impl Signer {
         if expires_at <= now_ms {
             return Err(Refusal::SessionExpired);
         }
-        parse_canonical_id(id).ok_or(Refusal::InvalidSession)
+        let id = parse_canonical_id(id).ok_or(Refusal::InvalidSession)?;
+        Ok((id, expires_at))
     }
 }
 
@@ -326,6 +338,7 @@ mod tests {
         let id = SessionId::default();
         let t = s.sign_token(&id, 10_000);
         assert_eq!(s.verify_token(&t, 9_999), Ok(id));
+        assert_eq!(s.verify_token_with_expiry(&t, 9_999), Ok((id, 10_000)));
         assert_eq!(s.verify_token(&t, 10_000), Err(Refusal::SessionExpired));
         // Extending the expiry breaks the signature.
         let forged = t.replacen("10000", "99999", 1);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
+use tokio::task::AbortHandle;
 
 use crate::ack::{AllArgs, Args};
 use crate::adapter::SocketRef;
@@ -25,12 +26,47 @@ pub(crate) struct SocketState {
     pub(crate) membership: Option<Membership>,
     pub(crate) auth: serde_json::Value,
     pub(crate) time: SystemTime,
+    /// For a socket admitted by an `auth.token`: the token's expiry (unix ms). Its events
+    /// are refused from then on and never extend the session past it.
+    pub(crate) token_expires_at: Option<u64>,
+    /// The timer that disconnects a token-admitted socket at its token's expiry.
+    pub(crate) token_timer: Option<AbortHandle>,
+}
+
+impl SocketState {
+    /// The socket left: its place in the session's count is freed and its token timer
+    /// stopped (a timer of a long-lived token must not outlive a short-lived socket).
+    pub(crate) fn release(&self) {
+        if let Some(m) = &self.membership {
+            m.release();
+        }
+        if let Some(timer) = &self.token_timer {
+            timer.abort();
+        }
+    }
+}
+
+impl Drop for SocketState {
+    fn drop(&mut self) {
+        if let Some(timer) = &self.token_timer {
+            timer.abort();
+        }
+    }
 }
 
 /// The session of an admitted socket, `None` for an anonymous one (or one not admitted).
 pub(crate) fn session_id_of(socket: &SocketRef) -> Option<SessionId> {
     let state = socket.extensions.get::<Arc<SocketState>>()?;
     state.membership.as_ref().map(|m| m.id)
+}
+
+/// The expiry (unix ms) of the token an admitted socket connected with; `None` for a
+/// socket admitted by its cookie, an anonymous one, or one not admitted.
+pub(crate) fn token_expires_at_of(socket: &SocketRef) -> Option<u64> {
+    socket
+        .extensions
+        .get::<Arc<SocketState>>()?
+        .token_expires_at
 }
 
 /// What the client sent when it connected (the tutorial's `socket.handshake`).
@@ -149,11 +185,15 @@ impl SocketHandle {
         session_id_of(&self.socket)
     }
 
-    /// A live handle on the socket's session, `None` for an anonymous socket.
+    /// A live handle on the socket's session, `None` for an anonymous socket. For a
+    /// socket admitted by a token, writes through it never extend the session past the
+    /// token's expiry.
     pub fn session(&self) -> Option<Session> {
         let extends = self.core.config.extend_on_socket_activity;
-        self.session_id()
-            .map(|id| Session::new(id, self.core.clone(), extends, None))
+        let token_expires_at = token_expires_at_of(&self.socket);
+        self.session_id().map(|id| {
+            Session::new(id, self.core.clone(), extends, None).extending_until(token_expires_at)
+        })
     }
 
     /// The handshake details.

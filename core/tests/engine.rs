@@ -447,6 +447,77 @@ async fn token_handshakes_join_the_session() {
     assert!(io.issue_token(s.id(), Duration::ZERO).is_err());
 }
 
+/// Finding 5: a token's expiry was checked at the handshake only, and every event of its
+/// socket extended the session. A token-admitted socket is now told `session expired`
+/// and disconnected at the token's expiry, and its events (the dispatch's activity check
+/// and writes through its session handle) never extend the session past that instant.
+#[tokio::test]
+async fn finding_5_tokens_outlive_their_expiry_a_token_socket_leaves_at_it_and_never_extends_the_session(
+) {
+    let io = builder().ttl(Duration::from_millis(400)).build().unwrap();
+    io.on("incr", |ctx| async move {
+        Ok(ctx.require_session()?.increment("count", 1).await?)
+    });
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let token_ttl = Duration::from_millis(1200);
+    let token = io.issue_token(s.id(), token_ttl).unwrap();
+    let token_expires_at = now_ms() + token_ttl.as_millis() as u64;
+    let (mut sock, r) = Client::connect(
+        addr,
+        None,
+        None,
+        Some(serde_json::json!({ "token": token })),
+    )
+    .await;
+    assert_eq!(r, Connect::Ok);
+    // Events every 100 ms: each would keep the 400 ms session alive for another 400 ms.
+    let deadline = Instant::now() + token_ttl + Duration::from_millis(2500);
+    let mut acked = 0;
+    let told_at = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the socket was still connected {} ms after its token expired",
+            now_ms().saturating_sub(token_expires_at)
+        );
+        sock.send(&format!(r#"42{acked}["incr"]"#)).await;
+        let answer = sock.recv_raw().await.expect("an answer");
+        if answer == r#"42["session expired",null]"# {
+            break now_ms();
+        }
+        assert_eq!(
+            answer,
+            format!("43{acked}[{}]", acked + 1),
+            "events work until then"
+        );
+        acked += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Later answers are acks of events sent at the same instant (refused or not); then
+    // the disconnect.
+    let mut next = sock.recv_raw().await;
+    while next.as_deref().is_some_and(|m| m.starts_with("43")) {
+        next = sock.recv_raw().await;
+    }
+    assert_eq!(next.as_deref(), Some("41"), "disconnected by the server");
+    assert!(
+        acked >= 5,
+        "only {acked} events were answered before the token expired"
+    );
+    assert!(
+        told_at + 50 >= token_expires_at,
+        "told {} ms before the token expired",
+        token_expires_at - told_at
+    );
+    assert!(
+        told_at <= token_expires_at + 1000,
+        "told {} ms after the token expired",
+        told_at - token_expires_at
+    );
+    // The events kept the session no longer than the token: it is expired now.
+    assert_eq!(s.data().await, Err(sessionio::Error::SessionExpired));
+}
+
 #[tokio::test]
 async fn regenerate_keeps_data_disconnects_old_sockets_and_retires_the_old_id() {
     let io = builder().build().unwrap();
