@@ -6,7 +6,8 @@
 // Environment: PORT (default 3000), SOCKET_PORT (default 3001), SESSION_TTL_MS
 // (inactivity timeout, default 30 min), SESSION_SECRET (default: random at every start),
 // ALLOWED_ORIGINS (comma-separated, besides this app's own), MAX_CONNECTIONS_PER_SESSION
-// (default 32), SESSION_STORE_URL (`memory://` by default, or `sqlite://<file>` to keep
+// (default 32), TOKEN_TTL_MS (lifetime of the tokens GET /token issues, default 60 000),
+// SESSION_STORE_URL (`memory://` by default, or `sqlite://<file>` to keep
 // sessions across restarts), REDIS_URL (several processes on one Redis: sessions in it, and
 // notifications and logouts reach the sockets of every process; same as
 // SESSION_STORE_URL=redis://…; give every process the same SESSION_SECRET).
@@ -18,6 +19,7 @@ import { HandlerError, SessionIo, StoreUnavailableError } from 'sessionio';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const SOCKET_PORT = Number(process.env.SOCKET_PORT ?? 3001);
+const TOKEN_TTL_MS = Number(process.env.TOKEN_TTL_MS ?? 60_000);
 const INDEX = readFileSync(new URL('./public/index.html', import.meta.url), 'utf8');
 const SOCKET_IO_JS = createRequire(import.meta.url).resolve('socket.io-client/dist/socket.io.js');
 
@@ -79,7 +81,7 @@ app.post('/logout', rt.express({ optional: true }), async (req, res) => {
 
 // A token for clients that cannot send the cookie (they pass it as `auth.token`).
 app.get('/token', session, (req, res) => {
-  res.type('text').send(rt.issueToken(req.sessionId, 60_000));
+  res.type('text').send(rt.issueToken(req.sessionId, TOKEN_TTL_MS));
 });
 
 const server = app.listen(PORT, '127.0.0.1', () => {

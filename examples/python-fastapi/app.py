@@ -8,7 +8,8 @@ Run: ``python examples/python-fastapi/app.py``. Environment: ``PORT`` (default 3
 free port), ``SOCKET_PORT`` (default 3001), ``SESSION_TTL_MS`` (inactivity timeout, default
 30 min), ``SESSION_SECRET`` (default: random at every start), ``ALLOWED_ORIGINS``
 (comma-separated, added to the page's own origins), ``MAX_CONNECTIONS_PER_SESSION``
-(default 32), ``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
+(default 32), ``TOKEN_TTL_MS`` (lifetime of the tokens ``GET /token`` issues, default 60 000),
+``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
 sessions across restarts), ``REDIS_URL`` (several processes on one Redis: sessions in it,
 and notifications and logouts reach the sockets of every process; same as
 ``SESSION_STORE_URL=redis://...``; give every process the same ``SESSION_SECRET``),
@@ -102,6 +103,7 @@ def create_sessionio(http_port: int) -> SessionIo:
 
 def create_app(rt: SessionIo) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    token_ttl = env_int("TOKEN_TTL_MS", 60_000) / 1000
     app.add_middleware(SessionMiddleware, sessionio=rt)
 
     @app.get("/")
@@ -126,7 +128,7 @@ def create_app(rt: SessionIo) -> FastAPI:
     # A token for clients that cannot send the cookie (they pass it as auth.token).
     @app.get("/token")
     async def token(session: SessionDep) -> PlainTextResponse:
-        return PlainTextResponse(rt.issue_token(session.id, 60))
+        return PlainTextResponse(rt.issue_token(session.id, token_ttl))
 
     @app.get("/assets/socket.io.min.js")
     async def socket_io_client() -> Response:

@@ -10,7 +10,8 @@ Run: ``python examples/python-flask/app.py``. Environment: ``PORT`` (default 300
 free port), ``SOCKET_PORT`` (default 3001), ``SESSION_TTL_MS`` (inactivity timeout, default
 30 min), ``SESSION_SECRET`` (default: random at every start), ``ALLOWED_ORIGINS``
 (comma-separated, added to the page's own origins), ``MAX_CONNECTIONS_PER_SESSION``
-(default 32), ``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
+(default 32), ``TOKEN_TTL_MS`` (lifetime of the tokens ``GET /token`` issues, default 60 000),
+``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
 sessions across restarts), ``REDIS_URL`` (several processes on one Redis: sessions in it,
 and notifications and logouts reach the sockets of every process; same as
 ``SESSION_STORE_URL=redis://...``; give every process the same ``SESSION_SECRET``),
@@ -99,6 +100,7 @@ def create_sessionio(http_port: int) -> SessionIo:
 
 def create_app(rt: SessionIo) -> Flask:
     app = Flask(__name__)
+    token_ttl = env_int("TOKEN_TTL_MS", 60_000) / 1000
     init_flask(app, rt)
 
     @app.get("/")
@@ -126,7 +128,7 @@ def create_app(rt: SessionIo) -> Flask:
     # A token for clients that cannot send the cookie (they pass it as auth.token).
     @app.get("/token")
     def token() -> Response:
-        return Response(rt.issue_token(current_session().id, 60), mimetype="text/plain")
+        return Response(rt.issue_token(current_session().id, token_ttl), mimetype="text/plain")
 
     @app.get("/assets/socket.io.min.js")
     def socket_io_client() -> Response:
