@@ -1185,3 +1185,78 @@ async fn another_session_system_plugs_in_through_the_identity_seam() {
     let (_, refused) = Client::connect(addr, Some("sessionio.sid=forged"), None, None).await;
     assert_eq!(refused, Connect::Refused("invalid session".into()));
 }
+
+/// Finding 3: internal error text reached clients — a corrupted Redis record answered the
+/// HTTP 503 body (and could answer an ack) with `store unavailable: redis: session …
+/// holds a bad record: EOF while parsing…`. Only chosen messages reach a client: the ack
+/// is `internal error`, the HTTP body the documented refusal `store unavailable`, and the
+/// detail goes to the log with an error id.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "current_thread")]
+async fn finding_3_internal_error_text_reaches_clients_a_corrupted_redis_record_answers_no_detail()
+{
+    use tower_service::Service as _;
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let redis = redis_server::RedisServer::start();
+    let io = builder().store_url(redis.url()).build().unwrap();
+    io.on("incr", |ctx| async move {
+        Ok(ctx.require_session()?.increment("count", 1).await?)
+    });
+    let app = axum::Router::new()
+        .route(
+            "/incr",
+            axum::routing::post(|session: sessionio::Session| async move {
+                let n = session.increment("count", 1).await?;
+                Ok::<_, sessionio::http::HttpError>(n.to_string())
+            }),
+        )
+        .layer(io.layer());
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let c = cookie(&io, s.id());
+    let mut sock = connected(addr, &c).await;
+
+    // The session's record, corrupted in Redis: its data is cut-off JSON.
+    let key = format!("sessionio:session:{}", s.id());
+    let written = std::process::Command::new("redis-cli")
+        .args(["-u", &redis.url(), "HSET", &key, "data", r#"{"count":"#])
+        .output()
+        .expect("redis-cli");
+    assert!(written.status.success(), "redis-cli: {written:?}");
+    let leaks = |text: &str| text.contains("bad record") || text.contains("EOF while parsing");
+
+    sock.send(r#"421["incr"]"#).await;
+    let ack = sock.recv_raw().await.unwrap();
+    assert_eq!(ack, r#"431[{"error":"internal error"}]"#);
+
+    let request = http::Request::post("/incr")
+        .header("cookie", &c)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.clone().call(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert!(!leaks(&body), "the HTTP body leaks the detail: {body}");
+    assert_eq!((status.as_u16(), &*body), (503, "store unavailable"));
+
+    let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    let lines = logged.lines().filter(|l| leaks(l)).collect::<Vec<_>>();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the ack's and the HTTP answer's detail are logged: {logged}"
+    );
+    assert!(
+        lines.iter().all(|l| l.contains("error_id=")),
+        "each with an error id: {logged}"
+    );
+}
