@@ -125,8 +125,10 @@ pub(crate) enum Extension {
     None,
     /// To `ttl` from now: activity (HTTP requests, socket events).
     Ttl,
-    /// To `ttl` from now, but never past this instant (unix ms): the activity of a
-    /// token-admitted socket, which must not keep the session alive beyond its token.
+    /// To `ttl` from now only if that ends by this instant (unix ms), else not at all:
+    /// the activity of a token-admitted socket, which must not keep the session alive
+    /// beyond its token. Not capped at the instant instead: a store may extend by a
+    /// lifetime of its own (express-session's `maxAge`), never to a given instant.
     TtlUntil(u64),
 }
 
@@ -141,7 +143,8 @@ impl From<bool> for Extension {
 }
 
 impl Extension {
-    /// The same extension, capped at `limit` (unix ms); no extension stays none.
+    /// The same extension, made only if it ends by `limit` (unix ms); no extension stays
+    /// none.
     pub(crate) fn until(self, limit: Option<u64>) -> Self {
         match (self, limit) {
             (Extension::None, _) | (_, None) => self,
@@ -157,7 +160,7 @@ impl Extension {
         match self {
             Extension::None => None,
             Extension::Ttl => Some(full),
-            Extension::TtlUntil(limit) => Some(full.min(limit)),
+            Extension::TtlUntil(limit) => (full <= limit).then_some(full),
         }
     }
 }
@@ -232,8 +235,9 @@ impl SessionIo {
 
     /// A signed token for clients that cannot send cookies: they connect with
     /// `auth: { token }`. It names the session and expires after `ttl`: a socket it let in
-    /// is told `"session expired"` and disconnected at that instant, and its events never
-    /// extend the session past it. A destroyed session's tokens stop working.
+    /// is told `"session expired"` and disconnected at that instant, and its events extend
+    /// the session only when the extension ends by then (so never past it). A destroyed
+    /// session's tokens stop working.
     pub fn issue_token(&self, id: SessionId, ttl: Duration) -> Result<String> {
         if ttl.is_zero() {
             return Err(Error::InvalidValue("token ttl must be positive".into()));

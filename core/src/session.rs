@@ -86,8 +86,8 @@ impl SessionIo {
 pub struct Session {
     id: SessionId,
     core: Arc<Core>,
-    /// How far writes through this handle extend the session (activity, capped at a
-    /// token's expiry for a token-admitted socket's handle).
+    /// How far writes through this handle extend the session (activity; for a
+    /// token-admitted socket's handle, never past its token's expiry).
     extension: Extension,
     /// Set when the handle belongs to an HTTP request: regenerate/destroy then update
     /// the response's cookie.
@@ -117,8 +117,8 @@ impl Session {
         }
     }
 
-    /// This handle, with writes that never extend the session past `limit` (unix ms, a
-    /// token's expiry); `None` leaves it as it is.
+    /// This handle, with writes that extend the session only when the extension ends by
+    /// `limit` (unix ms, a token's expiry); `None` leaves it as it is.
     pub(crate) fn extending_until(mut self, limit: Option<u64>) -> Self {
         self.extension = self.extension.until(limit);
         self

@@ -186,8 +186,8 @@ impl SocketHandle {
     }
 
     /// A live handle on the socket's session, `None` for an anonymous socket. For a
-    /// socket admitted by a token, writes through it never extend the session past the
-    /// token's expiry.
+    /// socket admitted by a token, writes through it extend the session only when the
+    /// extension ends by the token's expiry.
     pub fn session(&self) -> Option<Session> {
         let extends = self.core.config.extend_on_socket_activity;
         let token_expires_at = token_expires_at_of(&self.socket);
