@@ -50,7 +50,7 @@ export interface StartOptions {
    * clients that send no `Origin` (non-browsers) may connect.
    */
   allowedOrigins?: string[];
-  /** Allows every origin, without credentials in CORS answers. Exclusive with `allowedOrigins`. */
+  /** Allows every origin, without credentials in CORS answers; sockets are then admitted by `auth.token` (or anonymously) only, never by the session cookie. Exclusive with `allowedOrigins`. */
   allowAnyOrigin?: boolean;
   /** Accept sockets with no cookie and no token (they have no session), default `false`. */
   allowAnonymous?: boolean;
@@ -58,6 +58,8 @@ export interface StartOptions {
   tokenAuth?: boolean;
   /** Most sockets one session may have open at once, default 32. */
   maxConnectionsPerSession?: number;
+  /** The largest data one session may hold, in bytes of JSON, default 65 536: a write past it throws `InvalidValueError` and writes nothing. */
+  maxSessionBytes?: number;
   /**
    * Session store URL, default `memory://`; also `sqlite://<file>` and
    * `redis://<host>[:<port>][/<db>]`. A `redis://` store also links the engines of every
@@ -85,9 +87,9 @@ export interface StartOptions {
   pingTimeout?: number;
   /** Engine.IO ping timeout in milliseconds, default 20 000. Or `pingTimeout`. */
   pingTimeoutMs?: number;
-  /** Time allowed between the Engine.IO handshake and the namespace connect, in seconds, default 45. Or `connectTimeoutMs`. */
+  /** Time allowed between the Engine.IO handshake and the namespace connect, in seconds, default 10. Or `connectTimeoutMs`. */
   connectTimeout?: number;
-  /** The same in milliseconds, default 45 000. Or `connectTimeout`. */
+  /** The same in milliseconds, default 10 000. Or `connectTimeout`. */
   connectTimeoutMs?: number;
   /** Largest accepted packet payload in bytes, default 1 000 000. */
   maxPayload?: number;
@@ -101,6 +103,10 @@ export interface StartOptions {
    * socket; larger messages still pass, up to `maxPayload`.
    */
   wsReadBufferSize?: number;
+  /** Engine.IO sessions not yet connected to a namespace, in all, default 4096; past it a new handshake gets HTTP 503 `server busy`. */
+  maxPendingHandshakes?: number;
+  /** The same per client address (IPv4 address or IPv6 /64), default 256; past it HTTP 429 `too many pending handshakes`. */
+  maxPendingHandshakesPerAddress?: number;
   /**
    * Keep your express-session: sockets are admitted by express-session's own cookie and
    * read and write express-session's sessions. `secret`/`secrets`, `store`, `cookieName`

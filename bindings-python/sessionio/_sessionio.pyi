@@ -160,6 +160,7 @@ class SessionIo:
         allow_anonymous: bool | None = None,
         token_auth: bool | None = None,
         max_connections_per_session: int | None = None,
+        max_session_bytes: int | None = None,
         store: str | None = None,
         adapter: str | None = None,
         path: str | None = None,
@@ -173,6 +174,8 @@ class SessionIo:
         max_payload: int | None = None,
         max_buffer_size: int | None = None,
         ws_read_buffer_size: int | None = None,
+        max_pending_handshakes: int | None = None,
+        max_pending_handshakes_per_address: int | None = None,
         express_session: ExpressSessionOptions | None = None,
     ) -> Self:
         """Every keyword is an option of the engine (core's ``Options``, snake_case); an
@@ -192,19 +195,25 @@ class SessionIo:
         - ``extend_on_socket_activity`` (default ``True``).
         - ``allowed_origins`` (default none), ``allow_any_origin`` (default ``False``),
           ``allow_anonymous`` (default ``False``), ``token_auth`` (default ``True``),
-          ``max_connections_per_session`` (default 32).
+          ``max_connections_per_session`` (default 32), ``max_session_bytes`` (default
+          65 536: a write that would make a session's data larger, as JSON, raises
+          ``InvalidValueError`` and writes nothing).
         - ``store``: ``"memory://"`` (default), ``"sqlite://<file>"``,
           ``"redis://<host>[:<port>][/<db>]"``; ``adapter``: ``"redis://..."`` links the
           engines of every process on that Redis, ``"local://"`` links nothing (default:
           the store URL if it is ``redis://``).
         - ``path`` (default ``"/socket.io"``), ``namespaces`` (default ``["/"]``).
         - ``ping_interval`` (default 25 s), ``ping_timeout`` (default 20 s),
-          ``connect_timeout`` (default 45 s): seconds or ``timedelta``, or the ``_ms``
+          ``connect_timeout`` (default 10 s): seconds or ``timedelta``, or the ``_ms``
           spellings in milliseconds.
         - ``max_payload`` (default 1 000 000 bytes), ``max_buffer_size`` (default 1024
           packets queued per socket), ``ws_read_buffer_size`` (default 1024 bytes a
           websocket reads at a time: memory per idle socket; larger messages still pass, up
           to ``max_payload``).
+        - ``max_pending_handshakes`` (default 4096) and
+          ``max_pending_handshakes_per_address`` (default 256): Engine.IO sessions not yet
+          connected to a namespace; past them a new handshake gets HTTP 503 ``server busy``
+          / 429 ``too many pending handshakes``.
         - ``express_session``: read the sessions of an Express app's express-session with
           connect-redis: ``{"secret": ..., "name": "connect.sid", "redis_url": ...,
           "redis_prefix": "sess:"}`` (``redis_url`` is required from Python).

@@ -6,6 +6,8 @@ import asyncio
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -135,6 +137,16 @@ async def connect(
         url or rt.url, headers=all_headers, auth=auth, transports=["websocket"], wait_timeout=5
     )
     return client, received
+
+
+def engine_get(rt: SessionIo, path: str, headers: dict[str, str]) -> tuple[int, str]:
+    """A raw GET on the engine's port: (status, body), error statuses included."""
+    request = urllib.request.Request(rt.url + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
 
 
 async def refusal_message(rt: SessionIo, **kwargs: Any) -> str:

@@ -14,7 +14,7 @@ import socketio
 
 from sessionio import HandlerError, InvalidValueError, Session, SessionIo, Socket, StoreUnavailableError
 
-from .conftest import ORIGIN, connect, cookie_pair, free_port, make_engine, refusal_message
+from .conftest import ORIGIN, connect, cookie_pair, engine_get, free_port, make_engine, refusal_message
 
 
 async def new_cookie(rt: SessionIo) -> tuple[Session, str]:
@@ -442,7 +442,10 @@ async def test_refused_handshakes(rt: SessionIo) -> None:
     session, cookie = await new_cookie(rt)
     assert await refusal_message(rt) == "session required"
     assert await refusal_message(rt, cookie="sessionio.sid=garbage") == "invalid session"
-    assert await refusal_message(rt, cookie=cookie, headers={"Origin": "http://evil.example"}) == "origin not allowed"
+    # A foreign Origin is refused at the Engine.IO handshake, before any session exists.
+    evil = {"Origin": "http://evil.example", "Cookie": cookie}
+    polling = await asyncio.to_thread(engine_get, rt, "/socket.io/?EIO=4&transport=polling", evil)
+    assert polling == (403, "origin not allowed")
     assert await refusal_message(rt, auth={"token": "nope"}) == "invalid session"
     token = rt.issue_token(session.id, 60)
     client, _ = await connect(rt, auth={"token": token})

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::config::Origins;
 use crate::engine::Core;
 use crate::error::Refusal;
 use crate::session::{ResponseCookie, Session};
@@ -95,7 +96,15 @@ impl Core {
         }
         let now = now_ms();
         // The same reading as the HTTP middlewares: every Cookie header, read lossily.
-        let cookie = cookie_header(headers);
+        // Under "any origin" a page of any site can open a socket, and the browser sends
+        // the session cookie with it (same-site cookies on websocket handshakes,
+        // `SameSite=None` ones from anywhere): the cookie proves nothing about who opened
+        // the socket then, so only a token (or nothing, if anonymous sockets are
+        // allowed) is read.
+        let cookie = match self.config.origins {
+            Origins::Any => None,
+            Origins::List(_) => cookie_header(headers),
+        };
         let token = auth
             .get("token")
             .and_then(|t| t.as_str())
@@ -164,5 +173,75 @@ impl Core {
             session: Session::new(id, self.clone(), true, slot),
             set_cookie,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::host::{check_handshake, http_request};
+    use crate::SessionIo;
+
+    fn headers(pairs: &[(&'static str, String)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(*name, value.parse().unwrap());
+        }
+        h
+    }
+
+    /// Finding 7: with `allow_any_origin()`, a socket opened from any site with the
+    /// victim's cookie connected as the victim.
+    #[tokio::test]
+    async fn finding_7_any_origin_ignores_the_session_cookie_and_reads_tokens_only() {
+        let io = SessionIo::builder()
+            .secret([7u8; 32])
+            .allow_any_origin()
+            .build()
+            .unwrap();
+        let victim = http_request(&io, None).await;
+        let set_cookie = victim.set_cookie().unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let id = victim.session().unwrap().id();
+        let hijack = headers(&[
+            ("origin", "https://evil.example".into()),
+            ("cookie", cookie.clone()),
+        ]);
+        assert_eq!(
+            check_handshake(&io, &hijack, None)
+                .await
+                .unwrap_err()
+                .message(),
+            "session required",
+            "the cookie alone is no credential under any origin"
+        );
+        let token = io
+            .issue_token(id, std::time::Duration::from_secs(60))
+            .unwrap();
+        let auth = serde_json::json!({ "token": token });
+        assert_eq!(
+            check_handshake(&io, &hijack, Some(&auth)).await.unwrap(),
+            Some(id),
+            "a token still admits"
+        );
+        // The app's own HTTP requests keep their cookie session.
+        let again = http_request(&io, Some(&cookie)).await;
+        assert_eq!(again.session().unwrap().id(), id);
+    }
+
+    /// The same cookie under an allow-list is a credential (the control of the above).
+    #[tokio::test]
+    async fn an_allow_list_reads_the_session_cookie() {
+        let io = SessionIo::builder().secret([7u8; 32]).build().unwrap();
+        let first = http_request(&io, None).await;
+        let cookie = first
+            .set_cookie()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let id = first.session().unwrap().id();
+        let h = headers(&[("cookie", cookie)]);
+        assert_eq!(check_handshake(&io, &h, None).await.unwrap(), Some(id));
     }
 }

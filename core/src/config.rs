@@ -20,8 +20,9 @@ pub enum Origins {
     /// Only these origins (`scheme://host[:port]`). Requests with no `Origin` header
     /// (non-browser clients) are allowed.
     List(Vec<HeaderValue>),
-    /// Any origin; CORS responses then carry no credentials, so browsers on other sites
-    /// cannot use the session cookie (they can still use `auth.token`).
+    /// Any origin; CORS responses then carry no credentials, and sockets are admitted by
+    /// `auth.token` only (or anonymously): a socket's session cookie is ignored, since a
+    /// page of any site can open a socket that carries it.
     Any,
 }
 
@@ -48,8 +49,17 @@ pub struct Transport {
     pub ping_timeout: Duration,
     /// Largest accepted packet payload in bytes (default 1 MB).
     pub max_payload: u64,
-    /// Time a client has to connect to a namespace after the handshake (default 45 s).
+    /// Time a client has to connect to a namespace after the Engine.IO handshake
+    /// (default 10 s); then its Engine.IO session is closed.
     pub connect_timeout: Duration,
+    /// Most Engine.IO sessions that have not connected to a namespace yet, in all
+    /// (default 4096); past it a new Engine.IO handshake gets HTTP 503 `server busy`.
+    pub max_pending_handshakes: usize,
+    /// Most such sessions from one client address (an IPv4 address or an IPv6 /64;
+    /// default 256); past it a new Engine.IO handshake from there gets HTTP 429
+    /// `too many pending handshakes`. Applies when the server knows the client's address
+    /// (the engine's own listener, or an axum app served with `ConnectInfo<SocketAddr>`).
+    pub max_pending_handshakes_per_address: usize,
     /// Outgoing packets queued per socket (default 1024). A notification waits up to 1 s
     /// for room in a full queue; then its socket is disconnected (see the README's limits).
     pub max_buffer_size: usize,
@@ -66,7 +76,9 @@ impl Default for Transport {
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             max_payload: 1_000_000,
-            connect_timeout: Duration::from_secs(45),
+            connect_timeout: Duration::from_secs(10),
+            max_pending_handshakes: 4096,
+            max_pending_handshakes_per_address: 256,
             max_buffer_size: 1024,
             ws_read_buffer_size: 1024,
         }
@@ -91,6 +103,9 @@ pub struct Config {
     pub token_auth: bool,
     /// Most sockets one session may have open at once (default 32).
     pub max_connections_per_session: usize,
+    /// Largest data one session may hold, in bytes of JSON (default 64 KiB): a write past
+    /// it fails with `ERR_INVALID_VALUE` and writes nothing.
+    pub max_session_bytes: usize,
     /// Socket.IO transport settings.
     pub transport: Transport,
     /// Where sessions come from (their cookie, ids and store).
@@ -116,6 +131,7 @@ impl std::fmt::Debug for Config {
                 "max_connections_per_session",
                 &self.max_connections_per_session,
             )
+            .field("max_session_bytes", &self.max_session_bytes)
             .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
@@ -148,6 +164,7 @@ pub struct Builder {
     allow_anonymous: bool,
     no_token_auth: bool,
     max_connections_per_session: Option<usize>,
+    max_session_bytes: Option<usize>,
     transport: Transport,
     store: Option<Arc<dyn SessionStore>>,
     store_url: Option<String>,
@@ -228,7 +245,10 @@ impl Builder {
         self
     }
 
-    /// Allows every origin, without credentials in CORS answers.
+    /// Allows every origin, without credentials in CORS answers. Sockets are then
+    /// admitted by `auth.token` (or anonymously, with
+    /// [`allow_anonymous`](Self::allow_anonymous)) and never by the session cookie: any
+    /// site could open a socket that carries it. HTTP requests keep their cookie session.
     pub fn allow_any_origin(mut self) -> Self {
         self.any_origin = true;
         self
@@ -253,6 +273,15 @@ impl Builder {
     /// Most sockets one session may have open at once (default 32).
     pub fn max_connections_per_session(mut self, max: usize) -> Self {
         self.max_connections_per_session = Some(max);
+        self
+    }
+
+    /// Largest data one session may hold, in bytes of its JSON (default 64 KiB): a write
+    /// (HTTP or socket) that would make it larger fails with
+    /// [`Error::InvalidValue`](crate::Error::InvalidValue) (`ERR_INVALID_VALUE`) and
+    /// writes nothing.
+    pub fn max_session_bytes(mut self, max: usize) -> Self {
+        self.max_session_bytes = Some(max);
         self
     }
 
@@ -293,6 +322,19 @@ impl Builder {
     /// Time allowed between the Engine.IO handshake and the namespace connect.
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.transport.connect_timeout = d;
+        self
+    }
+
+    /// Most Engine.IO sessions not yet connected to a namespace, in all (default 4096).
+    pub fn max_pending_handshakes(mut self, max: usize) -> Self {
+        self.transport.max_pending_handshakes = max;
+        self
+    }
+
+    /// Most Engine.IO sessions not yet connected to a namespace from one client address
+    /// (default 256).
+    pub fn max_pending_handshakes_per_address(mut self, max: usize) -> Self {
+        self.transport.max_pending_handshakes_per_address = max;
         self
     }
 
@@ -435,6 +477,10 @@ impl Builder {
         if max_conn == 0 {
             return bad("max_connections_per_session must be at least 1".into());
         }
+        let max_session_bytes = self.max_session_bytes.unwrap_or(64 * 1024);
+        if max_session_bytes < 2 {
+            return bad("max_session_bytes must be at least 2 (the JSON of empty data, {})".into());
+        }
         let t = &self.transport;
         if !t.path.starts_with('/') || t.path.len() < 2 || t.path.ends_with('/') {
             return bad(format!(
@@ -457,6 +503,12 @@ impl Builder {
         if t.max_payload == 0 || t.max_buffer_size == 0 || t.ws_read_buffer_size == 0 {
             return bad(
                 "max_payload, max_buffer_size and ws_read_buffer_size must be positive".into(),
+            );
+        }
+        if t.max_pending_handshakes == 0 || t.max_pending_handshakes_per_address == 0 {
+            return bad(
+                "max_pending_handshakes and max_pending_handshakes_per_address must be positive"
+                    .into(),
             );
         }
         let adapter_url = match (self.adapter_url.as_deref(), self.store_url.as_deref()) {
@@ -512,6 +564,7 @@ impl Builder {
             allow_anonymous: self.allow_anonymous,
             token_auth: !self.no_token_auth,
             max_connections_per_session: max_conn,
+            max_session_bytes,
             transport: self.transport,
             identity,
             adapter_url,

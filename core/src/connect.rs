@@ -14,6 +14,7 @@ use crate::adapter::{self, SocketRef};
 use crate::admission::Admitted;
 use crate::engine::Core;
 use crate::error::Refusal;
+use crate::pending_handshakes::PendingTicket;
 use crate::socket::{session_id_of, SocketState};
 use crate::{expiry, handler};
 
@@ -45,6 +46,12 @@ pub(crate) fn install_namespaces(core: &Arc<Core>) {
                 };
                 if let (Ok(()), Some(core)) = (&outcome, core.upgrade()) {
                     attach(&core, &socket);
+                }
+                if outcome.is_ok() {
+                    // Connected: the Engine.IO session is no longer pending.
+                    if let Some(ticket) = socket.req_parts().extensions.get::<PendingTicket>() {
+                        ticket.connected();
+                    }
                 }
                 if let Err(refusal) = outcome {
                     tracing::debug!(%refusal, "handshake refused");

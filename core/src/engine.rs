@@ -24,6 +24,7 @@ use crate::cookie::Signer;
 use crate::delivery;
 use crate::error::{Error, Refusal, Result};
 use crate::metrics::{Metrics, Stats};
+use crate::pending_handshakes::PendingHandshakes;
 use crate::presence::Presence;
 use crate::store::{now_ms, BoxFuture, Data, Record, SessionStore, Touch};
 use crate::{SessionId, Value};
@@ -50,6 +51,8 @@ pub(crate) struct Core {
     /// [`delivery`]).
     pub(crate) node_room: Option<String>,
     pub(crate) presence: Arc<Presence>,
+    /// Engine.IO sessions that have not connected to a namespace yet (bounded).
+    pub(crate) pending: Arc<PendingHandshakes>,
     pub(crate) callbacks: RwLock<Callbacks>,
     pub(crate) metrics: Arc<Metrics>,
     /// Runs [`on_start`](Self::on_start) once.
@@ -258,6 +261,7 @@ impl SessionIo {
                 .filter_map(|op| futures_util::FutureExt::now_or_never(op.local().rooms()))
                 .map(|rooms| rooms.map_or(0, |r| r.len()))
                 .sum(),
+            pending_handshakes: self.0.pending.count(),
         }
     }
 

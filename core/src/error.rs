@@ -26,6 +26,13 @@ pub enum Refusal {
     /// The namespace connect packet's `auth` is not a JSON object (malformed JSON, a
     /// string, an array…); Socket.IO clients always send an object or nothing.
     InvalidAuth,
+    /// The client's address already holds `max_pending_handshakes_per_address` Engine.IO
+    /// sessions that have not connected to a namespace yet; refused at the Engine.IO
+    /// handshake, before the engine allocates anything.
+    TooManyPendingHandshakes,
+    /// The server already holds `max_pending_handshakes` Engine.IO sessions that have not
+    /// connected to a namespace yet; refused at the Engine.IO handshake.
+    ServerBusy,
 }
 
 impl Refusal {
@@ -39,6 +46,8 @@ impl Refusal {
             Refusal::TooManyConnections => "too many connections for this session",
             Refusal::StoreUnavailable => "store unavailable",
             Refusal::InvalidAuth => "invalid auth payload",
+            Refusal::TooManyPendingHandshakes => "too many pending handshakes",
+            Refusal::ServerBusy => "server busy",
         }
     }
 
@@ -47,8 +56,8 @@ impl Refusal {
         match self {
             Refusal::OriginNotAllowed => 403,
             Refusal::InvalidAuth => 400,
-            Refusal::TooManyConnections => 429,
-            Refusal::StoreUnavailable => 503,
+            Refusal::TooManyConnections | Refusal::TooManyPendingHandshakes => 429,
+            Refusal::StoreUnavailable | Refusal::ServerBusy => 503,
             Refusal::SessionRequired | Refusal::InvalidSession | Refusal::SessionExpired => 401,
         }
     }
@@ -57,11 +66,17 @@ impl Refusal {
     /// cookie itself is bad (forged, unknown, destroyed, expired), unlike an unreachable
     /// store, after which the same cookie may work again.
     pub const fn clears_cookie(self) -> bool {
-        !matches!(self, Refusal::StoreUnavailable | Refusal::InvalidAuth)
+        !matches!(
+            self,
+            Refusal::StoreUnavailable
+                | Refusal::InvalidAuth
+                | Refusal::TooManyPendingHandshakes
+                | Refusal::ServerBusy
+        )
     }
 
     /// Every refusal, for documentation and tests.
-    pub const ALL: [Refusal; 7] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::OriginNotAllowed,
         Refusal::SessionRequired,
         Refusal::InvalidSession,
@@ -69,6 +84,8 @@ impl Refusal {
         Refusal::TooManyConnections,
         Refusal::StoreUnavailable,
         Refusal::InvalidAuth,
+        Refusal::TooManyPendingHandshakes,
+        Refusal::ServerBusy,
     ];
 }
 

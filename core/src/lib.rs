@@ -61,6 +61,13 @@
 //! `connect_error` or HTTP body — never silently replaced by a new session. (`admission`,
 //! `cookie`)
 //!
+//! Before any of that, the first request of an Engine.IO session is judged on what costs
+//! nothing to check: its `Origin` (checked again on every request under the Socket.IO
+//! path), and a bound on the Engine.IO sessions that have not connected to a namespace
+//! yet — in all and per client address — which must connect within `connect_timeout`.
+//! A client past a bound is refused before the engine allocates anything.
+//! (`pending_handshakes`, `http::layer`)
+//!
 //! ## 4. Sockets and their handlers
 //!
 //! An admitted socket joins its session's room, counts against the session's socket cap,
@@ -133,6 +140,7 @@ pub mod http;
 pub mod identity;
 mod metrics;
 pub mod options;
+mod pending_handshakes;
 mod presence;
 mod session;
 mod socket;

@@ -27,6 +27,9 @@ pub struct Stats {
     /// Rooms with at least one socket of this process, on every namespace (each session
     /// with sockets is one; rooms joined by handlers add to it).
     pub rooms: usize,
+    /// Engine.IO sessions that have not connected to a namespace yet (bounded by
+    /// `max_pending_handshakes`).
+    pub pending_handshakes: usize,
 }
 
 #[derive(Default)]
@@ -123,6 +126,12 @@ impl Metrics {
             "gauge",
             "Rooms with at least one socket on this node.",
             stats.rooms as u64,
+        );
+        metric(
+            "sessionio_pending_handshakes",
+            "gauge",
+            "Engine.IO sessions on this node not yet connected to a namespace.",
+            stats.pending_handshakes as u64,
         );
         metric(
             "sessionio_handshakes_accepted_total",
@@ -306,11 +315,13 @@ mod tests {
             sockets: 5,
             sessions_with_sockets: 4,
             rooms: 6,
+            pending_handshakes: 3,
         });
         for line in [
             "sessionio_sockets_connected 5",
             "sessionio_sessions_with_sockets 4",
             "sessionio_rooms 6",
+            "sessionio_pending_handshakes 3",
             "sessionio_handshakes_accepted_total 2",
             "sessionio_handshakes_refused_total{reason=\"invalid session\"} 1",
             "sessionio_handshakes_refused_total{reason=\"origin not allowed\"} 0",

@@ -146,6 +146,8 @@ pub struct Options {
     pub token_auth: Option<bool>,
     /// Most sockets one session may have open at once (default 32).
     pub max_connections_per_session: Option<usize>,
+    /// Largest data one session may hold, bytes of JSON (default 65 536).
+    pub max_session_bytes: Option<usize>,
     /// Store URL: `memory://` (default), `sqlite://<file>`, `redis://<host>[:<port>][/<db>]`.
     pub store: Option<String>,
     /// Adapter URL: `redis://…` links the engines of every process on that Redis,
@@ -164,7 +166,7 @@ pub struct Options {
     /// Engine.IO ping timeout in milliseconds.
     pub ping_timeout_ms: Option<u64>,
     /// Time allowed between the Engine.IO handshake and the namespace connect, seconds
-    /// (default 45). Or `connect_timeout_ms`.
+    /// (default 10). Or `connect_timeout_ms`.
     pub connect_timeout: Option<f64>,
     /// The same, in milliseconds.
     pub connect_timeout_ms: Option<u64>,
@@ -175,6 +177,10 @@ pub struct Options {
     /// Bytes a websocket reads from the network at a time (default 1024): memory per idle
     /// socket; larger messages still pass, up to `max_payload`.
     pub ws_read_buffer_size: Option<usize>,
+    /// Most Engine.IO sessions not yet connected to a namespace, in all (default 4096).
+    pub max_pending_handshakes: Option<usize>,
+    /// Most of them from one client address (default 256).
+    pub max_pending_handshakes_per_address: Option<usize>,
     /// express-session mode (Node): adopt express-session's cookie and store.
     pub express_session: Option<ExpressSessionOptions>,
 }
@@ -377,6 +383,9 @@ impl Options {
         if let Some(v) = self.max_connections_per_session {
             b = b.max_connections_per_session(v);
         }
+        if let Some(v) = self.max_session_bytes {
+            b = b.max_session_bytes(v);
+        }
         if let Some(v) = self.store {
             b = b.store_url(v);
         }
@@ -410,6 +419,12 @@ impl Options {
         }
         if let Some(v) = self.ws_read_buffer_size {
             b = b.ws_read_buffer_size(v);
+        }
+        if let Some(v) = self.max_pending_handshakes {
+            b = b.max_pending_handshakes(v);
+        }
+        if let Some(v) = self.max_pending_handshakes_per_address {
+            b = b.max_pending_handshakes_per_address(v);
         }
         if let Some(x) = self.express_session {
             b = b.express_session(express_settings(x, express_store)?);

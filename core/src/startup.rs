@@ -12,7 +12,9 @@ use crate::cookie::Signer;
 use crate::engine::{Core, SessionIo};
 use crate::error::Result;
 use crate::metrics::{Metrics, TimedStore};
+use crate::pending_handshakes::PendingHandshakes;
 use crate::presence::Presence;
+use crate::store::SizeLimited;
 use crate::{connect, expiry, SessionId};
 
 impl Builder {
@@ -39,11 +41,18 @@ fn from_config(config: Config) -> Result<SessionIo> {
         .ws_read_buffer_size(t.ws_read_buffer_size)
         .with_adapter::<Adapter>(adapter)
         .build_layer();
+    let pending = Arc::new(PendingHandshakes::new(
+        t.max_pending_handshakes,
+        t.max_pending_handshakes_per_address,
+    ));
     let metrics = Arc::new(Metrics::default());
     let core = Arc::new(Core {
         signer: Signer::new(&config.secrets),
         store: Arc::new(TimedStore {
-            inner: config.identity.store(),
+            inner: Arc::new(SizeLimited::new(
+                config.identity.store(),
+                config.max_session_bytes,
+            )),
             metrics: metrics.clone(),
         }),
         metrics,
@@ -54,6 +63,7 @@ fn from_config(config: Config) -> Result<SessionIo> {
             .then(|| format!("sessionio:node:{}", SessionId::default())),
         bus,
         presence: Arc::new(Presence::default()),
+        pending,
         callbacks: Default::default(),
         started: Once::new(),
         on_start,

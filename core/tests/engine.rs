@@ -127,6 +127,30 @@ fn cookie(io: &SessionIo, id: SessionId) -> String {
         .to_owned()
 }
 
+/// The HTTP answer to a websocket handshake that must be refused before any Engine.IO
+/// session exists: (status, body).
+async fn refused_before_connect(
+    addr: SocketAddr,
+    cookie: Option<&str>,
+    origin: &str,
+) -> (u16, String) {
+    let mut req = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket")
+        .into_client_request()
+        .unwrap();
+    if let Some(c) = cookie {
+        req.headers_mut().insert("cookie", c.parse().unwrap());
+    }
+    req.headers_mut().insert("origin", origin.parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => (
+            res.status().as_u16(),
+            String::from_utf8_lossy(res.body().as_deref().unwrap_or_default()).into_owned(),
+        ),
+        Err(e) => panic!("expected an HTTP refusal, got {e}"),
+        Ok(_) => panic!("expected an HTTP refusal, the websocket opened"),
+    }
+}
+
 async fn connected(addr: SocketAddr, cookie: &str) -> Client {
     let (c, r) = Client::connect(addr, Some(cookie), None, None).await;
     assert_eq!(r, Connect::Ok);
@@ -181,13 +205,6 @@ async fn handshakes_are_refused_with_clear_messages() {
             Refusal::InvalidSession,
         ),
         (
-            "foreign origin",
-            Some(&good),
-            Some("http://evil.test"),
-            None,
-            Refusal::OriginNotAllowed,
-        ),
-        (
             "bad token",
             None,
             None,
@@ -206,6 +223,12 @@ async fn handshakes_are_refused_with_clear_messages() {
         let (_c, r) = Client::connect(addr, cookie, origin, auth).await;
         assert_eq!(r, Connect::Refused(refusal.message().into()), "{name}");
     }
+    // A foreign Origin is refused at the Engine.IO handshake, before the engine
+    // allocates a session: the websocket upgrade itself gets HTTP 403.
+    assert_eq!(
+        refused_before_connect(addr, Some(&good), "http://evil.test").await,
+        (403, Refusal::OriginNotAllowed.message().into())
+    );
     for origin in [None, Some("http://app.test")] {
         let (_c, r) = Client::connect(addr, Some(&good), origin, None).await;
         assert_eq!(r, Connect::Ok, "origin {origin:?}");
@@ -651,8 +674,10 @@ async fn metrics_count_handshakes_refusals_notifications_and_destroys() {
     let _b = connected(addr, &c).await;
     let (_x, r) = Client::connect(addr, Some("sessionio.sid=forged"), None, None).await;
     assert_eq!(r, Connect::Refused("invalid session".into()));
-    let (_y, r) = Client::connect(addr, Some(&c), Some("http://evil.test"), None).await;
-    assert_eq!(r, Connect::Refused("origin not allowed".into()));
+    assert_eq!(
+        refused_before_connect(addr, Some(&c), "http://evil.test").await,
+        (403, "origin not allowed".into())
+    );
     assert_eq!(io.notify_session(s.id(), "n", &1).await.unwrap(), 2);
 
     assert_eq!(metric(&io, "sessionio_sockets_connected"), 2.0);
@@ -1261,4 +1286,25 @@ async fn finding_3_internal_error_text_reaches_clients_a_corrupted_redis_record_
         lines.iter().all(|l| l.contains("error_id=")),
         "each with an error id: {logged}"
     );
+}
+
+/// The engine's store is bounded: a session handle's write past `max_session_bytes`
+/// fails with a clear error and the session keeps its data.
+#[tokio::test]
+async fn an_engine_refuses_a_session_write_past_max_session_bytes() {
+    let io = SessionIo::builder()
+        .secret([7u8; 32])
+        .max_session_bytes(100)
+        .build()
+        .unwrap();
+    let session = io.create_session().await.unwrap();
+    session.set("count", 1).await.unwrap();
+    let err = session.set("blob", "z".repeat(200)).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_INVALID_VALUE");
+    assert!(
+        err.to_string().contains("over max_session_bytes (100)"),
+        "{err}"
+    );
+    assert_eq!(session.get::<i64>("count").await.unwrap(), Some(1));
+    assert_eq!(session.get::<String>("blob").await.unwrap(), None);
 }

@@ -61,20 +61,25 @@ describe(`Session expiry (SESSION_TTL_MS=${TTL_MS})`, { timeout: SUITE_TIMEOUT_M
   }
 
   test(`idle sessions' sockets get "session expired" then "io server disconnect" within ${MAX_LATE_MS} ms of last request + TTL (${SESSIONS} sessions, both transports)`, async () => {
-    // 1. set up every session (GET /, 1-2 sockets over both transports), concurrently
-    const setupStart = now();
-    const sessions = await Promise.all(
-      Array.from({ length: SESSIONS }, async (_, i) => {
-        const s = await newSession(server.http);
-        const socks = await connectSockets(s, 1 + (i % 2), Math.floor(i / 2) % 2);
-        return { i, s, socks };
-      }),
-    );
-    const setupMs = now() - setupStart;
-    assert.ok(
-      setupMs + SESSIONS * SPACING_MS < TTL_MS - 200,
-      `setting up ${SESSIONS} sessions took ${setupMs.toFixed(0)} ms: too slow to measure a ${TTL_MS} ms TTL`,
-    );
+    // 1. set up every session (GET /, 1-2 sockets over both transports), concurrently.
+    //    The first sessions must not expire before phase 2 reaches them: on a loaded
+    //    machine a slow setup is done again with fresh sessions (at most 3 times).
+    let sessions;
+    for (let attempt = 1; ; attempt++) {
+      const setupStart = now();
+      sessions = await Promise.all(
+        Array.from({ length: SESSIONS }, async (_, i) => {
+          const s = await newSession(server.http);
+          const socks = await connectSockets(s, 1 + (i % 2), Math.floor(i / 2) % 2);
+          return { i, s, socks };
+        }),
+      );
+      const setupMs = now() - setupStart;
+      if (setupMs + SESSIONS * SPACING_MS < TTL_MS - 200) break;
+      assert.ok(attempt < 3, `setting up ${SESSIONS} sessions took ${setupMs.toFixed(0)} ms, 3 times: too slow to measure a ${TTL_MS} ms TTL`);
+      console.log(`expiry: setting up ${SESSIONS} sessions took ${setupMs.toFixed(0)} ms (attempt ${attempt}); again with fresh sessions`);
+      clients.closeAll();
+    }
     // 2. each session's last HTTP request, one at a time and nothing else in flight,
     //    so that the response time is a tight upper bound of the server's instant;
     //    this also spreads the expiry instants over SESSIONS * SPACING_MS

@@ -16,6 +16,7 @@ import {
   randomSessionId,
   emitWithAck,
   waitUntil,
+  refusedStatus,
   SUITE_TIMEOUT_MS,
 } from "./harness.mjs";
 
@@ -103,10 +104,15 @@ describe("Socket.IO handshake refusals", { timeout: SUITE_TIMEOUT_MS }, () => {
       }
     });
 
-    test(`a foreign Origin (http://evil.example): connect_error "origin not allowed" ${tag}`, async () => {
+    test(`a foreign Origin (http://evil.example): refused at the Engine.IO handshake, before any session is allocated — the client's connect_error is a transport error with HTTP 403 ${tag}`, async () => {
       const s = await newSession(server.http);
       const err = await refused({ cookie: s.cookie, headers: { Origin: "http://evil.example" } });
-      assert.equal(err.message, "origin not allowed");
+      assert.equal(refusedStatus(err), 403, `${err.message}: ${err.description?.message ?? err.description}`);
+      const raw = await fetch(`${server.socket}/socket.io/?EIO=4&transport=polling`, {
+        headers: { Origin: "http://evil.example", Cookie: s.cookie },
+      });
+      assert.equal(raw.status, 403);
+      assert.equal(await raw.text(), "origin not allowed");
     });
 
     test(`the server's own origin, or no Origin at all, is accepted ${tag}`, async () => {

@@ -539,6 +539,17 @@ function describeOpts(o) {
   return parts.join(" ");
 }
 
+/**
+ * The HTTP status of a `connect_error` that is a transport error: a request refused
+ * before the Socket.IO CONNECT (e.g. a foreign Origin at the Engine.IO handshake).
+ * websocket → "Unexpected server response: 403"; polling → `description` 403.
+ */
+export function refusedStatus(err) {
+  if (typeof err.description === "number") return err.description;
+  const m = /Unexpected server response: (\d+)/.exec(err.description?.message ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
 export async function awaitConnect(socket, label = "") {
   if (socket.connected) return;
   await withTimeout(

@@ -285,13 +285,14 @@ export function wsUpgradeHead(path, extra = []) {
 }
 
 /**
- * Sends `bytes` on a new TCP connection and reads one HTTP response (head, and a body of
- * content-length bytes). Resolves { status, reason, headers: {name: [values]}, body,
- * setCookies } or { status: null, closed: true } when the server closes without answering.
+ * Sends `bytes` on a new TCP connection (from `localAddress`, another 127.x address, when
+ * given) and reads one HTTP response (head, and a body of content-length bytes). Resolves
+ * { status, reason, headers: {name: [values]}, body, setCookies } or
+ * { status: null, closed: true } when the server closes without answering.
  */
-export function rawHttp(server, bytes, { timeout = 10_000 } = {}) {
+export function rawHttp(server, bytes, { timeout = 10_000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(server.port, "127.0.0.1");
+    const sock = net.connect({ port: server.port, host: "127.0.0.1", localAddress });
     let buf = Buffer.alloc(0);
     let parsed = null;
     const timer = setTimeout(() => {
@@ -358,6 +359,17 @@ export async function pollingSession(server, cookie) {
   assert.ok(r.text.startsWith("0{"), r.text);
   const open = JSON.parse(r.text.slice(1));
   return { sid: open.sid, open, url: pollingUrl(server, `EIO=4&transport=polling&sid=${encodeURIComponent(open.sid)}`) };
+}
+
+/** Long-polls `url` until a packet other than a ping arrives (pings answered); that packet. */
+export async function nextPolled(url, { headers = {}, tries = 10 } = {}) {
+  for (let i = 0; i < tries; i++) {
+    const packets = (await poll(url, { headers })).text.split(RS);
+    const other = packets.find((p) => p !== "2");
+    if (other !== undefined) return other;
+    await poll(url, { method: "POST", body: "3", headers });
+  }
+  throw new Error(`only pings in ${tries} polls of ${url}`);
 }
 
 export const SID_UNKNOWN = '{"code":"1","message":"Session ID unknown"}';

@@ -2,10 +2,12 @@
 //! app's own port.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::response::Response;
 use http::header::{COOKIE, ORIGIN, SET_COOKIE};
 use http::{HeaderValue, Request};
@@ -37,9 +39,9 @@ pub struct SessionIoLayer {
     core: Arc<Core>,
 }
 
-/// The service stack the layer builds: CORS, the Origin guard, Socket.IO, sessions, app.
+/// The service stack the layer builds: CORS, the engine guard, Socket.IO, sessions, app.
 pub type SessionIoService<S> = Cors<
-    OriginGuard<socketioxide::service::SocketIoService<SessionService<S>, crate::adapter::Adapter>>,
+    EngineGuard<socketioxide::service::SocketIoService<SessionService<S>, crate::adapter::Adapter>>,
 >;
 
 impl<S: Clone> Layer<S> for SessionIoLayer {
@@ -51,7 +53,7 @@ impl<S: Clone> Layer<S> for SessionIoLayer {
             core: self.core.clone(),
         };
         let sio = self.core.sio_layer.layer(sessions);
-        let guard = OriginGuard {
+        let guard = EngineGuard {
             inner: sio,
             core: self.core.clone(),
         };
@@ -123,17 +125,40 @@ fn detach_head<B>(req: Request<B>, cookie_name: &str) -> Request<B> {
     Request::from_parts(parts, body)
 }
 
-/// Refuses the websocket upgrade of an existing Engine.IO session (`sid=…`) from an
-/// `Origin` that is not allowed: the connect middleware only sees the session's first
-/// request. Polling requests pass, so that a refused client's CONNECT reaches the
-/// middleware and gets its `connect_error` message.
+/// Judges every request under the Socket.IO path before the engine sees it, on what
+/// costs nothing to check:
+///
+/// - its `Origin`, on every request (polling, upgrade, or the session's first): the
+///   same allow-list as the handshake, so that no transport of a session opened
+///   elsewhere can be taken over from a foreign site;
+/// - for the first request of an Engine.IO session (no `sid`, read as the engine reads
+///   it), a place among the sessions that have not connected to a namespace yet
+///   ([`PendingHandshakes`](crate::pending_handshakes)), taken per client address and in
+///   all, before the engine allocates the session; the place rides in the request's
+///   extensions, which the engine keeps for the session's life.
+///
+/// The credential itself is judged at the Socket.IO CONNECT, whose `connect_error`
+/// carries the refusal's message; until then a client holds one bounded, short-lived
+/// place and nothing else.
 #[derive(Clone)]
-pub struct OriginGuard<S> {
+pub struct EngineGuard<S> {
     inner: S,
     core: Arc<Core>,
 }
 
-impl<S, B, ResB> Service<Request<B>> for OriginGuard<S>
+/// Whether `path` is under the engine's request path, as engineioxide decides it.
+fn is_engine_path(path: &str, engine_path: &str) -> bool {
+    path.strip_prefix(engine_path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Whether a query names an existing Engine.IO session, as engineioxide reads it (the
+/// first `sid=` pair); without one the engine opens a new session.
+fn names_a_session(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sid=")))
+}
+
+impl<S, B, ResB> Service<Request<B>> for EngineGuard<S>
 where
     S: Service<Request<B>, Response = http::Response<ResB>, Error = Infallible>,
     S::Future: Send + 'static,
@@ -152,27 +177,39 @@ where
         // Registers the namespaces on the first request if the engine was built outside
         // the runtime.
         self.core.start_background();
-        let on_socket_path = req
-            .uri()
-            .path()
-            .starts_with(self.core.config.transport.path.as_str());
-        let query = req.uri().query().unwrap_or("");
-        let has_sid = query.split('&').any(|p| p.starts_with("sid="));
-        let is_upgrade_of_session =
-            on_socket_path && has_sid && query.split('&').any(|p| p == "transport=websocket");
-        // Only a session's first request is kept by Engine.IO; later polls are not.
-        let req = if on_socket_path && !has_sid {
-            detach_head(req, &self.core.config.cookie.name)
+        let req = if is_engine_path(req.uri().path(), &self.core.config.transport.path) {
+            match self.admit_engine_request(req) {
+                Ok(req) => req,
+                Err(refusal) => {
+                    self.core.metrics.refused(refusal);
+                    return Box::pin(async move { Ok(refusal_response(refusal)) });
+                }
+            }
         } else {
             req
         };
-        let refused =
-            is_upgrade_of_session && !self.core.config.origins.allows(req.headers().get(ORIGIN));
-        if refused {
-            return Box::pin(async { Ok(refusal_response(Refusal::OriginNotAllowed)) });
-        }
         let fut = self.inner.call(req);
         Box::pin(async move { Ok(fut.await?.map(Body::new)) })
+    }
+}
+
+impl<S> EngineGuard<S> {
+    fn admit_engine_request<B>(&self, req: Request<B>) -> Result<Request<B>, Refusal> {
+        if !self.core.config.origins.allows(req.headers().get(ORIGIN)) {
+            return Err(Refusal::OriginNotAllowed);
+        }
+        if names_a_session(req.uri().query()) {
+            return Ok(req);
+        }
+        let address = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        let ticket = self.core.pending.admit(address)?;
+        // Only a session's first request is kept by Engine.IO; later polls are not.
+        let mut req = detach_head(req, &self.core.config.cookie.name);
+        req.extensions_mut().insert(ticket);
+        Ok(req)
     }
 }
 

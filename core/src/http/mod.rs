@@ -17,6 +17,6 @@ pub mod listener;
 mod serve;
 
 pub use extract::{HttpError, SessionRejection};
-pub use layer::{OriginGuard, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES};
+pub use layer::{EngineGuard, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES};
 pub use listener::{bind, bind_with_stall_timeout, NoDelayListener, DEFAULT_STALL_TIMEOUT};
 pub use serve::Server;

@@ -13,6 +13,7 @@ mod memory;
 mod redis;
 #[cfg(feature = "redis")]
 pub(crate) mod redis_link;
+mod size_limit;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -22,6 +23,7 @@ use std::pin::Pin;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+pub(crate) use size_limit::SizeLimited;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

@@ -13,8 +13,10 @@
 //!
 //! Optional transport knobs (the hostile-client tests make them small), each unset by
 //! default so that the engine's defaults apply: `PING_INTERVAL_MS` (25 000),
-//! `PING_TIMEOUT_MS` (20 000), `CONNECT_TIMEOUT_MS` (45 000), `MAX_PAYLOAD` (bytes,
-//! 1 000 000), `MAX_BUFFER_SIZE` (outgoing packets queued per socket, 1024).
+//! `PING_TIMEOUT_MS` (20 000), `CONNECT_TIMEOUT_MS` (10 000), `MAX_PAYLOAD` (bytes,
+//! 1 000 000), `MAX_BUFFER_SIZE` (outgoing packets queued per socket, 1024),
+//! `MAX_PENDING_HANDSHAKES` (4096) and `MAX_PENDING_HANDSHAKES_PER_ADDRESS` (256:
+//! Engine.IO sessions not yet connected to a namespace).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -103,6 +105,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(packets) = env_opt::<usize>("MAX_BUFFER_SIZE")? {
         builder = builder.max_buffer_size(packets);
+    }
+    if let Some(n) = env_opt::<usize>("MAX_PENDING_HANDSHAKES")? {
+        builder = builder.max_pending_handshakes(n);
+    }
+    if let Some(n) = env_opt::<usize>("MAX_PENDING_HANDSHAKES_PER_ADDRESS")? {
+        builder = builder.max_pending_handshakes_per_address(n);
     }
     if let Ok(url) = std::env::var("SESSION_STORE_URL").or_else(|_| std::env::var("REDIS_URL")) {
         builder = builder.store_url(url);
