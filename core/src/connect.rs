@@ -3,7 +3,7 @@
 //! and gives it its handlers before socketioxide answers the CONNECT; then the
 //! on-connection callbacks run.
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::SystemTime;
 
 use socketioxide::extract::TryData;
@@ -99,13 +99,12 @@ async fn admit(
             Some(m)
         }
     };
-    let token_timer = token_expires_at.map(|at| expiry::start_token_timer(&core, &socket, at));
     socket.extensions.insert(Arc::new(SocketState {
         membership,
         auth,
         time: SystemTime::now(),
         token_expires_at,
-        token_timer,
+        token_timer: OnceLock::new(),
     }));
     Ok(())
 }
@@ -130,6 +129,14 @@ async fn on_connect(core: Weak<Core>, socket: SocketRef) {
     if session_id_of(&socket).is_some_and(|id| core.presence.is_tombstoned(id)) {
         let _ = socket.disconnect();
         return;
+    }
+    // Started here, not in the middleware: socketioxide puts the socket in its namespace
+    // only after the middleware, and a timer due before that would not find it. A socket
+    // that already left stops it (its state's release or drop).
+    if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+        if let Some(at) = state.token_expires_at {
+            let _ = (state.token_timer).set(expiry::start_token_timer(&core, &socket, at));
+        }
     }
     handler::run_on_connection(&core, &socket).await;
 }

@@ -2,7 +2,7 @@
 //! connected ([`Handshake`]), and the state kept for it in its extensions.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -29,8 +29,9 @@ pub(crate) struct SocketState {
     /// For a socket admitted by an `auth.token`: the token's expiry (unix ms). Its events
     /// are refused from then on and never extend the session past it.
     pub(crate) token_expires_at: Option<u64>,
-    /// The timer that disconnects a token-admitted socket at its token's expiry.
-    pub(crate) token_timer: Option<AbortHandle>,
+    /// The timer that disconnects a token-admitted socket at its token's expiry, set once
+    /// the socket is in its namespace (where the timer finds it by id).
+    pub(crate) token_timer: OnceLock<AbortHandle>,
 }
 
 impl SocketState {
@@ -40,7 +41,7 @@ impl SocketState {
         if let Some(m) = &self.membership {
             m.release();
         }
-        if let Some(timer) = &self.token_timer {
+        if let Some(timer) = self.token_timer.get() {
             timer.abort();
         }
     }
@@ -48,7 +49,7 @@ impl SocketState {
 
 impl Drop for SocketState {
     fn drop(&mut self) {
-        if let Some(timer) = &self.token_timer {
+        if let Some(timer) = self.token_timer.get() {
             timer.abort();
         }
     }
