@@ -50,6 +50,12 @@ export interface StartOptions {
    * clients that send no `Origin` (non-browsers) may connect.
    */
   allowedOrigins?: string[];
+  /**
+   * The HTTP middleware refuses state-changing requests (POST, PUT, PATCH, DELETE, …) whose
+   * `Origin` or `Sec-Fetch-Site` shows a site off the allow-list with 403 `origin not allowed`
+   * (cross-site request forgery), default `true`.
+   */
+  csrfCheck?: boolean;
   /** Allows every origin, without credentials in CORS answers; sockets are then admitted by `auth.token` (or anonymously) only, never by the session cookie. Exclusive with `allowedOrigins`. */
   allowAnyOrigin?: boolean;
   /** Accept sockets with no cookie and no token (they have no session), default `false`. */
@@ -208,7 +214,7 @@ export declare class Socket {
   readonly session: Session | null;
   readonly handshake: Handshake;
   readonly connected: boolean;
-  /** The rooms the socket is in (its session's room included). */
+  /** The rooms the socket joined (the engine's own rooms are not listed). */
   readonly rooms: Set<string>;
   /** Emits `event` to this socket; always `true`. */
   emit(event: string, ...args: Value[]): true;
@@ -219,8 +225,12 @@ export declare class Socket {
   emitWithAck<T = Value>(event: string, ...args: Value[]): Promise<T>;
   /** `socket.timeout(ms).emitWithAck(...)`: the same with another time limit. */
   timeout(ms: number): { emitWithAck<T = Value>(event: string, ...args: Value[]): Promise<T> };
+  /**
+   * Joins one room or several. Names starting with `sessionio:` are the engine's own rooms
+   * (each session's) and throw `InvalidValueError`.
+   */
   join(rooms: string | string[]): void;
-  /** Leaves a room; the session's own room cannot be left. */
+  /** Leaves a room; names starting with `sessionio:` throw `InvalidValueError`. */
   leave(room: string): void;
   /** Disconnects from the server side (the client does not reconnect). */
   disconnect(): this;
@@ -267,7 +277,9 @@ export declare class SessionIo {
   // In express-session mode, `express()` is a guard for before express-session's
   // middleware: a forged, unknown, destroyed or expired session cookie gets 401 and a
   // clearing cookie (express-session would make a new session silently); other requests
-  // go on, and `req.session` is express-session's.
+  // go on, and `req.session` is express-session's. A session that express-session's own
+  // `regenerate()` or `destroy()` ends during a request loses its sockets once the
+  // response is done.
   /**
    * Emits `event` with `data` to every socket of the session; resolves how many it reached
    * (0 for an unknown session). With the Redis adapter (see {@link StartOptions.adapter})

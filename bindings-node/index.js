@@ -47,7 +47,8 @@ function storeCall(store, method, ...args) {
 /**
  * `expressSession.store` is a JavaScript object: the engine reaches it through one
  * function, which this makes. Answers the options without the store (everything else goes
- * to the engine unchanged) and that function, or `null` when no store was given.
+ * to the engine unchanged) and `{ call, hasTouch }` (that function, and whether the store
+ * has the optional `touch`), or `null` when no store was given.
  */
 function takeExpressStore(options) {
   const x = options.expressSession;
@@ -70,7 +71,8 @@ function takeExpressStore(options) {
           await storeCall(store, 'set', sid, JSON.parse(json));
           return [true];
         case 'touch':
-          await storeCall(store, typeof store.touch === 'function' ? 'touch' : 'set', sid, JSON.parse(json));
+          // Core asks for `touch` only when `hasTouch` said the store has it.
+          await storeCall(store, 'touch', sid, JSON.parse(json));
           return [true];
         case 'destroy':
           await storeCall(store, 'destroy', sid);
@@ -82,7 +84,7 @@ function takeExpressStore(options) {
       return [false, messageOf(err)];
     }
   };
-  return [{ ...options, expressSession: rest }, call];
+  return [{ ...options, expressSession: rest }, { call, hasTouch: typeof store.touch === 'function' }];
 }
 
 class SessionIo {
@@ -105,9 +107,12 @@ class SessionIo {
    * @param {import('./index').StartOptions} [options]
    */
   static async start(options = {}) {
-    const [nativeOptions, storeFn] = takeExpressStore(options ?? {});
+    const [nativeOptions, store] = takeExpressStore(options ?? {});
     const expressMode = options != null && options.expressSession != null;
-    return new SessionIo(await call(() => native.start(nativeOptions, storeFn ?? undefined)), expressMode);
+    return new SessionIo(
+      await call(() => native.start(nativeOptions, store?.call, store?.hasTouch)),
+      expressMode,
+    );
   }
 
   /** The Socket.IO server's port. */

@@ -1,7 +1,8 @@
 'use strict';
-// The Express (or plain `node:http`) middleware: the engine resolves the request's
-// cookie and decides the response's Set-Cookie; this file only puts the answer on `req`
-// and copies the engine's header value onto `res`.
+// The Express (or plain `node:http`) middleware: the engine judges the request's site
+// (cross-site request forgery), resolves its cookie and decides the response's
+// Set-Cookie; this file only puts the answer on `req` and copies the engine's header
+// value onto `res`.
 const { call } = require('./errors');
 const { Session } = require('./session');
 
@@ -43,6 +44,11 @@ function answerRefusal(res, refusal) {
   return undefined;
 }
 
+/** The engine's cross-site request forgery check: the refusal to answer, or null. */
+function crossSiteRefusal(native, req) {
+  return native.checkRequestSite(req.method, req.headers.origin ?? null, req.headers['sec-fetch-site'] ?? null);
+}
+
 /**
  * @param {object} native the addon's engine
  * @param {{ optional?: boolean }} [options] `optional: true` lets refused requests through
@@ -50,6 +56,8 @@ function answerRefusal(res, refusal) {
  */
 function middleware(native, { optional = false } = {}) {
   return async function sessionio(req, res, next) {
+    const forged = crossSiteRefusal(native, req);
+    if (forged) return answerRefusal(res, forged);
     let outcome;
     try {
       // A value at once for the memory store, else a Promise: `await` takes both.
@@ -81,23 +89,48 @@ function middleware(native, { optional = false } = {}) {
 }
 
 /**
+ * After the response: when express-session's own `req.session.regenerate()` or
+ * `destroy()` ended the request's session (they call the store directly, not sessionio),
+ * the engine disconnects that session's sockets if the store no longer has it.
+ */
+function disconnectIfEnded(native, req, res, sessionId) {
+  res.once('close', () => {
+    // Without express-session on the route (no `req.sessionID`), or with its session
+    // still in place, there is nothing to ask the store.
+    if (req.sessionID === undefined || (req.sessionID === sessionId && req.session != null)) return;
+    // `call` may answer at once (or throw) rather than with a Promise.
+    Promise.resolve()
+      .then(() => call(() => native.disconnectIfGone(sessionId)))
+      .catch((err) => {
+        console.error('sessionio: the sockets of an ended express session were not disconnected:', err);
+      });
+  });
+}
+
+/**
  * express-session mode: a guard to put before express-session's middleware. A forged,
  * unknown, destroyed or expired session cookie is answered with the refusal (401 and the
  * engine's clearing cookie) — express-session would silently make a new session instead.
- * Requests without a session cookie, or with a valid one, go on to express-session.
+ * Requests without a session cookie, or with a valid one, go on to express-session; a
+ * session that express-session regenerates or destroys during the request loses its
+ * sockets when the response is done.
  * @param {object} native the addon's engine
  * @param {{ optional?: boolean }} [options] `optional: true` lets refused requests through
  *   with `req.sessionRefusal = { status, message }` (and the cookie cleared)
  */
 function guard(native, { optional = false } = {}) {
   return async function sessionioGuard(req, res, next) {
-    let refusal;
+    const forged = crossSiteRefusal(native, req);
+    if (forged) return answerRefusal(res, forged);
+    let checked;
     try {
-      refusal = await call(() => native.checkCookie(req.headers.cookie ?? null));
+      checked = await call(() => native.checkCookie(req.headers.cookie ?? null));
     } catch (err) {
       return next(err);
     }
+    const { refusal, sessionId } = checked;
     req.sessionRefusal = refusal ? { status: refusal.status, message: refusal.message } : null;
+    if (sessionId != null) disconnectIfEnded(native, req, res, sessionId);
     if (!refusal) return next();
     if (refusal.setCookie != null) copySetCookie(res, refusal.setCookie);
     if (optional) {

@@ -53,7 +53,7 @@ class Socket {
     return this.#native.connected;
   }
 
-  /** The rooms it is in, as a `Set` (its session's room included). */
+  /** The rooms it joined, as a `Set` (the engine's own rooms are not listed). */
   get rooms() {
     return new Set(this.#native.rooms);
   }
@@ -88,12 +88,12 @@ class Socket {
     return reply[0];
   }
 
-  /** Joins one room or several. */
+  /** Joins one room or several; names starting with `sessionio:` are the engine's and throw `InvalidValueError`. */
   join(rooms) {
     for (const room of Array.isArray(rooms) ? rooms : [rooms]) call(() => this.#native.join(room));
   }
 
-  /** Leaves a room (the session's own room cannot be left). */
+  /** Leaves a room; names starting with `sessionio:` throw `InvalidValueError`. */
   leave(room) {
     call(() => this.#native.leave(room));
   }

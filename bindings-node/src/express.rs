@@ -4,7 +4,7 @@
 //! The JS layer passes one function, `storeCall(op, sid, sessionJson)`, that runs
 //! `store.get / set / touch / destroy` with a callback and answers an [`Outcome`]:
 //! `[true, json | null]` or `[false, message]`. Sessions cross as JSON text, as the stores
-//! keep them.
+//! keep them. Core asks for `touch` only of a store that has it.
 
 use napi::bindgen_prelude::{FnArgs, Promise};
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -35,10 +35,12 @@ type StoreFn = ThreadsafeFunction<
 /// The host's express-session store, reached on Node's thread.
 pub(crate) struct JsStore {
     call: StoreFn,
+    has_touch: bool,
 }
 
 impl JsStore {
-    pub(crate) fn new(f: &JsCallback<'_>) -> napi::Result<Self> {
+    /// `f` is the JS layer's `storeCall`; `has_touch` whether the store has `touch`.
+    pub(crate) fn new(f: &JsCallback<'_>, has_touch: bool) -> napi::Result<Self> {
         let call = f
             .build_threadsafe_function::<StoreCall>()
             .callee_handled::<false>()
@@ -47,7 +49,7 @@ impl JsStore {
                 let c = ctx.value;
                 Ok(FnArgs::from((c.op.to_owned(), c.sid, c.session)))
             })?;
-        Ok(JsStore { call })
+        Ok(JsStore { call, has_touch })
     }
 
     async fn run(
@@ -94,5 +96,9 @@ impl ExpressBackend for JsStore {
 
     fn destroy(&self, sid: String) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move { self.run("destroy", sid, None).await.map(drop) })
+    }
+
+    fn has_touch(&self) -> bool {
+        self.has_touch
     }
 }

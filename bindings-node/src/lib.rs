@@ -48,19 +48,22 @@ pub fn default_ack_timeout_ms() -> u32 {
 
 /// Starts the engine and its Socket.IO server. `options` is core's option object
 /// (camelCase); `storeCall(op, sid, sessionJson)` runs the host's express-session store
-/// (wrapped by the JS layer) for `expressSession` without `redisUrl`.
+/// (wrapped by the JS layer) for `expressSession` without `redisUrl`, and `storeHasTouch`
+/// says whether that store has `touch` (core asks for `set` instead when it has not).
 #[napi(
-    ts_args_type = "options?: Record<string, unknown>, storeCall?: (op: string, sid: string, session: string | null) => Promise<unknown[]>"
+    ts_args_type = "options?: Record<string, unknown>, storeCall?: (op: string, sid: string, session: string | null) => Promise<unknown[]>, storeHasTouch?: boolean"
 )]
 pub fn start<'env>(
     env: &'env Env,
     options: Option<JsValueIn>,
     store_call: Option<JsCallback<'_>>,
+    store_has_touch: Option<bool>,
 ) -> napi::Result<Ready<'env, NativeSessionIo>> {
     let store = match &store_call {
-        Some(f) => {
-            Some(Arc::new(express::JsStore::new(f)?) as Arc<dyn sessionio::express::ExpressBackend>)
-        }
+        Some(f) => Some(
+            Arc::new(express::JsStore::new(f, store_has_touch.unwrap_or(false))?)
+                as Arc<dyn sessionio::express::ExpressBackend>,
+        ),
         None => None,
     };
     let options = options::parse(options.map_or(sessionio::Value::Nil, |o| o.0), store)?;
@@ -116,6 +119,15 @@ impl NativeHttpOutcome {
     }
 }
 
+/// What a request's session cookie says: the session it names, or the refusal to answer.
+#[napi(object)]
+pub struct CookieCheck {
+    /// The host's id of the session a valid cookie names (`null` without one).
+    pub session_id: Option<String>,
+    /// Why the cookie is refused (`null` when it is not).
+    pub refusal: Option<CookieRefusal>,
+}
+
 /// A refused session cookie: the HTTP answer.
 #[napi(object)]
 pub struct CookieRefusal {
@@ -166,24 +178,69 @@ impl NativeSessionIo {
         })
     }
 
-    /// What a request's `Cookie` header says, creating nothing: `null` (no session cookie,
-    /// or a valid one) or the refusal to answer (express-session mode's guard).
+    /// The cross-site request forgery check the HTTP middlewares run first: `null`, or
+    /// the refusal to answer (403 `origin not allowed`, no cookie change).
+    #[napi]
+    pub fn check_request_site(
+        &self,
+        method: String,
+        origin: Option<String>,
+        fetch_site: Option<String>,
+    ) -> Option<CookieRefusal> {
+        sessionio::host::check_request_site(
+            &self.io,
+            &method,
+            origin.as_deref(),
+            fetch_site.as_deref(),
+        )
+        .map(|r| CookieRefusal {
+            status: u32::from(r.http_status()),
+            message: r.message().to_owned(),
+            set_cookie: None,
+        })
+    }
+
+    /// What a request's `Cookie` header says, creating nothing: the session a valid cookie
+    /// names, or the refusal to answer (express-session mode's guard).
     #[napi]
     pub fn check_cookie<'env>(
         &self,
         env: &'env Env,
         cookie_header: Option<String>,
-    ) -> napi::Result<Ready<'env, Option<CookieRefusal>>> {
+    ) -> napi::Result<Ready<'env, CookieCheck>> {
         let io = self.io.clone();
         now_or_spawn(env, async move {
-            Ok(sessionio::host::check_cookie(&io, cookie_header.as_deref())
-                .await
-                .err()
-                .map(|r| CookieRefusal {
-                    status: u32::from(r.refusal.http_status()),
-                    message: r.refusal.message().to_owned(),
-                    set_cookie: r.set_cookie,
-                }))
+            Ok(
+                match sessionio::host::check_cookie(&io, cookie_header.as_deref()).await {
+                    Ok(id) => CookieCheck {
+                        session_id: id.map(|id| sessionio::host::host_id(&io, id)),
+                        refusal: None,
+                    },
+                    Err(r) => CookieCheck {
+                        session_id: None,
+                        refusal: Some(CookieRefusal {
+                            status: u32::from(r.refusal.http_status()),
+                            message: r.refusal.message().to_owned(),
+                            set_cookie: r.set_cookie,
+                        }),
+                    },
+                },
+            )
+        })
+    }
+
+    /// Disconnects the session's sockets if its store no longer has it (express-session's
+    /// own `regenerate()` / `destroy()`); answers how many.
+    #[napi]
+    pub fn disconnect_if_gone<'env>(
+        &self,
+        env: &'env Env,
+        session_id_text: String,
+    ) -> napi::Result<Ready<'env, u32>> {
+        let id = sessionio::host::resolve_id(&self.io, &session_id_text).napi()?;
+        let io = self.io.clone();
+        now_or_spawn(env, async move {
+            Ok(io.disconnect_if_gone(id).await.napi()? as u32)
         })
     }
 

@@ -49,7 +49,7 @@ impl From<sessionio::Error> for UpdateError {
 
 #[napi]
 impl JsSession {
-    /// The session id (also the name of the session's room).
+    /// The session id.
     #[napi(getter)]
     pub fn id(&self) -> String {
         self.inner.host_id()

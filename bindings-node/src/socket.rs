@@ -64,7 +64,7 @@ impl JsSocket {
         self.inner.connected()
     }
 
-    /// The rooms the socket is in (its session's room included).
+    /// The rooms the socket joined (the engine's own rooms are not listed).
     #[napi(getter)]
     pub fn rooms(&self) -> Vec<String> {
         self.inner.rooms()
@@ -107,16 +107,16 @@ impl JsSocket {
         Ok(JsArgsOut(reply))
     }
 
-    /// Joins a room.
+    /// Joins a room; a name under core's reserved prefix (`sessionio:`) is refused.
     #[napi]
-    pub fn join(&self, room: String) {
-        within_runtime_if_available(|| self.inner.join(room));
+    pub fn join(&self, room: String) -> napi::Result<()> {
+        within_runtime_if_available(|| self.inner.join(room)).napi()
     }
 
-    /// Leaves a room (the session's own room cannot be left).
+    /// Leaves a room; a name under core's reserved prefix (`sessionio:`) is refused.
     #[napi]
-    pub fn leave(&self, room: String) {
-        within_runtime_if_available(|| self.inner.leave(&room));
+    pub fn leave(&self, room: String) -> napi::Result<()> {
+        within_runtime_if_available(|| self.inner.leave(&room)).napi()
     }
 
     /// Disconnects the socket from the server side (the client does not reconnect).

@@ -207,7 +207,7 @@ describe('store option: redis, and the adapter that links engines', () => {
 
   /** A new session of `rt` through its Express middleware, and its cookie (`name=value`). */
   async function newCookie(rt) {
-    const req = { headers: {} };
+    const req = { method: 'GET', headers: {} };
     const headers = new Map();
     const res = { getHeader: (n) => headers.get(n), setHeader: (n, v) => headers.set(n, v), writeHead: () => res };
     await new Promise((resolve, reject) => rt.express()(req, res, (err) => (err ? reject(err) : resolve())));

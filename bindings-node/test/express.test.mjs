@@ -13,10 +13,10 @@ class Browser {
     this.base = base;
     this.cookie = null;
   }
-  async send(method, path, { cookie = this.cookie } = {}) {
+  async send(method, path, { cookie = this.cookie, headers = {} } = {}) {
     const res = await fetch(this.base + path, {
       method,
-      headers: cookie ? { cookie } : {},
+      headers: cookie ? { ...headers, cookie } : headers,
       signal: AbortSignal.timeout(5_000),
     });
     const setCookies = res.headers.getSetCookie().filter((c) => c.startsWith(`${COOKIE_NAME}=`));
@@ -80,6 +80,18 @@ describe('express middleware', () => {
     const second = await b.send('GET', '/whoami');
     assert.equal(second.setCookies.length, 0, 'a valid cookie gets no new cookie');
     assert.equal(JSON.parse(second.body).sessionId, me.sessionId);
+  });
+
+  test('cross-site request forgery: a POST from a foreign Origin or with Sec-Fetch-Site: cross-site gets 403 "origin not allowed", nothing written, the cookie kept', async () => {
+    const b = new Browser(base);
+    assert.equal((await b.send('POST', '/incr')).body, '1');
+    for (const headers of [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }]) {
+      const refused = await b.send('POST', '/incr', { headers });
+      assert.deepEqual([refused.status, refused.body, refused.setCookies], [403, 'origin not allowed', []], JSON.stringify(headers));
+    }
+    const sameOrigin = await b.send('POST', '/incr', { headers: { origin: 'http://evil.example', 'sec-fetch-site': 'same-origin' } });
+    assert.equal(sameOrigin.body, '2');
+    assert.equal((await b.send('GET', '/whoami', { headers: { origin: 'http://evil.example' } })).status, 200);
   });
 
   test('req.session writes are atomic and notify the session\'s sockets', async (t) => {

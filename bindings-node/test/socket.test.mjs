@@ -2,7 +2,7 @@
 // the socket API, and values crossing the boundary both ways.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SessionIo, Socket, Session, HandlerError, ServerError, StoreUnavailableError, DEFAULT_ACK_TIMEOUT_MS } from '../index.mjs';
+import { SessionIo, Socket, Session, HandlerError, InvalidValueError, ServerError, StoreUnavailableError, DEFAULT_ACK_TIMEOUT_MS } from '../index.mjs';
 import { SECRET, Clients, connectSession, freePort, nextEvent, ack, sleep, withTimeout } from './helpers.mjs';
 
 describe('socket handlers', () => {
@@ -76,8 +76,15 @@ describe('socket handlers', () => {
       socket.join(room);
       socket.join([`${room}-a`, `${room}-b`]);
       socket.leave(`${room}-b`);
-      socket.leave(socket.sessionId ?? 'none');
       return [...socket.rooms].sort();
+    });
+    rt.on('join reserved', async (socket, room) => {
+      try {
+        socket.join(room);
+        return { joined: [...socket.rooms] };
+      } catch (err) {
+        return { invalidValue: err instanceof InvalidValueError, code: err.code, message: err.message, rooms: [...socket.rooms] };
+      }
     });
     rt.on('ask client', async (socket, question) => socket.emitWithAck('question', question));
     rt.on('ask client briefly', async (socket) => socket.timeout(100).emitWithAck('question', 'no answer'));
@@ -274,7 +281,7 @@ describe('socket handlers', () => {
     assert.equal(me.hasSession, true);
     assert.equal(me.isSocket, true);
     assert.equal(me.connected, true);
-    assert.deepEqual(me.rooms, [s.id], 'a socket is in its session\'s room');
+    assert.deepEqual(me.rooms, [], 'the engine\'s own rooms are not listed');
     const h = me.handshake;
     assert.equal(h.headers['x-test'], 'yes');
     assert.ok(h.headers.host.startsWith('127.0.0.1:'));
@@ -325,11 +332,36 @@ describe('socket handlers', () => {
     assert.equal(errors[0][1].message, "Cannot read properties of null (reading 'increment')");
   });
 
-  test('join, leave (never the session room)', async (t) => {
+  test('join, leave: the rooms the socket joined (the engine\'s own are not listed)', async (t) => {
     const clients = new Clients(t);
     const s = await rt.createSession();
     const sock = await connectSession(clients, rt, s);
-    assert.deepEqual(await ack(sock, 'join', 'chat'), ['chat', 'chat-a', s.id].sort());
+    assert.deepEqual(await ack(sock, 'join', 'chat'), ['chat', 'chat-a']);
+  });
+
+  test('finding 10: join refuses the engine\'s room names with core\'s InvalidValueError; a session id is an ordinary room', async (t) => {
+    const clients = new Clients(t);
+    const s = await rt.createSession();
+    const other = await rt.createSession();
+    const sock = await connectSession(clients, rt, s);
+    const theirs = await connectSession(clients, rt, other);
+    for (const room of [`sessionio:session:${other.id}`, 'sessionio:anything']) {
+      assert.deepEqual(await ack(sock, 'join reserved', room), {
+        invalidValue: true,
+        code: 'ERR_INVALID_VALUE',
+        message: `invalid value: room names starting with "sessionio:" are reserved for the engine's own rooms: ${JSON.stringify(room)}`,
+        rooms: [],
+      });
+    }
+    // The other session's id joins a room of that name, which its notifications never reach.
+    assert.deepEqual(await ack(sock, 'join reserved', other.id), { joined: [other.id] });
+    const heard = [];
+    sock.on('current count', (n) => heard.push(n));
+    const theirsHeard = nextEvent(theirs, 'current count');
+    assert.equal(await rt.notifySession(other.id, 'current count', 1), 1);
+    assert.deepEqual(await theirsHeard, [1]);
+    await sleep(200);
+    assert.deepEqual(heard, [], 'a socket that joined another session\'s id got its notification');
   });
 
   test('emitWithAck waits for the client answer; a silent client times out', async (t) => {

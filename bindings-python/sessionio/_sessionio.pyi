@@ -134,9 +134,13 @@ class Socket:
         """Emits and waits for the client's ack (its arguments); ``timeout`` defaults to
         core's ``DEFAULT_ACK_TIMEOUT`` (5 s)."""
     def emit_with_ack_sync(self, event: str, *args: EventValue, timeout: Seconds | None = None) -> list[Any]: ...
-    def join(self, room: str) -> None: ...
-    def leave(self, room: str) -> None: ...
-    def rooms(self) -> list[str]: ...
+    def join(self, room: str) -> None:
+        """Joins a room; a name starting with ``sessionio:`` (the engine's own rooms) raises
+        ``InvalidValueError``."""
+    def leave(self, room: str) -> None:
+        """Leaves a room; a name starting with ``sessionio:`` raises ``InvalidValueError``."""
+    def rooms(self) -> list[str]:
+        """The rooms the socket joined (the engine's own rooms are not listed)."""
     def disconnect(self) -> None: ...
 
 class SessionIo:
@@ -159,6 +163,7 @@ class SessionIo:
         allow_any_origin: bool | None = None,
         allow_anonymous: bool | None = None,
         token_auth: bool | None = None,
+        csrf_check: bool | None = None,
         max_connections_per_session: int | None = None,
         max_session_bytes: int | None = None,
         store: str | None = None,
@@ -197,7 +202,8 @@ class SessionIo:
           ``allow_anonymous`` (default ``False``), ``token_auth`` (default ``True``),
           ``max_connections_per_session`` (default 32), ``max_session_bytes`` (default
           65 536: a write that would make a session's data larger, as JSON, raises
-          ``InvalidValueError`` and writes nothing).
+          ``InvalidValueError`` and writes nothing), ``csrf_check`` (default ``True``: the
+          HTTP middlewares refuse state-changing requests from sites off the allow-list).
         - ``store``: ``"memory://"`` (default), ``"sqlite://<file>"``,
           ``"redis://<host>[:<port>][/<db>]"``; ``adapter``: ``"redis://..."`` links the
           engines of every process on that Redis, ``"local://"`` links nothing (default:
@@ -241,6 +247,13 @@ class SessionIo:
     def http_session_sync(self, cookie_header: str | None = None) -> HttpSession: ...
     def set_cookie(self, session_id: str) -> str: ...
     def clear_cookie(self) -> str: ...
+    def check_request_site(
+        self, method: str, origin: str | None = None, fetch_site: str | None = None
+    ) -> SessionRefused | None:
+        """The cross-site request forgery check the HTTP middlewares run first: ``None``,
+        or the :class:`SessionRefused` to answer (403 ``origin not allowed``, no cookie
+        change) for a state-changing request whose ``Origin`` or ``Sec-Fetch-Site`` shows
+        a site off the allow-list (``csrf_check=False`` turns it off)."""
     def stats(self) -> dict[str, int]: ...
     def _serve(self) -> Awaitable[int]: ...
     def _serve_sync(self) -> int: ...

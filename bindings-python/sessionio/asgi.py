@@ -6,7 +6,9 @@
     async def incr(session: Annotated[Session, Depends(get_session)]) -> PlainTextResponse:
         ...
 
-The middleware resolves the request's cookie with the engine: the cookie's live session
+The middleware first refuses a state-changing request from a site off the allow-list
+(cross-site request forgery: 403 ``origin not allowed``, see the engine's ``csrf_check``),
+then resolves the request's cookie with the engine: the cookie's live session
 (its expiry extended), or a new session whose cookie the response sets. It stores
 ``request.state.session`` (a :class:`sessionio.Session`, or ``None`` if the cookie was
 refused), ``request.state.session_id`` and ``request.state.session_refusal``. A forged,
@@ -36,6 +38,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
 def _cookie_header(scope: Scope) -> str | None:
     values = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"cookie"]
     return "; ".join(values) if values else None
@@ -51,6 +60,12 @@ class SessionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        forged = self.sessionio.check_request_site(
+            scope["method"], _header(scope, b"origin"), _header(scope, b"sec-fetch-site")
+        )
+        if forged is not None:
+            await _answer(send, forged)
             return
         outcome = await self.sessionio.http_request(_cookie_header(scope))
         session = outcome.session
@@ -76,18 +91,23 @@ class SessionMiddleware:
         except SessionRefused as e:
             if started:
                 raise
-            body = e.message.encode()
-            await send_with_cookie(
-                {
-                    "type": "http.response.start",
-                    "status": e.status,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send_with_cookie({"type": "http.response.body", "body": body})
+            await _answer(send_with_cookie, e)
+
+
+async def _answer(send: Send, refusal: SessionRefused) -> None:
+    """Answers a refusal: its status, and its message as a text body."""
+    body = refusal.message.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": refusal.status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _state(scope: Scope) -> MutableMapping[str, Any]:

@@ -7,8 +7,8 @@
         session = current_session()
         ...
 
-The middleware resolves the request's cookie with the engine (see :mod:`sessionio.asgi`
-for the rules) and stores the :class:`sessionio.Session` in the environ under
+The middleware refuses cross-site state-changing requests and resolves the request's
+cookie with the engine (see :mod:`sessionio.asgi` for the rules) and stores the :class:`sessionio.Session` in the environ under
 ``sessionio.session`` (``None`` if the cookie was refused), its id under
 ``sessionio.session_id`` and the refusal under ``sessionio.refusal``; the response gets
 the ``Set-Cookie`` the engine decides. :func:`current_session` reaches the session from a
@@ -18,7 +18,7 @@ status and message).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import SessionIo
@@ -55,6 +55,11 @@ class SessionMiddleware:
         self.sessionio = sessionio
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        forged = self.sessionio.check_request_site(
+            environ.get("REQUEST_METHOD", "GET"), environ.get("HTTP_ORIGIN"), environ.get("HTTP_SEC_FETCH_SITE")
+        )
+        if forged is not None:
+            return _answer(start_response, forged)
         outcome = self.sessionio.http_request_sync(environ.get("HTTP_COOKIE"))
         session = outcome.session
         environ[ENVIRON_SESSION] = session
@@ -76,12 +81,17 @@ class SessionMiddleware:
         except SessionRefused as e:
             if started:
                 raise
-            body = e.message.encode()
-            start_with_cookie(
-                f"{e.status} {_REASONS.get(e.status, 'Error')}",
-                [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
-            )
-            return [body]
+            return _answer(start_with_cookie, e)
+
+
+def _answer(start_response: Callable[..., Any], refusal: SessionRefused) -> list[bytes]:
+    """Answers a refusal: its status, and its message as a text body."""
+    body = refusal.message.encode()
+    start_response(
+        f"{refusal.status} {_REASONS.get(refusal.status, 'Error')}",
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 def _environ_value(environ: WSGIEnvironment | dict[str, Any], key: str) -> Any:

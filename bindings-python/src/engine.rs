@@ -10,7 +10,7 @@ use pyo3::types::PyDict;
 use sessionio::SessionIo;
 
 use crate::callbacks::{PyCallback, Runner};
-use crate::errors::{OrRaise, ToPython};
+use crate::errors::{Failure, OrRaise, ToPython};
 use crate::fork_guard::ForkGuard;
 use crate::handlers;
 use crate::host_calls::HostCalls;
@@ -223,6 +223,27 @@ impl Engine {
     /// The `Set-Cookie` value that stores this session's cookie.
     fn set_cookie(&self, py: Python<'_>, session_id: &str) -> PyResult<String> {
         self.host_calls.set_cookie(session_id).or_raise(py)
+    }
+
+    /// The cross-site request forgery check the HTTP middlewares run first: `None`, or
+    /// the `SessionRefused` to answer (403 `origin not allowed`, no cookie change).
+    #[pyo3(signature = (method, origin=None, fetch_site=None))]
+    fn check_request_site(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        origin: Option<&str>,
+        fetch_site: Option<&str>,
+    ) -> Option<Py<PyAny>> {
+        let refusal = self
+            .host_calls
+            .check_request_site(method, origin, fetch_site)?;
+        let error = Failure::Refused {
+            refusal,
+            clear_cookie: None,
+        }
+        .into_pyerr(py);
+        Some(error.value(py).clone().into_any().unbind())
     }
 
     /// The `Set-Cookie` value that removes the session cookie.

@@ -137,6 +137,16 @@ impl HostCalls {
         ))
     }
 
+    /// Core's cross-site request forgery check: the refusal, if any.
+    pub fn check_request_site(
+        &self,
+        method: &str,
+        origin: Option<&str>,
+        fetch_site: Option<&str>,
+    ) -> Option<sessionio::Refusal> {
+        sessionio::host::check_request_site(&self.io, method, origin, fetch_site)
+    }
+
     /// The `Set-Cookie` value that removes the session cookie.
     pub fn clear_cookie(&self) -> String {
         sessionio::host::clear_cookie(&self.io)

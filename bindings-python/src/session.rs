@@ -169,7 +169,7 @@ impl PySession {
 
 #[pymethods]
 impl PySession {
-    /// The session id (also the name of its Socket.IO room).
+    /// The session id.
     #[getter]
     fn id(&self) -> String {
         self.session.host_id()

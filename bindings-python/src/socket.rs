@@ -154,17 +154,19 @@ impl PySocket {
         block_on(py, fut).or_raise(py)?.or_raise(py)?.to_python(py)
     }
 
-    /// Joins a room.
+    /// Joins a room; a name under core's reserved prefix (`sessionio:`) raises
+    /// `InvalidValueError`.
     fn join(&self, py: Python<'_>, room: String) -> PyResult<()> {
-        self.in_runtime(py, |h| h.join(room))
+        self.in_runtime(py, |h| h.join(room))?.or_raise(py)
     }
 
-    /// Leaves a room (the session's own room cannot be left).
+    /// Leaves a room; a name under core's reserved prefix (`sessionio:`) raises
+    /// `InvalidValueError`.
     fn leave(&self, py: Python<'_>, room: &str) -> PyResult<()> {
-        self.in_runtime(py, |h| h.leave(room))
+        self.in_runtime(py, |h| h.leave(room))?.or_raise(py)
     }
 
-    /// The rooms the socket is in.
+    /// The rooms the socket joined (the engine's own rooms are not listed).
     fn rooms(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         self.in_runtime(py, |h| h.rooms())
     }

@@ -23,7 +23,7 @@ from sessionio.wsgi import SessionMiddleware as WsgiSessionMiddleware
 from sessionio.wsgi import optional_session
 from sessionio.wsgi import session_of as wsgi_session_of
 
-from .conftest import cookie_pair, make_engine
+from .conftest import ORIGIN, cookie_pair, make_engine
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -98,6 +98,24 @@ async def test_asgi_refused_cookie_answers_the_refusal_and_clears_it(engine: Ses
         # A route that accepts refusals still runs, and the cookie is still cleared.
         out = await client.post("/logout", headers={"cookie": "sessionio.sid=forged"})
         assert (out.status_code, set_cookies(out)) == (204, [engine.clear_cookie()])
+
+
+async def test_asgi_csrf_refuses_state_changing_requests_from_foreign_sites(engine: SessionIo) -> None:
+    transport = httpx.ASGITransport(app=fastapi_app(engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        first = await client.post("/incr")
+        headers = {"cookie": cookie_pair(set_cookies(first)[0])}
+        for site in ({"origin": "http://evil.example"}, {"origin": "null"}, {"sec-fetch-site": "cross-site"}):
+            refused = await client.post("/incr", headers={**headers, **site})
+            assert (refused.status_code, refused.text, set_cookies(refused)) == (403, "origin not allowed", []), site
+        assert (await client.post("/incr", headers={**headers, "origin": ORIGIN})).text == "2"
+        same_origin = {**headers, "origin": "http://evil.example", "sec-fetch-site": "same-origin"}
+        assert (await client.post("/incr", headers=same_origin)).text == "3"
+        assert (await client.get("/state", headers={**headers, "origin": "http://evil.example"})).status_code == 200
+    off = make_engine(cookie_secure=False, csrf_check=False)
+    transport = httpx.ASGITransport(app=fastapi_app(off))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.post("/incr", headers={"origin": "http://evil.example"})).text == "1"
 
 
 async def test_asgi_regenerate_and_destroy_set_the_cookie(engine: SessionIo) -> None:
@@ -214,6 +232,18 @@ def test_wsgi_flask_sessions(engine: SessionIo) -> None:
     assert (out.status_code, out.headers.getlist("Set-Cookie")) == (204, [engine.clear_cookie()])
     again = client.post("/logout", headers=renewed)
     assert (again.status_code, again.headers.getlist("Set-Cookie")) == (204, [engine.clear_cookie()])
+
+
+def test_wsgi_csrf_refuses_state_changing_requests_from_foreign_sites(engine: SessionIo) -> None:
+    client = flask_app(engine).test_client(use_cookies=False)
+    first = client.post("/incr")
+    headers = {"Cookie": cookie_pair(first.headers.getlist("Set-Cookie")[0])}
+    for site in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = client.post("/incr", headers={**headers, **site})
+        assert (refused.status_code, refused.text) == (403, "origin not allowed"), site
+        assert refused.headers.getlist("Set-Cookie") == []
+    assert client.post("/incr", headers={**headers, "Origin": ORIGIN}).text == "2"
+    assert client.get("/environ", headers={**headers, "Origin": "http://evil.example"}).status_code == 200
 
 
 def test_wsgi_on_a_plain_wsgi_app(engine: SessionIo) -> None:

@@ -277,6 +277,7 @@ async def test_middlewares_run_before_every_handler_and_can_stop_an_event(rt: Se
 async def test_on_connection_socket_api_and_handshake(rt: SessionIo) -> None:
     connected: list[Socket] = []
     answers: list[list[Any]] = []
+    reserved: list[str] = []
 
     @rt.on_connection
     async def welcome(socket: Socket) -> None:
@@ -284,7 +285,13 @@ async def test_on_connection_socket_api_and_handshake(rt: SessionIo) -> None:
         socket.join("lobby")
         socket.join("news")
         socket.leave("news")
-        socket.leave(socket.session_id or "")  # the session's own room cannot be left
+        # Finding 10: the engine's own rooms (each session's) cannot be named.
+        for room in (f"sessionio:session:{socket.session_id}", "sessionio:anything"):
+            with pytest.raises(InvalidValueError) as refused:
+                socket.join(room)
+            reserved.append(refused.value.code)
+        with pytest.raises(InvalidValueError):
+            socket.leave(f"sessionio:session:{socket.session_id}")
         socket.emit("welcome", socket.id, sorted(socket.rooms()))
 
     @rt.on_connection
@@ -322,7 +329,8 @@ async def test_on_connection_socket_api_and_handshake(rt: SessionIo) -> None:
     )
     await asyncio.wait_for(sync_welcomed.wait(), 5)
     [socket] = connected
-    assert welcomes == [(client.get_sid(), sorted(["lobby", session.id]))]
+    assert welcomes == [(client.get_sid(), ["lobby"])]  # the engine's own rooms are not listed
+    assert reserved == ["ERR_INVALID_VALUE", "ERR_INVALID_VALUE"]
     assert socket.id == client.get_sid()
     assert socket.namespace == "/"
     assert socket.session_id == session.id and socket.session == session

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::config::Origins;
 use crate::engine::Core;
 use crate::error::Refusal;
+use crate::identity::CookieChoice;
 use crate::session::{ResponseCookie, Session};
 use crate::store::now_ms;
 use crate::{cookie, SessionId};
@@ -65,8 +66,12 @@ impl Core {
         let Some(header) = header else {
             return CookieCredential::Absent;
         };
+        let judged = match self.config.identity.cookie_choice() {
+            CookieChoice::FirstValid => usize::MAX,
+            CookieChoice::First => 1,
+        };
         let mut seen = false;
-        for value in cookie::cookie_values(header, &self.config.cookie.name) {
+        for value in cookie::cookie_values(header, &self.config.cookie.name).take(judged) {
             seen = true;
             if let Some(id) = self.config.identity.verify_cookie(value) {
                 return CookieCredential::Valid(id);
@@ -112,7 +117,9 @@ impl Core {
         let (id, token_expires_at) = match (self.cookie_credential(cookie.as_deref()), token) {
             (CookieCredential::Valid(id), _) => (id, None),
             (_, Some(token)) => {
-                let (id, expires_at) = self.signer.verify_token_with_expiry(token, now)?;
+                let (host_id, expires_at) = self.signer.verify_token_with_expiry(token, now)?;
+                let id =
+                    (self.config.identity.resolve(host_id)).map_err(|_| Refusal::InvalidSession)?;
                 (id, Some(expires_at))
             }
             (CookieCredential::Invalid, None) => return Err(Refusal::InvalidSession),

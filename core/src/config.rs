@@ -9,7 +9,6 @@ use crate::cookie::{CookieSettings, SameSite, Signer};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, NativeIdentity};
 use crate::store::{MemoryStore, SessionStore};
-use crate::SessionId;
 
 /// The shortest secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -101,6 +100,9 @@ pub struct Config {
     pub allow_anonymous: bool,
     /// Whether `auth.token` is read as a sessionio token (default `true`).
     pub token_auth: bool,
+    /// Whether the HTTP middlewares refuse state-changing requests from sites off the
+    /// allow-list (default `true`; see [`crate::Builder::csrf_check`]).
+    pub csrf_check: bool,
     /// Most sockets one session may have open at once (default 32).
     pub max_connections_per_session: usize,
     /// Largest data one session may hold, in bytes of JSON (default 64 KiB): a write past
@@ -127,6 +129,7 @@ impl std::fmt::Debug for Config {
             .field("origins", &self.origins)
             .field("allow_anonymous", &self.allow_anonymous)
             .field("token_auth", &self.token_auth)
+            .field("csrf_check", &self.csrf_check)
             .field(
                 "max_connections_per_session",
                 &self.max_connections_per_session,
@@ -163,6 +166,7 @@ pub struct Builder {
     any_origin: bool,
     allow_anonymous: bool,
     no_token_auth: bool,
+    no_csrf_check: bool,
     max_connections_per_session: Option<usize>,
     max_session_bytes: Option<usize>,
     transport: Transport,
@@ -270,6 +274,17 @@ impl Builder {
         self
     }
 
+    /// Whether the HTTP middlewares (the axum layer, Express, ASGI, WSGI) refuse
+    /// state-changing requests (`POST`, `PUT`, `PATCH`, `DELETE`, …) whose `Origin` or
+    /// `Sec-Fetch-Site` shows a site off the allow-list, with 403 `origin not allowed`
+    /// (default `true`): cross-site request forgery. Requests with neither header
+    /// (non-browser clients) pass. Turn it off only for routes that take cross-site posts
+    /// on purpose and protect them otherwise.
+    pub fn csrf_check(mut self, enabled: bool) -> Self {
+        self.no_csrf_check = !enabled;
+        self
+    }
+
     /// Most sockets one session may have open at once (default 32).
     pub fn max_connections_per_session(mut self, max: usize) -> Self {
         self.max_connections_per_session = Some(max);
@@ -367,8 +382,10 @@ impl Builder {
     /// cookie (`connect.sid` by default, signed with its secrets) and sessions are read from
     /// and written to express-session's store through `settings`' backend. Replaces
     /// [`store`](Self::store) / [`store_url`](Self::store_url) and the cookie name; the
-    /// [`secret`](Self::secret) becomes optional (it signs this engine's tokens; random per
-    /// process when not given). See [`crate::express`].
+    /// [`secret`](Self::secret) becomes optional: it would sign the engine's tokens only,
+    /// which are otherwise signed with keys derived from express-session's secrets (so
+    /// processes given the same express-session secret verify each other's tokens). See
+    /// [`crate::express`].
     pub fn express_session(mut self, settings: crate::express::ExpressSession) -> Self {
         self.express = Some(settings);
         self
@@ -411,11 +428,10 @@ impl Builder {
                 }
                 self.cookie.name = x.cookie_name.clone();
                 if self.secrets.is_empty() {
-                    // Signs only this process's tokens; cookies are express-session's.
-                    let (a, b) = (SessionId::default().0, SessionId::default().0);
-                    let mut random = a.to_le_bytes().to_vec();
-                    random.extend_from_slice(&b.to_le_bytes());
-                    self.secrets = vec![random];
+                    // The engine's secrets sign its tokens only (cookies are
+                    // express-session's): derived from express-session's, so that every
+                    // process of the app verifies every other's tokens.
+                    self.secrets = x.token_secrets();
                 }
                 Some(crate::express::ExpressStore::new(&x))
             }
@@ -563,6 +579,7 @@ impl Builder {
             origins,
             allow_anonymous: self.allow_anonymous,
             token_auth: !self.no_token_auth,
+            csrf_check: !self.no_csrf_check,
             max_connections_per_session: max_conn,
             max_session_bytes,
             transport: self.transport,

@@ -12,11 +12,11 @@ use socketioxide::socket::DisconnectReason;
 
 use crate::adapter::{self, SocketRef};
 use crate::admission::Admitted;
-use crate::engine::Core;
+use crate::engine::{Core, NotLive};
 use crate::error::Refusal;
 use crate::pending_handshakes::PendingTicket;
-use crate::socket::{session_id_of, SocketState};
-use crate::{expiry, handler};
+use crate::socket_state::{session_id_of, SocketState};
+use crate::{expiry, handler, rooms, SessionId};
 
 /// Registers every configured namespace with its connect middleware.
 pub(crate) fn install_namespaces(core: &Arc<Core>) {
@@ -92,7 +92,7 @@ async fn admit(
             let m = core
                 .presence
                 .admit(id, cap, || expiry::start_timer(&core, id, expires_at))?;
-            socket.join(id.to_string());
+            socket.join(rooms::session_room(id));
             if let Some(room) = &core.node_room {
                 socket.join(room.clone());
             }
@@ -124,11 +124,11 @@ fn attach(core: &Arc<Core>, socket: &SocketRef) {
 
 async fn on_connect(core: Weak<Core>, socket: SocketRef) {
     let Some(core) = core.upgrade() else { return };
-    // A destroy that raced this handshake (it loaded the record just before the delete)
-    // tombstoned the id; the socket leaves at once.
-    if session_id_of(&socket).is_some_and(|id| core.presence.is_tombstoned(id)) {
-        let _ = socket.disconnect();
-        return;
+    if let Some(id) = session_id_of(&socket) {
+        if destroyed_meanwhile(&core, id).await {
+            let _ = socket.disconnect();
+            return;
+        }
     }
     // Started here, not in the middleware: socketioxide puts the socket in its namespace
     // only after the middleware, and a timer due before that would not find it. A socket
@@ -139,4 +139,25 @@ async fn on_connect(core: Weak<Core>, socket: SocketRef) {
         }
     }
     handler::run_on_connection(&core, &socket).await;
+}
+
+/// Whether a destroy raced this handshake: the handshake read the record just before
+/// the delete, and the destroy's kick ran before the socket was in its session's room.
+///
+/// A destroy on this node tombstoned the id first. One on another node deleted the record
+/// and then broadcast its kick, which reaches only the sockets already in the room: this
+/// socket is in it now (it joined in the connect middleware), so the store is read once
+/// more. A delete before this read is seen here; a delete after it is followed by a kick
+/// that finds the socket. One store read per handshake, only with other nodes linked.
+async fn destroyed_meanwhile(core: &Core, id: SessionId) -> bool {
+    if core.presence.is_tombstoned(id) {
+        return true;
+    }
+    if !core.is_linked() {
+        return false;
+    }
+    // An expired session is its expiry timer's to kick (it tells the client why). A store
+    // that cannot be read just after it admitted the socket (Redis coming back) proves
+    // nothing: the socket stays, as sockets stay through an outage.
+    matches!(core.live_record(id).await, Err(NotLive::Missing))
 }

@@ -23,6 +23,9 @@ const TOKEN_DOMAIN: &[u8] = b"sessionio/token/v1\0";
 /// base64url length of a 16-byte id and of a 32-byte MAC.
 const ID_LEN: usize = 22;
 const MAC_LEN: usize = 43;
+/// The longest session id a token names: the host's ids may be longer than the engine's
+/// (express-session's may be up to 256 bytes, `express::MAX_SID_LEN`).
+const MAX_TOKEN_SUBJECT_LEN: usize = 256;
 
 /// Signs and verifies cookie values and tokens with a list of secrets.
 #[derive(Clone)]
@@ -107,36 +110,43 @@ impl Signer {
         parse_canonical_id(id)
     }
 
-    /// A token naming `id`, valid until `expires_at_ms` (unix milliseconds).
-    pub fn sign_token(&self, id: &SessionId, expires_at_ms: u64) -> String {
-        let id = id.to_string();
+    /// A token naming the session whose id, as the host knows it, is `host_id` (the
+    /// identity's [`host_id`](crate::identity::Identity::host_id): sessionio's own id, or
+    /// express-session's), valid until `expires_at_ms` (unix milliseconds). Naming the
+    /// host's id lets every process given the same secrets resolve the token, whether or
+    /// not it has seen that session.
+    pub fn sign_token(&self, host_id: &str, expires_at_ms: u64) -> String {
         let exp = expires_at_ms.to_string();
-        let sig = self.sign(TOKEN_DOMAIN, &[id.as_bytes(), exp.as_bytes()]);
-        format!("{id}.{exp}.{sig}")
+        let sig = self.sign(TOKEN_DOMAIN, &[host_id.as_bytes(), exp.as_bytes()]);
+        format!("{host_id}.{exp}.{sig}")
     }
 
-    /// The session id a token names, if its signature is valid and it has not expired.
-    pub fn verify_token(&self, token: &str, now_ms: u64) -> Result<SessionId, Refusal> {
+    /// The host's id of the session a token names, if its signature is valid and it has
+    /// not expired. Read from the right: the expiry and the signature hold no `.`, the id
+    /// may.
+    pub fn verify_token<'t>(&self, token: &'t str, now_ms: u64) -> Result<&'t str, Refusal> {
         self.verify_token_with_expiry(token, now_ms)
-            .map(|(id, _)| id)
+            .map(|(host_id, _)| host_id)
     }
 
     /// Like [`verify_token`](Self::verify_token), with the token's expiry instant (unix
     /// milliseconds): a socket the token admits must leave at that instant.
-    pub fn verify_token_with_expiry(
+    pub fn verify_token_with_expiry<'t>(
         &self,
-        token: &str,
+        token: &'t str,
         now_ms: u64,
-    ) -> Result<(SessionId, u64), Refusal> {
-        let mut parts = token.splitn(3, '.');
-        let (Some(id), Some(exp), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+    ) -> Result<(&'t str, u64), Refusal> {
+        let mut parts = token.rsplitn(3, '.');
+        let (Some(sig), Some(exp), Some(host_id)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(Refusal::InvalidSession);
         };
-        if id.len() != ID_LEN
+        if host_id.is_empty()
+            || host_id.len() > MAX_TOKEN_SUBJECT_LEN
             || exp.is_empty()
             || exp.len() > 20
             || !exp.bytes().all(|b| b.is_ascii_digit())
-            || !self.verify(TOKEN_DOMAIN, &[id.as_bytes(), exp.as_bytes()], sig)
+            || !self.verify(TOKEN_DOMAIN, &[host_id.as_bytes(), exp.as_bytes()], sig)
         {
             return Err(Refusal::InvalidSession);
         }
@@ -144,8 +154,7 @@ impl Signer {
         if expires_at <= now_ms {
             return Err(Refusal::SessionExpired);
         }
-        let id = parse_canonical_id(id).ok_or(Refusal::InvalidSession)?;
-        Ok((id, expires_at))
+        Ok((host_id, expires_at))
     }
 }
 
@@ -160,7 +169,10 @@ fn parse_canonical_id(s: &str) -> Option<SessionId> {
 const MAX_CANDIDATES: usize = 8;
 
 /// The values of every cookie called `name` in a `Cookie` header, in order, at most
-/// [`MAX_CANDIDATES`]. Quoted values are unquoted.
+/// [`MAX_CANDIDATES`]. Names and values are trimmed of spaces and tabs only (the header's
+/// whitespace, and all that the `cookie` package, express-session's reader, trims: a
+/// name padded with other whitespace is another name there, and must be here); quoted
+/// values are unquoted.
 ///
 /// Hand-written rather than `cookie::Cookie::split_parse`: that gives the same values
 /// without allocating, but builds a full `Cookie` per pair and took 4 to 6 times as long
@@ -172,14 +184,19 @@ pub fn cookie_values<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item =
         .split(';')
         .filter_map(move |pair| {
             let (k, v) = pair.split_once('=')?;
-            (k.trim() == name).then(|| {
-                let v = v.trim();
+            (trim_header_whitespace(k) == name).then(|| {
+                let v = trim_header_whitespace(v);
                 v.strip_prefix('"')
                     .and_then(|v| v.strip_suffix('"'))
                     .unwrap_or(v)
             })
         })
         .take(MAX_CANDIDATES)
+}
+
+/// `s` without the spaces and tabs around it.
+fn trim_header_whitespace(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
 }
 
 /// `SameSite` attribute of the session cookie.
@@ -336,9 +353,12 @@ mod tests {
     fn tokens_expire_and_are_not_cookies() {
         let s = signer(&[A]);
         let id = SessionId::default();
-        let t = s.sign_token(&id, 10_000);
-        assert_eq!(s.verify_token(&t, 9_999), Ok(id));
-        assert_eq!(s.verify_token_with_expiry(&t, 9_999), Ok((id, 10_000)));
+        let t = s.sign_token(&id.to_string(), 10_000);
+        assert_eq!(s.verify_token(&t, 9_999), Ok(id.to_string().as_str()));
+        assert_eq!(
+            s.verify_token_with_expiry(&t, 9_999),
+            Ok((id.to_string().as_str(), 10_000))
+        );
         assert_eq!(s.verify_token(&t, 10_000), Err(Refusal::SessionExpired));
         // Extending the expiry breaks the signature.
         let forged = t.replacen("10000", "99999", 1);
@@ -352,6 +372,19 @@ mod tests {
         for garbage in ["", "nope", "a.b.c", "..", &format!("{id}.-1.x")] {
             assert_eq!(s.verify_token(garbage, 0), Err(Refusal::InvalidSession));
         }
+        // Any host id, dots included (express-session ids may hold them), up to 256 bytes.
+        for host_id in ["a", "x.y.z", &"s".repeat(256)] {
+            let t = s.sign_token(host_id, 10_000);
+            assert_eq!(s.verify_token(&t, 0), Ok(host_id));
+            let moved = format!(
+                "{}.{}",
+                &host_id[..host_id.len() - 1],
+                &t[host_id.len() - 1..]
+            );
+            assert_eq!(s.verify_token(&moved, 0), Err(Refusal::InvalidSession));
+        }
+        let too_long = s.sign_token(&"s".repeat(257), 10_000);
+        assert_eq!(s.verify_token(&too_long, 0), Err(Refusal::InvalidSession));
     }
 
     #[test]

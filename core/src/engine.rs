@@ -26,6 +26,8 @@ use crate::error::{Error, Refusal, Result};
 use crate::metrics::{Metrics, Stats};
 use crate::pending_handshakes::PendingHandshakes;
 use crate::presence::Presence;
+use crate::rooms;
+use crate::socket_state::session_id_of;
 use crate::store::{now_ms, BoxFuture, Data, Record, SessionStore, Touch};
 use crate::{SessionId, Value};
 
@@ -236,6 +238,18 @@ impl SessionIo {
         self.0.destroy_session(id).instrument(span).await
     }
 
+    /// Disconnects every socket of session `id`, on every node, if the store no longer
+    /// has it: for a host whose own session system deletes sessions without the engine
+    /// (express-session's `req.session.regenerate()` and `destroy()` call its store
+    /// directly). Then as after [`destroy_session`](Self::destroy_session): the cookie is
+    /// refused. While the session is live (or expired: its expiry timer tells its
+    /// sockets), nothing is done. Returns how many sockets were disconnected here.
+    pub async fn disconnect_if_gone(&self, id: SessionId) -> Result<usize> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("sessionio.disconnect_if_gone", session = %id);
+        self.0.disconnect_if_gone(id).instrument(span).await
+    }
+
     /// A signed token for clients that cannot send cookies: they connect with
     /// `auth: { token }`. It names the session and expires after `ttl`: a socket it let in
     /// is told `"session expired"` and disconnected at that instant, and its events extend
@@ -246,7 +260,7 @@ impl SessionIo {
             return Err(Error::InvalidValue("token ttl must be positive".into()));
         }
         let exp = now_ms().saturating_add(ttl.as_millis().min(u64::MAX as u128) as u64);
-        Ok(self.0.signer.sign_token(&id, exp))
+        Ok(self.0.signer.sign_token(&self.0.host_id(id), exp))
     }
 
     /// Counters for monitoring and leak tests.
@@ -374,7 +388,7 @@ impl Core {
         if reached == 0 && !linked {
             return Ok(0);
         }
-        let room = id.to_string();
+        let room = rooms::session_room(id);
         let (mut sent, mut dropped) = (0, 0);
         let mut unlinked = None;
         for ns in &self.config.transport.namespaces {
@@ -391,8 +405,11 @@ impl Core {
                     }
                 }
             }
-            // This node's sockets one by one, each with back-pressure (see `delivery`).
-            let sockets = op.local().to(room.clone()).sockets();
+            // This node's sockets one by one, each with back-pressure (see `delivery`); only
+            // those admitted to the session, whatever else the room may hold (the raw
+            // socketioxide handle can join any room).
+            let mut sockets = op.local().to(room.clone()).sockets();
+            sockets.retain(|s| session_id_of(s) == Some(id));
             let (here_sent, here_dropped) = delivery::deliver_all(&sockets, event, data).await;
             sent += here_sent;
             dropped += here_dropped;
@@ -413,7 +430,7 @@ impl Core {
     }
 
     /// Whether other processes are linked through the Redis adapter.
-    fn is_linked(&self) -> bool {
+    pub(crate) fn is_linked(&self) -> bool {
         matches!(self.bus, Bus::Redis(_))
     }
 
@@ -425,13 +442,26 @@ impl Core {
         Ok(kicked)
     }
 
+    pub(crate) async fn disconnect_if_gone(&self, id: SessionId) -> Result<usize> {
+        match self.live_record(id).await {
+            Ok(_) | Err(NotLive::Expired) => Ok(0),
+            Err(NotLive::Unavailable(e)) => Err(e),
+            Err(NotLive::Missing) => {
+                self.presence.tombstone(id);
+                let kicked = self.kick(id, None, Reach::AllNodes).await;
+                self.metrics.destroyed(kicked);
+                Ok(kicked)
+            }
+        }
+    }
+
     /// Disconnects every socket of `id` (here, or on every node), first emitting `event`
     /// to them if given; returns how many were here. Only
     /// [`destroy_session`](Self::destroy_session) tombstones the id: an expired session's
     /// record stays readable so its cookie is told `session expired`.
     pub(crate) async fn kick(&self, id: SessionId, event: Option<&str>, reach: Reach) -> usize {
         let n = self.presence.count(id);
-        let room = id.to_string();
+        let room = rooms::session_room(id);
         let everywhere = reach == Reach::AllNodes && self.is_linked();
         for ns in &self.config.transport.namespaces {
             let Some(op) = self.io.of(ns) else { continue };

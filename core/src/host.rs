@@ -188,6 +188,39 @@ pub fn clear_cookie(io: &SessionIo) -> String {
     io.0.clear_cookie()
 }
 
+/// The cross-site request forgery check every HTTP middleware runs first: `Some` refusal
+/// (403 `origin not allowed`, answered without touching the session or its cookie) for a
+/// state-changing request whose `Origin` or `Sec-Fetch-Site` header shows a site off the
+/// allow-list; see [`Builder::csrf_check`](crate::Builder::csrf_check). `method` is the
+/// request method as sent; an unparsable one counts as state-changing.
+///
+/// ```
+/// let io = sessionio::SessionIo::builder()
+///     .secret([7u8; 32])
+///     .allowed_origins(["https://app.example"])
+///     .build()
+///     .unwrap();
+/// let forged = sessionio::host::check_request_site(&io, "POST", Some("https://evil.example"), None);
+/// assert_eq!(forged.unwrap().message(), "origin not allowed");
+/// assert!(sessionio::host::check_request_site(&io, "POST", Some("https://app.example"), None).is_none());
+/// assert!(sessionio::host::check_request_site(&io, "GET", Some("https://evil.example"), None).is_none());
+/// ```
+pub fn check_request_site(
+    io: &SessionIo,
+    method: &str,
+    origin: Option<&str>,
+    fetch_site: Option<&str>,
+) -> Option<Refusal> {
+    let method = http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::POST);
+    // A header value the client sent is always a valid one; one that is not cannot match.
+    let value = |v: &str| {
+        http::HeaderValue::from_str(v).unwrap_or_else(|_| http::HeaderValue::from_static("null"))
+    };
+    let origin = origin.map(value);
+    let fetch_site = fetch_site.map(value);
+    crate::csrf::cross_site_refusal(&io.0.config, &method, origin.as_ref(), fetch_site.as_ref())
+}
+
 /// The cookie and token codec of the engine (its secrets).
 pub fn signer(io: &SessionIo) -> &Signer {
     &io.0.signer
@@ -263,6 +296,145 @@ mod express_tests {
             .await
             .unwrap();
         assert_eq!(session.host_id(), "live-sid");
+    }
+
+    /// Finding 9 of issue 15: express-session reads the first `connect.sid` of a request
+    /// (the `cookie` package keeps the first of a repeated name) and mints a new session
+    /// when it is forged; the guard and the handshake accepted the request if any of the
+    /// first 8 was valid. Both now judge the first one, as express-session does.
+    #[tokio::test]
+    async fn finding_9_the_first_connect_sid_is_judged_as_express_session_reads_it() {
+        let store = Arc::new(FakeMemoryStore::default());
+        store
+            .set("live-sid".into(), session_json(60_000, 1))
+            .await
+            .unwrap();
+        let io = engine(store.clone(), &["secret"]);
+        let valid = ExpressSigner::new(&["secret"]).sign_cookie("live-sid");
+        let forged = ExpressSigner::new(&["not the secret"]).sign_cookie("live-sid");
+        let live = resolve_id(&io, "live-sid").unwrap();
+        let headers = |value: &[u8]| {
+            let mut h = http::HeaderMap::new();
+            h.insert("cookie", http::HeaderValue::from_bytes(value).unwrap());
+            h
+        };
+        let invalid = Err(crate::Refusal::InvalidSession);
+        // (the Cookie header, what express-session reads: the live session or a new one)
+        let cases: Vec<(Vec<u8>, bool)> = vec![
+            (
+                format!("connect.sid={forged}; connect.sid={valid}").into(),
+                false,
+            ),
+            (format!("connect.sid=; connect.sid={valid}").into(), false),
+            (
+                format!("connect.sid=garbage; a=b; connect.sid={valid}").into(),
+                false,
+            ),
+            (
+                format!("connect.sid={valid}; connect.sid={forged}").into(),
+                true,
+            ),
+            (
+                format!("a=b;  connect.sid={valid} ;connect.sid={forged}").into(),
+                true,
+            ),
+            // The `cookie` package trims spaces and tabs only: a name padded with a
+            // no-break space (UTF-8 C2 A0) is another name there.
+            (
+                [
+                    b"\xc2\xa0connect.sid=",
+                    valid.as_bytes(),
+                    b"; connect.sid=",
+                    forged.as_bytes(),
+                ]
+                .concat(),
+                false,
+            ),
+            (
+                [
+                    b"\tconnect.sid=",
+                    valid.as_bytes(),
+                    b"; connect.sid=",
+                    forged.as_bytes(),
+                ]
+                .concat(),
+                true,
+            ),
+        ];
+        for (header, reads_the_live_session) in cases {
+            let text = String::from_utf8_lossy(&header).into_owned();
+            let handshake = check_handshake(&io, &headers(&header), None).await;
+            let guard = check_cookie(&io, Some(&text)).await.map_err(|r| r.refusal);
+            if reads_the_live_session {
+                assert_eq!(handshake, Ok(Some(live)), "{text}");
+                assert_eq!(guard, Ok(Some(live)), "{text}");
+            } else {
+                assert_eq!(handshake, invalid.clone(), "{text}");
+                assert_eq!(guard, invalid.clone(), "{text}");
+            }
+        }
+    }
+
+    /// express-session's own `regenerate()` / `destroy()` delete the session in its store;
+    /// `disconnect_if_gone` then ends the engine's side of it, and leaves a live one be.
+    #[tokio::test]
+    async fn disconnect_if_gone_ends_only_a_session_the_store_no_longer_has() {
+        let store = Arc::new(FakeMemoryStore::default());
+        for sid in ["kept", "regenerated"] {
+            store
+                .set(sid.into(), session_json(60_000, 1))
+                .await
+                .unwrap();
+        }
+        let io = engine(store.clone(), &["secret"]);
+        let (kept, regenerated) = (
+            resolve_id(&io, "kept").unwrap(),
+            resolve_id(&io, "regenerated").unwrap(),
+        );
+        assert_eq!(io.disconnect_if_gone(kept).await.unwrap(), 0);
+        let admitted = check_handshake(&io, &cookie_header("secret", "kept"), None).await;
+        assert_eq!(admitted, Ok(Some(kept)));
+        store.destroy("regenerated".into()).await.unwrap();
+        assert_eq!(io.disconnect_if_gone(regenerated).await.unwrap(), 0);
+        let refused = check_handshake(&io, &cookie_header("secret", "regenerated"), None).await;
+        assert_eq!(refused, Err(crate::Refusal::InvalidSession));
+    }
+
+    /// Issue 15: in express-session mode the engine's tokens were signed with a random
+    /// secret per process, and named the engine's id, which only the process that had
+    /// seen the express id could map back; a token issued by one process was refused by
+    /// the others. They are signed with a key derived from express-session's secret and
+    /// name express-session's id now: processes with the same options verify each
+    /// other's tokens (a fresh process too), and a rotated-out secret still in the list
+    /// keeps its tokens, as its cookies.
+    #[tokio::test]
+    async fn express_tokens_verify_in_every_process_given_express_sessions_secret() {
+        let store = Arc::new(FakeMemoryStore::default());
+        store
+            .set("live-sid".into(), session_json(60_000, 1))
+            .await
+            .unwrap();
+        let issuer = engine(store.clone(), &["secret"]);
+        let other_process = engine(store.clone(), &["secret"]);
+        let rotated = engine(store.clone(), &["newer secret", "secret"]);
+        let other_app = engine(store.clone(), &["another app's secret"]);
+        let id = resolve_id(&issuer, "live-sid").unwrap();
+        let token = issuer.issue_token(id, Duration::from_secs(60)).unwrap();
+        let auth = serde_json::json!({ "token": token });
+        let no_cookie = http::HeaderMap::new();
+        for io in [&issuer, &other_process, &rotated] {
+            let admitted = check_handshake(io, &no_cookie, Some(&auth)).await;
+            assert_eq!(admitted, Ok(Some(id)));
+            assert_eq!(host_id(io, id), "live-sid");
+        }
+        let refused = check_handshake(&other_app, &no_cookie, Some(&auth)).await;
+        assert_eq!(refused, Err(crate::Refusal::InvalidSession));
+        // The token key is not the cookie's: a token is no cookie, and no cookie a token.
+        let cookie_value = ExpressSigner::new(&["secret"]).sign_cookie("live-sid");
+        let as_token = serde_json::json!({ "token": cookie_value });
+        assert!(check_handshake(&issuer, &no_cookie, Some(&as_token))
+            .await
+            .is_err());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

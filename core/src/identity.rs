@@ -41,11 +41,31 @@ pub trait Identity: Send + Sync + 'static {
     /// The store that holds the sessions.
     fn store(&self) -> Arc<dyn SessionStore>;
 
+    /// Which of several cookies with the session cookie's name a request is judged by.
+    /// [`CookieChoice::FirstValid`] by default.
+    fn cookie_choice(&self) -> CookieChoice {
+        CookieChoice::FirstValid
+    }
+
     /// Periodic housekeeping, run by the engine's sweeper: `in_use` tells the ids that have
     /// sockets here (which must stay resolvable). Nothing by default.
     fn sweep(&self, in_use: &dyn Fn(SessionId) -> bool) {
         let _ = in_use;
     }
+}
+
+/// Which cookie a request with several cookies of the session cookie's name is judged by
+/// (a browser sends one per path or domain that set one, in an order the server cannot
+/// choose).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieChoice {
+    /// The first validly signed one among the first few: the engine reads its own cookie,
+    /// by this same rule, at the handshake and in its HTTP middlewares.
+    FirstValid,
+    /// The first one, valid or not: the host's session system reads only that one, so the
+    /// engine judges the very cookie the host will use (a valid one after it must not let
+    /// a request through that the host then reads with the first).
+    First,
 }
 
 /// sessionio's own sessions: cookies signed with the engine's secrets (HMAC-SHA256,

@@ -68,15 +68,21 @@
 //! A client past a bound is refused before the engine allocates anything.
 //! (`pending_handshakes`, `http::layer`)
 //!
+//! An HTTP request that changes state (`POST`, `PUT`, `PATCH`, `DELETE`) from a site the
+//! allow-list does not name, as its `Origin` or `Sec-Fetch-Site` shows, is refused before
+//! any handler runs: cross-site request forgery. Every host's middleware runs that check
+//! ([`host::check_request_site`]). (`csrf`)
+//!
 //! ## 4. Sockets and their handlers
 //!
-//! An admitted socket joins its session's room, counts against the session's socket cap,
-//! and gets the handlers registered with [`SessionIo::on`] (their [`EventContext`] gives
-//! the socket and a live [`Session`]), the middlewares of [`SessionIo::use_event`] and the
-//! callbacks of [`SessionIo::on_connection`]. A handler's value answers the client's ack;
-//! its [`HandlerError`] answers `{"error": message}`, and only messages a handler chose
-//! (or documented refusals) ever reach a client: any other error is `internal error` to
-//! the client and its detail goes to the log. (`connect`, `handler`, `ack`, `socket`)
+//! An admitted socket joins its session's room (a name under [`RESERVED_ROOM_PREFIX`],
+//! which no host call can join: only admitted sockets are in it), counts against the
+//! session's socket cap, and gets the handlers registered with [`SessionIo::on`] (their
+//! [`EventContext`] gives the socket and a live [`Session`]), the middlewares of
+//! [`SessionIo::use_event`] and the callbacks of [`SessionIo::on_connection`]. A handler's
+//! value answers the client's ack; its [`HandlerError`] answers `{"error": message}`, and
+//! only messages a handler chose (or documented refusals) ever reach a client: any other
+//! error is `internal error` to the client and its detail goes to the log. (`connect`, `handler`, `ack`, `socket`)
 //!
 //! ## 5. Reaching a session from the host
 //!
@@ -129,6 +135,7 @@ mod admission;
 mod config;
 mod connect;
 pub mod cookie;
+mod csrf;
 mod delivery;
 mod engine;
 mod error;
@@ -142,8 +149,10 @@ mod metrics;
 pub mod options;
 mod pending_handshakes;
 mod presence;
+mod rooms;
 mod session;
 mod socket;
+mod socket_state;
 mod startup;
 pub mod store;
 
@@ -156,6 +165,7 @@ pub use error::{Error, Refusal, Result};
 pub use handler::EventContext;
 pub use metrics::Stats;
 pub use rmpv::Value;
+pub use rooms::RESERVED_ROOM_PREFIX;
 pub use session::Session;
 pub use socket::{Handshake, SocketHandle, DEFAULT_ACK_TIMEOUT};
 /// A session id: tower-sessions' 128-bit random id, 22 base64url characters.

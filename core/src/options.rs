@@ -144,6 +144,9 @@ pub struct Options {
     pub allow_anonymous: Option<bool>,
     /// Read `auth.token` as a sessionio token (default `true`).
     pub token_auth: Option<bool>,
+    /// Whether the HTTP middlewares refuse state-changing requests from sites off the
+    /// allow-list (default `true`): cross-site request forgery.
+    pub csrf_check: Option<bool>,
     /// Most sockets one session may have open at once (default 32).
     pub max_connections_per_session: Option<usize>,
     /// Largest data one session may hold, bytes of JSON (default 65 536).
@@ -379,6 +382,9 @@ impl Options {
         }
         if let Some(v) = self.token_auth {
             b = b.token_auth(v);
+        }
+        if let Some(v) = self.csrf_check {
+            b = b.csrf_check(v);
         }
         if let Some(v) = self.max_connections_per_session {
             b = b.max_connections_per_session(v);

@@ -124,7 +124,7 @@ impl Session {
         self
     }
 
-    /// The session id (also the name of the session's room).
+    /// The session id.
     pub fn id(&self) -> SessionId {
         self.id
     }

@@ -1,74 +1,23 @@
-//! One connected socket: its handle ([`SocketHandle`]), what it presented when it
-//! connected ([`Handshake`]), and the state kept for it in its extensions.
+//! One connected socket: its handle ([`SocketHandle`]) and what it presented when it
+//! connected ([`Handshake`]); the state kept in its extensions is in `socket_state`.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use tokio::task::AbortHandle;
 
 use crate::ack::{AllArgs, Args};
 use crate::adapter::SocketRef;
 use crate::engine::Core;
 use crate::error::{Error, Result};
-use crate::presence::Membership;
 use crate::session::Session;
-use crate::{SessionId, Value};
+pub(crate) use crate::socket_state::{session_id_of, token_expires_at_of, SocketState};
+use crate::{rooms, SessionId, Value};
 
 /// How long [`SocketHandle::emit_with_ack`] waits for the client when the host names no
 /// timeout: every binding uses this one default.
 pub const DEFAULT_ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Per-socket state kept in the socket's extensions from its admission on.
-pub(crate) struct SocketState {
-    /// Its place in its session's count; `None` for an anonymous socket.
-    pub(crate) membership: Option<Membership>,
-    pub(crate) auth: serde_json::Value,
-    pub(crate) time: SystemTime,
-    /// For a socket admitted by an `auth.token`: the token's expiry (unix ms). Its events
-    /// are refused from then on and never extend the session past it.
-    pub(crate) token_expires_at: Option<u64>,
-    /// The timer that disconnects a token-admitted socket at its token's expiry, set once
-    /// the socket is in its namespace (where the timer finds it by id).
-    pub(crate) token_timer: OnceLock<AbortHandle>,
-}
-
-impl SocketState {
-    /// The socket left: its place in the session's count is freed and its token timer
-    /// stopped (a timer of a long-lived token must not outlive a short-lived socket).
-    pub(crate) fn release(&self) {
-        if let Some(m) = &self.membership {
-            m.release();
-        }
-        if let Some(timer) = self.token_timer.get() {
-            timer.abort();
-        }
-    }
-}
-
-impl Drop for SocketState {
-    fn drop(&mut self) {
-        if let Some(timer) = self.token_timer.get() {
-            timer.abort();
-        }
-    }
-}
-
-/// The session of an admitted socket, `None` for an anonymous one (or one not admitted).
-pub(crate) fn session_id_of(socket: &SocketRef) -> Option<SessionId> {
-    let state = socket.extensions.get::<Arc<SocketState>>()?;
-    state.membership.as_ref().map(|m| m.id)
-}
-
-/// The expiry (unix ms) of the token an admitted socket connected with; `None` for a
-/// socket admitted by its cookie, an anonymous one, or one not admitted.
-pub(crate) fn token_expires_at_of(socket: &SocketRef) -> Option<u64> {
-    socket
-        .extensions
-        .get::<Arc<SocketState>>()?
-        .token_expires_at
-}
 
 /// What the client sent when it connected (the tutorial's `socket.handshake`).
 #[derive(Debug, Clone)]
@@ -252,24 +201,30 @@ impl SocketHandle {
             .map_err(|e| Error::Server(e.to_string()))
     }
 
-    /// Joins a room.
-    pub fn join(&self, room: impl Into<String>) {
-        self.socket.join(room.into());
+    /// Joins a room. Names starting with [`RESERVED_ROOM_PREFIX`](crate::RESERVED_ROOM_PREFIX)
+    /// are the engine's own (each session's room) and are refused with
+    /// [`Error::InvalidValue`]: a socket is in a session's room only when it was admitted
+    /// to that session. Any other name is an ordinary room, a session id included.
+    pub fn join(&self, room: impl Into<String>) -> Result<()> {
+        let room = room.into();
+        rooms::host_room(&room)?;
+        self.socket.join(room);
+        Ok(())
     }
 
-    /// Leaves a room. The session's own room cannot be left.
-    pub fn leave(&self, room: &str) {
-        if self.session_id().is_some_and(|id| id.to_string() == room) {
-            return;
-        }
-        self.socket.leave(room.to_owned());
+    /// Leaves a room; the engine's own rooms are refused as by [`join`](Self::join) (a
+    /// socket stays in its session's room for its whole life).
+    pub fn leave(&self, room: &str) -> Result<()> {
+        self.socket.leave(rooms::host_room(room)?.to_owned());
+        Ok(())
     }
 
-    /// The rooms the socket is in.
+    /// The rooms the socket joined; the engine's own rooms are not listed.
     pub fn rooms(&self) -> Vec<String> {
         self.socket
             .rooms()
             .into_iter()
+            .filter(|r| !rooms::is_reserved(r))
             .map(|r| r.to_string())
             .collect()
     }

@@ -15,7 +15,7 @@ use crate::metrics::{Metrics, TimedStore};
 use crate::pending_handshakes::PendingHandshakes;
 use crate::presence::Presence;
 use crate::store::SizeLimited;
-use crate::{connect, expiry, SessionId};
+use crate::{connect, expiry, rooms};
 
 impl Builder {
     /// Checks every value and builds the engine. Needs no runtime; background tasks start
@@ -59,8 +59,7 @@ fn from_config(config: Config) -> Result<SessionIo> {
         config,
         io,
         sio_layer,
-        node_room: matches!(bus, Bus::Redis(_))
-            .then(|| format!("sessionio:node:{}", SessionId::default())),
+        node_room: matches!(bus, Bus::Redis(_)).then(rooms::node_room),
         bus,
         presence: Arc::new(Presence::default()),
         pending,

@@ -1308,3 +1308,220 @@ async fn an_engine_refuses_a_session_write_past_max_session_bytes() {
     assert_eq!(session.get::<i64>("count").await.unwrap(), Some(1));
     assert_eq!(session.get::<String>("blob").await.unwrap(), None);
 }
+
+/// A store whose next read of a live record, once armed, reports itself and then waits
+/// until the test releases it: a handshake held between its store read and its join.
+#[cfg(feature = "redis")]
+struct HeldRead {
+    inner: std::sync::Arc<sessionio::store::MemoryStore>,
+    armed: std::sync::atomic::AtomicBool,
+    read: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+#[cfg(feature = "redis")]
+impl HeldRead {
+    async fn hold_if_armed(&self) {
+        if self.armed.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            self.read.notify_one();
+            self.release.notified().await;
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+impl sessionio::store::SessionStore for HeldRead {
+    fn create(
+        &self,
+        record: sessionio::store::Record,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
+        self.inner.create(record)
+    }
+
+    fn load(
+        &self,
+        id: SessionId,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<Option<sessionio::store::Record>>> {
+        Box::pin(async move {
+            let record = self.inner.load(id).await?;
+            if record.is_some() {
+                self.hold_if_armed().await;
+            }
+            Ok(record)
+        })
+    }
+
+    fn replace(
+        &self,
+        record: sessionio::store::Record,
+        expected_version: u64,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
+        self.inner.replace(record, expected_version)
+    }
+
+    fn touch(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        now_ms: u64,
+    ) -> sessionio::store::BoxFuture<'_, sessionio::Result<sessionio::store::Touch>> {
+        Box::pin(async move {
+            let touched = self.inner.touch(id, expires_at, now_ms).await?;
+            if touched == sessionio::store::Touch::Extended {
+                self.hold_if_armed().await;
+            }
+            Ok(touched)
+        })
+    }
+
+    fn delete(&self, id: SessionId) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
+        self.inner.delete(id)
+    }
+
+    fn sweeper(&self) -> Option<&dyn sessionio::store::Sweep> {
+        self.inner.sweeper()
+    }
+}
+
+/// Finding 6, two nodes: tombstones are per process, so a destroy on A reaches a handshake
+/// racing it on B through the store (deleted first) and the kick A broadcasts after. Here
+/// B's handshake read the live record just before A's delete, and A's kick went out while
+/// that socket was not yet in its session's room: B must still not keep it connected.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_6_a_destroy_on_node_a_reaches_a_handshake_on_node_b_that_read_the_record_just_before(
+) {
+    use std::sync::Arc;
+    let redis = redis_server::RedisServer::start();
+    let shared = Arc::new(sessionio::store::MemoryStore::new());
+    let held = Arc::new(HeldRead {
+        inner: shared.clone(),
+        armed: Default::default(),
+        read: Default::default(),
+        release: Default::default(),
+    });
+    let node = |store: Arc<dyn sessionio::store::SessionStore>| {
+        builder()
+            .store(store)
+            .adapter_url(redis.url())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (node(shared.clone()), node(held.clone()));
+    let (_addr_a, _server_a) = server(&a).await;
+    let (addr_b, _server_b) = server(&b).await;
+    let s = a.create_session().await.unwrap();
+    let c = cookie(&a, s.id());
+
+    held.armed.store(true, std::sync::atomic::Ordering::Release);
+    let handshake = tokio::spawn({
+        let c = c.clone();
+        async move { Client::connect(addr_b, Some(&c), None, None).await }
+    });
+    tokio::time::timeout(WAIT, held.read.notified())
+        .await
+        .expect("B's handshake read the session");
+    // B holds a live record and has no socket in the session's room: A's delete, then
+    // A's kick to every node, both happen now.
+    assert_eq!(a.destroy_session(s.id()).await.unwrap(), 0);
+    held.release.notify_one();
+
+    let (mut on_b, answer) = handshake.await.unwrap();
+    if answer == Connect::Ok {
+        assert_eq!(
+            on_b.recv_within(Duration::from_secs(3)).await.as_deref(),
+            Some("41"),
+            "B kept a socket of the session A destroyed connected"
+        );
+    }
+    let deadline = Instant::now() + WAIT;
+    while b.stats().sessions_with_sockets > 0 {
+        assert!(Instant::now() < deadline, "B still counts a socket of it");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And B refuses its cookie afterwards.
+    let (_c, refused) = Client::connect(addr_b, Some(&c), None, None).await;
+    assert_eq!(refused, Connect::Refused("invalid session".into()));
+}
+
+/// Finding 10: a session's room was named by its raw id and `join` took any name, so a
+/// socket that joined another session's id got that session's notifications and was
+/// kicked by its destroy. The raw id is now an ordinary room, the engine's name for the
+/// session's room is refused, and neither reaches the other session.
+#[tokio::test]
+async fn finding_10_a_socket_that_joins_another_sessions_id_gets_none_of_it_and_survives_its_destroy(
+) {
+    let io = builder().build().unwrap();
+    io.on("join", |ctx| async move {
+        let room: String = ctx.arg(0)?;
+        let socket = ctx.socket();
+        socket
+            .join(room)
+            .map_err(|e| HandlerError::new(e.to_string()))?;
+        let mut rooms = socket.rooms();
+        rooms.sort();
+        Ok(rooms)
+    });
+    let (addr, _server) = server(&io).await;
+    let victim = io.create_session().await.unwrap();
+    let attacker = io.create_session().await.unwrap();
+    let mut theirs = connected(addr, &cookie(&io, victim.id())).await;
+    let mut mine = connected(addr, &cookie(&io, attacker.id())).await;
+    let id = victim.id().to_string();
+    let ack = |raw: String, n: u32| -> serde_json::Value {
+        let body = raw
+            .strip_prefix(&format!("43{n}"))
+            .unwrap_or_else(|| panic!("ack {n} expected, got {raw}"));
+        serde_json::from_str(body).unwrap()
+    };
+
+    // The raw id joins an ordinary room of that name.
+    mine.send(&format!(r#"421["join","{id}"]"#)).await;
+    assert_eq!(
+        ack(mine.recv_raw().await.unwrap(), 1),
+        serde_json::json!([[id]])
+    );
+    // The engine's own names are refused, with a message that says why.
+    for (n, reserved) in [
+        (
+            2,
+            format!("{}session:{id}", sessionio::RESERVED_ROOM_PREFIX),
+        ),
+        (3, format!("{}anything", sessionio::RESERVED_ROOM_PREFIX)),
+    ] {
+        mine.send(&format!(r#"42{n}["join","{reserved}"]"#)).await;
+        let refused = ack(mine.recv_raw().await.unwrap(), n);
+        let message = refused[0]["error"].as_str().unwrap_or_default();
+        assert!(
+            message
+                .starts_with("invalid value: room names starting with \"sessionio:\" are reserved"),
+            "joining {reserved}: {refused}"
+        );
+    }
+
+    // The victim's notification reaches the victim's socket only.
+    assert_eq!(
+        io.notify_session(victim.id(), "current count", &1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(theirs.recv_raw().await.unwrap(), r#"42["current count",1]"#);
+    assert_eq!(
+        mine.recv_within(Duration::from_millis(300)).await,
+        None,
+        "a socket of another session that joined the victim's id got its notification"
+    );
+
+    // The victim's destroy kicks the victim's socket only.
+    assert_eq!(io.destroy_session(victim.id()).await.unwrap(), 1);
+    assert_eq!(theirs.recv_raw().await.unwrap(), "41");
+    mine.send(r#"424["join","lobby"]"#).await;
+    let mut expected = [id.clone(), "lobby".to_owned()];
+    expected.sort();
+    assert_eq!(
+        ack(mine.recv_raw().await.unwrap(), 4),
+        serde_json::json!([expected]),
+        "the other session's socket was disconnected by the victim's destroy"
+    );
+}

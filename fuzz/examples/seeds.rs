@@ -27,9 +27,9 @@ fn main() {
     let live = s.sign_cookie(&LIVE);
     let expired = s.sign_cookie(&EXPIRED);
     let other = s.sign_cookie(&SessionId(42));
-    let live_token = s.sign_token(&LIVE, FAR_FUTURE_MS);
-    let old_token = s.sign_token(&LIVE, 1_000);
-    let expired_token = s.sign_token(&EXPIRED, FAR_FUTURE_MS);
+    let live_token = s.sign_token(&LIVE.to_string(), FAR_FUTURE_MS);
+    let old_token = s.sign_token(&LIVE.to_string(), 1_000);
+    let expired_token = s.sign_token(&EXPIRED.to_string(), FAR_FUTURE_MS);
 
     // cookie_codec: cookie values, valid and not.
     write("cookie_codec", "live", &live);

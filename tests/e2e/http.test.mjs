@@ -152,4 +152,25 @@ describe("HTTP contract", { timeout: SUITE_TIMEOUT_MS }, () => {
     const other = await (await newSession(server.http)).token();
     assert.notEqual(other, token);
   });
+
+  test("cross-site request forgery: POST /incr or /logout from a foreign Origin, or with Sec-Fetch-Site: cross-site and no Origin → 403 \"origin not allowed\", nothing written and the cookie kept; from the page's own origin, Sec-Fetch-Site: same-origin, or neither header (not a browser) → served", async () => {
+    const c = await newSession(server.http);
+    for (const headers of [
+      { origin: "http://evil.example" },
+      { origin: "http://evil.example", "sec-fetch-site": "cross-site" },
+      { origin: "null" },
+      { "sec-fetch-site": "cross-site" },
+    ]) {
+      for (const path of ["/incr", "/logout"]) {
+        const r = await c.post(path, { headers });
+        assert.deepEqual([r.status, r.body.trim()], [403, "origin not allowed"], `POST ${path} with ${JSON.stringify(headers)}`);
+        assert.deepEqual(r.setCookies, [], `POST ${path} with ${JSON.stringify(headers)} touched the cookie`);
+      }
+    }
+    assert.equal((await c.post("/incr", { headers: { origin: server.origin } })).body.trim(), "1", "nothing was counted before");
+    assert.equal((await c.post("/incr", { headers: { origin: "http://evil.example", "sec-fetch-site": "same-origin" } })).body.trim(), "2");
+    assert.equal(await c.incr(), 3);
+    // a cross-site GET (a link to the page) is no forgery
+    assert.equal((await c.send("GET", "/", { headers: { origin: "http://evil.example", "sec-fetch-site": "cross-site" } })).status, 200);
+  });
 });

@@ -156,6 +156,31 @@ describe("express-session mode: cookies signed with the app's own secret", { tim
       }
     });
 
+    test(`finding 9: of two connect.sid cookies the first is judged, as express-session reads it: forged first is refused, never a new session ${tag}`, async () => {
+      const s = await newSession(server.http);
+      const id = idOf(s.cookieValue);
+      const forged = `${COOKIE_NAME}=${expressSignedValue(id, OTHER_SECRET)}`;
+      const valid = `${COOKIE_NAME}=${s.cookieValue}`;
+      const forgedFirst = `${forged}; ${valid}`;
+      const err = await clients.connectError(server.socket, { transport, cookie: forgedFirst });
+      assert.equal(err.message, "invalid session", forgedFirst);
+      for (const [method, path] of [
+        ["POST", "/incr"],
+        ["GET", "/"],
+      ]) {
+        const r = await new HttpClient(server.http).send(method, path, { headers: { cookie: forgedFirst }, keepCookie: false });
+        assertRefused(r, `${method} ${path}, forged cookie before the valid one`);
+      }
+      // The valid one first is the session, as express-session reads it: no new cookie.
+      const validFirst = `${valid}; ${forged}`;
+      const sock = await clients.connect(server.socket, { transport, cookie: validFirst });
+      assert.equal(await emitWithAck(sock, "incr"), 1);
+      const r = await new HttpClient(server.http).send("POST", "/incr", { headers: { cookie: validFirst }, keepCookie: false });
+      assert.equal(r.status, 200, `POST /incr, valid cookie before a forged one: ${r.status} ${r.body}`);
+      assert.equal(r.body, "2");
+      for (const c of r.setCookies) assert.equal(c.value, s.cookieValue, `another session's cookie was set: ${c.raw}`);
+    });
+
     test(`socket writes land in express-session's session: GET / renders the count the socket set ${tag}`, async () => {
       const s = await newSession(server.http);
       const sock = await clients.connect(server.socket, { transport, cookie: s.cookie });

@@ -279,6 +279,11 @@ impl ExpressBackend for ConnectRedis {
         })
     }
 
+    /// connect-redis always has `touch` (a no-op with `disableTouch`, as there).
+    fn has_touch(&self) -> bool {
+        true
+    }
+
     /// `EXPIRE <prefix><sid> ttl` (Redis deletes the key for a `ttl <= 0`); the stored
     /// value is left as it is. Nothing with `disable_touch` or `disable_ttl`.
     fn touch(&self, sid: String, session: Value) -> BoxFuture<'_, Result<()>> {

@@ -37,7 +37,7 @@ pub use codec::{ExpressSigner, MAX_SID_LEN};
 #[cfg(feature = "redis")]
 pub use connect_redis::ConnectRedis;
 
-use crate::identity::Identity;
+use crate::identity::{CookieChoice, Identity};
 use crate::store::{now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
 use crate::{Error, Result, SessionId};
 
@@ -60,8 +60,13 @@ pub trait ExpressBackend: Send + Sync + 'static {
     fn get(&self, sid: String) -> BoxFuture<'_, Result<Option<Value>>>;
     /// `store.set(sid, session)`.
     fn set(&self, sid: String, session: Value) -> BoxFuture<'_, Result<()>>;
-    /// `store.touch(sid, session)`: the session's `cookie` was moved forward.
+    /// `store.touch(sid, session)`: the session's `cookie` was moved forward. Called only
+    /// when [`has_touch`](Self::has_touch) says the store has it.
     fn touch(&self, sid: String, session: Value) -> BoxFuture<'_, Result<()>>;
+    /// Whether the store has `touch` (optional in express-session's store API). Without
+    /// it the engine moves a session's expiry with `set`, of the session it has just read
+    /// under the session's lock.
+    fn has_touch(&self) -> bool;
     /// `store.destroy(sid)`.
     fn destroy(&self, sid: String) -> BoxFuture<'_, Result<()>>;
 }
@@ -120,6 +125,26 @@ impl ExpressSession {
     }
 }
 
+impl ExpressSession {
+    /// The secrets of the engine's tokens (`issue_token`, `auth.token`) when the engine is
+    /// given none of its own: one key per express-session secret, in the same order (the
+    /// first signs, all verify), each HMAC-SHA256(secret, a label of this use) — never the
+    /// cookie's key itself. Every process given express-session's secret verifies every
+    /// other's tokens, and rotating that secret rotates them too.
+    pub(crate) fn token_secrets(&self) -> Vec<Vec<u8>> {
+        use hmac::{Hmac, Mac};
+        self.secrets
+            .iter()
+            .map(|secret| {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+                    .expect("HMAC accepts keys of any length");
+                mac.update(b"sessionio/express-session mode: token key");
+                mac.finalize().into_bytes().to_vec()
+            })
+            .collect()
+    }
+}
+
 /// The engine's id for an express session id.
 pub fn session_id_for(sid: &str) -> SessionId {
     let digest = Sha256::new()
@@ -142,7 +167,9 @@ struct Name {
 
 /// An [`ExpressBackend`] behind the engine's [`SessionStore`] seam; see the module docs.
 /// Writes by sessionio (socket handlers, `session(id).increment(…)`) are atomic within this
-/// process: one lock per session around read-modify-write. express-session's own saves
+/// process: one lock per session around read-modify-write, and around the read-touch of
+/// the expiry that every socket event makes (a touch must not write back a session read
+/// before an update). express-session's own saves
 /// stay last-writer-wins, as they are without sessionio.
 pub(crate) struct ExpressStore {
     pub(crate) signer: ExpressSigner,
@@ -179,6 +206,13 @@ impl Identity for ExpressIdentity {
 
     fn sign_cookie(&self, _id: SessionId) -> Option<String> {
         None
+    }
+
+    /// express-session reads the first `connect.sid` only (the `cookie` package's `parse`
+    /// keeps the first of a repeated name): a valid one after a forged one must not pass,
+    /// or express-session would then mint a new session for the forged one.
+    fn cookie_choice(&self) -> CookieChoice {
+        CookieChoice::First
     }
 
     fn creates_sessions(&self) -> bool {
@@ -429,8 +463,12 @@ impl SessionStore for ExpressStore {
         })
     }
 
+    /// Under the session's lock, as `update`: a store's `touch` may write the whole session
+    /// it is given (and `set` does, for a store without `touch`), so the session must be
+    /// read after any update in flight, never before it.
     fn touch(&self, id: SessionId, _expires_at: u64, now: u64) -> BoxFuture<'_, Result<Touch>> {
         Box::pin(async move {
+            let _guard = self.lock_for(id).lock().await;
             let Some((sid, mut session)) = self.fetch(id).await? else {
                 return Ok(match self.expired_at(id, now) {
                     Some(_) => Touch::Expired,
@@ -447,7 +485,11 @@ impl SessionStore for ExpressStore {
                 .and_then(Value::as_u64);
             if let (Some(max_age), Some(cookie)) = (max_age, session.get_mut("cookie")) {
                 cookie["expires"] = iso8601_json(now.saturating_add(max_age));
-                self.backend.touch(sid.to_string(), session).await?;
+                if self.backend.has_touch() {
+                    self.backend.touch(sid.to_string(), session).await?;
+                } else {
+                    self.backend.set(sid.to_string(), session).await?;
+                }
             }
             Ok(Touch::Extended)
         })
@@ -650,6 +692,54 @@ mod tests {
         }
     }
 
+    /// Finding 4 of issue 15: with a store without `touch` (the engine then writes the
+    /// session with `set`) or one whose `touch` rewrites the session, a touch that read
+    /// the session before an update and wrote it after undid that update. 200 sequential
+    /// increments while another task touches all along: all 200 are kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finding_4_touch_never_writes_back_a_session_read_before_an_update() {
+        use super::test_support::{AsyncStore, StoreTouch};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        for kind in [StoreTouch::Absent, StoreTouch::RewritesTheSession] {
+            let backend = Arc::new(AsyncStore::new(kind));
+            lock(&backend.sessions).insert("sid".into(), test_support::session_json(60_000, 0));
+            let store = Arc::new(ExpressStore::new(
+                &ExpressSession::new(backend.clone()).secret("s"),
+            ));
+            let id = store.resolve("sid").unwrap();
+            let done = Arc::new(AtomicBool::new(false));
+            let toucher = tokio::spawn({
+                let (store, done) = (store.clone(), done.clone());
+                async move {
+                    let mut touches = 0u32;
+                    while !done.load(Ordering::Relaxed) {
+                        assert_eq!(store.touch(id, 0, now_ms()).await.unwrap(), Touch::Extended);
+                        touches += 1;
+                    }
+                    touches
+                }
+            });
+            for _ in 0..200 {
+                let mut increment = |record: &mut Record| {
+                    let count = record.data.get("count").and_then(Value::as_u64).unwrap();
+                    record.data.insert("count".into(), (count + 1).into());
+                    Ok(())
+                };
+                store.update(id, &mut increment).await.unwrap().unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+            let touches = toucher.await.unwrap();
+            let count = lock(&backend.sessions)["sid"]["count"].as_u64().unwrap();
+            assert!(touches > 10, "{kind:?}: only {touches} touches ran");
+            assert_eq!(
+                count,
+                200,
+                "{kind:?}: {} of 200 increments lost",
+                200 - count
+            );
+        }
+    }
+
     #[test]
     fn ids_are_stable_and_distinct() {
         assert_eq!(session_id_for("abc"), session_id_for("abc"));
@@ -728,6 +818,70 @@ pub(crate) mod test_support {
             lock(&self.sessions).remove(&sid);
             lock(&self.destroyed).push(sid);
             Box::pin(async { Ok(()) })
+        }
+        fn has_touch(&self) -> bool {
+            true
+        }
+    }
+
+    /// What [`AsyncStore`]'s `touch` is, of the kinds express-session stores have.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) enum StoreTouch {
+        /// No `touch` method (express-session's store API makes it optional).
+        Absent,
+        /// `touch` saves the whole session it is given, as `set` does (many stores).
+        RewritesTheSession,
+    }
+
+    /// A store whose every call takes a while, as a database's (or a JavaScript store's,
+    /// reached across threads) does: a read answers what was there when it ends, a write
+    /// lands when it ends, so calls in flight interleave.
+    pub(crate) struct AsyncStore {
+        pub(crate) sessions: Mutex<HashMap<String, Value>>,
+        touch: StoreTouch,
+    }
+
+    impl AsyncStore {
+        pub(crate) fn new(touch: StoreTouch) -> Self {
+            AsyncStore {
+                sessions: Mutex::default(),
+                touch,
+            }
+        }
+
+        async fn write(&self, sid: String, session: Value) -> Result<()> {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+            lock(&self.sessions).insert(sid, session);
+            Ok(())
+        }
+    }
+
+    impl ExpressBackend for AsyncStore {
+        fn get(&self, sid: String) -> BoxFuture<'_, Result<Option<Value>>> {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+                Ok(lock(&self.sessions).get(&sid).cloned())
+            })
+        }
+        fn set(&self, sid: String, session: Value) -> BoxFuture<'_, Result<()>> {
+            Box::pin(self.write(sid, session))
+        }
+        fn touch(&self, sid: String, session: Value) -> BoxFuture<'_, Result<()>> {
+            Box::pin(async move {
+                match self.touch {
+                    StoreTouch::Absent => Err(Error::StoreUnavailable(
+                        "touch called on a store without touch".into(),
+                    )),
+                    StoreTouch::RewritesTheSession => self.write(sid, session).await,
+                }
+            })
+        }
+        fn destroy(&self, sid: String) -> BoxFuture<'_, Result<()>> {
+            lock(&self.sessions).remove(&sid);
+            Box::pin(async { Ok(()) })
+        }
+        fn has_touch(&self) -> bool {
+            matches!(self.touch, StoreTouch::RewritesTheSession)
         }
     }
 

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
-use http::header::{COOKIE, ORIGIN, SET_COOKIE};
+use http::header::{HeaderName, COOKIE, ORIGIN, SET_COOKIE};
 use http::{HeaderValue, Request};
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Cors, CorsLayer};
 use tower_layer::Layer;
@@ -32,6 +32,8 @@ impl SessionIo {
         }
     }
 }
+
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 /// See [`SessionIo::layer`].
 #[derive(Clone)]
@@ -213,7 +215,8 @@ impl<S> EngineGuard<S> {
     }
 }
 
-/// Gives the app's handlers their session context and writes the cookie change.
+/// Refuses cross-site state-changing requests (`csrf`), gives the app's handlers their
+/// session context and writes the cookie change.
 #[derive(Clone)]
 pub struct SessionService<S> {
     inner: S,
@@ -234,6 +237,15 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let headers = req.headers();
+        if let Some(refusal) = crate::csrf::cross_site_refusal(
+            &self.core.config,
+            req.method(),
+            headers.get(ORIGIN),
+            headers.get(SEC_FETCH_SITE),
+        ) {
+            return Box::pin(async move { Ok(refusal_response(refusal)) });
+        }
         let slot = Arc::new(ResponseCookie::default());
         req.extensions_mut().insert(RequestContext {
             core: self.core.clone(),

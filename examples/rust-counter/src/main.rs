@@ -9,7 +9,8 @@
 //! default, or `sqlite://<file>` to keep sessions across restarts), `REDIS_URL` (several
 //! processes on one Redis: sessions in it, and notifications and logouts reach the
 //! sockets of every process; same as `SESSION_STORE_URL=redis://…`), `SOCKET_IO_CLIENT_JS`
-//! (path of `socket.io.min.js`, default: this example's `node_modules`).
+//! (path of `socket.io.min.js`, default: this example's `node_modules`), `METRICS_ALLOW`
+//! (comma-separated client IPs served `GET /metrics`, default `127.0.0.1,::1`).
 //!
 //! Optional transport knobs (the hostile-client tests make them small), each unset by
 //! default so that the engine's defaults apply: `PING_INTERVAL_MS` (25 000),
@@ -18,16 +19,16 @@
 //! `MAX_PENDING_HANDSHAKES` (4096) and `MAX_PENDING_HANDSHAKES_PER_ADDRESS` (256:
 //! Engine.IO sessions not yet connected to a namespace).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use sessionio::http::{HttpError, SessionRejection};
-use sessionio::{Session, SessionId, SessionIo};
+use sessionio::{HandlerError, Session, SessionId, SessionIo};
 
 const INDEX: &str = include_str!("../static/index.html");
 
@@ -132,6 +133,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(n)
     });
 
+    // Socket event "join" (a room name): the chat-room call of the Socket.IO guides; acks
+    // the socket's rooms, sorted. The engine's own room names (`sessionio:…`) are refused,
+    // and the refusal's message is the ack's error.
+    io.on("join", |ctx| async move {
+        let room: String = ctx.arg(0)?;
+        let socket = ctx.socket();
+        socket
+            .join(room)
+            .map_err(|e| HandlerError::new(e.to_string()))?;
+        let mut rooms = socket.rooms();
+        rooms.sort();
+        Ok(rooms)
+    });
+
     let app = Router::new()
         .route("/", get(index))
         .route("/incr", post(incr))
@@ -183,7 +198,18 @@ async fn token(session: Session, io: SessionIo, ttl: Duration) -> Result<String,
 }
 
 /// Prometheus text: sockets, sessions, refusals by reason, notifications, store latency.
-async fn metrics(io: SessionIo) -> Response {
+/// Served only to the addresses of `METRICS_ALLOW` (comma-separated IPs, default
+/// `127.0.0.1,::1`): the figures are the operator's, not the world's. (Behind a proxy on
+/// the same host every client has the proxy's address: do not route `/metrics` there.)
+async fn metrics(io: SessionIo, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
+    let allowed = std::env::var("METRICS_ALLOW").unwrap_or_else(|_| "127.0.0.1,::1".into());
+    let listed = allowed
+        .split(',')
+        .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+        .any(|ip| ip == peer.ip().to_canonical());
+    if !listed {
+        return (StatusCode::FORBIDDEN, "forbidden").into_response();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         io.metrics_text(),
@@ -205,13 +231,17 @@ async fn socket_io_client(_req: Request) -> Response {
             js,
         )
             .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
+        Err(e) => {
+            // The path is the operator's business, not the client's.
+            eprintln!(
                 "socket.io client not found at {path} ({e}); run `npm ci` in examples/rust-counter"
-            ),
-        )
-            .into_response(),
+            );
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the socket.io client is not available",
+            )
+                .into_response()
+        }
     }
 }
 
