@@ -114,6 +114,13 @@ export interface StartOptions {
   /** The same per client address (IPv4 address or IPv6 /64), default 256; past it HTTP 429 `too many pending handshakes`. */
   maxPendingHandshakesPerAddress?: number;
   /**
+   * Most sessions the store may hold, default 1 000 000. A new session past it (a
+   * request's first write or `save()`, `createSession()`) is refused with a
+   * {@link TooManySessionsError} (`too many sessions`, `status` 503) and nothing is stored.
+   * Not applied in express-session mode (express-session makes the sessions).
+   */
+  maxSessions?: number;
+  /**
    * Keep your express-session: sockets are admitted by express-session's own cookie and
    * read and write express-session's sessions. `secret`/`secrets`, `store`, `cookieName`
    * and `ttl`/`ttlMs` do not apply (the cookie and the store are express-session's; expiry
@@ -176,6 +183,15 @@ export declare class Session {
    * becomes the new session and the response sets its cookie.
    */
   regenerate(): Promise<Session>;
+  /**
+   * Stores the session now if it is not stored yet, and has the response set its cookie
+   * (nothing for a stored session). A request without a cookie gets a session that is
+   * stored only by its first write (`set`, `increment`, `remove`, `update`, `regenerate`)
+   * or `save()`: reads see empty data and store nothing, and the response sends no cookie.
+   * Call it in the route of a page that opens a socket (the handshake needs the cookie).
+   * Rejects with a {@link TooManySessionsError} at `maxSessions`.
+   */
+  save(): Promise<void>;
   /** Deletes the session and disconnects its sockets; resolves how many. In an HTTP request the response clears the cookie. */
   destroy(): Promise<number>;
   /** Emits `event` with `data` to every socket of the session; resolves how many it reached. */
@@ -268,8 +284,9 @@ export declare class SessionIo {
   /** The Socket.IO server's URL, e.g. `http://127.0.0.1:3001`. */
   readonly url: string;
   /**
-   * Express middleware: `req.session` and `req.sessionId` from the cookie, or a new
-   * session and its `Set-Cookie`. A refused cookie (forged, expired, destroyed) is
+   * Express middleware: `req.session` and `req.sessionId` from the cookie, or, without
+   * one, a new session that its first write or `save()` stores (the response then sets its
+   * cookie; a route that does not write sends none). A refused cookie (forged, expired, destroyed) is
    * answered with its status (401/403/429/503), the message as a text body and a
    * clearing cookie, unless `optional`.
    */
@@ -296,7 +313,7 @@ export declare class SessionIo {
   destroySession(sessionId: string): Promise<number>;
   /** A signed token, valid `ttlMs`, for clients without the cookie: `io(url, { auth: { token } })`. */
   issueToken(sessionId: string, ttlMs: number): string;
-  /** A new, empty session. */
+  /** A new, empty session, stored at once; rejects with a {@link TooManySessionsError} at `maxSessions`. */
   createSession(): Promise<Session>;
   /** A handle on an existing live session; rejects with `SessionNotFoundError` or `SessionExpiredError`. */
   session(sessionId: string): Promise<Session>;
@@ -329,6 +346,7 @@ export declare const ErrorCode: {
   readonly CONFLICT: 'ERR_CONFLICT';
   readonly INVALID_VALUE: 'ERR_INVALID_VALUE';
   readonly SERVER: 'ERR_SERVER';
+  readonly TOO_MANY_SESSIONS: 'ERR_TOO_MANY_SESSIONS';
 };
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -344,6 +362,12 @@ export declare class HandlerError extends Error {
 /** Every error of the engine: an `Error` with a stable `code`. */
 export declare class SessionIoError extends Error {
   readonly code: ErrorCode;
+  /**
+   * The HTTP status the engine gives the error (401 not found or expired, 503 store
+   * unavailable or too many sessions, 400 bad values, 409 conflict, 500 otherwise), on
+   * errors from the engine; Express's error handler answers with it.
+   */
+  readonly status?: number;
 }
 /** A bad option of `SessionIo.start()`. */
 export declare class InvalidConfigError extends SessionIoError {
@@ -377,6 +401,10 @@ export declare class InvalidValueError extends SessionIoError {
 export declare class ServerError extends SessionIoError {
   readonly code: 'ERR_SERVER';
 }
+/** A new session would pass `maxSessions`: nothing was stored. Message `too many sessions`, `status` 503. */
+export declare class TooManySessionsError extends SessionIoError {
+  readonly code: 'ERR_TOO_MANY_SESSIONS';
+}
 
 declare const sessionio: {
   SessionIo: typeof SessionIo;
@@ -394,5 +422,6 @@ declare const sessionio: {
   ConflictError: typeof ConflictError;
   InvalidValueError: typeof InvalidValueError;
   ServerError: typeof ServerError;
+  TooManySessionsError: typeof TooManySessionsError;
 };
 export default sessionio;

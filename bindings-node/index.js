@@ -254,6 +254,7 @@ module.exports = {
   ConflictError: errors.ConflictError,
   InvalidValueError: errors.InvalidValueError,
   ServerError: errors.ServerError,
+  TooManySessionsError: errors.TooManySessionsError,
   ErrorCode: errors.ErrorCode,
 };
 // `import sessionio from 'sessionio'` and TypeScript's default import see the same object.

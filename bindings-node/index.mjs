@@ -16,6 +16,7 @@ export const {
   ConflictError,
   InvalidValueError,
   ServerError,
+  TooManySessionsError,
   ErrorCode,
 } = sessionio;
 export default sessionio;

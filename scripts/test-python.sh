@@ -38,5 +38,5 @@ fi
 
 for example in python-fastapi python-flask; do
   step "end-to-end contract against examples/$example (node --test)"
-  (cd tests && SESSIONIO_EXAMPLE="bindings-python/.venv/bin/python examples/$example/app.py" node --test e2e/)
+  (cd tests && SESSIONIO_EXAMPLE="bindings-python/.venv/bin/python examples/$example/app.py" node --test e2e/ sessions/)
 done

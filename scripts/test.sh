@@ -40,7 +40,7 @@ npm ci --prefix examples/rust-counter --no-audit --no-fund --loglevel=error
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
 
 step "end-to-end, protocol, browser, store and hostile-client tests against the Rust examples (node --test)"
-(cd tests && node --test e2e/ protocol/ browser/ stores/ hostile/)
+(cd tests && node --test e2e/ sessions/ protocol/ browser/ stores/ hostile/)
 
 step "end-to-end contract against the Rust example on the SQLite store"
 sqlite_dir="$(mktemp -d)"

@@ -1,19 +1,21 @@
 'use strict';
 // The engine's errors as `Error` subclasses with a stable `code`.
 //
-// Native errors carry the engine's code in their message (`[ERR_…] text`, see
-// src/errors.rs); `fromNative` turns them into these classes.
+// Native errors carry the engine's code and HTTP status in their message
+// (`[ERR_… 503] text`, see src/errors.rs); `fromNative` turns them into these classes.
 
 class SessionIoError extends Error {
   /**
    * @param {string} message
    * @param {string} code
-   * @param {ErrorOptions} [options]
+   * @param {ErrorOptions & { status?: number }} [options] `status`: the HTTP status the
+   *   engine gives this error (Express's error handler answers with `err.status`)
    */
   constructor(message, code, options) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
+    if (options?.status !== undefined) this.status = options.status;
   }
 }
 
@@ -44,6 +46,7 @@ const CODES = {
   ERR_CONFLICT: 'ConflictError',
   ERR_INVALID_VALUE: 'InvalidValueError',
   ERR_SERVER: 'ServerError',
+  ERR_TOO_MANY_SESSIONS: 'TooManySessionsError',
 };
 
 const classes = {};
@@ -66,7 +69,7 @@ const ErrorCode = Object.freeze(
   Object.fromEntries(Object.keys(CODES).map((code) => [code.slice(4), code])),
 );
 
-const PREFIXED = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/;
+const PREFIXED = /^\[(ERR_[A-Z_]+) (\d{3})\] ([\s\S]*)$/;
 // What Node-API reports when an argument has the wrong JavaScript type.
 const NAPI_TYPE_CODES = new Set([
   'InvalidArg',
@@ -84,7 +87,7 @@ const NAPI_TYPE_CODES = new Set([
 function fromNative(err) {
   if (!(err instanceof Error) || err instanceof SessionIoError) return err;
   const m = PREFIXED.exec(err.message);
-  if (m && byCode[m[1]]) return new byCode[m[1]](m[2]);
+  if (m && byCode[m[1]]) return new byCode[m[1]](m[3], { status: Number(m[2]) });
   if (NAPI_TYPE_CODES.has(err.code)) return new classes.InvalidValueError(`invalid value: ${err.message}`);
   return err;
 }

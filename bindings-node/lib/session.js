@@ -1,6 +1,7 @@
 'use strict';
 // `Session`: a live handle on one session. Every read goes to the store and every write
-// is atomic there (the engine's handle), so there is no `reload()` or `save()`.
+// is atomic there (the engine's handle), so there is no `reload()`; `save()` only stores
+// a session that is not stored yet.
 const { call, InvalidValueError } = require('./errors');
 
 const assertKey = (key) => {
@@ -91,6 +92,16 @@ class Session {
       if (failed) throw failure;
       throw err;
     }
+  }
+
+  /**
+   * Stores the session now if it is not stored yet, and has the response set its cookie
+   * (nothing for a stored session). A request without a cookie gets a session that only
+   * its first write or `save()` stores: call it in the route of a page that opens a
+   * socket. Rejects with a `TooManySessionsError` at `maxSessions`.
+   */
+  async save() {
+    await call(() => this.#native.save());
   }
 
   /**

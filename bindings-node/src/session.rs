@@ -162,6 +162,14 @@ impl JsSession {
         }
     }
 
+    /// Stores a session not stored yet (and has the response set its cookie); nothing for
+    /// a stored one. See `Session::save` in the core.
+    #[napi]
+    pub fn save<'env>(&self, env: &'env Env) -> napi::Result<Ready<'env, ()>> {
+        let session = self.inner.clone();
+        now_or_spawn(env, async move { session.save().await.napi() })
+    }
+
     /// A new id for the same data (call it on login); sockets of the old id are
     /// disconnected. Answers the new session.
     #[napi]

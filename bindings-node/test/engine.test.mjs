@@ -17,6 +17,7 @@ import {
   ConflictError,
   InvalidValueError,
   ServerError,
+  TooManySessionsError,
   ErrorCode,
 } from '../index.mjs';
 import { fromNative } from '../lib/errors.js';
@@ -112,6 +113,7 @@ describe('SessionIo.start', () => {
     [{ secret: SECRET, adapter: 'memory://' }, /unknown adapter URL "memory:\/\/"/],
     [{ secret: SECRET, adapter: 6379 }, /option `adapter`: invalid type/],
     [{ secret: SECRET, maxConnectionsPerSession: 0 }, /at least 1/],
+    [{ secret: SECRET, maxSessions: 0 }, /max_sessions must be at least 1/],
     [{ secret: SECRET, cookieSecure: 'yes' }, /option `cookieSecure`: invalid type/],
   ];
   for (const [options, message] of badOptions) {
@@ -211,7 +213,9 @@ describe('store option: redis, and the adapter that links engines', () => {
     const headers = new Map();
     const res = { getHeader: (n) => headers.get(n), setHeader: (n, v) => headers.set(n, v), writeHead: () => res };
     await new Promise((resolve, reject) => rt.express()(req, res, (err) => (err ? reject(err) : resolve())));
-    // The middleware copies the engine's Set-Cookie when the response starts.
+    // A new session is stored by its first write or save(); the middleware copies the
+    // engine's Set-Cookie when the response starts.
+    await req.session.save();
     res.writeHead(200);
     const [setCookie] = headers.get('set-cookie');
     return { sessionId: req.sessionId, cookie: sessionCookieHeader(setCookie) };
@@ -527,13 +531,15 @@ describe('errors', () => {
       ERR_CONFLICT: ConflictError,
       ERR_INVALID_VALUE: InvalidValueError,
       ERR_SERVER: ServerError,
+      ERR_TOO_MANY_SESSIONS: TooManySessionsError,
     };
     assert.deepEqual(Object.values(ErrorCode).sort(), Object.keys(expected).sort());
     for (const [code, cls] of Object.entries(expected)) {
       // The native message format the addon uses (see src/errors.rs).
-      const err = fromNative(new Error(`[${code}] some message`));
+      const err = fromNative(new Error(`[${code} 503] some message`));
       assert.ok(err instanceof cls, code);
       assert.equal(err.code, code);
+      assert.equal(err.status, 503);
       assert.equal(err.message, 'some message');
       assert.equal(sessionio[cls.name], cls);
     }

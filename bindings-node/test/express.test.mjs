@@ -40,6 +40,10 @@ describe('express middleware', () => {
     app.get('/whoami', (req, res) => {
       res.json({ sessionId: req.sessionId, isSession: req.session instanceof Session, same: req.session.id === req.sessionId });
     });
+    app.get('/page', async (req, res) => {
+      await req.session.save();
+      res.type('text').send(req.sessionId);
+    });
     app.post('/incr', async (req, res) => {
       const n = await req.session.increment('count');
       await req.session.notify('current count', n);
@@ -66,20 +70,66 @@ describe('express middleware', () => {
     await rt.close();
   });
 
-  test('a request without cookie gets a new session and its cookie; the cookie brings it back', async () => {
+  test('finding 2: a request without cookie that does not write the session gets no Set-Cookie and stores nothing', async () => {
+    const capped = await SessionIo.start({ secret: SECRET, cookieSecure: false, ttlMs: 60_000, maxSessions: 1 });
+    const app = express().use(capped.express());
+    app.get('/health', (req, res) => res.type('text').send('ok'));
+    app.get('/count', async (req, res) => res.type('text').send(String((await req.session.get('count')) ?? 0)));
+    app.post('/incr', async (req, res) => res.type('text').send(String(await req.session.increment('count'))));
+    // Express 5 hands a rejected route to the error handler: answer the engine's status.
+    app.use((err, req, res, next) => res.status(err.status ?? 500).type('text').send(err.message));
+    const srv = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const url = `http://127.0.0.1:${srv.address().port}`;
+      for (let i = 0; i < 20; i++) {
+        for (const path of ['/health', '/count']) {
+          const r = await new Browser(url).send('GET', path);
+          assert.equal(r.status, 200, `${path}: ${r.body}`);
+          assert.deepEqual(r.setCookies, [], `GET ${path} without cookie set a cookie`);
+        }
+      }
+      // Had those requests stored sessions, maxSessions: 1 would refuse this one.
+      const writer = new Browser(url);
+      const first = await writer.send('POST', '/incr');
+      assert.equal(first.body, '1');
+      assert.equal(first.setCookies.length, 1, 'the first write sets the cookie');
+      const refused = await new Browser(url).send('POST', '/incr');
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body, 'too many sessions');
+      assert.deepEqual(refused.setCookies, []);
+      await assert.rejects(capped.createSession(), (err) => {
+        assert.equal(err.name, 'TooManySessionsError');
+        assert.equal(err.code, 'ERR_TOO_MANY_SESSIONS');
+        assert.equal(err.status, 503);
+        assert.equal(err.message, 'too many sessions');
+        return true;
+      });
+      assert.equal((await writer.send('POST', '/incr')).body, '2', 'the stored session is served');
+    } finally {
+      srv.closeAllConnections();
+      await new Promise((r) => srv.close(r));
+      await capped.close();
+    }
+  });
+
+  test('a request without cookie gets a new session, stored with its cookie by save(); the cookie brings it back', async () => {
     const b = new Browser(base);
-    const first = await b.send('GET', '/whoami');
+    const read = await b.send('GET', '/whoami');
+    assert.equal(read.status, 200);
+    assert.deepEqual(read.setCookies, [], 'a request that only reads gets no cookie');
+    const first = await b.send('GET', '/page');
     assert.equal(first.status, 200);
     assert.equal(first.setCookies.length, 1);
     assert.match(first.setCookies[0], /^sessionio\.sid=[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}; /);
     assert.match(first.setCookies[0], /HttpOnly/);
     assert.match(first.setCookies[0], /SameSite=Lax/);
     assert.doesNotMatch(first.setCookies[0], /Secure/);
-    const me = JSON.parse(first.body);
-    assert.deepEqual(me, { sessionId: me.sessionId, isSession: true, same: true });
     const second = await b.send('GET', '/whoami');
     assert.equal(second.setCookies.length, 0, 'a valid cookie gets no new cookie');
-    assert.equal(JSON.parse(second.body).sessionId, me.sessionId);
+    const me = JSON.parse(second.body);
+    assert.deepEqual(me, { sessionId: first.body, isSession: true, same: true });
   });
 
   test('cross-site request forgery: a POST from a foreign Origin or with Sec-Fetch-Site: cross-site gets 403 "origin not allowed", nothing written, the cookie kept', async () => {
@@ -97,7 +147,7 @@ describe('express middleware', () => {
   test('req.session writes are atomic and notify the session\'s sockets', async (t) => {
     const clients = new Clients(t);
     const b = new Browser(base);
-    await b.send('GET', '/whoami');
+    await b.send('GET', '/page');
     const sock = await clients.connect(rt.url, { cookie: b.cookie });
     const notified = nextEvent(sock, 'current count');
     const bodies = await Promise.all(Array.from({ length: 20 }, () => b.send('POST', '/incr')));
@@ -141,7 +191,10 @@ describe('express middleware', () => {
   test('an expired session\'s cookie is refused with 401 "session expired"', async (t) => {
     const short = await SessionIo.start({ secret: SECRET, cookieSecure: false, ttlMs: 100 });
     t.after(() => short.close());
-    const app = express().use(short.express()).get('/', (req, res) => res.send(req.sessionId));
+    const app = express().use(short.express()).get('/', async (req, res) => {
+      await req.session.save();
+      res.send(req.sessionId);
+    });
     const srv = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -196,10 +249,14 @@ describe('express middleware', () => {
     assert.ok(cookies[1].startsWith(`${COOKIE_NAME}=${id}.`), 'the regenerated session\'s cookie, not the first one');
   });
 
-  test('a session created and destroyed in one request sends only the clearing cookie', async () => {
+  test('a session never stored and destroyed in its request sends no cookie; a stored one is cleared', async () => {
     const r = await new Browser(base).send('POST', '/destroy-after-create');
     assert.equal(r.status, 204);
-    assert.equal(r.setCookies.length, 1);
-    assert.match(r.setCookies[0], /Max-Age=0/);
+    assert.deepEqual(r.setCookies, []);
+    const b = new Browser(base);
+    await b.send('GET', '/page');
+    const stored = await b.send('POST', '/destroy-after-create');
+    assert.equal(stored.setCookies.length, 1);
+    assert.match(stored.setCookies[0], /Max-Age=0/);
   });
 });

@@ -43,6 +43,7 @@ from .errors import (
     SessionNotFoundError,
     SessionRefused,
     StoreUnavailableError,
+    TooManySessionsError,
 )
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "SessionRefused",
     "Socket",
     "StoreUnavailableError",
+    "TooManySessionsError",
     "__version__",
 ]
 

@@ -29,7 +29,14 @@ class ExpressSessionOptions(TypedDict, total=False):
 @final
 class Session:
     """A live handle on one session: every read goes to the store, every write is atomic
-    there (no reload, no save). Each method is a coroutine with a ``_sync`` twin."""
+    there (no reload; no save after a write). Each method is a coroutine with a ``_sync``
+    twin.
+
+    A request without a cookie gets a session that is not stored yet: reads see empty data
+    and store nothing, and the response sends no cookie. Its first write (``set``,
+    ``increment``, ``remove``, ``update``, ``regenerate``) or ``save()`` stores it and makes
+    the response set its cookie; a page that opens a socket calls ``save()``. At
+    ``max_sessions`` that raises :class:`sessionio.TooManySessionsError`."""
 
     @property
     def id(self) -> str: ...
@@ -49,6 +56,8 @@ class Session:
     def expires_at_sync(self) -> datetime: ...
     def regenerate(self) -> Awaitable[Session]: ...
     def regenerate_sync(self) -> Session: ...
+    def save(self) -> Awaitable[None]: ...
+    def save_sync(self) -> None: ...
     def destroy(self) -> Awaitable[int]: ...
     def destroy_sync(self) -> int: ...
     def notify(self, event: str, data: EventValue = None) -> Awaitable[int]: ...
@@ -181,6 +190,7 @@ class SessionIo:
         ws_read_buffer_size: int | None = None,
         max_pending_handshakes: int | None = None,
         max_pending_handshakes_per_address: int | None = None,
+        max_sessions: int | None = None,
         express_session: ExpressSessionOptions | None = None,
     ) -> Self:
         """Every keyword is an option of the engine (core's ``Options``, snake_case); an
@@ -220,6 +230,8 @@ class SessionIo:
           ``max_pending_handshakes_per_address`` (default 256): Engine.IO sessions not yet
           connected to a namespace; past them a new handshake gets HTTP 503 ``server busy``
           / 429 ``too many pending handshakes``.
+        - ``max_sessions`` (default 1 000 000): sessions the store may hold; a new one past
+          it raises ``TooManySessionsError`` (HTTP 503 ``too many sessions``).
         - ``express_session``: read the sessions of an Express app's express-session with
           connect-redis: ``{"secret": ..., "name": "connect.sid", "redis_url": ...,
           "redis_prefix": "sess:"}`` (``redis_url`` is required from Python).

@@ -8,13 +8,17 @@
 
 The middleware first refuses a state-changing request from a site off the allow-list
 (cross-site request forgery: 403 ``origin not allowed``, see the engine's ``csrf_check``),
-then resolves the request's cookie with the engine: the cookie's live session
-(its expiry extended), or a new session whose cookie the response sets. It stores
+then resolves the request's cookie with the engine: the cookie's live session (its expiry
+extended), or a new session that is stored, and whose cookie the response sets, only when
+the route first writes it or calls ``save()`` (a route that does not, e.g. a health
+check, stores nothing and sends no cookie). It stores
 ``request.state.session`` (a :class:`sessionio.Session`, or ``None`` if the cookie was
 refused), ``request.state.session_id`` and ``request.state.session_refusal``. A forged,
 expired or destroyed cookie is never replaced by a silent new session: the response
 clears it, and :func:`get_session` raises :class:`sessionio.SessionRefused`, which the
-middleware answers with the refusal's status and message (e.g. 401 ``invalid session``).
+middleware answers with the refusal's status and message (e.g. 401 ``invalid session``;
+:class:`sessionio.TooManySessionsError`, a ``SessionRefused`` too, 503 ``too many
+sessions``).
 Routes that accept a refused cookie (a logout) use :func:`get_optional_session`.
 """
 

@@ -24,6 +24,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionRefused",
     "StoreUnavailableError",
+    "TooManySessionsError",
 ]
 
 
@@ -81,20 +82,6 @@ class ServerError(SessionIoError):
     code = "ERR_SERVER"
 
 
-ERROR_CLASSES: dict[str, type[SessionIoError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidConfigError,
-        SessionNotFoundError,
-        SessionExpiredError,
-        InvalidSessionIdError,
-        StoreUnavailableError,
-        ConflictError,
-        InvalidValueError,
-        ServerError,
-    )
-}
-"""Each code and its class."""
 
 
 class SessionRefused(Exception):
@@ -114,6 +101,15 @@ class SessionRefused(Exception):
         self.clear_cookie = clear_cookie
 
 
+class TooManySessionsError(SessionIoError, SessionRefused):
+    """A new session would pass ``max_sessions``: nothing was stored (raised by a request's
+    first write or ``save()``, and by ``create_session()``). Also a :class:`SessionRefused`
+    (``status`` 503, ``message`` ``too many sessions``, no cookie to clear), so the ASGI and
+    WSGI middlewares answer it like a refused cookie."""
+
+    code = "ERR_TOO_MANY_SESSIONS"
+
+
 class HandlerError(Exception):
     """Raise it in a socket handler or middleware to answer the client's ack with
     ``{"error": message}`` (an empty message answers the class name), logged at debug level
@@ -123,3 +119,20 @@ class HandlerError(Exception):
     error, a bug, ...) answers ``{"error": "internal error"}`` and is logged with its
     traceback by the ``sessionio`` logger, so that internals never leak to clients.
     """
+
+
+ERROR_CLASSES: dict[str, type[SessionIoError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidConfigError,
+        SessionNotFoundError,
+        SessionExpiredError,
+        InvalidSessionIdError,
+        StoreUnavailableError,
+        ConflictError,
+        InvalidValueError,
+        ServerError,
+        TooManySessionsError,
+    )
+}
+"""Each code and its class."""

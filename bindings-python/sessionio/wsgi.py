@@ -11,7 +11,8 @@ The middleware refuses cross-site state-changing requests and resolves the reque
 cookie with the engine (see :mod:`sessionio.asgi` for the rules) and stores the :class:`sessionio.Session` in the environ under
 ``sessionio.session`` (``None`` if the cookie was refused), its id under
 ``sessionio.session_id`` and the refusal under ``sessionio.refusal``; the response gets
-the ``Set-Cookie`` the engine decides. :func:`current_session` reaches the session from a
+the ``Set-Cookie`` the engine decides when it starts (a new session's only once the view
+wrote it or called ``save_sync()``: a view that does not sends no cookie). :func:`current_session` reaches the session from a
 Flask view (it raises :class:`sessionio.SessionRefused`, answered with the refusal's
 status and message).
 """

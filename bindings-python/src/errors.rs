@@ -54,6 +54,9 @@ impl Failure {
     pub fn into_pyerr(self, py: Python<'_>) -> PyErr {
         let raised = match self {
             Failure::Py(e) => return e,
+            // Also a `SessionRefused`, which the middlewares answer with its status.
+            Failure::Core(e @ Error::TooManySessions) => error_class(py, class_name(&e))
+                .and_then(|cls| cls.call1((e.to_string(), e.http_status(), py.None()))),
             Failure::Core(e) => {
                 error_class(py, class_name(&e)).and_then(|cls| cls.call1((e.to_string(),)))
             }
@@ -81,6 +84,7 @@ fn class_name(e: &Error) -> &'static str {
         "ERR_STORE_UNAVAILABLE" => "StoreUnavailableError",
         "ERR_CONFLICT" => "ConflictError",
         "ERR_INVALID_VALUE" => "InvalidValueError",
+        "ERR_TOO_MANY_SESSIONS" => "TooManySessionsError",
         _ => "ServerError",
     }
 }
@@ -168,6 +172,7 @@ pub fn _raise_engine_error(py: Python<'_>, code: &str, detail: String) -> PyResu
         "ERR_CONFLICT" => Error::Conflict(detail.parse().unwrap_or(0)),
         "ERR_INVALID_VALUE" => Error::InvalidValue(detail),
         "ERR_SERVER" => Error::Server(detail),
+        "ERR_TOO_MANY_SESSIONS" => Error::TooManySessions,
         other => {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
                 "unknown code {other:?}"

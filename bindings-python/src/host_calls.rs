@@ -77,7 +77,9 @@ impl HostCalls {
     }
 
     /// What a request's `Cookie` header resolves to: an `HttpSession`, or `SessionRefused`
-    /// (core's `host::http_request`, its outcome split; the cookies are core's).
+    /// (core's `host::http_request`, its outcome split; the cookies are core's). A request
+    /// without a cookie gets its new session stored at once (`save()`): the caller sends
+    /// the `Set-Cookie` read here, not at response start as the middlewares do.
     pub fn http_session(
         &self,
         cookie_header: Option<String>,
@@ -87,6 +89,9 @@ impl HostCalls {
         let io = self.io.clone();
         Ok(async move {
             let outcome = sessionio::host::http_request(&io, cookie_header.as_deref()).await;
+            if let Some(session) = outcome.session() {
+                session.save().await?;
+            }
             let set_cookie = outcome.set_cookie();
             match (outcome.session().cloned(), outcome.refusal()) {
                 (Some(session), _) => Ok(Convert(move |py: Python<'_>| {

@@ -148,6 +148,13 @@ impl PySession {
         async move { Ok(PySession::new(session.regenerate().await?)) }
     }
 
+    fn save_future(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), Failure>> + Send + 'static {
+        let session = self.session.clone();
+        async move { Ok(session.save().await?) }
+    }
+
     fn destroy_future(
         &self,
     ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send + 'static {
@@ -295,6 +302,16 @@ impl PySession {
             .or_raise(py)
     }
 
+    /// Stores a session not stored yet and has the response set its cookie (nothing for
+    /// a stored one): core's `Session::save`.
+    fn save<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        into_awaitable(py, self.save_future())
+    }
+
+    fn save_sync(&self, py: Python<'_>) -> PyResult<()> {
+        block_on(py, self.save_future()).or_raise(py)?.or_raise(py)
+    }
+
     fn destroy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         into_awaitable(py, self.destroy_future())
     }
@@ -340,7 +357,8 @@ impl PySession {
 pub struct PyHttpSession {
     /// The request's session.
     pub session: Py<PySession>,
-    /// The `Set-Cookie` header value to send when the session was created for this request.
+    /// The `Set-Cookie` header value to send when the session was created for this request
+    /// (`http_session()` stores a new session at once, so the value is final).
     pub set_cookie: Option<String>,
 }
 

@@ -66,6 +66,7 @@ S = {"secret": SECRET}
         ({**S, "allowed_origins": ["https://a.example/"]}, "no path"),
         ({**S, "allowed_origins": ["https://a.example"], "allow_any_origin": True}, "exclusive"),
         ({**S, "max_connections_per_session": 0}, "at least 1"),
+        ({**S, "max_sessions": 0}, "max_sessions must be at least 1"),
         ({**S, "cookie_name": "a b"}, "not a valid cookie name"),
         ({**S, "same_site": "sideways"}, 'same_site must be "lax", "strict" or "none"'),
         ({**S, "same_site": "none", "cookie_secure": False}, "SameSite=None requires a Secure cookie"),
@@ -147,6 +148,7 @@ def test_error_classes_and_codes() -> None:
         "ERR_CONFLICT",
         "ERR_INVALID_VALUE",
         "ERR_SERVER",
+        "ERR_TOO_MANY_SESSIONS",
     }
     for code, cls in ERROR_CLASSES.items():
         assert issubclass(cls, SessionIoError)
@@ -168,6 +170,7 @@ def test_every_engine_error_code_raises_its_class(code: str) -> None:
         "ERR_CONFLICT": "update conflict: gave up after 7 attempts",
         "ERR_INVALID_VALUE": "invalid value: 7",
         "ERR_SERVER": "server error: 7",
+        "ERR_TOO_MANY_SESSIONS": "too many sessions",
     }[code]
     assert str(raised.value) == expected
 

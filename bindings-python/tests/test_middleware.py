@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from sessionio import Session, SessionIo
+from sessionio import Session, SessionIo, TooManySessionsError
 from sessionio.asgi import SessionMiddleware, get_optional_session, get_session, session_of
 from sessionio.wsgi import ENVIRON_REFUSAL, ENVIRON_SESSION, ENVIRON_SESSION_ID, current_session, init_flask
 from sessionio.wsgi import SessionMiddleware as WsgiSessionMiddleware
@@ -130,9 +130,10 @@ async def test_asgi_regenerate_and_destroy_set_the_cookie(engine: SessionIo) -> 
         out = await client.post("/logout", headers={"cookie": renewed})
         assert (out.status_code, set_cookies(out)) == (204, [engine.clear_cookie()])
         assert (await client.post("/incr", headers={"cookie": renewed})).status_code == 401
-        # Logging out without a cookie: the session made for the request is destroyed too.
+        # Logging out without a cookie: the request's session was never stored, so there
+        # is no cookie to clear.
         fresh = await client.post("/logout")
-        assert (fresh.status_code, set_cookies(fresh)) == (204, [engine.clear_cookie()])
+        assert (fresh.status_code, set_cookies(fresh)) == (204, [])
 
 
 async def test_asgi_on_plain_starlette_and_other_scopes(engine: SessionIo) -> None:
@@ -169,6 +170,77 @@ async def test_asgi_without_the_middleware_is_a_clear_error() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         with pytest.raises(RuntimeError, match="SessionMiddleware is not installed"):
             await client.get("/")
+
+
+async def test_finding_2_asgi_requests_that_do_not_write_get_no_cookie_and_store_nothing() -> None:
+    """Finding 2 (issue 15): every cookieless request stored a session and got its cookie,
+    health checks included. Now only a write (or save()) does, within max_sessions."""
+    engine = make_engine(cookie_secure=False, max_sessions=1)
+    app = fastapi_app(engine)
+
+    @app.get("/health")
+    async def health() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.get("/count")
+    async def count(session: SessionDep) -> PlainTextResponse:
+        return PlainTextResponse(str(await session.get("count", 0)))
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for _ in range(20):
+            for path in ("/health", "/count", "/state"):
+                response = await client.get(path)
+                assert (response.status_code, set_cookies(response)) == (200, []), path
+        # Had those requests stored sessions, max_sessions=1 would refuse this one.
+        first = await client.post("/incr")
+        assert (first.status_code, first.text) == (200, "1")
+        [cookie] = set_cookies(first)
+        client.cookies.clear()  # the next request comes without a cookie
+        refused = await client.post("/incr")
+        assert (refused.status_code, refused.text, set_cookies(refused)) == (503, "too many sessions", [])
+        assert (await client.post("/incr", headers={"cookie": cookie_pair(cookie)})).text == "2"
+    with pytest.raises(TooManySessionsError) as raised:
+        await engine.create_session()
+    error = raised.value
+    assert (error.code, error.status, error.message, error.clear_cookie) == (
+        "ERR_TOO_MANY_SESSIONS",
+        503,
+        "too many sessions",
+        None,
+    )
+
+
+def test_finding_2_wsgi_requests_that_do_not_write_get_no_cookie_and_store_nothing() -> None:
+    """Finding 2 (issue 15), through the WSGI middleware and Flask."""
+    engine = make_engine(cookie_secure=False, max_sessions=1)
+    app = flask_app(engine)
+
+    @app.get("/health")
+    def health() -> str:
+        return "ok"
+
+    @app.get("/count")
+    def count() -> str:
+        return str(current_session().get_sync("count", 0))
+
+    @app.get("/page")
+    def page() -> str:
+        session = current_session()
+        session.save_sync()
+        return session.id
+
+    client = app.test_client(use_cookies=False)
+    for _ in range(20):
+        for path in ("/health", "/count", "/environ"):
+            response = client.get(path)
+            assert (response.status_code, response.headers.getlist("Set-Cookie")) == (200, []), path
+    first = client.get("/page")
+    assert first.headers.getlist("Set-Cookie") == [engine.set_cookie(first.text)]
+    refused = client.post("/incr")
+    assert (refused.status_code, refused.text, refused.headers.getlist("Set-Cookie")) == (503, "too many sessions", [])
+    with pytest.raises(TooManySessionsError):
+        engine.create_session_sync()
 
 
 def flask_app(rt: SessionIo) -> Flask:

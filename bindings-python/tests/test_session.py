@@ -276,8 +276,11 @@ async def test_notify_through_the_session(rt: SessionIo) -> None:
 async def test_http_request_outcome_follows_the_request_session(rt: SessionIo) -> None:
     request = await rt.http_request(None)
     assert request.session is not None and request.refusal is None
-    created = request.set_cookie()
-    assert created == rt.set_cookie(request.session.id)
+    # A new session is stored, and its cookie set, by its first write or save().
+    assert await request.session.get("count") is None
+    assert request.set_cookie() is None
+    await request.session.save()
+    assert request.set_cookie() == rt.set_cookie(request.session.id)
     renewed = await request.session.regenerate()
     assert request.set_cookie() == rt.set_cookie(renewed.id)
     await renewed.destroy()

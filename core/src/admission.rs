@@ -6,18 +6,11 @@ use std::sync::Arc;
 
 use crate::config::Origins;
 use crate::engine::Core;
-use crate::error::Refusal;
+use crate::error::{Error, Refusal};
 use crate::identity::CookieChoice;
-use crate::session::{ResponseCookie, Session};
+use crate::session::{Birth, ResponseCookie, Session};
 use crate::store::now_ms;
 use crate::{cookie, SessionId};
-
-/// The session of an HTTP request; see [`host::http_request`](crate::host::http_request).
-pub(crate) struct RequestSession {
-    pub(crate) session: Session,
-    /// The new session's `Set-Cookie`, when the session was created for this request.
-    pub(crate) set_cookie: Option<String>,
-}
 
 /// A handshake let in to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,32 +147,36 @@ impl Core {
         Ok(Some(id))
     }
 
-    /// The session of an HTTP request: the cookie's (extended: this is activity), or a new
-    /// one when there is no cookie; see [`host::http_request`](crate::host::http_request).
+    /// The session of an HTTP request: the cookie's (extended: this is activity), or,
+    /// when there is no cookie, a new one that is not stored yet — its first write or
+    /// `save()` stores it and puts its cookie in `slot`; until then the request costs no
+    /// record and sends no cookie. See [`host::http_request`](crate::host::http_request).
     pub(crate) async fn http_session(
         self: &Arc<Self>,
         cookie_header: Option<&str>,
-        slot: Option<Arc<ResponseCookie>>,
-    ) -> Result<RequestSession, Refusal> {
+        slot: Arc<ResponseCookie>,
+    ) -> Result<Session, Refusal> {
         self.start_background();
-        let (id, set_cookie) = match self.cookie_session(cookie_header, true).await? {
-            Some(id) => (id, None),
+        match self.cookie_session(cookie_header, true).await? {
+            Some(id) => Ok(Session::new(id, self.clone(), true, Some(slot))),
             // The host's session system makes the sessions (express-session).
-            None if !self.config.identity.creates_sessions() => {
-                return Err(Refusal::SessionRequired)
-            }
-            None => {
-                let id = self
-                    .insert_new_session(Default::default(), now_ms() + self.ttl_ms())
-                    .await
-                    .map_err(|_| Refusal::StoreUnavailable)?;
-                (id, self.set_cookie(id))
-            }
-        };
-        Ok(RequestSession {
-            session: Session::new(id, self.clone(), true, slot),
-            set_cookie,
-        })
+            None if !self.config.identity.creates_sessions() => Err(Refusal::SessionRequired),
+            None => Ok(Session::unborn(
+                SessionId::default(),
+                self.clone(),
+                slot,
+                Arc::new(Birth::default()),
+            )),
+        }
+    }
+
+    /// The cap on sessions: whether one more may be created now, by the store's
+    /// [`count`](crate::store::SessionStore::count) against `max_sessions`.
+    pub(crate) async fn admit_new_session(&self) -> Result<(), Error> {
+        if self.store.count().await? >= self.config.max_sessions {
+            return Err(Error::TooManySessions);
+        }
+        Ok(())
     }
 }
 
@@ -206,6 +203,7 @@ mod tests {
             .build()
             .unwrap();
         let victim = http_request(&io, None).await;
+        victim.session().unwrap().save().await.unwrap();
         let set_cookie = victim.set_cookie().unwrap();
         let cookie = set_cookie.split(';').next().unwrap().to_owned();
         let id = victim.session().unwrap().id();
@@ -240,6 +238,7 @@ mod tests {
     async fn an_allow_list_reads_the_session_cookie() {
         let io = SessionIo::builder().secret([7u8; 32]).build().unwrap();
         let first = http_request(&io, None).await;
+        first.session().unwrap().save().await.unwrap();
         let cookie = first
             .set_cookie()
             .unwrap()

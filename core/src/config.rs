@@ -110,6 +110,9 @@ pub struct Config {
     pub max_session_bytes: usize,
     /// Socket.IO transport settings.
     pub transport: Transport,
+    /// Most sessions the store may hold when the engine creates one (default 1 000 000);
+    /// see [`Builder::max_sessions`].
+    pub max_sessions: u64,
     /// Where sessions come from (their cookie, ids and store).
     pub(crate) identity: Arc<dyn Identity>,
     /// The Redis that links this engine with the other processes (`None`: one process).
@@ -136,6 +139,7 @@ impl std::fmt::Debug for Config {
             )
             .field("max_session_bytes", &self.max_session_bytes)
             .field("transport", &self.transport)
+            .field("max_sessions", &self.max_sessions)
             .finish_non_exhaustive()
     }
 }
@@ -175,6 +179,7 @@ pub struct Builder {
     adapter_url: Option<String>,
     express: Option<crate::express::ExpressSession>,
     identity: Option<Arc<dyn Identity>>,
+    max_sessions: Option<u64>,
 }
 
 impl Builder {
@@ -297,6 +302,19 @@ impl Builder {
     /// writes nothing.
     pub fn max_session_bytes(mut self, max: usize) -> Self {
         self.max_session_bytes = Some(max);
+        self
+    }
+
+    /// Most sessions the store may hold (default 1 000 000). Before the engine creates a
+    /// session (a request's first write, [`Session::save`](crate::Session::save),
+    /// [`create_session`](crate::SessionIo::create_session)) it asks the store's
+    /// [`count`](crate::store::SessionStore::count); at the limit it creates nothing and
+    /// fails with [`Error::TooManySessions`](crate::Error::TooManySessions) (HTTP 503 `too
+    /// many sessions`). Expired sessions count until the store lets them go, and creations
+    /// racing at the limit may pass it by their number. Sessions made by express-session
+    /// are not capped by the engine.
+    pub fn max_sessions(mut self, max: u64) -> Self {
+        self.max_sessions = Some(max);
         self
     }
 
@@ -497,6 +515,10 @@ impl Builder {
         if max_session_bytes < 2 {
             return bad("max_session_bytes must be at least 2 (the JSON of empty data, {})".into());
         }
+        let max_sessions = self.max_sessions.unwrap_or(1_000_000);
+        if max_sessions == 0 {
+            return bad("max_sessions must be at least 1".into());
+        }
         let t = &self.transport;
         if !t.path.starts_with('/') || t.path.len() < 2 || t.path.ends_with('/') {
             return bad(format!(
@@ -583,6 +605,7 @@ impl Builder {
             max_connections_per_session: max_conn,
             max_session_bytes,
             transport: self.transport,
+            max_sessions,
             identity,
             adapter_url,
         })

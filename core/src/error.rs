@@ -124,6 +124,10 @@ pub enum Error {
     /// Binding or serving a socket failed.
     #[error("server error: {0}")]
     Server(String),
+    /// A new session would pass [`max_sessions`](crate::Builder::max_sessions): nothing was
+    /// created. HTTP answers it with 503 and this message.
+    #[error("too many sessions")]
+    TooManySessions,
 }
 
 impl Error {
@@ -138,6 +142,21 @@ impl Error {
             Error::Conflict(_) => "ERR_CONFLICT",
             Error::InvalidValue(_) => "ERR_INVALID_VALUE",
             Error::Server(_) => "ERR_SERVER",
+            Error::TooManySessions => "ERR_TOO_MANY_SESSIONS",
+        }
+    }
+
+    /// The HTTP status a request that failed with this error is answered with (axum's
+    /// [`HttpError`](crate::http::HttpError); Node's `err.status`): 401 session not found or
+    /// expired, 503 store unavailable or too many sessions, 400 bad values, 409 conflict,
+    /// 500 otherwise.
+    pub const fn http_status(&self) -> u16 {
+        match self {
+            Error::SessionNotFound | Error::SessionExpired => 401,
+            Error::StoreUnavailable(_) | Error::TooManySessions => 503,
+            Error::InvalidValue(_) | Error::InvalidSessionId => 400,
+            Error::Conflict(_) => 409,
+            Error::Config(_) | Error::Server(_) => 500,
         }
     }
 }

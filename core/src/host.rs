@@ -21,9 +21,11 @@ use crate::SessionId;
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use sessionio::host;
 /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build()?;
-/// // No cookie: a new session, and its cookie.
+/// // No cookie: a new session, stored (with its cookie sent) by its first write.
 /// let first = host::http_request(&io, None).await;
 /// let session = first.session().expect("a new session");
+/// assert_eq!(first.set_cookie(), None);
+/// session.set("seen", true).await?;
 /// assert_eq!(first.set_cookie(), Some(io.config().cookie.set_cookie(&host::signer(&io).sign_cookie(&session.id()))));
 /// // A forged cookie: refused with its status and message, and the cookie cleared.
 /// let forged = host::http_request(&io, Some("sessionio.sid=forged")).await;
@@ -45,8 +47,7 @@ use crate::SessionId;
 #[derive(Debug, Clone)]
 pub struct HttpOutcome {
     result: std::result::Result<Session, Refusal>,
-    /// The cookie decided when the request arrived: a new session's, or the clearing one
-    /// of a refused cookie.
+    /// The cookie decided when the request arrived: the clearing one of a refused cookie.
     initial: Option<String>,
     changes: Arc<ResponseCookie>,
 }
@@ -64,9 +65,10 @@ impl HttpOutcome {
     }
 
     /// The `Set-Cookie` value the response carries, read when the response starts: the
-    /// latest cookie change made through the request's session handles
-    /// ([`regenerate`](Session::regenerate), [`destroy`](Session::destroy)), else the new
-    /// session's cookie or a refused cookie's clearing one; `None` when nothing changes.
+    /// latest cookie change made through the request's session handles (a new session's
+    /// first write or [`save`](Session::save), [`regenerate`](Session::regenerate),
+    /// [`destroy`](Session::destroy)), else a refused cookie's clearing one; `None` when
+    /// nothing changes.
     pub fn set_cookie(&self) -> Option<String> {
         self.changes.peek().or_else(|| self.initial.clone())
     }
@@ -79,19 +81,16 @@ impl std::fmt::Debug for ResponseCookie {
 }
 
 /// Resolves an HTTP request's `Cookie` header: its live session (extended: this is
-/// activity), a new session when there is no cookie, or the refusal of a forged, unknown,
+/// activity), a new session when there is no cookie (not stored, and no cookie sent,
+/// until its first write or [`Session::save`]), or the refusal of a forged, unknown,
 /// destroyed or expired one — never silently replaced by a new session. This is what every
 /// host middleware (Express, ASGI, WSGI, Rack) calls.
 pub async fn http_request(io: &SessionIo, cookie_header: Option<&str>) -> HttpOutcome {
     let changes = Arc::new(ResponseCookie::default());
-    match io
-        .0
-        .http_session(cookie_header, Some(changes.clone()))
-        .await
-    {
-        Ok(found) => HttpOutcome {
-            result: Ok(found.session),
-            initial: found.set_cookie,
+    match io.0.http_session(cookie_header, changes.clone()).await {
+        Ok(session) => HttpOutcome {
+            result: Ok(session),
+            initial: None,
             changes,
         },
         Err(refusal) => HttpOutcome {

@@ -48,15 +48,17 @@
 //! the store, and every write ([`set`](Session::set), [`increment`](Session::increment),
 //! [`update`](Session::update)) is an atomic read-modify-write there, so an HTTP request
 //! and a socket event writing at once never lose each other's update — there is no
-//! `reload()` or `save()`. [`regenerate`](Session::regenerate) gives a new id on login;
-//! [`destroy`](Session::destroy) logs the session out. (`session`)
+//! `reload()`, and no `save()` after a write. [`regenerate`](Session::regenerate) gives a
+//! new id on login; [`destroy`](Session::destroy) logs the session out. (`session`)
 //!
 //! ## 3. Who gets in
 //!
 //! An HTTP request's cookie, or a Socket.IO handshake's cookie or `auth.token`
 //! ([`SessionIo::issue_token`]), is checked in one place: the `Origin` against the
 //! allow-list, the signature (HMAC-SHA256, with secret rotation), then the store. A
-//! request without a cookie gets a new session; a forged, unknown, destroyed or expired
+//! request without a cookie gets a new session, stored (and its cookie set) only by its
+//! first write or [`Session::save`], within [`Builder::max_sessions`]; a forged, unknown,
+//! destroyed or expired
 //! one is refused with a [`Refusal`], whose message is exactly what the client gets in its
 //! `connect_error` or HTTP body — never silently replaced by a new session. (`admission`,
 //! `cookie`)

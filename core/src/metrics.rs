@@ -269,6 +269,10 @@ impl SessionStore for TimedStore {
         self.timed(self.inner.delete(id))
     }
 
+    fn count(&self) -> BoxFuture<'_, Result<u64>> {
+        self.timed(self.inner.count())
+    }
+
     /// The inner store's sweeper, timed; none if it has none.
     fn sweeper(&self) -> Option<&dyn Sweep> {
         self.inner.sweeper().map(|_| self as &dyn Sweep)

@@ -184,6 +184,9 @@ pub struct Options {
     pub max_pending_handshakes: Option<usize>,
     /// Most of them from one client address (default 256).
     pub max_pending_handshakes_per_address: Option<usize>,
+    /// Most sessions the store may hold; a new one past it is refused with `too many
+    /// sessions` (default 1 000 000).
+    pub max_sessions: Option<u64>,
     /// express-session mode (Node): adopt express-session's cookie and store.
     pub express_session: Option<ExpressSessionOptions>,
 }
@@ -431,6 +434,9 @@ impl Options {
         }
         if let Some(v) = self.max_pending_handshakes_per_address {
             b = b.max_pending_handshakes_per_address(v);
+        }
+        if let Some(v) = self.max_sessions {
+            b = b.max_sessions(v);
         }
         if let Some(x) = self.express_session {
             b = b.express_session(express_settings(x, express_store)?);

@@ -1,6 +1,7 @@
 //! The session handle shared by HTTP handlers, socket handlers and the host, and the
 //! cookie change an HTTP response must carry because of what was done through it.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
@@ -17,11 +18,15 @@ use crate::SessionId;
 #[derive(Default)]
 pub(crate) struct ResponseCookie {
     set_cookie: Mutex<Option<String>>,
-    /// What the request's cookie resolved to. The id, not the `Session`: a `Session` of
-    /// the request holds this slot, so caching one here would make a cycle that leaks the
-    /// slot, the session and the engine's core with every request (seen by the soak).
-    pub(crate) resolved: tokio::sync::OnceCell<std::result::Result<SessionId, Refusal>>,
+    /// What the request's cookie resolved to: the id, and the birth state of a new
+    /// session. Not the `Session`: a `Session` of the request holds this slot, so caching
+    /// one here would make a cycle that leaks the slot, the session and the engine's core
+    /// with every request (seen by the soak).
+    pub(crate) resolved: tokio::sync::OnceCell<ResolvedSession>,
 }
+
+/// What [`ResponseCookie::resolved`] caches.
+pub(crate) type ResolvedSession = std::result::Result<(SessionId, Option<Arc<Birth>>), Refusal>;
 
 impl ResponseCookie {
     pub(crate) fn set(&self, header: String) {
@@ -43,9 +48,29 @@ impl ResponseCookie {
     }
 }
 
+/// Whether the session of a request that came without a cookie is stored yet: it is
+/// stored (and its cookie set) by the first write or [`Session::save`], never by a read.
+/// Shared by every handle on that session within the request.
+#[derive(Debug, Default)]
+pub(crate) struct Birth(AtomicU8);
+
+const UNBORN: u8 = 0;
+const STORED: u8 = 1;
+/// Destroyed before it was ever stored: writes then find no session, as after any destroy.
+const DESTROYED_UNBORN: u8 = 2;
+
+impl Birth {
+    fn is_unborn(&self) -> bool {
+        self.0.load(Ordering::Acquire) == UNBORN
+    }
+}
+
 impl SessionIo {
-    /// Creates an empty session.
+    /// Creates an empty session, stored at once (for the host's own use: its cookie is
+    /// [`host::set_cookie`](crate::host::set_cookie)). Fails with
+    /// [`Error::TooManySessions`] at [`max_sessions`](crate::Builder::max_sessions).
     pub async fn create_session(&self) -> Result<Session> {
+        self.0.admit_new_session().await?;
         let id = self
             .0
             .insert_new_session(Default::default(), now_ms() + self.0.ttl_ms())
@@ -61,9 +86,18 @@ impl SessionIo {
 }
 
 /// A live handle on one session. It holds only the id: every read goes to the store and
-/// every write is an atomic read-modify-write there, so there is nothing to `reload()` or
-/// `save()` and concurrent writers (HTTP requests, socket events, other processes) never
-/// lose each other's updates.
+/// every write is an atomic read-modify-write there, so there is nothing to `reload()`
+/// and concurrent writers (HTTP requests, socket events, other processes) never lose each
+/// other's updates.
+///
+/// **When a session is created.** An HTTP request without a session cookie gets a
+/// handle on a session that is not stored yet: reads see empty data and store nothing. The
+/// first write ([`set`](Self::set), [`increment`](Self::increment), [`remove`](Self::remove),
+/// [`update`](Self::update), [`update_async`](Self::update_async),
+/// [`regenerate`](Self::regenerate)) or [`save`](Self::save) stores it and makes the
+/// response set its cookie. So static files, health checks and pages that only read cost
+/// no record and send no cookie; a page that opens a socket calls `save()` (the socket's
+/// handshake needs the cookie).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -92,6 +126,8 @@ pub struct Session {
     /// Set when the handle belongs to an HTTP request: regenerate/destroy then update
     /// the response's cookie.
     cookie: Option<Arc<ResponseCookie>>,
+    /// Set when the request came without a cookie: whether the session is stored yet.
+    birth: Option<Arc<Birth>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -114,6 +150,7 @@ impl Session {
             core,
             extension: extends.into(),
             cookie,
+            birth: None,
         }
     }
 
@@ -122,6 +159,88 @@ impl Session {
     pub(crate) fn extending_until(mut self, limit: Option<u64>) -> Self {
         self.extension = self.extension.until(limit);
         self
+    }
+
+    /// The handle of a request that came without a cookie: a fresh id, stored (and its
+    /// cookie put in `cookie`) by the first write or [`save`](Self::save). Handles made
+    /// with the same `birth` share whether it is stored.
+    pub(crate) fn unborn(
+        id: SessionId,
+        core: Arc<Core>,
+        cookie: Arc<ResponseCookie>,
+        birth: Arc<Birth>,
+    ) -> Self {
+        Session {
+            id,
+            core,
+            extension: Extension::Ttl,
+            cookie: Some(cookie),
+            birth: Some(birth),
+        }
+    }
+
+    /// The birth state of this handle's session, for another handle of the same request.
+    pub(crate) fn birth(&self) -> Option<Arc<Birth>> {
+        self.birth.clone()
+    }
+
+    fn is_unborn(&self) -> bool {
+        self.birth.as_ref().is_some_and(|b| b.is_unborn())
+    }
+
+    /// Stores the session now if it is not stored yet, and has the response set its
+    /// cookie; does nothing for a stored one. Writes do this by themselves: call it for a
+    /// session that must exist before anything is written, e.g. in the handler of a page
+    /// that opens a socket (the handshake needs the cookie) or before
+    /// [`issue_token`](crate::SessionIo::issue_token) for it. Fails with
+    /// [`Error::TooManySessions`] at [`max_sessions`](crate::Builder::max_sessions).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use sessionio::host;
+    /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build()?;
+    /// let request = host::http_request(&io, None).await;
+    /// let session = request.session().unwrap();
+    /// assert_eq!(session.get::<i64>("count").await?, None); // a read stores nothing
+    /// assert_eq!(request.set_cookie(), None);
+    /// session.save().await?;
+    /// assert_eq!(request.set_cookie(), Some(host::set_cookie(&io, session.id())));
+    /// # Ok(()) }
+    /// ```
+    pub async fn save(&self) -> Result<()> {
+        if self.is_unborn() {
+            let record = self.unborn_record();
+            self.store_unborn(record).await?;
+        }
+        Ok(())
+    }
+
+    /// An empty record for this unborn session, expiring a TTL from now.
+    fn unborn_record(&self) -> Record {
+        Record {
+            id: self.id,
+            data: Data::new(),
+            expires_at: now_ms().saturating_add(self.core.ttl_ms()),
+            version: 0,
+        }
+    }
+
+    /// Stores the first record of an unborn session (within the cap) and sets its
+    /// cookie. `false` when another handle of the request stored it first: the caller
+    /// then writes to the stored one.
+    async fn store_unborn(&self, record: Record) -> Result<bool> {
+        self.core.admit_new_session().await?;
+        let created = self.core.store.create(record).await?;
+        if let Some(birth) = &self.birth {
+            let _ = birth
+                .0
+                .compare_exchange(UNBORN, STORED, Ordering::AcqRel, Ordering::Acquire);
+        }
+        if let (Some(slot), Some(cookie)) = (&self.cookie, self.core.set_cookie(self.id)) {
+            slot.set(cookie);
+        }
+        Ok(created)
     }
 
     /// The session id.
@@ -135,16 +254,21 @@ impl Session {
         self.core.host_id(self.id)
     }
 
+    /// The stored record; for an unborn session the empty one it would start with.
     async fn live_record(&self) -> Result<Record> {
+        if self.is_unborn() {
+            return Ok(self.unborn_record());
+        }
         Ok(self.core.live_record(self.id).await?)
     }
 
-    /// All data of the session.
+    /// All data of the session (empty for a session not stored yet).
     pub async fn data(&self) -> Result<Data> {
         Ok(self.live_record().await?.data)
     }
 
-    /// The session's expiry instant, unix milliseconds.
+    /// The session's expiry instant, unix milliseconds (a TTL from now for a session not
+    /// stored yet).
     pub async fn expires_at(&self) -> Result<u64> {
         Ok(self.live_record().await?.expires_at)
     }
@@ -216,6 +340,15 @@ impl Session {
             }
             Ok(())
         };
+        if self.is_unborn() {
+            // The first write creates the record with its result; a failed one stores
+            // nothing.
+            let mut first = self.unborn_record();
+            mutation(&mut first)?;
+            if self.store_unborn(first).await? {
+                return Ok(out.expect("the mutation ran"));
+            }
+        }
         match self.core.store.update(self.id, &mut mutation).await? {
             None => Err(Error::SessionNotFound),
             Some(_) => Ok(out.expect("a successful update ran the mutation")),
@@ -253,6 +386,14 @@ impl Session {
         R: Send,
     {
         let ttl = self.core.ttl_ms();
+        if self.is_unborn() {
+            let mut first = self.unborn_record();
+            let (data, out) = f(first.data.clone()).await?;
+            first.data = data;
+            if self.store_unborn(first).await? {
+                return Ok(out);
+            }
+        }
         for attempt in 0..crate::store::MAX_UPDATE_ATTEMPTS {
             let current = self.live_record().await?;
             let (data, out) = f(current.data.clone()).await?;
@@ -280,6 +421,7 @@ impl Session {
     /// the new session. Clients reconnect with the new cookie. In an HTTP handler the
     /// response carries the new cookie.
     pub async fn regenerate(&self) -> Result<Session> {
+        self.save().await?;
         let old = self.live_record().await?;
         let new = self
             .core
@@ -294,12 +436,25 @@ impl Session {
             core: self.core.clone(),
             extension: self.extension,
             cookie: self.cookie.clone(),
+            birth: None,
         })
     }
 
     /// Deletes the session and disconnects all its sockets; returns how many. In an HTTP
-    /// handler the response also clears the cookie.
+    /// handler the response also clears the cookie. A session not stored yet is only
+    /// marked destroyed (later writes find no session), with no cookie to clear.
     pub async fn destroy(&self) -> Result<usize> {
+        if let Some(birth) = &self.birth {
+            let marked = birth.0.compare_exchange(
+                UNBORN,
+                DESTROYED_UNBORN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            if marked.is_ok() {
+                return Ok(0);
+            }
+        }
         let n = self.core.destroy_session(self.id).await?;
         if let Some(slot) = &self.cookie {
             slot.set(self.core.clear_cookie());

@@ -622,6 +622,7 @@ async fn concurrent_increments_lose_nothing() {
 async fn http_sessions_are_created_reused_and_never_silently_replaced() {
     let io = builder().build().unwrap();
     let created = sessionio::host::http_request(&io, None).await;
+    created.session().unwrap().save().await.unwrap();
     let set_cookie = created.set_cookie().expect("a new session sets its cookie");
     assert!(
         set_cookie.contains("HttpOnly")
@@ -1093,6 +1094,9 @@ impl sessionio::store::SessionStore for WritesFail {
     fn delete(&self, id: SessionId) -> sessionio::store::BoxFuture<'_, sessionio::Result<bool>> {
         self.0.delete(id)
     }
+    fn count(&self) -> sessionio::store::BoxFuture<'_, sessionio::Result<u64>> {
+        self.0.count()
+    }
     fn sweeper(&self) -> Option<&dyn sessionio::store::Sweep> {
         self.0.sweeper()
     }
@@ -1198,6 +1202,7 @@ async fn another_session_system_plugs_in_through_the_identity_seam() {
     let (addr, _server) = server(&io).await;
     let created = sessionio::host::http_request(&io, None).await;
     let id = created.session().unwrap().id();
+    created.session().unwrap().save().await.unwrap();
     let set_cookie = created.set_cookie().unwrap();
     assert!(
         set_cookie.starts_with(&format!("sessionio.sid=tag.{id};")),
@@ -1381,6 +1386,10 @@ impl sessionio::store::SessionStore for HeldRead {
     fn sweeper(&self) -> Option<&dyn sessionio::store::Sweep> {
         self.inner.sweeper()
     }
+
+    fn count(&self) -> sessionio::store::BoxFuture<'_, sessionio::Result<u64>> {
+        self.inner.count()
+    }
 }
 
 /// Finding 6, two nodes: tombstones are per process, so a destroy on A reaches a handshake
@@ -1524,4 +1533,127 @@ async fn finding_10_a_socket_that_joins_another_sessions_id_gets_none_of_it_and_
         serde_json::json!([expected]),
         "the other session's socket was disconnected by the victim's destroy"
     );
+}
+
+/// Finding 2 (issue 15): every request without a cookie stored a new session. Now reads
+/// store nothing and send no cookie; the first write (or `save()`) stores the session and
+/// sets its cookie, once.
+#[tokio::test]
+async fn finding_2_lazy_sessions_reads_store_nothing_and_the_first_write_sets_the_cookie() {
+    let store = std::sync::Arc::new(sessionio::store::MemoryStore::new());
+    let io = builder().store(store.clone()).build().unwrap();
+    for _ in 0..50 {
+        let request = sessionio::host::http_request(&io, None).await;
+        let session = request.session().expect("a session handle");
+        assert_eq!(session.get::<i64>("count").await.unwrap(), None);
+        assert!(session.data().await.unwrap().is_empty());
+        assert_eq!(request.set_cookie(), None, "a read sent a cookie");
+    }
+    assert_eq!(store.len(), 0, "requests that only read stored sessions");
+
+    let request = sessionio::host::http_request(&io, None).await;
+    let session = request.session().unwrap().clone();
+    // A failed first write stores nothing.
+    let refused = session
+        .update(|_| Err::<(), _>(sessionio::Error::InvalidValue("no".into())))
+        .await;
+    assert!(refused.is_err());
+    assert_eq!((store.len(), request.set_cookie()), (0, None));
+    assert_eq!(session.increment("count", 1).await.unwrap(), 1);
+    assert_eq!(store.len(), 1);
+    assert_eq!(
+        request.set_cookie(),
+        Some(sessionio::host::set_cookie(&io, session.id()))
+    );
+    assert_eq!(session.increment("count", 1).await.unwrap(), 2);
+    assert_eq!(store.len(), 1, "a second write stored another session");
+    // The cookie names the stored session.
+    let again = sessionio::host::http_request(&io, Some(&cookie(&io, session.id()))).await;
+    assert_eq!(
+        again.session().unwrap().get::<i64>("count").await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(again.set_cookie(), None);
+
+    // save() stores an empty session (a page that opens a socket), and the socket's
+    // handshake then finds it.
+    let page = sessionio::host::http_request(&io, None).await;
+    page.session().unwrap().save().await.unwrap();
+    assert_eq!(store.len(), 2);
+    let page_cookie = cookie(&io, page.session().unwrap().id());
+    let mut headers = http::HeaderMap::new();
+    headers.insert("cookie", page_cookie.parse().unwrap());
+    headers.insert("origin", "http://app.test".parse().unwrap());
+    assert!(sessionio::host::check_handshake(&io, &headers, None)
+        .await
+        .unwrap()
+        .is_some());
+
+    // destroy() of a session never stored: nothing to delete, no cookie, and later writes
+    // find no session.
+    let gone = sessionio::host::http_request(&io, None).await;
+    let session = gone.session().unwrap();
+    assert_eq!(session.destroy().await.unwrap(), 0);
+    assert!(matches!(
+        session.set("k", 1).await,
+        Err(sessionio::Error::SessionNotFound)
+    ));
+    assert_eq!((store.len(), gone.set_cookie()), (2, None));
+}
+
+/// Finding 2 (issue 15): the store had no cap. At `max_sessions` a new session is refused
+/// with `too many sessions` (ERR_TOO_MANY_SESSIONS, HTTP 503) and nothing is stored;
+/// existing sessions keep working, and a place freed is usable again.
+#[tokio::test]
+async fn finding_2_session_cap_refuses_the_next_session_with_too_many_sessions() {
+    let store = std::sync::Arc::new(sessionio::store::MemoryStore::new());
+    let io = builder()
+        .store(store.clone())
+        .max_sessions(3)
+        .build()
+        .unwrap();
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let request = sessionio::host::http_request(&io, None).await;
+        request
+            .session()
+            .unwrap()
+            .increment("count", 1)
+            .await
+            .unwrap();
+        kept.push(request.session().unwrap().clone());
+    }
+    kept.push(io.create_session().await.unwrap());
+    assert_eq!(store.len(), 3);
+
+    let request = sessionio::host::http_request(&io, None).await;
+    let session = request.session().unwrap();
+    assert_eq!(
+        session.get::<i64>("count").await.unwrap(),
+        None,
+        "reads still work"
+    );
+    let refused = session.increment("count", 1).await.unwrap_err();
+    assert_eq!(refused, sessionio::Error::TooManySessions);
+    assert_eq!(refused.to_string(), "too many sessions");
+    assert_eq!(refused.code(), "ERR_TOO_MANY_SESSIONS");
+    assert_eq!(session.save().await, Err(sessionio::Error::TooManySessions));
+    assert_eq!(request.set_cookie(), None, "a refused session got a cookie");
+    assert_eq!(
+        io.create_session().await.unwrap_err(),
+        sessionio::Error::TooManySessions
+    );
+    assert_eq!(store.len(), 3);
+
+    // Sessions already stored write and regenerate as before.
+    assert_eq!(kept[0].increment("count", 1).await.unwrap(), 2);
+    let renewed = kept[1].regenerate().await.unwrap();
+    assert_eq!(store.len(), 3);
+    // A destroyed session frees its place.
+    renewed.destroy().await.unwrap();
+    session.save().await.unwrap();
+    assert_eq!(store.len(), 3);
+    assert!(request.set_cookie().is_some());
+
+    assert!(builder().max_sessions(0).build().is_err());
 }

@@ -96,6 +96,9 @@ const app = express();
 
 app.get('/assets/socket.io.js', (req, res) => res.sendFile(SOCKET_IO_JS));
 
+// A health check, mounted before express-session: no session, no cookie.
+app.get('/health', (req, res) => res.type('text').send('ok'));
+
 // Logging out always answers 204 and clears the cookie, even for a session that is
 // already gone (the guard then lets the request through with `req.sessionRefusal` set and
 // the cookie cleared); a live session is destroyed and all its sockets are disconnected.

@@ -1,13 +1,14 @@
 // The Socket.IO guide's counter app ("How to use with express-session") on sessionio:
 // Express serves the page and the HTTP routes on PORT, the sessionio engine serves
-// Socket.IO on SOCKET_PORT, and both share one session store. No reload()/save(), no
+// Socket.IO on SOCKET_PORT, and both share one session store. No reload(), no save() after writes, no
 // session-id rooms or per-socket timers by hand: the engine does those.
 //
 // Environment: PORT (default 3000), SOCKET_PORT (default 3001), SESSION_TTL_MS
 // (inactivity timeout, default 30 min), SESSION_SECRET (default: random at every start),
 // ALLOWED_ORIGINS (comma-separated, besides this app's own), MAX_CONNECTIONS_PER_SESSION
 // (default 32), TOKEN_TTL_MS (lifetime of the tokens GET /token issues, default 60 000),
-// SESSION_STORE_URL (`memory://` by default, or `sqlite://<file>` to keep
+// MAX_SESSIONS (sessions the store may hold, default 1 000 000; past it a new
+// session is answered 503 "too many sessions"), SESSION_STORE_URL (`memory://` by default, or `sqlite://<file>` to keep
 // sessions across restarts), REDIS_URL (several processes on one Redis: sessions in it, and
 // notifications and logouts reach the sockets of every process; same as
 // SESSION_STORE_URL=redis://…; give every process the same SESSION_SECRET).
@@ -15,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import express from 'express';
-import { HandlerError, SessionIo, StoreUnavailableError } from 'sessionio';
+import { HandlerError, SessionIo, StoreUnavailableError, TooManySessionsError } from 'sessionio';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const SOCKET_PORT = Number(process.env.SOCKET_PORT ?? 3001);
@@ -32,6 +33,7 @@ const rt = await SessionIo.start({
   store: process.env.SESSION_STORE_URL || process.env.REDIS_URL || undefined,
   ttlMs: Number(process.env.SESSION_TTL_MS ?? 30 * 60 * 1000),
   maxConnectionsPerSession: Number(process.env.MAX_CONNECTIONS_PER_SESSION ?? 32),
+  ...(process.env.MAX_SESSIONS ? { maxSessions: Number(process.env.MAX_SESSIONS) } : {}),
   // The page comes from the Express port: its Origin may open sockets, with cookies.
   allowedOrigins: [
     `http://localhost:${PORT}`,
@@ -59,12 +61,18 @@ rt.on('incr', async (socket) => {
 const app = express();
 const session = rt.express();
 
+// Sessions are created lazily: by their first write, or by save(). The page opens a
+// socket, whose handshake needs the cookie, so GET / saves the session.
 app.get('/', session, async (req, res) => {
+  await req.session.save();
   const count = (await req.session.get('count')) ?? 0;
   res.type('html').send(INDEX.replace('{{COUNT}}', String(count)).replace('{{SOCKET_URL}}', rt.url));
 });
 
 app.get('/assets/socket.io.js', (req, res) => res.sendFile(SOCKET_IO_JS));
+
+// A health check: no session middleware, so no session and no cookie.
+app.get('/health', (req, res) => res.type('text').send('ok'));
 
 app.post('/incr', session, async (req, res) => {
   const count = await req.session.increment('count');
@@ -80,8 +88,15 @@ app.post('/logout', rt.express({ optional: true }), async (req, res) => {
 });
 
 // A token for clients that cannot send the cookie (they pass it as `auth.token`).
-app.get('/token', session, (req, res) => {
+app.get('/token', session, async (req, res) => {
+  await req.session.save();
   res.type('text').send(rt.issueToken(req.sessionId, TOKEN_TTL_MS));
+});
+
+// Past MAX_SESSIONS a new session is refused: answer the engine's status and message.
+app.use((err, req, res, next) => {
+  if (!(err instanceof TooManySessionsError)) return next(err);
+  res.status(err.status).type('text').send(err.message);
 });
 
 const server = app.listen(PORT, '127.0.0.1', () => {

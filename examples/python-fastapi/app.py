@@ -9,7 +9,8 @@ free port), ``SOCKET_PORT`` (default 3001), ``SESSION_TTL_MS`` (inactivity timeo
 30 min), ``SESSION_SECRET`` (default: random at every start), ``ALLOWED_ORIGINS``
 (comma-separated, added to the page's own origins), ``MAX_CONNECTIONS_PER_SESSION``
 (default 32), ``TOKEN_TTL_MS`` (lifetime of the tokens ``GET /token`` issues, default 60 000),
-``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
+``MAX_SESSIONS`` (sessions the store may hold, default 1 000 000; past it a new session is
+answered 503 ``too many sessions``), ``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
 sessions across restarts), ``REDIS_URL`` (several processes on one Redis: sessions in it,
 and notifications and logouts reach the sockets of every process; same as
 ``SESSION_STORE_URL=redis://...``; give every process the same ``SESSION_SECRET``),
@@ -84,6 +85,7 @@ def create_sessionio(http_port: int) -> SessionIo:
         ttl=env_int("SESSION_TTL_MS", 30 * 60 * 1000) / 1000,
         allowed_origins=origins,
         max_connections_per_session=env_int("MAX_CONNECTIONS_PER_SESSION", 32),
+        max_sessions=env_int("MAX_SESSIONS", 1_000_000),
         # The demo runs on http://localhost; a real deployment keeps Secure cookies.
         cookie_secure=False,
     )
@@ -106,8 +108,11 @@ def create_app(rt: SessionIo) -> FastAPI:
     token_ttl = env_int("TOKEN_TTL_MS", 60_000) / 1000
     app.add_middleware(SessionMiddleware, sessionio=rt)
 
+    # Sessions are created lazily (by their first write, or save). The page opens a
+    # socket, whose handshake needs the cookie, so GET / saves the session.
     @app.get("/")
     async def index(session: SessionDep) -> HTMLResponse:
+        await session.save()
         count = await session.get("count", 0)
         return HTMLResponse(PAGE.replace("{{COUNT}}", str(count)).replace("{{SOCKET_PORT}}", str(rt.port)))
 
@@ -128,7 +133,13 @@ def create_app(rt: SessionIo) -> FastAPI:
     # A token for clients that cannot send the cookie (they pass it as auth.token).
     @app.get("/token")
     async def token(session: SessionDep) -> PlainTextResponse:
+        await session.save()
         return PlainTextResponse(rt.issue_token(session.id, token_ttl))
+
+    # A health check: it does not touch the session, so it stores none and sends no cookie.
+    @app.get("/health")
+    async def health() -> PlainTextResponse:
+        return PlainTextResponse("ok")
 
     @app.get("/assets/socket.io.min.js")
     async def socket_io_client() -> Response:

@@ -150,6 +150,7 @@ test('the same bad option gives the same error code and message in Node and Pyth
     [{ maxConnectionsPerSession: 0 }, { max_connections_per_session: 0 }],
     [{ allowedOrigins: ['https://*.example.com'] }, { allowed_origins: ['https://*.example.com'] }],
     [{ pingTimeoutMs: 0 }, { ping_timeout_ms: 0 }],
+    [{ maxSessions: 0 }, { max_sessions: 0 }],
   ];
   for (const [fromNode, fromPython] of cases) {
     const node = optionError('node', fromNode);

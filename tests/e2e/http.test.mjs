@@ -40,6 +40,18 @@ describe("HTTP contract", { timeout: SUITE_TIMEOUT_MS }, () => {
     assert.ok(!isClearing(ck), `the new session cookie is a clearing one: ${ck.raw}`);
   });
 
+  test("finding 2: GET /health without a cookie answers 200 and sets no session cookie (a route that does not use the session creates none)", async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await new HttpClient(server.http).get("/health");
+      assert.equal(r.status, 200, `GET /health answered ${r.status}: ${r.body}`);
+      assert.deepEqual(
+        r.res.headers.getSetCookie(),
+        [],
+        "a request that does not touch the session got a Set-Cookie",
+      );
+    }
+  });
+
   test("GET / creates a distinct session for each cookieless client", async () => {
     const values = new Set();
     for (let i = 0; i < 5; i++) values.add((await newSession(server.http)).cookieValue);

@@ -518,6 +518,16 @@ impl SessionStore for ExpressStore {
         None
     }
 
+    /// An error, as `create`: express-session creates the sessions (with no cap of the
+    /// engine's), and an [`ExpressBackend`] cannot count them (`store.length` is optional).
+    fn count(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async {
+            Err(Error::Config(
+                "in express-session mode, sessions are created by express-session".into(),
+            ))
+        })
+    }
+
     fn update<'a>(
         &'a self,
         id: SessionId,

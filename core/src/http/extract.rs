@@ -57,8 +57,10 @@ fn context(parts: &http::request::Parts) -> Result<RequestContext, SessionReject
 }
 
 /// The request's session: the cookie's session (extended: this is activity), or a new
-/// one when the request has no cookie (the response sets it). A forged, expired or
-/// destroyed session's cookie is refused with 401 and the response clears the cookie.
+/// one when the request has no cookie, stored by its first write or
+/// [`save`](Session::save) (the response then sets its cookie; a handler that only reads
+/// stores nothing). A forged, expired or destroyed session's cookie is refused with 401
+/// and the response clears the cookie.
 impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionRejection;
 
@@ -74,15 +76,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .get_or_init(|| async {
                 let r = ctx
                     .core
-                    .http_session(header.as_deref(), Some(ctx.slot.clone()))
+                    .http_session(header.as_deref(), ctx.slot.clone())
                     .await;
                 match r {
-                    Ok(found) => {
-                        if let Some(c) = found.set_cookie {
-                            ctx.slot.set(c);
-                        }
-                        Ok(found.session.id())
-                    }
+                    Ok(session) => Ok((session.id(), session.birth())),
                     Err(refusal) => {
                         if refusal.clears_cookie() {
                             ctx.slot.set(ctx.core.clear_cookie());
@@ -93,7 +90,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             })
             .await;
         match resolved {
-            Ok(id) => Ok(Session::new(
+            Ok((id, Some(birth))) => Ok(Session::unborn(
+                *id,
+                ctx.core.clone(),
+                ctx.slot.clone(),
+                birth.clone(),
+            )),
+            Ok((id, None)) => Ok(Session::new(
                 *id,
                 ctx.core.clone(),
                 true,
@@ -143,6 +146,12 @@ impl IntoResponse for HttpError {
             Error::SessionNotFound => Refusal::InvalidSession,
             Error::SessionExpired => Refusal::SessionExpired,
             Error::StoreUnavailable(_) => Refusal::StoreUnavailable,
+            // A documented message of its own (`max_sessions`), with no detail in it.
+            Error::TooManySessions => {
+                let status = StatusCode::from_u16(self.0.http_status())
+                    .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                return (status, self.0.to_string()).into_response();
+            }
             // A bad value, a conflict, a bad id or a server error here is the host's or
             // the engine's failure, not the client's: nothing of it is the client's to see.
             e => {
@@ -167,6 +176,7 @@ impl IntoResponse for HttpError {
 mod tests {
     use super::*;
     use http::Request;
+    use tower::ServiceExt as _;
     use tower_service::Service as _;
 
     /// Every request through the `Session` extractor used to leave its cookie slot, its
@@ -199,5 +209,72 @@ mod tests {
             baseline,
             "requests leaked the engine"
         );
+    }
+
+    /// Finding 2 (issue 15): through the axum layer, a handler that only reads the
+    /// session of a cookieless request sends no cookie and stores nothing; one that
+    /// writes (or calls `save()`) stores one session and sets its cookie, however many
+    /// `Session` extractors the request runs; past `max_sessions` the write answers 503
+    /// `too many sessions`.
+    #[tokio::test]
+    async fn finding_2_reads_send_no_cookie_and_the_first_write_sets_it_once() {
+        let store = Arc::new(crate::store::MemoryStore::new());
+        let io = SessionIo::builder()
+            .secret([7u8; 32])
+            .store(store.clone())
+            .max_sessions(2)
+            .build()
+            .unwrap();
+        let app = axum::Router::new()
+            .route(
+                "/read",
+                axum::routing::get(|session: Session| async move {
+                    let n: Option<i64> = session.get("count").await.map_err(HttpError::from)?;
+                    Ok::<_, HttpError>(n.unwrap_or(0).to_string())
+                }),
+            )
+            .route(
+                "/page",
+                axum::routing::get(|session: Session, again: Session| async move {
+                    session.save().await.map_err(HttpError::from)?;
+                    again.save().await.map_err(HttpError::from)?;
+                    Ok::<_, HttpError>("page")
+                }),
+            )
+            .layer(io.layer());
+        let get = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let request = Request::get(path).body(axum::body::Body::empty()).unwrap();
+                app.oneshot(request).await.unwrap()
+            }
+        };
+        for _ in 0..20 {
+            let response = get("/read").await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert!(response.headers().get(http::header::SET_COOKIE).is_none());
+        }
+        assert_eq!(store.len(), 0, "reads stored sessions");
+        for stored in 1..=2 {
+            let response = get("/page").await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(
+                response
+                    .headers()
+                    .get_all(http::header::SET_COOKIE)
+                    .iter()
+                    .count(),
+                1
+            );
+            assert_eq!(store.len(), stored);
+        }
+        let refused = get("/page").await;
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(refused.headers().get(http::header::SET_COOKIE).is_none());
+        let body = axum::body::to_bytes(refused.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"too many sessions");
+        assert_eq!(store.len(), 2);
     }
 }

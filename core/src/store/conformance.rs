@@ -1101,6 +1101,10 @@ mod tests {
             })
         }
 
+        fn count(&self) -> BoxFuture<'_, Result<u64>> {
+            self.0.count()
+        }
+
         fn update<'a>(
             &'a self,
             id: SessionId,

@@ -116,6 +116,11 @@ impl SessionStore for MemoryStore {
         ready(Ok(lock(self.shard(&id)).remove(&id).is_some()))
     }
 
+    /// Every record held, expired ones included until swept: one lock per shard.
+    fn count(&self) -> BoxFuture<'_, Result<u64>> {
+        ready(Ok(self.len() as u64))
+    }
+
     /// Expired records stay in memory until the engine's sweeper deletes them.
     fn sweeper(&self) -> Option<&dyn Sweep> {
         Some(self)
@@ -276,6 +281,9 @@ mod tests {
             }
             fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
                 self.0.delete(id)
+            }
+            fn count(&self) -> BoxFuture<'_, Result<u64>> {
+                self.0.count()
             }
             fn sweeper(&self) -> Option<&dyn Sweep> {
                 self.0.sweeper()

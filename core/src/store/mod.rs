@@ -95,6 +95,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes a record; `true` if there was one.
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>>;
 
+    /// How many sessions the store holds, what the engine compares with
+    /// [`max_sessions`](crate::Builder::max_sessions) before it creates one. Expired records
+    /// the store still keeps may be counted (until swept or dropped); it must be cheap
+    /// enough to ask at every session creation. A store whose sessions are created
+    /// elsewhere (express-session's) answers an error: the engine never creates there.
+    fn count(&self) -> BoxFuture<'_, Result<u64>>;
+
     /// How expired records leave this store. `Some` for a store that keeps them until
     /// they are deleted (the memory and SQLite stores): the engine's sweeper calls its
     /// [`Sweep::delete_expired`] every `min(ttl, 60 s)`. `None` for a store that drops
@@ -221,7 +228,6 @@ mod tests {
     #[cfg(feature = "redis")]
     use super::redis_server::RedisServer;
 
-    #[cfg(any(feature = "redis", feature = "sqlite"))]
     fn record(expires_at: u64) -> Record {
         let mut data = Data::new();
         data.insert("count".into(), 1.into());
@@ -349,6 +355,53 @@ mod tests {
         let mut exists = ::redis::cmd("EXISTS");
         exists.arg(key(&gone));
         assert_eq!(redis_command::<i64>(&redis.url(), &exists).await, 0);
+    }
+
+    /// Finding 2 (issue 15): `count`, what `max_sessions` is checked against, follows
+    /// creates and deletes; expired records count until the store lets them go.
+    async fn finding_2_count_follows_the_sessions(store: &dyn SessionStore) {
+        assert_eq!(store.count().await.unwrap(), 0);
+        let live: Vec<Record> = (0..3).map(|_| record(now_ms() + 60_000)).collect();
+        for r in &live {
+            assert!(store.create(r.clone()).await.unwrap());
+        }
+        assert_eq!(store.count().await.unwrap(), 3);
+        let mut next = live[0].clone();
+        next.expires_at = now_ms() + 120_000;
+        assert!(store.replace(next, 0).await.unwrap());
+        store
+            .touch(live[1].id, now_ms() + 120_000, now_ms())
+            .await
+            .unwrap();
+        assert_eq!(store.count().await.unwrap(), 3, "writes changed the count");
+        assert!(store.delete(live[2].id).await.unwrap());
+        assert_eq!(store.count().await.unwrap(), 2);
+        // Expired within the grace minute: still held, still counted.
+        assert!(store.create(record(now_ms() - 1_000)).await.unwrap());
+        assert_eq!(store.count().await.unwrap(), 3);
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn finding_2_sqlite_count_follows_the_sessions() {
+        let db = TempDb::new("count");
+        finding_2_count_follows_the_sessions(&SqliteStore::open(&db.url()).unwrap()).await;
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn finding_2_redis_count_follows_the_sessions() {
+        let redis = RedisServer::start();
+        let store = RedisStore::open(&redis.url()).unwrap();
+        finding_2_count_follows_the_sessions(&store).await;
+        // Past the grace minute Redis drops the key, and the count forgets its id.
+        assert!(store.create(record(now_ms() - 61_000)).await.unwrap());
+        assert_eq!(store.count().await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn finding_2_memory_count_follows_the_sessions() {
+        finding_2_count_follows_the_sessions(&MemoryStore::new()).await;
     }
 
     #[cfg(feature = "redis")]

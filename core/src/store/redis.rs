@@ -13,6 +13,11 @@
 //! it on every node at the same instant. So this store has no
 //! [`sweeper`](SessionStore::sweeper): the engine never sweeps it.
 //!
+//! **Counting.** A sorted set, `sessionio:sessions`, holds every session id scored by the
+//! instant Redis drops its key; the scripts that write a key keep its score in step, and
+//! [`count`](SessionStore::count) first removes the ids whose key is gone by now, then
+//! answers the set's size (sessions created before the set existed are not counted).
+//!
 //! **Faults.** The connection is made on the first call (building the engine needs no
 //! runtime). Every call is bounded by [`CALL_TIMEOUT`](super::redis_link::CALL_TIMEOUT) (2 s): a stopped or unreachable Redis
 //! yields `store unavailable` within it, never a hang; once Redis answers again the manager
@@ -38,27 +43,33 @@ const WRITE_STRIPES: usize = 64;
 
 const KEY_PREFIX: &str = "sessionio:session:";
 
-/// KEYS[1] = key; ARGV = data, expires_at, pexpireat. 1 if created, 0 if the id is taken.
+/// The sorted set of the session ids, scored by the instant Redis drops each key.
+const INDEX_KEY: &str = "sessionio:sessions";
+
+/// KEYS = key, index; ARGV = data, expires_at, pexpireat, id. 1 if created, 0 if the id is
+/// taken.
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[1], 'expires_at', ARGV[2], 'version', '0')
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 return 1
 ";
 
-/// KEYS[1] = key; ARGV = expected version, data, expires_at, pexpireat. 1 if swapped, 0 on
-/// a version mismatch or a missing key. Versions are compared as strings (Lua numbers are
-/// doubles).
+/// KEYS = key, index; ARGV = expected version, data, expires_at, pexpireat, id. 1 if
+/// swapped, 0 on a version mismatch or a missing key. Versions are compared as strings
+/// (Lua numbers are doubles).
 const REPLACE: &str = r"
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[2], 'expires_at', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 return 1
 ";
 
-/// KEYS[1] = key; ARGV = expires_at, now, pexpireat. 0 missing, 1 expired, 2 extended
-/// (never backwards).
+/// KEYS = key, index; ARGV = expires_at, now, pexpireat, id. 0 missing, 1 expired, 2
+/// extended (never backwards).
 const TOUCH: &str = r"
 local current = redis.call('HGET', KEYS[1], 'expires_at')
 if not current then return 0 end
@@ -66,8 +77,21 @@ if tonumber(current) <= tonumber(ARGV[2]) then return 1 end
 if tonumber(ARGV[1]) > tonumber(current) then
   redis.call('HSET', KEYS[1], 'expires_at', ARGV[1])
   redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 end
 return 2
+";
+
+/// KEYS = key, index; ARGV = id. The number of keys deleted.
+const DELETE: &str = r"
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+";
+
+/// KEYS = index; ARGV = now. Forgets the ids whose key Redis has dropped, then counts.
+const COUNT: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZCARD', KEYS[1])
 ";
 
 /// Sessions in Redis; `store_url("redis://host:port[/db]")`.
@@ -76,6 +100,8 @@ pub struct RedisStore {
     create: Script,
     replace: Script,
     touch: Script,
+    delete: Script,
+    count: Script,
     writers: Box<[Mutex<()>]>,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -112,6 +138,8 @@ impl RedisStore {
             create: Script::new(CREATE),
             replace: Script::new(REPLACE),
             touch: Script::new(TOUCH),
+            delete: Script::new(DELETE),
+            count: Script::new(COUNT),
             writers: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: Default::default(),
         })
@@ -164,9 +192,11 @@ impl SessionStore for RedisStore {
                     let mut script = self.create.prepare_invoke();
                     script
                         .key(&key)
+                        .key(INDEX_KEY)
                         .arg(&data)
                         .arg(record.expires_at)
-                        .arg(drop_at(record.expires_at));
+                        .arg(drop_at(record.expires_at))
+                        .arg(record.id.to_string());
                     async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
@@ -198,10 +228,12 @@ impl SessionStore for RedisStore {
                     let mut script = self.replace.prepare_invoke();
                     script
                         .key(&key)
+                        .key(INDEX_KEY)
                         .arg(expected_version)
                         .arg(&data)
                         .arg(record.expires_at)
-                        .arg(drop_at(record.expires_at));
+                        .arg(drop_at(record.expires_at))
+                        .arg(record.id.to_string());
                     async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
@@ -218,9 +250,11 @@ impl SessionStore for RedisStore {
                     let mut script = self.touch.prepare_invoke();
                     script
                         .key(&key)
+                        .key(INDEX_KEY)
                         .arg(expires_at)
                         .arg(now_ms)
-                        .arg(drop_at(expires_at));
+                        .arg(drop_at(expires_at))
+                        .arg(id.to_string());
                     async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
@@ -253,12 +287,29 @@ impl SessionStore for RedisStore {
             let deleted: i64 = self
                 .link
                 .call(|mut conn| {
-                    let mut cmd = redis::cmd("DEL");
-                    cmd.arg(&key);
-                    async move { cmd.query_async(&mut conn).await }
+                    let mut script = self.delete.prepare_invoke();
+                    script.key(&key).key(INDEX_KEY).arg(id.to_string());
+                    async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
             Ok(deleted > 0)
+        })
+    }
+
+    /// The index's size once the ids of dropped keys are removed from it: expired
+    /// sessions count for their grace minute, as their keys are still there.
+    fn count(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let now = i64::try_from(super::now_ms()).unwrap_or(i64::MAX);
+            let n: u64 = self
+                .link
+                .call(|mut conn| {
+                    let mut script = self.count.prepare_invoke();
+                    script.key(INDEX_KEY).arg(now);
+                    async move { script.invoke_async(&mut conn).await }
+                })
+                .await?;
+            Ok(n)
         })
     }
 

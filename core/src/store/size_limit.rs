@@ -85,6 +85,10 @@ impl SessionStore for SizeLimited {
         self.inner.sweeper()
     }
 
+    fn count(&self) -> BoxFuture<'_, Result<u64>> {
+        self.inner.count()
+    }
+
     fn update<'a>(
         &'a self,
         id: SessionId,

@@ -132,6 +132,19 @@ impl SessionStore for SqliteStore {
         })
     }
 
+    /// `COUNT(*)` over the table, expired rows included until swept, for every process on
+    /// the file. Linear in the rows (SQLite walks its smallest index, the expiry one).
+    fn count(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let pool = self.ready().await?;
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessionio_sessions")
+                .fetch_one(pool)
+                .await
+                .map_err(unavailable)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
     fn load(&self, id: SessionId) -> BoxFuture<'_, Result<Option<Record>>> {
         Box::pin(async move {
             let pool = self.ready().await?;

@@ -12,6 +12,13 @@
 //! (path of `socket.io.min.js`, default: this example's `node_modules`), `METRICS_ALLOW`
 //! (comma-separated client IPs served `GET /metrics`, default `127.0.0.1,::1`).
 //!
+//! `MAX_SESSIONS` (sessions the store may hold, default 1 000 000; past it a new session
+//! is answered 503 `too many sessions`).
+//!
+//! Sessions are created lazily: `GET /` creates one (and sets its cookie) because its
+//! page opens a socket, `POST /incr` because it writes; `GET /health`, `/metrics` and the
+//! script create none.
+//!
 //! Optional transport knobs (the hostile-client tests make them small), each unset by
 //! default so that the engine's defaults apply: `PING_INTERVAL_MS` (25 000),
 //! `PING_TIMEOUT_MS` (20 000), `CONNECT_TIMEOUT_MS` (10 000), `MAX_PAYLOAD` (bytes,
@@ -113,6 +120,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(n) = env_opt::<usize>("MAX_PENDING_HANDSHAKES_PER_ADDRESS")? {
         builder = builder.max_pending_handshakes_per_address(n);
     }
+    if let Some(max) = env_opt::<u64>("MAX_SESSIONS")? {
+        builder = builder.max_sessions(max);
+    }
     if let Ok(url) = std::env::var("SESSION_STORE_URL").or_else(|_| std::env::var("REDIS_URL")) {
         builder = builder.store_url(url);
     }
@@ -156,6 +166,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             get(move |session: Session, io: SessionIo| token(session, io, token_ttl)),
         )
         .route("/metrics", get(metrics))
+        .route("/health", get(health))
         .route("/assets/socket.io.min.js", get(socket_io_client))
         .layer(io.layer());
 
@@ -172,7 +183,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The page opens a socket, whose handshake needs the session's cookie: `save()` stores
+/// the session (and sets the cookie) if the request came without one.
 async fn index(session: Session) -> Result<Html<String>, HttpError> {
+    session.save().await?;
     let count: i64 = session.get("count").await?.unwrap_or(0);
     Ok(Html(INDEX.replace("{{COUNT}}", &count.to_string())))
 }
@@ -194,7 +208,13 @@ async fn logout(session: Result<Session, SessionRejection>) -> Result<StatusCode
 
 /// A token for clients that cannot send the cookie (they pass it as `auth.token`).
 async fn token(session: Session, io: SessionIo, ttl: Duration) -> Result<String, HttpError> {
+    session.save().await?;
     Ok(io.issue_token(session.id(), ttl)?)
+}
+
+/// A health check: touches no session, so it stores none and sends no cookie.
+async fn health() -> &'static str {
+    "ok"
 }
 
 /// Prometheus text: sockets, sessions, refusals by reason, notifications, store latency.
