@@ -12,24 +12,21 @@ const { call, HandlerError, InvalidValueError } = errors;
 /** The longest delay a Node timer takes. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** What a client is told when a handler fails with anything but a `HandlerError`. */
-const INTERNAL_ERROR = 'internal error';
-
 const messageOf = (err) => (err instanceof Error ? err.message : String(err));
 
 /**
- * The one place that decides what a client sees of a failed socket event (a handler or a
- * `use` middleware that threw or rejected): the `[false, message]` outcome whose message
- * the engine sends as the ack's `{ error }`. Only a `HandlerError`'s message, which the
- * handler chose to send, reaches the client; anything else (a store error, a bug, a thrown
- * non-Error) is `internal error` there, and its detail (with the stack) goes to the log.
+ * The outcome of a failed socket event (a handler or a `use` middleware that threw or
+ * rejected). A `HandlerError`'s message, which the handler chose to send, is the ack's
+ * `{ error }`: `[false, message]`. Anything else (a store error, a bug, a thrown
+ * non-Error) is `[false, null, detail]`: the engine answers the client `internal error`
+ * and logs the detail with an error id; the error itself, with its stack, is logged here.
  * @param {unknown} err what was thrown
  * @param {string} who e.g. `the handler of "incr"`
  */
 function failedEvent(err, who) {
   if (err instanceof HandlerError) return [false, err.message];
-  console.error(`sessionio: ${who} threw (the client was told "${INTERNAL_ERROR}"):`, err);
-  return [false, INTERNAL_ERROR];
+  console.error(`sessionio: ${who} threw (the client was told "internal error"):`, err);
+  return [false, null, `${who} threw: ${messageOf(err)}`];
 }
 
 function assertString(what, value) {

@@ -4,9 +4,9 @@
 //! Each is a *weak* threadsafe function: stored for the server's whole life, it must not
 //! keep Node alive once the server is closed. The JS layer wraps every user function in
 //! an `async` one that never rejects and answers an [`Outcome`](crate::values::Outcome):
-//! `[true, ...values]` or `[false, message]`. For a failed event, the JS layer has already
-//! decided `message` (a thrown `HandlerError`'s, else `internal error`, the detail logged
-//! there): it is sent to the client as it is.
+//! `[true, ...values]`, `[false, message]` for a thrown `HandlerError` (its message is
+//! sent to the client as it is), or `[false, null, detail]` for anything else: the client
+//! is told what core tells it of a hidden failure ([`HandlerError::internal`]).
 
 use napi::bindgen_prelude::{FnArgs, Function, Promise};
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -91,7 +91,7 @@ pub(crate) fn connection(f: &JsCallback<'_>) -> napi::Result<ConnectionFn> {
 }
 
 /// Runs a wrapped callback and waits for its outcome. A failure to reach JavaScript at
-/// all (Node is shutting down) is an `internal error` for the client.
+/// all (Node is shutting down) is a hidden failure too.
 pub(crate) async fn run<T, A>(
     f: &ThreadsafeFunction<T, Promise<Outcome>, A, Status, false, true>,
     value: T,
@@ -101,21 +101,23 @@ where
     A: 'static + napi::bindgen_prelude::JsValuesTupleIntoVec,
 {
     let internal = |e: napi::Error| {
-        tracing::error!(error = %e, "a JavaScript callback could not run");
-        HandlerError::new("internal error")
+        HandlerError::internal(format_args!("a JavaScript callback could not run: {e}"))
     };
     let promise = f.call_async_catch(value).await.map_err(internal)?;
     let outcome = promise.await.map_err(internal)?;
     if outcome.ok {
         Ok(outcome.values)
     } else {
-        let message = outcome
-            .values
-            .into_iter()
-            .next()
-            .and_then(|m| m.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "internal error".to_owned());
-        Err(HandlerError::new(message))
+        let mut values = outcome.values.into_iter();
+        match (values.next(), values.next()) {
+            (Some(Value::String(chosen)), _) => {
+                Err(HandlerError::new(chosen.into_str().unwrap_or_default()))
+            }
+            (_, Some(Value::String(detail))) => Err(HandlerError::internal(
+                detail.as_str().unwrap_or("a JavaScript callback failed"),
+            )),
+            _ => Err(HandlerError::internal("a JavaScript callback failed")),
+        }
     }
 }
 

@@ -55,6 +55,10 @@ describe('socket handlers', () => {
       // eslint-disable-next-line no-throw-literal
       throw 'plain string';
     });
+    rt.on('own connection fails', async () => {
+      // What a handler's own client library throws when its server is down.
+      throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+    });
     rt.on('no ack value', async () => undefined);
     rt.on('unsendable', async () => Symbol('not a value'));
     rt.on('guarded', async () => 'let in');
@@ -158,6 +162,17 @@ describe('socket handlers', () => {
     assert.equal(errors[3][1], 'plain string');
     assert.equal(sock.connected, true);
     assert.equal(await ack(sock, 'incr'), 1);
+  });
+
+  test('finding 3: internal error text reaches clients — a handler whose own connection failed (plain Error "connect ECONNREFUSED 127.0.0.1:1") acks { error: "internal error" } only', async (t) => {
+    const clients = new Clients(t);
+    const sock = await connectSession(clients, rt, await rt.createSession());
+    errors.length = 0;
+    const answer = await ack(sock, 'own connection fails');
+    assert.deepEqual(answer, { error: 'internal error' });
+    assert.doesNotMatch(JSON.stringify(answer), /ECONNREFUSED|127\.0\.0\.1/);
+    assert.equal(errors.length, 1, 'the detail is logged on the server');
+    assert.equal(errors[0][1].message, 'connect ECONNREFUSED 127.0.0.1:1');
   });
 
   test('a handler answering a value that cannot be sent acks { error: "internal error" }; the socket stays', async (t) => {

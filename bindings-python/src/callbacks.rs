@@ -24,9 +24,6 @@ use tokio::sync::oneshot;
 use crate::convert;
 use crate::errors::is_handler_error;
 
-/// What a client's ack gets when a handler or middleware failed without choosing a message.
-pub const INTERNAL_ERROR: &str = "internal error";
-
 /// Why a Python function gave no value.
 #[derive(Debug)]
 pub enum Failed {
@@ -49,17 +46,21 @@ impl Failed {
         }
     }
 
-    /// The error the client's ack carries: the one place that decides what reaches a
-    /// client. Only a `HandlerError`'s message does; anything else answers
-    /// `internal error`, its detail kept for the `sessionio` logger. `what` names the
-    /// function in that log, e.g. `sessionio handler of 'incr'`.
+    /// The error the client's ack carries. Only a `HandlerError`'s message reaches the
+    /// client; anything else is core's hidden failure ([`HandlerError::internal`]: the
+    /// client is told `internal error`, the detail is logged with an error id), and a
+    /// failure no Python code saw also goes to the `sessionio` logger. `what` names the
+    /// function in the logs, e.g. `sessionio handler of 'incr'`.
     pub fn into_handler_error(self, what: &str) -> HandlerError {
         match self {
             Failed::Answered(message) => HandlerError::new(message),
-            Failed::Raised(_) => HandlerError::new(INTERNAL_ERROR),
+            // The Python layer logged the exception with its traceback.
+            Failed::Raised(detail) => {
+                HandlerError::internal(format_args!("{what} raised: {detail}"))
+            }
             Failed::Internal(detail) => {
                 log_internal(what, &detail);
-                HandlerError::new(INTERNAL_ERROR)
+                HandlerError::internal(format_args!("{what} failed: {detail}"))
             }
         }
     }
@@ -73,18 +74,15 @@ impl fmt::Display for Failed {
     }
 }
 
-/// Logs a failure that no Python code saw, at ERROR in the `sessionio` logger (or through
-/// `tracing` while the interpreter exits).
+/// Logs a failure that no Python code saw at ERROR in the `sessionio` logger (while the
+/// interpreter exits, core's own log line is the only one).
 fn log_internal(what: &str, detail: &str) {
-    let logged = crate::runtime::attach_unless_exiting(|py| -> PyResult<()> {
+    let _ = crate::runtime::attach_unless_exiting(|py| -> PyResult<()> {
         py.import(intern!(py, "logging"))?
             .call_method1(intern!(py, "getLogger"), ("sessionio",))?
             .call_method1(intern!(py, "error"), ("%s failed: %s", what, detail))?;
         Ok(())
     });
-    if !matches!(logged, Some(Ok(()))) {
-        tracing::error!(%detail, "{what} failed");
-    }
 }
 
 /// A handler's outcome: its return value, or why there is none.

@@ -184,6 +184,33 @@ async def test_any_other_failure_answers_internal_error_and_logs_the_detail(
     await client.disconnect()
 
 
+async def test_finding_3_internal_error_text_reaches_clients_a_raised_value_error_sends_no_detail(
+    rt: SessionIo, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Finding 3 of the security review: a handler's exception text (``str(exc)``) must not
+    reach the client; it answers ``internal error`` and the detail stays in the log."""
+
+    @rt.on("secret")
+    async def secret(socket: Socket) -> None:
+        raise ValueError("secret detail")
+
+    @rt.on("secret-sync")
+    def secret_sync(socket: Socket) -> None:
+        raise ValueError("secret detail")
+
+    _, cookie = await new_cookie(rt)
+    client, _ = await connect(rt, cookie=cookie)
+    with caplog.at_level(logging.DEBUG, logger="sessionio"):
+        for event in ("secret", "secret-sync"):
+            answer = await client.call(event, timeout=5)
+            assert answer == {"error": "internal error"}, event
+            assert "secret detail" not in repr(answer)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2
+    assert all(r.exc_info is not None and str(r.exc_info[1]) == "secret detail" for r in errors)
+    await client.disconnect()
+
+
 async def test_a_store_error_in_a_handler_answers_internal_error_and_logs_the_detail(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -4,7 +4,7 @@
 //! Only messages a handler chose reach a client: [`HandlerError::new`]'s message and the
 //! documented [`Refusal`] messages. Any other error that a handler returns through `?`
 //! (a store error, a connection detail) answers `{"error": "internal error"}`, and its
-//! detail goes to the log.
+//! detail goes to the log with an error id ([`HandlerError::internal`]).
 
 use serde::ser::SerializeTuple;
 use serde::Serialize;
@@ -12,7 +12,7 @@ use socketioxide::extract::AckSender;
 
 use crate::adapter::{Adapter, SocketRef};
 use crate::delivery;
-use crate::error::{Error, Refusal};
+use crate::error::{log_hidden_failure, Error, Refusal};
 use crate::metrics::Metrics;
 use crate::Value;
 
@@ -49,6 +49,19 @@ impl HandlerError {
         }
     }
 
+    /// `internal error` for the client, for a failure whose detail it must not see: the
+    /// detail is logged (`tracing`, at ERROR) with a fresh `error_id`. Bindings answer
+    /// with it whatever a host handler failed with besides its own `HandlerError`.
+    ///
+    /// ```
+    /// let hidden = sessionio::HandlerError::internal("connect ECONNREFUSED 127.0.0.1:1");
+    /// assert_eq!(hidden.message(), sessionio::INTERNAL_ERROR);
+    /// ```
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        log_hidden_failure(&detail, INTERNAL_ERROR);
+        HandlerError::new(INTERNAL_ERROR)
+    }
+
     /// The message sent to the client.
     pub fn message(&self) -> &str {
         &self.message
@@ -70,10 +83,7 @@ impl<E: std::error::Error + 'static> From<E> for HandlerError {
         match any.downcast_ref::<Error>() {
             Some(Error::SessionNotFound) => HandlerError::new(Refusal::InvalidSession.message()),
             Some(Error::SessionExpired) => HandlerError::new(Refusal::SessionExpired.message()),
-            _ => {
-                tracing::error!(error = %e, "a socket handler failed; its client is answered `internal error`");
-                HandlerError::new(INTERNAL_ERROR)
-            }
+            _ => HandlerError::internal(format_args!("a socket handler failed: {e}")),
         }
     }
 }
@@ -110,7 +120,7 @@ impl<T: Serialize> IntoReply for T {
     fn into_reply(self) -> Result<Reply, HandlerError> {
         rmpv::ext::to_value(&self)
             .map(|v| Reply(vec![v]))
-            .map_err(|e| HandlerError::new(format!("reply not serializable: {e}")))
+            .map_err(|e| HandlerError::internal(format_args!("a reply is not serializable: {e}")))
     }
 }
 

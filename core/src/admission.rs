@@ -12,6 +12,17 @@ use crate::session::{Birth, ResponseCookie, Session};
 use crate::store::now_ms;
 use crate::{cookie, SessionId};
 
+/// A handshake let in to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Admitted {
+    pub(crate) id: SessionId,
+    /// The session's expiry instant (unix ms), where its expiry timer starts.
+    pub(crate) expires_at: u64,
+    /// For a socket admitted by an `auth.token`: the token's expiry (unix ms). The socket
+    /// leaves at that instant, and its activity never extends the session past it.
+    pub(crate) token_expires_at: Option<u64>,
+}
+
 /// What a request's `Cookie` header holds for the engine.
 pub(crate) enum CookieCredential {
     /// No session cookie.
@@ -67,13 +78,13 @@ impl Core {
     }
 
     /// The handshake check, up to the per-session cap: the Origin, then the cookie or the
-    /// token, then the store. Answers the session to join with its expiry instant, or
-    /// `None` for an anonymous socket (when allowed).
+    /// token, then the store. Answers the session to join, or `None` for an anonymous
+    /// socket (when allowed).
     pub(crate) async fn check_handshake(
         &self,
         headers: &http::HeaderMap,
         auth: &serde_json::Value,
-    ) -> Result<Option<(SessionId, u64)>, Refusal> {
+    ) -> Result<Option<Admitted>, Refusal> {
         if !self
             .config
             .origins
@@ -96,21 +107,24 @@ impl Core {
             .get("token")
             .and_then(|t| t.as_str())
             .filter(|_| self.config.token_auth);
-        let id = match (self.cookie_credential(cookie.as_deref()), token) {
-            (CookieCredential::Valid(id), _) => id,
+        let (id, token_expires_at) = match (self.cookie_credential(cookie.as_deref()), token) {
+            (CookieCredential::Valid(id), _) => (id, None),
             (_, Some(token)) => {
-                let host_id = self.signer.verify_token(token, now)?;
-                self.config
-                    .identity
-                    .resolve(host_id)
-                    .map_err(|_| Refusal::InvalidSession)?
+                let (host_id, expires_at) = self.signer.verify_token_with_expiry(token, now)?;
+                let id =
+                    (self.config.identity.resolve(host_id)).map_err(|_| Refusal::InvalidSession)?;
+                (id, Some(expires_at))
             }
             (CookieCredential::Invalid, None) => return Err(Refusal::InvalidSession),
             (CookieCredential::Absent, None) if self.config.allow_anonymous => return Ok(None),
             (CookieCredential::Absent, None) => return Err(Refusal::SessionRequired),
         };
         let record = self.live_record(id).await?;
-        Ok(Some((id, record.expires_at)))
+        Ok(Some(Admitted {
+            id,
+            expires_at: record.expires_at,
+            token_expires_at,
+        }))
     }
 
     /// The live session a request's `Cookie` header names (its expiry moved with

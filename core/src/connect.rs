@@ -3,7 +3,7 @@
 //! and gives it its handlers before socketioxide answers the CONNECT; then the
 //! on-connection callbacks run.
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::SystemTime;
 
 use socketioxide::extract::TryData;
@@ -11,6 +11,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 
 use crate::adapter::{self, SocketRef};
+use crate::admission::Admitted;
 use crate::engine::{Core, NotLive};
 use crate::error::Refusal;
 use crate::pending_handshakes::PendingTicket;
@@ -83,9 +84,10 @@ async fn admit(
     let admitted = core
         .check_handshake(&socket.req_parts().headers, &auth)
         .await?;
+    let token_expires_at = admitted.and_then(|a| a.token_expires_at);
     let membership = match admitted {
         None => None,
-        Some((id, expires_at)) => {
+        Some(Admitted { id, expires_at, .. }) => {
             let cap = core.config.max_connections_per_session;
             let m = core
                 .presence
@@ -101,6 +103,8 @@ async fn admit(
         membership,
         auth,
         time: SystemTime::now(),
+        token_expires_at,
+        token_timer: OnceLock::new(),
     }));
     Ok(())
 }
@@ -112,9 +116,7 @@ async fn admit(
 fn attach(core: &Arc<Core>, socket: &SocketRef) {
     socket.on_disconnect(|socket: SocketRef, _reason: DisconnectReason| async move {
         if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
-            if let Some(m) = &state.membership {
-                m.release();
-            }
+            state.release();
         }
     });
     handler::attach_dispatch(core, socket);
@@ -126,6 +128,14 @@ async fn on_connect(core: Weak<Core>, socket: SocketRef) {
         if destroyed_meanwhile(&core, id).await {
             let _ = socket.disconnect();
             return;
+        }
+    }
+    // Started here, not in the middleware: socketioxide puts the socket in its namespace
+    // only after the middleware, and a timer due before that would not find it. A socket
+    // that already left stops it (its state's release or drop).
+    if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+        if let Some(at) = state.token_expires_at {
+            let _ = (state.token_timer).set(expiry::start_token_timer(&core, &socket, at));
         }
     }
     handler::run_on_connection(&core, &socket).await;

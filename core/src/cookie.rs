@@ -125,6 +125,17 @@ impl Signer {
     /// not expired. Read from the right: the expiry and the signature hold no `.`, the id
     /// may.
     pub fn verify_token<'t>(&self, token: &'t str, now_ms: u64) -> Result<&'t str, Refusal> {
+        self.verify_token_with_expiry(token, now_ms)
+            .map(|(host_id, _)| host_id)
+    }
+
+    /// Like [`verify_token`](Self::verify_token), with the token's expiry instant (unix
+    /// milliseconds): a socket the token admits must leave at that instant.
+    pub fn verify_token_with_expiry<'t>(
+        &self,
+        token: &'t str,
+        now_ms: u64,
+    ) -> Result<(&'t str, u64), Refusal> {
         let mut parts = token.rsplitn(3, '.');
         let (Some(sig), Some(exp), Some(host_id)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -143,7 +154,7 @@ impl Signer {
         if expires_at <= now_ms {
             return Err(Refusal::SessionExpired);
         }
-        Ok(host_id)
+        Ok((host_id, expires_at))
     }
 }
 
@@ -344,6 +355,10 @@ mod tests {
         let id = SessionId::default();
         let t = s.sign_token(&id.to_string(), 10_000);
         assert_eq!(s.verify_token(&t, 9_999), Ok(id.to_string().as_str()));
+        assert_eq!(
+            s.verify_token_with_expiry(&t, 9_999),
+            Ok((id.to_string().as_str(), 10_000))
+        );
         assert_eq!(s.verify_token(&t, 10_000), Err(Refusal::SessionExpired));
         // Extending the expiry breaks the signature.
         let forged = t.replacen("10000", "99999", 1);

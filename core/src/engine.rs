@@ -122,6 +122,54 @@ impl From<NotLive> for Error {
     }
 }
 
+/// How far an access moves a session's expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extension {
+    /// Not at all: the host's own reads and writes, and socket events when
+    /// `extend_on_socket_activity` is off.
+    None,
+    /// To `ttl` from now: activity (HTTP requests, socket events).
+    Ttl,
+    /// To `ttl` from now only if that ends by this instant (unix ms), else not at all:
+    /// the activity of a token-admitted socket, which must not keep the session alive
+    /// beyond its token. Not capped at the instant instead: a store may extend by a
+    /// lifetime of its own (express-session's `maxAge`), never to a given instant.
+    TtlUntil(u64),
+}
+
+impl From<bool> for Extension {
+    fn from(extends: bool) -> Self {
+        if extends {
+            Extension::Ttl
+        } else {
+            Extension::None
+        }
+    }
+}
+
+impl Extension {
+    /// The same extension, made only if it ends by `limit` (unix ms); no extension stays
+    /// none.
+    pub(crate) fn until(self, limit: Option<u64>) -> Self {
+        match (self, limit) {
+            (Extension::None, _) | (_, None) => self,
+            (Extension::Ttl, Some(limit)) => Extension::TtlUntil(limit),
+            (Extension::TtlUntil(own), Some(limit)) => Extension::TtlUntil(own.min(limit)),
+        }
+    }
+
+    /// The expiry instant an access at `now` moves the session to (never backwards from
+    /// its current one: the caller keeps the later of the two), `None` when it does not.
+    pub(crate) fn target(self, now: u64, ttl_ms: u64) -> Option<u64> {
+        let full = now.saturating_add(ttl_ms);
+        match self {
+            Extension::None => None,
+            Extension::Ttl => Some(full),
+            Extension::TtlUntil(limit) => (full <= limit).then_some(full),
+        }
+    }
+}
+
 /// Which sockets a kick reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reach {
@@ -203,8 +251,10 @@ impl SessionIo {
     }
 
     /// A signed token for clients that cannot send cookies: they connect with
-    /// `auth: { token }`. It names the session and expires after `ttl`; it does not keep
-    /// the session alive, and a destroyed session's tokens stop working.
+    /// `auth: { token }`. It names the session and expires after `ttl`: a socket it let in
+    /// is told `"session expired"` and disconnected at that instant, and its events extend
+    /// the session only when the extension ends by then (so never past it). A destroyed
+    /// session's tokens stop working.
     pub fn issue_token(&self, id: SessionId, ttl: Duration) -> Result<String> {
         if ttl.is_zero() {
             return Err(Error::InvalidValue("token ttl must be positive".into()));
@@ -264,21 +314,18 @@ impl Core {
         }
     }
 
-    /// Checks that `id` is live and, with `extend`, moves its expiry (activity).
+    /// Checks that `id` is live and moves its expiry as far as `extension` says
+    /// (activity; `true` is [`Extension::Ttl`]).
     pub(crate) async fn check_live(
         &self,
         id: SessionId,
-        extend: bool,
+        extension: impl Into<Extension>,
     ) -> std::result::Result<(), NotLive> {
-        if !extend {
-            return self.live_record(id).await.map(|_| ());
-        }
         let now = now_ms();
-        match self
-            .store
-            .touch(id, now.saturating_add(self.ttl_ms()), now)
-            .await
-        {
+        let Some(expires_at) = extension.into().target(now, self.ttl_ms()) else {
+            return self.live_record(id).await.map(|_| ());
+        };
+        match self.store.touch(id, expires_at, now).await {
             Ok(Touch::Extended) => Ok(()),
             Ok(Touch::Expired) => Err(NotLive::Expired),
             Ok(Touch::Missing) => Err(NotLive::Missing),

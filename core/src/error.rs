@@ -161,5 +161,17 @@ impl Error {
     }
 }
 
+/// Logs the detail of a failure whose client is not told it (`told` is what the client
+/// got instead: `internal error`, or a refusal such as `store unavailable`), at ERROR
+/// with a fresh `error_id`, and returns that id. The id is in the log only: it tells this
+/// failure's line from every other, e.g. to find it among a binding's own log lines.
+pub(crate) fn log_hidden_failure(detail: &dyn fmt::Display, told: &str) -> String {
+    // 32 random bits (from the same generator as session ids) are enough to tell failures
+    // apart in a log, and stay unique across processes and restarts, unlike a counter.
+    let error_id = format!("{:08x}", crate::SessionId::default().0 as u32);
+    tracing::error!(%error_id, error = %detail, "failure hidden from the client, which was told `{told}`");
+    error_id
+}
+
 /// The result type of the host API.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

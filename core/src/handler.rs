@@ -11,10 +11,11 @@ use socketioxide::extract::{AckSender, Event, TryData};
 
 use crate::ack::{send_ack, AllArgs, HandlerError, IntoReply, Reply};
 use crate::adapter::{Adapter, SocketRef};
-use crate::engine::{read, write, ConnectionFn, Core, EventFn, RawEvent, SessionIo};
+use crate::engine::{read, write, ConnectionFn, Core, EventFn, Extension, RawEvent, SessionIo};
 use crate::error::Refusal;
 use crate::session::Session;
-use crate::socket::{session_id_of, SocketHandle};
+use crate::socket::{session_id_of, token_expires_at_of, SocketHandle};
+use crate::store::now_ms;
 use crate::Value;
 
 /// One incoming event: its name, arguments, socket and session.
@@ -194,10 +195,17 @@ async fn dispatch(core: &Arc<Core>, raw: RawEvent) -> Option<Result<Reply, Handl
     };
     let handler = handler?;
     if let Some(id) = session_id_of(&raw.socket) {
+        // A token-admitted socket whose token expired runs nothing (its timer is about to
+        // disconnect it), and its activity never extends the session past the token.
+        let token_expires_at = token_expires_at_of(&raw.socket);
+        if token_expires_at.is_some_and(|at| at <= now_ms()) {
+            return Some(Err(HandlerError::new(Refusal::SessionExpired.message())));
+        }
         // Every event is checked against the session's current state: a session that
         // just expired or was destroyed elsewhere runs no handler.
-        let extend = core.config.extend_on_socket_activity;
-        if let Err(not_live) = core.check_live(id, extend).await {
+        let extension =
+            Extension::from(core.config.extend_on_socket_activity).until(token_expires_at);
+        if let Err(not_live) = core.check_live(id, extension).await {
             return Some(Err(HandlerError::new(Refusal::from(not_live).message())));
         }
     }

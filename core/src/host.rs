@@ -153,7 +153,7 @@ pub async fn check_handshake(
     let null = serde_json::Value::Null;
     io.0.check_handshake(headers, auth.unwrap_or(&null))
         .await
-        .map(|admitted| admitted.map(|(id, _)| id))
+        .map(|admitted| admitted.map(|a| a.id))
 }
 
 /// The engine's id for a session id as the host knows it: a sessionio id (its canonical

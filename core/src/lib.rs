@@ -98,8 +98,10 @@
 //!
 //! Each session with sockets here has one timer, due at its expiry instant: HTTP activity
 //! that moved the instant is seen then, and an expired session's sockets are told
-//! `"session expired"` and disconnected within a second, with no polling. A sweeper
-//! deletes old records. (`expiry`, `presence`)
+//! `"session expired"` and disconnected within a second, with no polling. A socket that
+//! connected with a token is told the same and disconnected at the token's expiry, and its
+//! events never extend the session past it. A sweeper deletes old records. (`expiry`,
+//! `presence`)
 //!
 //! ## 7. Stores
 //!

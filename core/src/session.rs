@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{Core, SessionIo};
+use crate::engine::{Core, Extension, SessionIo};
 use crate::error::{Error, Refusal, Result};
 use crate::store::{now_ms, Data, Record};
 use crate::SessionId;
@@ -120,8 +120,9 @@ impl SessionIo {
 pub struct Session {
     id: SessionId,
     core: Arc<Core>,
-    /// Whether writes through this handle count as activity and extend the session.
-    extends: bool,
+    /// How far writes through this handle extend the session (activity; for a
+    /// token-admitted socket's handle, never past its token's expiry).
+    extension: Extension,
     /// Set when the handle belongs to an HTTP request: regenerate/destroy then update
     /// the response's cookie.
     cookie: Option<Arc<ResponseCookie>>,
@@ -147,10 +148,17 @@ impl Session {
         Session {
             id,
             core,
-            extends,
+            extension: extends.into(),
             cookie,
             birth: None,
         }
+    }
+
+    /// This handle, with writes that extend the session only when the extension ends by
+    /// `limit` (unix ms, a token's expiry); `None` leaves it as it is.
+    pub(crate) fn extending_until(mut self, limit: Option<u64>) -> Self {
+        self.extension = self.extension.until(limit);
+        self
     }
 
     /// The handle of a request that came without a cookie: a fresh id, stored (and its
@@ -165,7 +173,7 @@ impl Session {
         Session {
             id,
             core,
-            extends: true,
+            extension: Extension::Ttl,
             cookie: Some(cookie),
             birth: Some(birth),
         }
@@ -320,15 +328,15 @@ impl Session {
     {
         let mut out = None;
         let ttl = self.core.ttl_ms();
-        let extends = self.extends;
+        let extension = self.extension;
         let mut mutation = |rec: &mut Record| {
             let now = now_ms();
             if rec.is_expired(now) {
                 return Err(Error::SessionExpired);
             }
             out = Some(f(&mut rec.data)?);
-            if extends {
-                rec.expires_at = rec.expires_at.max(now.saturating_add(ttl));
+            if let Some(target) = extension.target(now, ttl) {
+                rec.expires_at = rec.expires_at.max(target);
             }
             Ok(())
         };
@@ -395,8 +403,8 @@ impl Session {
             }
             let mut next = current.clone();
             next.data = data;
-            if self.extends {
-                next.expires_at = next.expires_at.max(now.saturating_add(ttl));
+            if let Some(target) = self.extension.target(now, ttl) {
+                next.expires_at = next.expires_at.max(target);
             }
             if self.core.store.replace(next, current.version).await? {
                 return Ok(out);
@@ -423,12 +431,13 @@ impl Session {
         if let (Some(slot), Some(cookie)) = (&self.cookie, self.core.set_cookie(new)) {
             slot.set(cookie);
         }
-        Ok(Session::new(
-            new,
-            self.core.clone(),
-            self.extends,
-            self.cookie.clone(),
-        ))
+        Ok(Session {
+            id: new,
+            core: self.core.clone(),
+            extension: self.extension,
+            cookie: self.cookie.clone(),
+            birth: None,
+        })
     }
 
     /// Deletes the session and disconnects all its sockets; returns how many. In an HTTP

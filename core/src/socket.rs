@@ -12,7 +12,7 @@ use crate::adapter::SocketRef;
 use crate::engine::Core;
 use crate::error::{Error, Result};
 use crate::session::Session;
-pub(crate) use crate::socket_state::{session_id_of, SocketState};
+pub(crate) use crate::socket_state::{session_id_of, token_expires_at_of, SocketState};
 use crate::{rooms, SessionId, Value};
 
 /// How long [`SocketHandle::emit_with_ack`] waits for the client when the host names no
@@ -135,11 +135,15 @@ impl SocketHandle {
         session_id_of(&self.socket)
     }
 
-    /// A live handle on the socket's session, `None` for an anonymous socket.
+    /// A live handle on the socket's session, `None` for an anonymous socket. For a
+    /// socket admitted by a token, writes through it extend the session only when the
+    /// extension ends by the token's expiry.
     pub fn session(&self) -> Option<Session> {
         let extends = self.core.config.extend_on_socket_activity;
-        self.session_id()
-            .map(|id| Session::new(id, self.core.clone(), extends, None))
+        let token_expires_at = token_expires_at_of(&self.socket);
+        self.session_id().map(|id| {
+            Session::new(id, self.core.clone(), extends, None).extending_until(token_expires_at)
+        })
     }
 
     /// The handshake details.

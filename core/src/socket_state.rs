@@ -2,8 +2,10 @@
 //! admitted to: read by the socket handle, the event dispatch and the engine's fan-out
 //! (which imports nothing that imports it back).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
+
+use tokio::task::AbortHandle;
 
 use crate::adapter::SocketRef;
 use crate::presence::Membership;
@@ -15,10 +17,46 @@ pub(crate) struct SocketState {
     pub(crate) membership: Option<Membership>,
     pub(crate) auth: serde_json::Value,
     pub(crate) time: SystemTime,
+    /// For a socket admitted by an `auth.token`: the token's expiry (unix ms). Its events
+    /// are refused from then on and never extend the session past it.
+    pub(crate) token_expires_at: Option<u64>,
+    /// The timer that disconnects a token-admitted socket at its token's expiry, set once
+    /// the socket is in its namespace (where the timer finds it by id).
+    pub(crate) token_timer: OnceLock<AbortHandle>,
+}
+
+impl SocketState {
+    /// The socket left: its place in the session's count is freed and its token timer
+    /// stopped (a timer of a long-lived token must not outlive a short-lived socket).
+    pub(crate) fn release(&self) {
+        if let Some(m) = &self.membership {
+            m.release();
+        }
+        if let Some(timer) = self.token_timer.get() {
+            timer.abort();
+        }
+    }
+}
+
+impl Drop for SocketState {
+    fn drop(&mut self) {
+        if let Some(timer) = self.token_timer.get() {
+            timer.abort();
+        }
+    }
 }
 
 /// The session of an admitted socket, `None` for an anonymous one (or one not admitted).
 pub(crate) fn session_id_of(socket: &SocketRef) -> Option<SessionId> {
     let state = socket.extensions.get::<Arc<SocketState>>()?;
     state.membership.as_ref().map(|m| m.id)
+}
+
+/// The expiry (unix ms) of the token an admitted socket connected with; `None` for a
+/// socket admitted by its cookie, an anonymous one, or one not admitted.
+pub(crate) fn token_expires_at_of(socket: &SocketRef) -> Option<u64> {
+    socket
+        .extensions
+        .get::<Arc<SocketState>>()?
+        .token_expires_at
 }

@@ -470,6 +470,79 @@ async fn token_handshakes_join_the_session() {
     assert!(io.issue_token(s.id(), Duration::ZERO).is_err());
 }
 
+/// Finding 5: a token's expiry was checked at the handshake only, and every event of its
+/// socket extended the session. A token-admitted socket is now told `session expired`
+/// and disconnected at the token's expiry, and its events (the dispatch's activity check
+/// and writes through its session handle) never extend the session past that instant.
+#[tokio::test]
+async fn finding_5_tokens_outlive_their_expiry_a_token_socket_leaves_at_it_and_never_extends_the_session(
+) {
+    // The session outlives the token unless the token socket's events extend it.
+    let io = builder().ttl(Duration::from_millis(3000)).build().unwrap();
+    io.on("incr", |ctx| async move {
+        Ok(ctx.require_session()?.increment("count", 1).await?)
+    });
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let session_expires_at = s.expires_at().await.unwrap();
+    let token_ttl = Duration::from_millis(1200);
+    let token = io.issue_token(s.id(), token_ttl).unwrap();
+    let token_expires_at = now_ms() + token_ttl.as_millis() as u64;
+    let (mut sock, r) = Client::connect(
+        addr,
+        None,
+        None,
+        Some(serde_json::json!({ "token": token })),
+    )
+    .await;
+    assert_eq!(r, Connect::Ok);
+    // Events every 100 ms: each would move the session's expiry 3 s past itself.
+    let deadline = Instant::now() + token_ttl + Duration::from_millis(2500);
+    let mut acked = 0;
+    let told_at = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the socket was still connected {} ms after its token expired",
+            now_ms().saturating_sub(token_expires_at)
+        );
+        sock.send(&format!(r#"42{acked}["incr"]"#)).await;
+        let answer = sock.recv_raw().await.expect("an answer");
+        if answer == r#"42["session expired",null]"# {
+            break now_ms();
+        }
+        assert_eq!(
+            answer,
+            format!("43{acked}[{}]", acked + 1),
+            "events work until then"
+        );
+        acked += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Later answers are acks of events sent at the same instant (refused or not); then
+    // the disconnect.
+    let mut next = sock.recv_raw().await;
+    while next.as_deref().is_some_and(|m| m.starts_with("43")) {
+        next = sock.recv_raw().await;
+    }
+    assert_eq!(next.as_deref(), Some("41"), "disconnected by the server");
+    assert!(
+        acked >= 5,
+        "only {acked} events were answered before the token expired"
+    );
+    assert!(
+        told_at + 50 >= token_expires_at,
+        "told {} ms before the token expired",
+        token_expires_at - told_at
+    );
+    assert!(
+        told_at <= token_expires_at + 1000,
+        "told {} ms after the token expired",
+        told_at - token_expires_at
+    );
+    // An extension by any of the events would have outlived the token: none was made.
+    assert_eq!(s.expires_at().await, Ok(session_expires_at));
+}
+
 #[tokio::test]
 async fn regenerate_keeps_data_disconnects_old_sockets_and_retires_the_old_id() {
     let io = builder().build().unwrap();
@@ -1143,6 +1216,81 @@ async fn another_session_system_plugs_in_through_the_identity_seam() {
     assert_eq!(a.recv_raw().await.unwrap(), r#"42["hello",1]"#);
     let (_, refused) = Client::connect(addr, Some("sessionio.sid=forged"), None, None).await;
     assert_eq!(refused, Connect::Refused("invalid session".into()));
+}
+
+/// Finding 3: internal error text reached clients — a corrupted Redis record answered the
+/// HTTP 503 body (and could answer an ack) with `store unavailable: redis: session …
+/// holds a bad record: EOF while parsing…`. Only chosen messages reach a client: the ack
+/// is `internal error`, the HTTP body the documented refusal `store unavailable`, and the
+/// detail goes to the log with an error id.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "current_thread")]
+async fn finding_3_internal_error_text_reaches_clients_a_corrupted_redis_record_answers_no_detail()
+{
+    use tower_service::Service as _;
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let redis = redis_server::RedisServer::start();
+    let io = builder().store_url(redis.url()).build().unwrap();
+    io.on("incr", |ctx| async move {
+        Ok(ctx.require_session()?.increment("count", 1).await?)
+    });
+    let app = axum::Router::new()
+        .route(
+            "/incr",
+            axum::routing::post(|session: sessionio::Session| async move {
+                let n = session.increment("count", 1).await?;
+                Ok::<_, sessionio::http::HttpError>(n.to_string())
+            }),
+        )
+        .layer(io.layer());
+    let (addr, _server) = server(&io).await;
+    let s = io.create_session().await.unwrap();
+    let c = cookie(&io, s.id());
+    let mut sock = connected(addr, &c).await;
+
+    // The session's record, corrupted in Redis: its data is cut-off JSON.
+    let key = format!("sessionio:session:{}", s.id());
+    let written = std::process::Command::new("redis-cli")
+        .args(["-u", &redis.url(), "HSET", &key, "data", r#"{"count":"#])
+        .output()
+        .expect("redis-cli");
+    assert!(written.status.success(), "redis-cli: {written:?}");
+    let leaks = |text: &str| text.contains("bad record") || text.contains("EOF while parsing");
+
+    sock.send(r#"421["incr"]"#).await;
+    let ack = sock.recv_raw().await.unwrap();
+    assert_eq!(ack, r#"431[{"error":"internal error"}]"#);
+
+    let request = http::Request::post("/incr")
+        .header("cookie", &c)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.clone().call(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert!(!leaks(&body), "the HTTP body leaks the detail: {body}");
+    assert_eq!((status.as_u16(), &*body), (503, "store unavailable"));
+
+    let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    let lines = logged.lines().filter(|l| leaks(l)).collect::<Vec<_>>();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the ack's and the HTTP answer's detail are logged: {logged}"
+    );
+    assert!(
+        lines.iter().all(|l| l.contains("error_id=")),
+        "each with an error id: {logged}"
+    );
 }
 
 /// The engine's store is bounded: a session handle's write past `max_session_bytes`

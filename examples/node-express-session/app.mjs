@@ -11,7 +11,8 @@
 // cookie's maxAge: inactivity timeout, default 30 min), SESSION_SECRET (default: random at
 // every start), SESSION_SECRETS (comma-separated, for rotation: the first signs, all are
 // accepted; instead of SESSION_SECRET), ALLOWED_ORIGINS (comma-separated, besides this
-// app's own), MAX_CONNECTIONS_PER_SESSION (default 32), REDIS_URL (connect-redis as
+// app's own), MAX_CONNECTIONS_PER_SESSION (default 32), TOKEN_TTL_MS (lifetime of the
+// tokens GET /token issues, default 60 000), REDIS_URL (connect-redis as
 // express-session's store, which sessionio reads directly, and sessionio's processes
 // linked through that Redis; give every process the same secret).
 import { randomBytes } from 'node:crypto';
@@ -26,6 +27,7 @@ import { HandlerError, SessionIo, StoreUnavailableError } from 'sessionio';
 const PORT = Number(process.env.PORT ?? 3000);
 const SOCKET_PORT = Number(process.env.SOCKET_PORT ?? 3001);
 const TTL_MS = Number(process.env.SESSION_TTL_MS ?? 30 * 60 * 1000);
+const TOKEN_TTL_MS = Number(process.env.TOKEN_TTL_MS ?? 60_000);
 const REDIS_URL = process.env.REDIS_URL || undefined;
 const COOKIE_NAME = 'connect.sid'; // express-session's default `name`
 const INDEX = readFileSync(new URL('./public/index.html', import.meta.url), 'utf8');
@@ -133,7 +135,7 @@ app.post('/incr', async (req, res) => {
 
 // A token for clients that cannot send the cookie (they pass it as `auth.token`).
 app.get('/token', (req, res) => {
-  res.type('text').send(rt.issueToken(req.session.id, 60_000));
+  res.type('text').send(rt.issueToken(req.session.id, TOKEN_TTL_MS));
 });
 
 /** Whether the request came with a session cookie (past the guard: a live session's). */

@@ -6,7 +6,8 @@
 // Environment: PORT (default 3000), SOCKET_PORT (default 3001), SESSION_TTL_MS
 // (inactivity timeout, default 30 min), SESSION_SECRET (default: random at every start),
 // ALLOWED_ORIGINS (comma-separated, besides this app's own), MAX_CONNECTIONS_PER_SESSION
-// (default 32), MAX_SESSIONS (sessions the store may hold, default 1 000 000; past it a new
+// (default 32), TOKEN_TTL_MS (lifetime of the tokens GET /token issues, default 60 000),
+// MAX_SESSIONS (sessions the store may hold, default 1 000 000; past it a new
 // session is answered 503 "too many sessions"), SESSION_STORE_URL (`memory://` by default, or `sqlite://<file>` to keep
 // sessions across restarts), REDIS_URL (several processes on one Redis: sessions in it, and
 // notifications and logouts reach the sockets of every process; same as
@@ -19,6 +20,7 @@ import { HandlerError, SessionIo, StoreUnavailableError, TooManySessionsError } 
 
 const PORT = Number(process.env.PORT ?? 3000);
 const SOCKET_PORT = Number(process.env.SOCKET_PORT ?? 3001);
+const TOKEN_TTL_MS = Number(process.env.TOKEN_TTL_MS ?? 60_000);
 const INDEX = readFileSync(new URL('./public/index.html', import.meta.url), 'utf8');
 const SOCKET_IO_JS = createRequire(import.meta.url).resolve('socket.io-client/dist/socket.io.js');
 
@@ -88,7 +90,7 @@ app.post('/logout', rt.express({ optional: true }), async (req, res) => {
 // A token for clients that cannot send the cookie (they pass it as `auth.token`).
 app.get('/token', session, async (req, res) => {
   await req.session.save();
-  res.type('text').send(rt.issueToken(req.sessionId, 60_000));
+  res.type('text').send(rt.issueToken(req.sessionId, TOKEN_TTL_MS));
 });
 
 // Past MAX_SESSIONS a new session is refused: answer the engine's status and message.

@@ -8,8 +8,9 @@ Run: ``python examples/python-fastapi/app.py``. Environment: ``PORT`` (default 3
 free port), ``SOCKET_PORT`` (default 3001), ``SESSION_TTL_MS`` (inactivity timeout, default
 30 min), ``SESSION_SECRET`` (default: random at every start), ``ALLOWED_ORIGINS``
 (comma-separated, added to the page's own origins), ``MAX_CONNECTIONS_PER_SESSION``
-(default 32), ``MAX_SESSIONS`` (sessions the store may hold, default 1 000 000; past it a
-new session is answered 503 ``too many sessions``), ``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
+(default 32), ``TOKEN_TTL_MS`` (lifetime of the tokens ``GET /token`` issues, default 60 000),
+``MAX_SESSIONS`` (sessions the store may hold, default 1 000 000; past it a new session is
+answered 503 ``too many sessions``), ``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
 sessions across restarts), ``REDIS_URL`` (several processes on one Redis: sessions in it,
 and notifications and logouts reach the sockets of every process; same as
 ``SESSION_STORE_URL=redis://...``; give every process the same ``SESSION_SECRET``),
@@ -104,6 +105,7 @@ def create_sessionio(http_port: int) -> SessionIo:
 
 def create_app(rt: SessionIo) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    token_ttl = env_int("TOKEN_TTL_MS", 60_000) / 1000
     app.add_middleware(SessionMiddleware, sessionio=rt)
 
     # Sessions are created lazily (by their first write, or save). The page opens a
@@ -132,7 +134,7 @@ def create_app(rt: SessionIo) -> FastAPI:
     @app.get("/token")
     async def token(session: SessionDep) -> PlainTextResponse:
         await session.save()
-        return PlainTextResponse(rt.issue_token(session.id, 60))
+        return PlainTextResponse(rt.issue_token(session.id, token_ttl))
 
     # A health check: it does not touch the session, so it stores none and sends no cookie.
     @app.get("/health")

@@ -10,8 +10,9 @@ Run: ``python examples/python-flask/app.py``. Environment: ``PORT`` (default 300
 free port), ``SOCKET_PORT`` (default 3001), ``SESSION_TTL_MS`` (inactivity timeout, default
 30 min), ``SESSION_SECRET`` (default: random at every start), ``ALLOWED_ORIGINS``
 (comma-separated, added to the page's own origins), ``MAX_CONNECTIONS_PER_SESSION``
-(default 32), ``MAX_SESSIONS`` (sessions the store may hold, default 1 000 000; past it a
-new session is answered 503 ``too many sessions``), ``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
+(default 32), ``TOKEN_TTL_MS`` (lifetime of the tokens ``GET /token`` issues, default 60 000),
+``MAX_SESSIONS`` (sessions the store may hold, default 1 000 000; past it a new session is
+answered 503 ``too many sessions``), ``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
 sessions across restarts), ``REDIS_URL`` (several processes on one Redis: sessions in it,
 and notifications and logouts reach the sockets of every process; same as
 ``SESSION_STORE_URL=redis://...``; give every process the same ``SESSION_SECRET``),
@@ -101,6 +102,7 @@ def create_sessionio(http_port: int) -> SessionIo:
 
 def create_app(rt: SessionIo) -> Flask:
     app = Flask(__name__)
+    token_ttl = env_int("TOKEN_TTL_MS", 60_000) / 1000
     init_flask(app, rt)
 
     # Sessions are created lazily (by their first write, or save). The page opens a
@@ -134,7 +136,7 @@ def create_app(rt: SessionIo) -> Flask:
     def token() -> Response:
         session = current_session()
         session.save_sync()
-        return Response(rt.issue_token(session.id, 60), mimetype="text/plain")
+        return Response(rt.issue_token(session.id, token_ttl), mimetype="text/plain")
 
     # A health check: it does not touch the session, so it stores none and sends no cookie.
     @app.get("/health")

@@ -7,9 +7,10 @@ use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
+use crate::ack::INTERNAL_ERROR;
 use crate::admission::cookie_header;
 use crate::engine::{Core, SessionIo};
-use crate::error::{Error, Refusal};
+use crate::error::{log_hidden_failure, Error, Refusal};
 use crate::session::{ResponseCookie, Session};
 
 /// Request extension placed by the layer for the extractors.
@@ -118,8 +119,18 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionIo {
     }
 }
 
-/// An error for HTTP handlers: the engine's [`Error`] as a response with its
-/// [`http_status`](Error::http_status).
+/// An error for HTTP handlers: the engine's [`Error`] as a response. The client is told
+/// only a documented refusal — 401 `invalid session` (session not found), 401
+/// `session expired`, 503 `store unavailable` — or 500 `internal error`; never the
+/// error's own text (a store's connection string, a corrupted record's parse error).
+/// What it is not told is logged with an error id.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// let store = sessionio::Error::StoreUnavailable("redis://secret@db: bad record".into());
+/// let response = sessionio::http::HttpError(store).into_response();
+/// assert_eq!(response.status(), 503);
+/// ```
 #[derive(Debug)]
 pub struct HttpError(pub Error);
 
@@ -131,13 +142,33 @@ impl From<Error> for HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = match &self.0 {
-            Error::SessionNotFound => Refusal::InvalidSession.message().to_owned(),
-            e => e.to_string(),
+        let refusal = match &self.0 {
+            Error::SessionNotFound => Refusal::InvalidSession,
+            Error::SessionExpired => Refusal::SessionExpired,
+            Error::StoreUnavailable(_) => Refusal::StoreUnavailable,
+            // A documented message of its own (`max_sessions`), with no detail in it.
+            Error::TooManySessions => {
+                let status = StatusCode::from_u16(self.0.http_status())
+                    .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                return (status, self.0.to_string()).into_response();
+            }
+            // A bad value, a conflict, a bad id or a server error here is the host's or
+            // the engine's failure, not the client's: nothing of it is the client's to see.
+            e => {
+                log_hidden_failure(&format_args!("an HTTP handler failed: {e}"), INTERNAL_ERROR);
+                return (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR).into_response();
+            }
         };
-        (status, body).into_response()
+        if let Error::StoreUnavailable(detail) = &self.0 {
+            log_hidden_failure(
+                &format_args!("an HTTP handler's store failed: {detail}"),
+                refusal.message(),
+            );
+        }
+        // Unlike a refused cookie, the response keeps the cookie: the handler ran.
+        let status =
+            StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        (status, refusal.message()).into_response()
     }
 }
 

@@ -4,7 +4,8 @@
 //! Environment: `PORT` (default 3000, 0 = any free port), `SESSION_TTL_MS` (inactivity
 //! timeout, default 30 min), `SESSION_SECRET` (default: random at every start),
 //! `ALLOWED_ORIGINS` (comma-separated, added to the server's own origins),
-//! `MAX_CONNECTIONS_PER_SESSION` (default 32), `SESSION_STORE_URL` (`memory://` by
+//! `MAX_CONNECTIONS_PER_SESSION` (default 32), `TOKEN_TTL_MS` (lifetime of the tokens
+//! `GET /token` issues, default 60 000), `SESSION_STORE_URL` (`memory://` by
 //! default, or `sqlite://<file>` to keep sessions across restarts), `REDIS_URL` (several
 //! processes on one Redis: sessions in it, and notifications and logouts reach the
 //! sockets of every process; same as `SESSION_STORE_URL=redis://…`), `SOCKET_IO_CLIENT_JS`
@@ -68,6 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = env_or("PORT", 3000)?;
     let ttl_ms: u64 = env_or("SESSION_TTL_MS", 30 * 60 * 1000)?;
     let max_conn: usize = env_or("MAX_CONNECTIONS_PER_SESSION", 32)?;
+    let token_ttl = Duration::from_millis(env_or("TOKEN_TTL_MS", 60_000)?);
     // Two random 128-bit ids make a 44-character secret: fine for a demo whose memory
     // store forgets every session at restart anyway.
     let secret = std::env::var("SESSION_SECRET")
@@ -159,7 +161,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/", get(index))
         .route("/incr", post(incr))
         .route("/logout", post(logout))
-        .route("/token", get(token))
+        .route(
+            "/token",
+            get(move |session: Session, io: SessionIo| token(session, io, token_ttl)),
+        )
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/assets/socket.io.min.js", get(socket_io_client))
@@ -202,9 +207,9 @@ async fn logout(session: Result<Session, SessionRejection>) -> Result<StatusCode
 }
 
 /// A token for clients that cannot send the cookie (they pass it as `auth.token`).
-async fn token(session: Session, io: SessionIo) -> Result<String, HttpError> {
+async fn token(session: Session, io: SessionIo, ttl: Duration) -> Result<String, HttpError> {
     session.save().await?;
-    Ok(io.issue_token(session.id(), Duration::from_secs(60))?)
+    Ok(io.issue_token(session.id(), ttl)?)
 }
 
 /// A health check: touches no session, so it stores none and sends no cookie.
