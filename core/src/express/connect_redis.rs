@@ -16,11 +16,15 @@
 //! `1e+21`, `0.000001`, `3` for a float 3.0), so either side may write a session.
 //!
 //! Because `touch` leaves the stored `cookie.expires` behind, [`get`](ExpressBackend::get)
-//! reports the key's real expiry: when the key outlives the stored `cookie.expires` by more
-//! than the second connect-redis rounds to, `cookie.expires` is replaced by the key's
-//! expiry (`now + PTTL`). Without that, a session kept alive by express-session's (or
-//! sessionio's) touches would look expired once its last full save is older than its
-//! `maxAge`.
+//! reports the key's real expiry: `cookie.expires` is replaced by the key's expiry
+//! (`now + PTTL`). Without that, a session kept alive by express-session's (or sessionio's)
+//! touches would look expired once its last full save is older than its `maxAge`.
+//!
+//! sessionio's own `set` stores that expiry to the millisecond (`SET … PX`), where
+//! connect-redis rounds up to the second (`EX`): a write read-modify-writes the session it
+//! got from `get`, so with rounding each write would move the expiry up to a second later,
+//! and a socket writing every few hundred milliseconds would keep the session alive for
+//! ever. A write never moves the expiry; only `touch` does.
 //!
 //! **Faults.** Nothing is connected until the first call. Every call is bounded by
 //! [`CALL_TIMEOUT`](crate::store::redis_link::CALL_TIMEOUT) (2 s): a stopped or unreachable Redis yields `store unavailable` within it,
@@ -232,6 +236,15 @@ fn with_key_expiry(mut session: Value, pttl_ms: i64, now: u64) -> Value {
     session
 }
 
+/// How long a key written by [`ConnectRedis::set`] lives.
+#[derive(Clone, Copy)]
+enum Expiry {
+    /// Until the cookie's `expires`, to the millisecond.
+    Ms(i64),
+    /// connect-redis's `ttl` option, for a cookie without `expires`.
+    Seconds(i64),
+}
+
 impl ExpressBackend for ConnectRedis {
     /// `GET <prefix><sid>` and `JSON.parse`; `None` for a missing (or empty) value.
     fn get(&self, sid: String) -> BoxFuture<'_, Result<Option<Value>>> {
@@ -256,12 +269,18 @@ impl ExpressBackend for ConnectRedis {
         })
     }
 
-    /// `SET <prefix><sid> JSON.stringify(session) EX ttl`, or `DEL` when `ttl <= 0`.
+    /// `SET <prefix><sid> JSON.stringify(session) PX ms` with `ms` the time to
+    /// `cookie.expires` (connect-redis's `EX ttl`, to the millisecond: see the module
+    /// docs), `EX ttl` for a cookie without expiry, or `DEL` when the session has expired.
     fn set(&self, sid: String, session: Value) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let key = self.key(&sid);
-            let ttl = self.ttl_of(&session, now_ms())?;
-            if ttl <= 0 {
+            let now = now_ms();
+            let expiry = match cookie_expiry(&session)? {
+                Some(expires) => Expiry::Ms((expires - now as f64).ceil() as i64),
+                None => Expiry::Seconds(self.ttl_of(&session, now)?),
+            };
+            if matches!(expiry, Expiry::Ms(ms) | Expiry::Seconds(ms) if ms <= 0) {
                 return self.destroy(sid).await;
             }
             let value = stringify(&session)?;
@@ -270,8 +289,14 @@ impl ExpressBackend for ConnectRedis {
                 .call(|mut conn| {
                     let mut cmd = redis::cmd("SET");
                     cmd.arg(&key).arg(&value);
-                    if !disable_ttl {
-                        cmd.arg("EX").arg(ttl);
+                    match expiry {
+                        _ if disable_ttl => {}
+                        Expiry::Ms(ms) => {
+                            cmd.arg("PX").arg(ms);
+                        }
+                        Expiry::Seconds(s) => {
+                            cmd.arg("EX").arg(s);
+                        }
                     }
                     async move { cmd.query_async::<()>(&mut conn).await }
                 })
@@ -412,8 +437,27 @@ mod tests {
             .await
             .unwrap();
         let ms = pttl(&mut conn, "sess:a").await;
-        // ceil((expires - now) / 1000) seconds: 600 s, less the time taken.
+        // expires - now, to the millisecond: 600 s, less the time taken.
         assert!((595_000..=600_000).contains(&ms), "PTTL {ms}");
+
+        // Writes read-modify-write the session `get` gave: they never move its expiry
+        // (rounded up to the second, each one moved it up to a second later).
+        store
+            .set("w".into(), session(Some(now_ms() + 3_000)))
+            .await
+            .unwrap();
+        let started = now_ms();
+        for _ in 0..5 {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            let read = store.get("w".into()).await.unwrap().unwrap();
+            store.set("w".into(), read).await.unwrap();
+        }
+        let left = pttl(&mut conn, "sess:w").await;
+        let elapsed = (now_ms() - started) as i64;
+        assert!(
+            left <= 3_000 - elapsed + 5,
+            "5 writes in {elapsed} ms left {left} ms: they moved the expiry"
+        );
 
         // No expires: connect-redis's ttl option (86400 s by default).
         store.set("b".into(), session(None)).await.unwrap();
