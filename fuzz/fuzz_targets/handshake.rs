@@ -48,9 +48,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let auth: Option<serde_json::Value> = serde_json::from_slice(&data[head_len..]).ok();
 
-    let outcome = fixture
-        .rt
-        .block_on(sessionio::host::check_handshake(&fixture.io, &headers, auth.as_ref()));
+    let outcome = fixture.rt.block_on(sessionio::host::check_handshake(
+        &fixture.io,
+        &headers,
+        auth.as_ref(),
+    ));
 
     let origin_allowed = headers
         .get(http::header::ORIGIN)
@@ -97,10 +99,14 @@ fuzz_target!(|data: &[u8]| {
             assert!(cookie_presented || token_presented, "{}", context())
         }
         Err(Refusal::OriginNotAllowed) => {}
-        // `invalid auth payload` is the connect middleware's, before this check.
+        // `invalid auth payload` is the connect middleware's, before this check; the
+        // pending-handshake bounds are the tower layer's, before the engine.
         Err(
-            other
-            @ (Refusal::StoreUnavailable | Refusal::TooManyConnections | Refusal::InvalidAuth),
+            other @ (Refusal::StoreUnavailable
+            | Refusal::TooManyConnections
+            | Refusal::InvalidAuth
+            | Refusal::TooManyPendingHandshakes
+            | Refusal::ServerBusy),
         ) => {
             panic!("unexpected refusal {other:?}: {}", context())
         }

@@ -75,9 +75,17 @@ pub fn handshake_fixture() -> &'static HandshakeFixture {
             // The fixed-id records behave as sessions made by `create_session`.
             io.session(LIVE).await.expect("LIVE is a live session");
             let mut headers = http::HeaderMap::new();
-            let cookie = |id| format!("{COOKIE_NAME}={}", sessionio::host::signer(&io).sign_cookie(&id));
+            let cookie = |id| {
+                format!(
+                    "{COOKIE_NAME}={}",
+                    sessionio::host::signer(&io).sign_cookie(&id)
+                )
+            };
             headers.insert(http::header::COOKIE, cookie(LIVE).parse().unwrap());
-            assert_eq!(sessionio::host::check_handshake(&io, &headers, None).await, Ok(Some(LIVE)));
+            assert_eq!(
+                sessionio::host::check_handshake(&io, &headers, None).await,
+                Ok(Some(LIVE))
+            );
             headers.insert(http::header::COOKIE, cookie(EXPIRED).parse().unwrap());
             assert_eq!(
                 sessionio::host::check_handshake(&io, &headers, None).await,
@@ -86,9 +94,12 @@ pub fn handshake_fixture() -> &'static HandshakeFixture {
             let real = io.create_session().await.expect("create_session");
             headers.insert(
                 http::header::COOKIE,
-                format!("{COOKIE_NAME}={}", sessionio::host::signer(&io).sign_cookie(&real.id()))
-                    .parse()
-                    .unwrap(),
+                format!(
+                    "{COOKIE_NAME}={}",
+                    sessionio::host::signer(&io).sign_cookie(&real.id())
+                )
+                .parse()
+                .unwrap(),
             );
             assert_eq!(
                 sessionio::host::check_handshake(&io, &headers, None).await,
