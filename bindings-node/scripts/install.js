@@ -1,17 +1,22 @@
 #!/usr/bin/env node
 'use strict';
-// npm's `install` step: builds the native addon from source with cargo and copies it
-// beside the JS loader (`sessionio.<platform>-<arch>.node`). Dependency-free on purpose:
-// npm does not install a linked folder's own dependencies before running this.
+// npm's `install` step. With this platform's prebuilt package installed (e.g.
+// `sessionio-linux-x64-gnu`, an optional dependency) there is nothing to do. Otherwise it
+// builds the native addon from source with cargo and copies it beside the JS loader
+// (`sessionio.<platform>.node`, e.g. `sessionio.linux-x64-gnu.node`); with no cargo either,
+// it fails with the loader's one message (NativeAddonMissingError). `--build` builds even
+// when a prebuilt is there (the loader uses it after a prebuilt failed to load).
+// Dependency-free on purpose: npm does not install a linked folder's own dependencies
+// before running this.
 //
 // Environment:
 //   SESSIONIO_CARGO_PROFILE  cargo profile, `release` by default (`dev` reuses a debug build)
 //   SESSIONIO_SKIP_BUILD=1   do nothing (the addon is provided another way)
 //   CARGO                    the cargo binary (default `cargo` on PATH)
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { nativeFileName } = require('../lib/native');
+const { NativeAddonMissingError, cargoVersion, localBuildPath, prebuiltPath } = require('../lib/native');
 
 const PKG_DIR = path.resolve(__dirname, '..');
 const CRATE = 'sessionio-node';
@@ -48,10 +53,16 @@ function findManifest() {
 
 function main() {
   if (process.env.SESSIONIO_SKIP_BUILD) return;
+  const forced = process.argv.includes('--build');
+  if (!forced && prebuiltPath()) return;
   const cargo = process.env.CARGO || 'cargo';
-  const version = spawnSync(cargo, ['--version'], { encoding: 'utf8' });
-  if (version.error || version.status !== 0) {
-    fail(`\`${cargo} --version\` failed: the native addon is built from source, so Rust (cargo ≥ 1.88) must be installed.`);
+  if (cargoVersion() === null) {
+    if (!forced && fs.existsSync(localBuildPath())) {
+      console.error(`sessionio: no cargo to rebuild it; keeping the local build ${localBuildPath()}`);
+      return;
+    }
+    console.error(new NativeAddonMissingError().message);
+    process.exit(1);
   }
   const profile = process.env.SESSIONIO_CARGO_PROFILE || 'release';
   const manifest = findManifest();
@@ -81,7 +92,7 @@ function main() {
   child.on('close', (code) => {
     if (code !== 0) fail(`cargo build failed (exit code ${code}); see its output above.`);
     if (!library) fail('cargo built nothing named sessionio_node (no cdylib in its output).');
-    const dest = path.join(PKG_DIR, nativeFileName());
+    const dest = localBuildPath();
     // Copy then rename: a process that has the old addon loaded keeps a valid file.
     const tmp = `${dest}.${process.pid}.tmp`;
     fs.copyFileSync(library, tmp);
