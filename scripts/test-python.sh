@@ -24,7 +24,7 @@ step "maturin develop (the sessionio package, dev build)"
 step "mypy --strict (package and examples)"
 # One run per example: both are named app.py. The cache stays in the venv.
 mypy=("$VENV/bin/mypy" --strict --cache-dir "$VENV/.mypy_cache")
-"${mypy[@]}" bindings-python/sessionio bindings-python/bench/notify_bench.py
+"${mypy[@]}" bindings-python/sessionio bindings-python/bench/notify_bench.py bindings-python/build_backend
 "${mypy[@]}" examples/python-fastapi/app.py
 "${mypy[@]}" examples/python-flask/app.py
 
