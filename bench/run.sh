@@ -62,7 +62,12 @@ rm -rf bench/out/wheels
 "$venv/bin/python" bindings-python/bench/notify_bench.py --json bench/out/python-notify.json
 includes+=(--include bench/out/python-notify.json)
 
+step "install size and cold start (scripts/package.sh, node bench/install.mjs)"
+bash scripts/package.sh --allow-dirty
+node bench/install.mjs --out bench/out/install.md
+
 step "writing BENCHMARKS.md"
 target/release/sessionio-bench report --results bench/out/results.json "${includes[@]}" \
   --cluster bench/out/cluster.json --append bench/memory.md --append bench/handshake.md \
+  --append bench/out/install.md \
   --markdown BENCHMARKS.md --svg bench/rss.svg --command "bash bench/run.sh"

@@ -5,8 +5,10 @@
 # Node and Python bindings (scripts/test-node.sh, scripts/test-python.sh: their own tests,
 # then the end-to-end suite against examples/node-express, python-fastapi, python-flask).
 # Installs what it needs (npm packages, a Python venv, chromium, redis-server) on a fresh
-# machine; every redis-server it uses is its own, on a free loopback port. Ends with a
-# short fuzz run (scripts/fuzz.sh --short) and a 2-minute soak (scripts/soak.sh).
+# machine; every redis-server it uses is its own, on a free loopback port. Then the release
+# packages (scripts/test-package.sh: scripts/package.sh, installed and run with cargo off
+# PATH). Ends with a short fuzz run (scripts/fuzz.sh --short) and a 2-minute soak
+# (scripts/soak.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +71,11 @@ step "two nodes on one Redis, and Redis killed and restarted under them (tests/c
 # The bindings: their own tests, then the same end-to-end suite against their examples.
 bash scripts/test-node.sh
 bash scripts/test-python.sh
+
+# The one release build of the run: dist/ (npm tarballs, wheel, sdist, crate), then
+# installs and the e2e contract without cargo on PATH. --allow-dirty: a local run may have
+# uncommitted changes (a fresh clone has none).
+bash scripts/test-package.sh --allow-dirty
 
 step "host contract across languages: one handshake, one bad option — Rust, Node and Python agree (tests/contract)"
 (cd tests && node --test contract/)
