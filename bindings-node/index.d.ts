@@ -275,14 +275,26 @@ export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next
 
 export declare class SessionIo {
   private constructor();
-  /** Checks the options, builds the engine and starts its Socket.IO server. */
+  /** Checks the options, builds the engine and starts its Socket.IO server on a port of its own. */
   static start(options?: StartOptions): Promise<SessionIo>;
-  /** The Socket.IO server's port. */
-  readonly port: number;
-  /** The Socket.IO server's bound address. */
-  readonly host: string;
-  /** The Socket.IO server's URL, e.g. `http://127.0.0.1:3001`. */
-  readonly url: string;
+  /**
+   * Checks the options and builds the engine without a port of its own: serve Socket.IO
+   * on the app's server with `attach(server)`.
+   */
+  static create(options?: StartOptions): Promise<SessionIo>;
+  /**
+   * Serves Socket.IO on `server`'s port: requests and websocket upgrades under the engine
+   * path go to the engine (websocket connections are handed over whole), the rest to the
+   * server's other listeners. Closing the server closes the engine. An `https.Server` is
+   * refused with an `InvalidConfigError` (terminate TLS in front, or use `start({ port })`).
+   */
+  attach(server: import('node:http').Server): this;
+  /** The engine's own Socket.IO server's port; `null` for an engine made by `create`. */
+  readonly port: number | null;
+  /** The engine's own Socket.IO server's bound address; `null` without one. */
+  readonly host: string | null;
+  /** The engine's own Socket.IO server's URL, e.g. `http://127.0.0.1:3001`; `null` without one. */
+  readonly url: string | null;
   /**
    * Express middleware: `req.session` and `req.sessionId` from the cookie, or, without
    * one, a new session that its first write or `save()` stores (the response then sets its

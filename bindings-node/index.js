@@ -6,6 +6,7 @@ const errors = require('./lib/errors');
 const { Session } = require('./lib/session');
 const { Socket, DEFAULT_ACK_TIMEOUT_MS } = require('./lib/socket');
 const { middleware, guard } = require('./lib/express');
+const { attach } = require('./lib/attach');
 
 const { call, HandlerError, InvalidValueError } = errors;
 
@@ -93,40 +94,70 @@ class SessionIo {
   #closing;
   #expressMode;
 
-  /** Use `SessionIo.start(options)`. */
+  /** Use `SessionIo.start(options)` or `SessionIo.create(options)`. */
   constructor(nativeEngine, expressMode = false) {
     this.#native = nativeEngine;
     this.#expressMode = expressMode;
     // The engine runs on its own threads, which Node does not see: like a listening
-    // `http.Server`, a running engine keeps the process alive until `close()`.
-    this.#keepAlive = setInterval(() => {}, MAX_TIMER_MS);
+    // `http.Server`, an engine with its own port keeps the process alive until `close()`.
+    // (An attached engine serves through the app's server, which does that itself.)
+    if (nativeEngine.port != null) this.#keepAlive = setInterval(() => {}, MAX_TIMER_MS);
   }
 
   /**
-   * Checks the options, builds the engine and starts its Socket.IO server.
+   * Checks the options, builds the engine and starts its Socket.IO server on a port of
+   * its own (`port`, `host`).
    * @param {import('./index').StartOptions} [options]
    */
   static async start(options = {}) {
-    const [nativeOptions, store] = takeExpressStore(options ?? {});
-    const expressMode = options != null && options.expressSession != null;
-    return new SessionIo(
-      await call(() => native.start(nativeOptions, store?.call, store?.hasTouch)),
-      expressMode,
-    );
+    return SessionIo.#build(native.start, options);
   }
 
-  /** The Socket.IO server's port. */
+  /**
+   * Checks the options and builds the engine, without a port of its own: serve it on the
+   * app's server with `attach(server)`. (`port` and `host` are not used.)
+   * @param {import('./index').StartOptions} [options]
+   */
+  static async create(options = {}) {
+    return SessionIo.#build(native.create, options);
+  }
+
+  static async #build(make, options) {
+    const [nativeOptions, store] = takeExpressStore(options ?? {});
+    const expressMode = options != null && options.expressSession != null;
+    return new SessionIo(await call(() => make(nativeOptions, store?.call, store?.hasTouch)), expressMode);
+  }
+
+  /**
+   * Serves Socket.IO on `server` (an `http.Server`: what `app.listen()` or
+   * `http.createServer(app)` returns), on its port: requests and websocket upgrades under
+   * the engine path go to the engine, the rest to the listeners the server already has
+   * (attach after adding other `upgrade` listeners). Websocket connections are handed
+   * to the engine whole. Closing the server closes the engine. An `https.Server` is
+   * refused (`InvalidConfigError`): terminate TLS in front, or use `start({ port })`.
+   * @param {import('node:http').Server} server
+   * @returns {this}
+   */
+  attach(server) {
+    attach(this.#native, server, () => {
+      this.close().catch((err) => console.error('sessionio: closing the engine with its server failed:', err));
+    });
+    return this;
+  }
+
+  /** The port of the engine's own Socket.IO server; `null` for an engine made by `create`. */
   get port() {
     return this.#native.port;
   }
 
-  /** The Socket.IO server's host address. */
+  /** The host address of the engine's own Socket.IO server; `null` without one. */
   get host() {
     return this.#native.host;
   }
 
-  /** The Socket.IO server's URL, e.g. `http://127.0.0.1:3001`. */
+  /** The engine's own Socket.IO server's URL, e.g. `http://127.0.0.1:3001`; `null` without one. */
   get url() {
+    if (this.host == null) return null;
     const host = this.host.includes(':') ? `[${this.host}]` : this.host;
     return `http://${host}:${this.port}`;
   }

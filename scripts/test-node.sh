@@ -28,7 +28,10 @@ npm ci --prefix tests --no-audit --no-fund --loglevel=error
 step "node binding tests (node --test bindings-node/test/*.test.mjs)"
 (cd bindings-node && node --test test/*.test.mjs)
 
-step "end-to-end contract against examples/node-express"
+step "end-to-end contract against examples/node-express on one port (rt.attach(server), the default)"
+(cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/)
+
+step "end-to-end contract against examples/node-express on two ports (SOCKET_PORT: the engine's own port)"
 (cd tests && SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/)
 
 step "examples/node-express-session: npm ci"

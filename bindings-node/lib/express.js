@@ -46,7 +46,12 @@ function answerRefusal(res, refusal) {
 
 /** The engine's cross-site request forgery check: the refusal to answer, or null. */
 function crossSiteRefusal(native, req) {
-  return native.checkRequestSite(req.method, req.headers.origin ?? null, req.headers['sec-fetch-site'] ?? null);
+  return native.checkRequestSite(
+    req.method,
+    req.headers.origin ?? null,
+    req.headers['sec-fetch-site'] ?? null,
+    req.headers.host ?? null,
+  );
 }
 
 /**

@@ -3,6 +3,7 @@
 //! sessions, cookies, rooms and timers stays in the core. The idiomatic JavaScript API
 //! (Express middleware, error classes, typings) is the small JS layer in `lib/`.
 
+mod attach;
 mod callbacks;
 mod errors;
 mod express;
@@ -59,6 +60,30 @@ pub fn start<'env>(
     store_call: Option<JsCallback<'_>>,
     store_has_touch: Option<bool>,
 ) -> napi::Result<Ready<'env, NativeSessionIo>> {
+    build(env, options, store_call, store_has_touch, true)
+}
+
+/// Builds the engine without a port of its own, for `attach` (Socket.IO through the
+/// host's `http.Server`); the arguments are `start`'s.
+#[napi(
+    ts_args_type = "options?: Record<string, unknown>, storeCall?: (op: string, sid: string, session: string | null) => Promise<unknown[]>, storeHasTouch?: boolean"
+)]
+pub fn create<'env>(
+    env: &'env Env,
+    options: Option<JsValueIn>,
+    store_call: Option<JsCallback<'_>>,
+    store_has_touch: Option<bool>,
+) -> napi::Result<Ready<'env, NativeSessionIo>> {
+    build(env, options, store_call, store_has_touch, false)
+}
+
+fn build<'env>(
+    env: &'env Env,
+    options: Option<JsValueIn>,
+    store_call: Option<JsCallback<'_>>,
+    store_has_touch: Option<bool>,
+    own_port: bool,
+) -> napi::Result<Ready<'env, NativeSessionIo>> {
     let store = match &store_call {
         Some(f) => Some(
             Arc::new(express::JsStore::new(f, store_has_touch.unwrap_or(false))?)
@@ -70,19 +95,27 @@ pub fn start<'env>(
     now_or_spawn(env, async move {
         // Built inside the runtime: a Redis store or adapter starts tasks there.
         let io = options.builder.build().napi()?;
-        let server = io.serve(options.addr).await.napi()?;
+        let server = if own_port {
+            Some(Arc::new(io.serve(options.addr).await.napi()?))
+        } else {
+            io.ready().await.napi()?;
+            None
+        };
         Ok(NativeSessionIo {
             io,
-            server: Arc::new(server),
+            server,
+            attached: Default::default(),
         })
     })
 }
 
-/// A running engine and its Socket.IO server.
+/// A running engine: its Socket.IO server on a port of its own, and/or attached to the
+/// host's `http.Server`s (see `attach.rs`).
 #[napi]
 pub struct NativeSessionIo {
     io: SessionIo,
-    server: Arc<Server>,
+    server: Option<Arc<Server>>,
+    attached: attach::AttachedServers,
 }
 
 /// What the `Cookie` header of an HTTP request resolved to (core's `HttpOutcome`).
@@ -150,16 +183,20 @@ pub struct Stats {
 
 #[napi]
 impl NativeSessionIo {
-    /// The Socket.IO server's port.
+    /// The port of the engine's own Socket.IO server (`null` without one).
     #[napi(getter)]
-    pub fn port(&self) -> u32 {
-        u32::from(self.server.local_addr().port())
+    pub fn port(&self) -> Option<u32> {
+        self.server
+            .as_ref()
+            .map(|s| u32::from(s.local_addr().port()))
     }
 
-    /// The Socket.IO server's host address.
+    /// The host address of the engine's own Socket.IO server (`null` without one).
     #[napi(getter)]
-    pub fn host(&self) -> String {
-        self.server.local_addr().ip().to_string()
+    pub fn host(&self) -> Option<String> {
+        self.server
+            .as_ref()
+            .map(|s| s.local_addr().ip().to_string())
     }
 
     /// What an HTTP request's `Cookie` header resolves to (what Express calls): its
@@ -186,12 +223,14 @@ impl NativeSessionIo {
         method: String,
         origin: Option<String>,
         fetch_site: Option<String>,
+        host: Option<String>,
     ) -> Option<CookieRefusal> {
         sessionio::host::check_request_site(
             &self.io,
             &method,
             origin.as_deref(),
             fetch_site.as_deref(),
+            host.as_deref(),
         )
         .map(|r| CookieRefusal {
             status: u32::from(r.http_status()),
@@ -369,14 +408,25 @@ impl NativeSessionIo {
         }
     }
 
-    /// Disconnects every socket and stops the server; calling it again does nothing.
+    /// Disconnects every socket, stops the engine's own server and releases every
+    /// adopted connection; calling it again does nothing.
     #[napi]
     pub async fn close(&self) -> napi::Result<()> {
         let server = self.server.clone();
-        // The server task runs on the binding's tokio runtime: wait for it there.
-        tokio::spawn(async move { server.close().await })
-            .await
-            .map_err(|e| server_error(&e))
+        let attached = self.attached.take_all();
+        let io = self.io.clone();
+        // The server tasks run on the binding's tokio runtime: wait for them there.
+        tokio::spawn(async move {
+            if let Some(server) = server {
+                server.close().await;
+            }
+            if let Some(attached) = attached {
+                attached.close().await;
+            }
+            io.close().await;
+        })
+        .await
+        .map_err(|e| server_error(&e))
     }
 }
 

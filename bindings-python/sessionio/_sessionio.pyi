@@ -260,12 +260,17 @@ class SessionIo:
     def set_cookie(self, session_id: str) -> str: ...
     def clear_cookie(self) -> str: ...
     def check_request_site(
-        self, method: str, origin: str | None = None, fetch_site: str | None = None
+        self,
+        method: str,
+        origin: str | None = None,
+        fetch_site: str | None = None,
+        host: str | None = None,
     ) -> SessionRefused | None:
         """The cross-site request forgery check the HTTP middlewares run first: ``None``,
         or the :class:`SessionRefused` to answer (403 ``origin not allowed``, no cookie
         change) for a state-changing request whose ``Origin`` or ``Sec-Fetch-Site`` shows
-        a site off the allow-list (``csrf_check=False`` turns it off)."""
+        a site off the allow-list (``csrf_check=False`` turns it off). ``host`` is the
+        request's ``Host``: a page of the server's own origin needs no list entry."""
     def stats(self) -> dict[str, int]: ...
     def _serve(self) -> Awaitable[int]: ...
     def _serve_sync(self) -> int: ...

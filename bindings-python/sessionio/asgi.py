@@ -66,7 +66,10 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         forged = self.sessionio.check_request_site(
-            scope["method"], _header(scope, b"origin"), _header(scope, b"sec-fetch-site")
+            scope["method"],
+            _header(scope, b"origin"),
+            _header(scope, b"sec-fetch-site"),
+            _header(scope, b"host"),
         )
         if forged is not None:
             await _answer(send, forged)

@@ -57,7 +57,10 @@ class SessionMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         forged = self.sessionio.check_request_site(
-            environ.get("REQUEST_METHOD", "GET"), environ.get("HTTP_ORIGIN"), environ.get("HTTP_SEC_FETCH_SITE")
+            environ.get("REQUEST_METHOD", "GET"),
+            environ.get("HTTP_ORIGIN"),
+            environ.get("HTTP_SEC_FETCH_SITE"),
+            environ.get("HTTP_HOST"),
         )
         if forged is not None:
             return _answer(start_response, forged)

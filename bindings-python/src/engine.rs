@@ -227,17 +227,18 @@ impl Engine {
 
     /// The cross-site request forgery check the HTTP middlewares run first: `None`, or
     /// the `SessionRefused` to answer (403 `origin not allowed`, no cookie change).
-    #[pyo3(signature = (method, origin=None, fetch_site=None))]
+    #[pyo3(signature = (method, origin=None, fetch_site=None, host=None))]
     fn check_request_site(
         &self,
         py: Python<'_>,
         method: &str,
         origin: Option<&str>,
         fetch_site: Option<&str>,
+        host: Option<&str>,
     ) -> Option<Py<PyAny>> {
         let refusal = self
             .host_calls
-            .check_request_site(method, origin, fetch_site)?;
+            .check_request_site(method, origin, fetch_site, host)?;
         let error = Failure::Refused {
             refusal,
             clear_cookie: None,

@@ -148,8 +148,9 @@ impl HostCalls {
         method: &str,
         origin: Option<&str>,
         fetch_site: Option<&str>,
+        host: Option<&str>,
     ) -> Option<sessionio::Refusal> {
-        sessionio::host::check_request_site(&self.io, method, origin, fetch_site)
+        sessionio::host::check_request_site(&self.io, method, origin, fetch_site, host)
     }
 
     /// The `Set-Cookie` value that removes the session cookie.

@@ -85,11 +85,10 @@ impl Core {
         headers: &http::HeaderMap,
         auth: &serde_json::Value,
     ) -> Result<Option<Admitted>, Refusal> {
-        if !self
-            .config
-            .origins
-            .allows(headers.get(http::header::ORIGIN))
-        {
+        if !self.config.origins.allows_request(
+            headers.get(http::header::ORIGIN),
+            headers.get(http::header::HOST),
+        ) {
             return Err(Refusal::OriginNotAllowed);
         }
         let now = now_ms();

@@ -33,6 +33,37 @@ impl Origins {
             (Origins::List(list), Some(o)) => list.iter().any(|allowed| allowed == o),
         }
     }
+
+    /// [`allows`](Self::allows), and a page of the server's own origin: an `Origin` whose
+    /// `host[:port]` is the request's `Host`. A page served on the same port as Socket.IO
+    /// (the axum layer, Node's `attach`, the ASGI mount) needs no allow-list entry for
+    /// itself; a page of another origin still does. (A page of another site never sends
+    /// the site's own `Host` from a browser: it names the host it was loaded from.)
+    pub fn allows_request(&self, origin: Option<&HeaderValue>, host: Option<&HeaderValue>) -> bool {
+        self.allows(origin) || origin.zip(host).is_some_and(|(o, h)| is_same_origin(o, h))
+    }
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the authority of `host` (a `Host`
+/// header), hosts compared without case. `null` and origins without `://` never match.
+fn is_same_origin(origin: &HeaderValue, host: &HeaderValue) -> bool {
+    let (Ok(origin), Ok(host)) = (origin.to_str(), host.to_str()) else {
+        return false;
+    };
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let default_port = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return false,
+    };
+    let strip = |a: &str| -> String {
+        a.strip_suffix(default_port)
+            .unwrap_or(a)
+            .to_ascii_lowercase()
+    };
+    !authority.is_empty() && strip(authority) == strip(host)
 }
 
 /// Socket.IO transport settings, passed to socketioxide.
@@ -779,5 +810,33 @@ mod tests {
         assert!(!c.origins.allows(Some(&evil)));
         assert!(c.origins.allows(None), "non-browser clients send no Origin");
         assert!(Origins::Any.allows(Some(&evil)));
+    }
+
+    #[test]
+    fn a_page_of_the_servers_own_origin_is_allowed_without_a_list_entry() {
+        let c = crate::SessionIo::builder()
+            .secret([1u8; 32])
+            .build()
+            .unwrap();
+        let c = c.config();
+        let h = |s: &'static str| Some(HeaderValue::from_static(s));
+        let allows = |o, host| c.origins.allows_request(h(o).as_ref(), h(host).as_ref());
+        assert!(allows("http://127.0.0.1:3000", "127.0.0.1:3000"));
+        assert!(allows("https://App.Example.com", "app.example.com:443"));
+        assert!(allows("http://app.example.com:80", "app.example.com"));
+        assert!(
+            !allows("http://127.0.0.1:3000", "127.0.0.1:3001"),
+            "another port"
+        );
+        assert!(!allows("https://evil.example", "app.example.com"));
+        assert!(!allows("null", "null"));
+        assert!(
+            !allows("ws://app.example.com", "app.example.com"),
+            "not a page origin"
+        );
+        assert!(!allows("http://", ""));
+        assert!(!c
+            .origins
+            .allows_request(h("http://a.example").as_ref(), None));
     }
 }

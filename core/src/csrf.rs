@@ -31,6 +31,7 @@ pub(crate) fn cross_site_refusal(
     method: &Method,
     origin: Option<&HeaderValue>,
     fetch_site: Option<&HeaderValue>,
+    host: Option<&HeaderValue>,
 ) -> Option<Refusal> {
     if !config.csrf_check
         || matches!(
@@ -45,7 +46,7 @@ pub(crate) fn cross_site_refusal(
         return None;
     }
     let refused = match origin {
-        Some(origin) => !config.origins.allows(Some(origin)),
+        Some(origin) => !config.origins.allows_request(Some(origin), host),
         None => {
             matches!(fetch_site, Some(b"cross-site" | b"same-site"))
                 && !matches!(config.origins, Origins::Any)
@@ -70,7 +71,7 @@ mod tests {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let origin = origin.map(|o| HeaderValue::from_str(o).unwrap());
         let site = site.map(|s| HeaderValue::from_str(s).unwrap());
-        cross_site_refusal(config, &method, origin.as_ref(), site.as_ref()).is_some()
+        cross_site_refusal(config, &method, origin.as_ref(), site.as_ref(), None).is_some()
     }
 
     #[test]

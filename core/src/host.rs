@@ -199,16 +199,20 @@ pub fn clear_cookie(io: &SessionIo) -> String {
 ///     .allowed_origins(["https://app.example"])
 ///     .build()
 ///     .unwrap();
-/// let forged = sessionio::host::check_request_site(&io, "POST", Some("https://evil.example"), None);
+/// use sessionio::host::check_request_site;
+/// let forged = check_request_site(&io, "POST", Some("https://evil.example"), None, Some("app.example"));
 /// assert_eq!(forged.unwrap().message(), "origin not allowed");
-/// assert!(sessionio::host::check_request_site(&io, "POST", Some("https://app.example"), None).is_none());
-/// assert!(sessionio::host::check_request_site(&io, "GET", Some("https://evil.example"), None).is_none());
+/// assert!(check_request_site(&io, "POST", Some("https://app.example"), None, None).is_none());
+/// assert!(check_request_site(&io, "GET", Some("https://evil.example"), None, None).is_none());
+/// // The server's own origin (its `Host`) needs no list entry.
+/// assert!(check_request_site(&io, "POST", Some("http://127.0.0.1:3000"), None, Some("127.0.0.1:3000")).is_none());
 /// ```
 pub fn check_request_site(
     io: &SessionIo,
     method: &str,
     origin: Option<&str>,
     fetch_site: Option<&str>,
+    host: Option<&str>,
 ) -> Option<Refusal> {
     let method = http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::POST);
     // A header value the client sent is always a valid one; one that is not cannot match.
@@ -217,7 +221,14 @@ pub fn check_request_site(
     };
     let origin = origin.map(value);
     let fetch_site = fetch_site.map(value);
-    crate::csrf::cross_site_refusal(&io.0.config, &method, origin.as_ref(), fetch_site.as_ref())
+    let host = host.map(value);
+    crate::csrf::cross_site_refusal(
+        &io.0.config,
+        &method,
+        origin.as_ref(),
+        fetch_site.as_ref(),
+        host.as_ref(),
+    )
 }
 
 /// The cookie and token codec of the engine (its secrets).

@@ -115,8 +115,10 @@
 //! [`SessionIo::layer`] serves Socket.IO, CORS and the session cookie inside an axum app
 //! on its own port; [`Session`] and [`SessionIo`] are extractors. [`http::bind`] is the
 //! listener to serve it with (TCP_NODELAY, deadlines against slow peers), and
-//! [`SessionIo::serve`] runs Socket.IO alone on a port for hosts in other languages.
-//! (`http`)
+//! [`SessionIo::serve`] runs Socket.IO alone on a port for hosts in other languages;
+//! [`SessionIo::attach`] serves it through a host's own HTTP server instead (Node's
+//! `http.Server`: websocket connections adopted whole, polling requests forwarded). A
+//! page of the server's own origin (its `Host`) needs no allow-list entry. (`http`)
 //!
 //! ## 9. Several processes
 //!

@@ -1,9 +1,10 @@
 // The Socket.IO guide's counter app ("How to use with express-session") on sessionio:
-// Express serves the page and the HTTP routes on PORT, the sessionio engine serves
-// Socket.IO on SOCKET_PORT, and both share one session store. No reload(), no save() after writes, no
+// Express serves the page and the HTTP routes on PORT, and the sessionio engine serves
+// Socket.IO on the same server (`rt.attach(server)`) — or, with SOCKET_PORT set, on a
+// port of its own — and both share one session store. No reload(), no save() after writes, no
 // session-id rooms or per-socket timers by hand: the engine does those.
 //
-// Environment: PORT (default 3000), SOCKET_PORT (default 3001), SESSION_TTL_MS
+// Environment: PORT (default 3000), SOCKET_PORT (unset by default: one port), SESSION_TTL_MS
 // (inactivity timeout, default 30 min), SESSION_SECRET (default: random at every start),
 // ALLOWED_ORIGINS (comma-separated, besides this app's own), MAX_CONNECTIONS_PER_SESSION
 // (default 32), TOKEN_TTL_MS (lifetime of the tokens GET /token issues, default 60 000),
@@ -19,13 +20,12 @@ import express from 'express';
 import { HandlerError, SessionIo, StoreUnavailableError, TooManySessionsError } from 'sessionio';
 
 const PORT = Number(process.env.PORT ?? 3000);
-const SOCKET_PORT = Number(process.env.SOCKET_PORT ?? 3001);
+const SOCKET_PORT = process.env.SOCKET_PORT ? Number(process.env.SOCKET_PORT) : null;
 const TOKEN_TTL_MS = Number(process.env.TOKEN_TTL_MS ?? 60_000);
 const INDEX = readFileSync(new URL('./public/index.html', import.meta.url), 'utf8');
 const SOCKET_IO_JS = createRequire(import.meta.url).resolve('socket.io-client/dist/socket.io.js');
 
-const rt = await SessionIo.start({
-  port: SOCKET_PORT,
+const options = {
   // Random per start is fine for a demo whose memory store forgets sessions at exit;
   // processes that share a store need the same SESSION_SECRET.
   secret: process.env.SESSION_SECRET ?? randomBytes(32).toString('hex'),
@@ -34,15 +34,20 @@ const rt = await SessionIo.start({
   ttlMs: Number(process.env.SESSION_TTL_MS ?? 30 * 60 * 1000),
   maxConnectionsPerSession: Number(process.env.MAX_CONNECTIONS_PER_SESSION ?? 32),
   ...(process.env.MAX_SESSIONS ? { maxSessions: Number(process.env.MAX_SESSIONS) } : {}),
-  // The page comes from the Express port: its Origin may open sockets, with cookies.
-  allowedOrigins: [
-    `http://localhost:${PORT}`,
-    `http://127.0.0.1:${PORT}`,
-    ...(process.env.ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
-  ],
+  // Other sites' pages that may open sockets (the server's own page always may).
+  allowedOrigins: (process.env.ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
   // The demo runs on http://localhost; a real deployment keeps Secure cookies.
   cookieSecure: false,
-});
+};
+const rt =
+  SOCKET_PORT == null
+    ? await SessionIo.create(options)
+    : await SessionIo.start({
+        ...options,
+        port: SOCKET_PORT,
+        // The page comes from the Express port, another origin: it may open sockets, with cookies.
+        allowedOrigins: [`http://localhost:${PORT}`, `http://127.0.0.1:${PORT}`, ...options.allowedOrigins],
+      });
 
 // Socket event "incr": atomic increment, ack with the new count, tell every tab.
 rt.on('incr', async (socket) => {
@@ -66,7 +71,7 @@ const session = rt.express();
 app.get('/', session, async (req, res) => {
   await req.session.save();
   const count = (await req.session.get('count')) ?? 0;
-  res.type('html').send(INDEX.replace('{{COUNT}}', String(count)).replace('{{SOCKET_URL}}', rt.url));
+  res.type('html').send(INDEX.replace('{{COUNT}}', String(count)).replace('{{SOCKET_URL}}', rt.url ?? ''));
 });
 
 app.get('/assets/socket.io.js', (req, res) => res.sendFile(SOCKET_IO_JS));
@@ -100,8 +105,11 @@ app.use((err, req, res, next) => {
 });
 
 const server = app.listen(PORT, '127.0.0.1', () => {
-  console.log(`listening http=http://127.0.0.1:${PORT} socket=${rt.url}`);
+  const http = `http://127.0.0.1:${PORT}`;
+  console.log(`listening http=${http} socket=${rt.url ?? http}`);
 });
+// One port: requests and websocket upgrades under /socket.io/ go to the engine.
+if (SOCKET_PORT == null) rt.attach(server);
 
 async function shutdown() {
   server.close();

@@ -187,7 +187,9 @@ export async function startServer({ ttlMs = 60_000, env = {}, t } = {}) {
     env: {
       ...process.env,
       PORT: String(port),
-      SOCKET_PORT: String(socketPort),
+      // SESSIONIO_ONE_PORT=1: the example serves Socket.IO on its HTTP port (Node's
+      // attach, the ASGI mount), which it does when SOCKET_PORT is unset.
+      ...(process.env.SESSIONIO_ONE_PORT ? {} : { SOCKET_PORT: String(socketPort) }),
       SESSION_TTL_MS: String(ttlMs),
       ...(COOKIE_SECRET !== undefined ? { SESSION_SECRET: COOKIE_SECRET } : {}),
       ...env,

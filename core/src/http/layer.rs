@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
-use http::header::{HeaderName, COOKIE, ORIGIN, SET_COOKIE};
+use http::header::{HeaderName, COOKIE, HOST, ORIGIN, SET_COOKIE};
 use http::{HeaderValue, Request};
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Cors, CorsLayer};
 use tower_layer::Layer;
@@ -149,7 +149,7 @@ pub struct EngineGuard<S> {
 }
 
 /// Whether `path` is under the engine's request path, as engineioxide decides it.
-fn is_engine_path(path: &str, engine_path: &str) -> bool {
+pub(super) fn is_engine_path(path: &str, engine_path: &str) -> bool {
     path.strip_prefix(engine_path)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
@@ -197,7 +197,13 @@ where
 
 impl<S> EngineGuard<S> {
     fn admit_engine_request<B>(&self, req: Request<B>) -> Result<Request<B>, Refusal> {
-        if !self.core.config.origins.allows(req.headers().get(ORIGIN)) {
+        let headers = req.headers();
+        if !self
+            .core
+            .config
+            .origins
+            .allows_request(headers.get(ORIGIN), headers.get(HOST))
+        {
             return Err(Refusal::OriginNotAllowed);
         }
         if names_a_session(req.uri().query()) {
@@ -243,6 +249,7 @@ where
             req.method(),
             headers.get(ORIGIN),
             headers.get(SEC_FETCH_SITE),
+            headers.get(HOST),
         ) {
             return Box::pin(async move { Ok(refusal_response(refusal)) });
         }

@@ -100,6 +100,9 @@ impl axum::serve::Listener for GuardedListener {
 #[derive(Debug)]
 pub struct Guarded {
     stream: TcpStream,
+    /// Bytes the host already read from an adopted connection (its request head and
+    /// what followed), read again before the stream's own.
+    replay: bytes::Bytes,
     idle: Duration,
     /// Until the first request head is complete: when it must be.
     head_by: Option<Instant>,
@@ -109,6 +112,18 @@ pub struct Guarded {
 }
 
 impl Guarded {
+    /// A connection another server accepted and read from (Node's `http.Server`, see
+    /// [`Attached`](super::Attached)): `already_read` is read first, as if it came again.
+    pub(crate) fn adopted(
+        stream: TcpStream,
+        already_read: bytes::Bytes,
+        stall: Duration,
+    ) -> Guarded {
+        let mut guarded = Guarded::new(stream, stall);
+        guarded.replay = already_read;
+        guarded
+    }
+
     fn new(stream: TcpStream, stall: Duration) -> Guarded {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
@@ -121,6 +136,7 @@ impl Guarded {
         let head_by = now + HEAD_TIMEOUT.min(stall);
         Guarded {
             stream,
+            replay: bytes::Bytes::new(),
             idle: stall,
             head_by: Some(head_by),
             head_end_seen: 0,
@@ -173,6 +189,14 @@ impl AsyncRead for Guarded {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.replay.is_empty() {
+            let n = this.replay.len().min(buf.remaining());
+            let replayed = this.replay.split_to(n);
+            buf.put_slice(&replayed);
+            this.saw(&replayed);
+            this.active();
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
@@ -273,6 +297,28 @@ mod tests {
             }
         }
         assert_eq!(started.elapsed().as_secs(), HEAD_TIMEOUT.as_secs());
+    }
+
+    #[tokio::test]
+    async fn an_adopted_connection_reads_what_was_already_read_first() {
+        let (server, mut client) = pair(Duration::from_secs(45)).await;
+        let mut adopted = Guarded::adopted(
+            server.stream,
+            bytes::Bytes::from_static(b"GET / HTTP/1.1\r\n\r\n"),
+            Duration::from_secs(45),
+        );
+        client.write_all(b"after").await.unwrap();
+        let mut read = Vec::new();
+        let mut buf = [0u8; 7];
+        while read.len() < 23 {
+            let n = adopted.read(&mut buf).await.unwrap();
+            read.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(read, b"GET / HTTP/1.1\r\n\r\nafter");
+        assert!(
+            adopted.head_by.is_none(),
+            "the replayed head counts as the head"
+        );
     }
 
     #[tokio::test(start_paused = true)]

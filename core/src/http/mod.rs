@@ -9,13 +9,18 @@
 //!   [`HttpError`] (see `extract.rs`);
 //! - [`bind`] / [`bind_with_stall_timeout`]: a listener whose connections get
 //!   TCP_NODELAY and deadlines against slow or silent peers (see `listener.rs`);
-//! - [`serve`](crate::SessionIo::serve): Socket.IO alone on a port (see `serve.rs`).
+//! - [`serve`](crate::SessionIo::serve): Socket.IO alone on a port (see `serve.rs`);
+//! - [`attach`](crate::SessionIo::attach): Socket.IO through a host's own HTTP server
+//!   (Node's `http.Server`, an ASGI app): adopted connections and forwarded requests (see
+//!   `attach.rs`).
 
+mod attach;
 mod extract;
 mod layer;
 pub mod listener;
 mod serve;
 
+pub use attach::{Attached, Forwarded};
 pub use extract::{HttpError, SessionRejection};
 pub use layer::{EngineGuard, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES};
 pub use listener::{bind, bind_with_stall_timeout, NoDelayListener, DEFAULT_STALL_TIMEOUT};

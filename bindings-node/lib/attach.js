@@ -1,0 +1,150 @@
+'use strict';
+// `rt.attach(server)`: Socket.IO on the app's own `http.Server`, on its port. What is
+// under the engine path (core decides: `native.servesPath`) goes to the engine, everything
+// else to the listeners the server had:
+//   - a websocket upgrade: the connection is handed over whole — its descriptor and the
+//     bytes Node already read of it — and Node lets go of it, so none of its messages
+//     passes through JavaScript;
+//   - any other request (Engine.IO polling): forwarded, head and body in, the engine's
+//     status, headers and body out; a long-poll is awaited.
+const http = require('node:http');
+const tls = require('node:tls');
+const { InvalidConfigError, InvalidValueError, call } = require('./errors');
+
+/** The `attach` refusal for a server that terminates TLS; quoted in README. */
+const TLS_REFUSED =
+  'invalid configuration: attach() takes a plain http.Server, not an https.Server: the engine ' +
+  'serves the connections it adopts itself and cannot decrypt them. Terminate TLS in front of ' +
+  "the app (a proxy or load balancer), or serve Socket.IO on the engine's own port " +
+  '(SessionIo.start({ port })).';
+
+/** The request head as the client sent it (Node keeps header bytes as latin1 text). */
+function requestHead(req) {
+  let head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) head += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+  return Buffer.from(`${head}\r\n`, 'latin1');
+}
+
+/**
+ * Reads a request body up to `limit` bytes plus one; answers `[body, whole]`, `whole`
+ * false when the client sent more (the rest is left unread).
+ */
+function readBody(req, limit) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    const finish = (whole) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', reject);
+      resolve([Buffer.concat(chunks), whole]);
+    };
+    const onData = (chunk) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) {
+        req.pause();
+        finish(false);
+      }
+    };
+    const onEnd = () => finish(true);
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', reject);
+  });
+}
+
+let nextRequestId = 0;
+
+/** Forwards one request under the engine path and writes the engine's answer. */
+async function forward(native, req, res) {
+  const id = (nextRequestId = (nextRequestId + 1) >>> 0);
+  const [body, whole] = await readBody(req, native.maxBodyBytes);
+  // A client that goes away before the answer gives its long-poll up.
+  const onClose = () => {
+    if (!res.writableFinished) native.cancelForward(id);
+  };
+  res.once('close', onClose);
+  const answer = await native.forward(
+    id,
+    req.method,
+    req.url,
+    req.rawHeaders,
+    body,
+    req.socket.remoteAddress ?? null,
+    req.socket.remotePort ?? 0,
+  );
+  res.off('close', onClose);
+  if (res.destroyed) return;
+  // The unread rest of an oversized body would be read as the next request.
+  if (!whole) res.shouldKeepAlive = false;
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body);
+}
+
+/** Hands a websocket upgrade's connection to the engine. */
+function adopt(native, req, socket, head) {
+  const fd = socket._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) {
+    // Not a plain TCP socket (e.g. one some other code wrapped): nothing to hand over.
+    socket.destroy();
+    return;
+  }
+  const rest = socket.read();
+  const alreadyRead = Buffer.concat([requestHead(req), head, ...(rest ? [rest] : [])]);
+  try {
+    call(() => native.adopt(fd, alreadyRead));
+  } catch (err) {
+    console.error('sessionio: could not hand a websocket connection to the engine:', err);
+  }
+  // Closes Node's descriptor only: the engine has its own duplicate of the connection.
+  socket.destroy();
+}
+
+/**
+ * Attaches `native` (a NativeSessionIo) to `server`. `onClose` runs when the server
+ * closes.
+ */
+function attach(native, server, onClose) {
+  if (server instanceof tls.Server) throw new InvalidConfigError(TLS_REFUSED, { status: 500 });
+  if (!(server instanceof http.Server)) {
+    throw new InvalidValueError('invalid value: attach() takes an http.Server (what app.listen() or http.createServer() returns)');
+  }
+  if (process.platform === 'win32') {
+    throw new InvalidConfigError(
+      "invalid configuration: attach() needs Unix socket descriptors; on Windows serve Socket.IO on the engine's own port (SessionIo.start({ port }))",
+      { status: 500 },
+    );
+  }
+  call(() => native.attach());
+
+  const appRequests = server.listeners('request');
+  server.removeAllListeners('request');
+  server.on('request', (req, res) => {
+    if (native.servesPath(req.url)) {
+      forward(native, req, res).catch((err) => {
+        console.error('sessionio: forwarding a request to the engine failed:', err);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('internal error');
+      });
+      return;
+    }
+    for (const listener of appRequests) listener.call(server, req, res);
+  });
+
+  const appUpgrades = server.listeners('upgrade');
+  server.removeAllListeners('upgrade');
+  server.on('upgrade', (req, socket, head) => {
+    if (native.servesPath(req.url)) {
+      adopt(native, req, socket, head);
+      return;
+    }
+    // Node's own answer to an upgrade nobody listens for: close the connection.
+    if (appUpgrades.length === 0) socket.destroy();
+    for (const listener of appUpgrades) listener.call(server, req, socket, head);
+  });
+
+  server.once('close', onClose);
+}
+
+module.exports = { attach, TLS_REFUSED };

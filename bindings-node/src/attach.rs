@@ -1,0 +1,199 @@
+//! Socket.IO through the host's `http.Server` (core's [`Attached`]): the JS layer
+//! (`rt.attach(server)`) hands over websocket upgrades under the engine path — the
+//! connection's descriptor, duplicated here, and the bytes Node already read — and
+//! forwards polling requests. Which requests are the engine's, the body limit and every
+//! answer come from core.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::{within_runtime_if_available, Buffer};
+use napi_derive::napi;
+use sessionio::http::Attached;
+use tokio::sync::oneshot;
+
+use crate::errors::{invalid_value, server, IntoNapi};
+use crate::NativeSessionIo;
+
+/// The engine's [`Attached`] (one, shared by every server it is attached to) and the
+/// forwarded requests still waiting for their answer.
+#[derive(Default)]
+pub(crate) struct AttachedServers(Mutex<State>);
+
+#[derive(Default)]
+struct State {
+    attached: Option<Arc<Attached>>,
+    /// Forwarded requests by the JS layer's id: dropping the sender gives the poll up.
+    waiting: HashMap<u32, oneshot::Sender<()>>,
+    closed: bool,
+}
+
+impl AttachedServers {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self) -> napi::Result<Arc<Attached>> {
+        self.state().attached.clone().ok_or_else(|| {
+            server("the engine is not attached to a server (call attach first)".into())
+        })
+    }
+
+    /// For `close`: the attached engine, after which nothing attaches again.
+    pub(crate) fn take_all(&self) -> Option<Arc<Attached>> {
+        let mut state = self.state();
+        state.closed = true;
+        state.waiting.clear();
+        state.attached.take()
+    }
+}
+
+/// The engine's answer to a forwarded request.
+#[napi(object)]
+pub struct ForwardedResponse {
+    /// The HTTP status.
+    pub status: u32,
+    /// The headers as `[name, value, name, value, …]` (what `res.writeHead` takes).
+    pub headers: Vec<String>,
+    /// The body.
+    pub body: Buffer,
+}
+
+#[napi]
+impl NativeSessionIo {
+    /// Makes the engine servable through host servers (idempotent).
+    #[napi]
+    pub fn attach(&self) -> napi::Result<()> {
+        let mut state = self.attached.state();
+        if state.closed {
+            return Err(server("the engine is closed".into()));
+        }
+        if state.attached.is_none() {
+            let attached = within_runtime_if_available(|| self.io.attach()).napi()?;
+            state.attached = Some(Arc::new(attached));
+        }
+        Ok(())
+    }
+
+    /// Whether a request target (`req.url`) is the engine's (never, once closed: the
+    /// app then answers it).
+    #[napi]
+    pub fn serves_path(&self, target: String) -> bool {
+        self.attached
+            .state()
+            .attached
+            .as_ref()
+            .is_some_and(|attached| attached.serves(&target))
+    }
+
+    /// The most body bytes the JS layer reads of a forwarded request (it reads one more
+    /// at most, and forwards what it read: the engine answers an oversized body).
+    #[napi(getter)]
+    pub fn max_body_bytes(&self) -> napi::Result<f64> {
+        Ok(self.attached.get()?.max_body_bytes() as f64)
+    }
+
+    /// Serves a websocket upgrade's connection from now on: `fd` is the descriptor of
+    /// Node's socket (duplicated here: Node then destroys its socket, which closes only its
+    /// own descriptor), `alreadyRead` the request head and the bytes after it.
+    #[napi]
+    pub fn adopt(&self, fd: i32, already_read: Buffer) -> napi::Result<()> {
+        let attached = self.attached.get()?;
+        let stream = duplicate(fd)
+            .map_err(|e| invalid_value(format!("invalid value: socket descriptor {fd}: {e}")))?;
+        attached
+            .adopt(stream, bytes::Bytes::copy_from_slice(&already_read))
+            .napi()
+    }
+
+    /// Answers a request under the engine path (Engine.IO polling). `rawHeaders` is
+    /// Node's `req.rawHeaders`; `requestId` names it for `cancelForward`.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn forward(
+        &self,
+        request_id: u32,
+        method: String,
+        target: String,
+        raw_headers: Vec<String>,
+        body: Buffer,
+        peer_ip: Option<String>,
+        peer_port: u32,
+    ) -> napi::Result<ForwardedResponse> {
+        let attached = self.attached.get()?;
+        let (cancel, cancelled) = oneshot::channel();
+        self.attached.state().waiting.insert(request_id, cancel);
+        let peer = SocketAddr::new(
+            peer_ip
+                .and_then(|ip| ip.parse::<IpAddr>().ok())
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ip| ip.to_canonical()),
+            u16::try_from(peer_port).unwrap_or(0),
+        );
+        let body = bytes::Bytes::copy_from_slice(&body);
+        let headers = raw_headers
+            .chunks_exact(2)
+            .map(|pair| (pair[0].clone(), latin1_bytes(&pair[1])));
+        let headers: Vec<(String, Vec<u8>)> = headers.collect();
+        // The engine's futures run on the binding's runtime.
+        let answer = tokio::spawn(async move {
+            tokio::select! {
+                forwarded = attached.forward(&method, &target, headers, body, peer) => Some(forwarded),
+                // The client went away (or the engine closed): give the poll up, so
+                // that what it would have carried goes with the next one.
+                _ = cancelled => None,
+            }
+        })
+        .await
+        .map_err(|e| server(format!("forwarding a request failed: {e}")))?;
+        self.attached.state().waiting.remove(&request_id);
+        let forwarded = answer.unwrap_or_else(|| sessionio::http::Forwarded {
+            status: 499,
+            headers: Vec::new(),
+            body: bytes::Bytes::new(),
+        });
+        Ok(ForwardedResponse {
+            status: u32::from(forwarded.status),
+            headers: forwarded
+                .headers
+                .into_iter()
+                .flat_map(|(name, value)| [name, value])
+                .collect(),
+            body: forwarded.body.to_vec().into(),
+        })
+    }
+
+    /// Gives up a forwarded request whose client went away (`forward` then answers 499,
+    /// which nobody reads).
+    #[napi]
+    pub fn cancel_forward(&self, request_id: u32) {
+        self.attached.state().waiting.remove(&request_id);
+    }
+}
+
+/// Node decodes header bytes as latin1: encode them back to the bytes the client sent.
+fn latin1_bytes(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
+}
+
+#[cfg(unix)]
+fn duplicate(fd: i32) -> std::io::Result<std::net::TcpStream> {
+    use std::os::fd::BorrowedFd;
+    if fd < 0 {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: the JS layer passes `socket._handle.fd` of a socket that is open during this
+    // call (it destroys it after); the duplicate is a descriptor of our own.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    Ok(std::net::TcpStream::from(borrowed.try_clone_to_owned()?))
+}
+
+#[cfg(not(unix))]
+fn duplicate(_fd: i32) -> std::io::Result<std::net::TcpStream> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "adopting a connection needs a Unix descriptor",
+    ))
+}

@@ -1,0 +1,314 @@
+//! Socket.IO on a host's own HTTP server (Node's `http.Server`, an ASGI app): one port for
+//! the app and its sockets, without CORS. The host hands the engine what is under the
+//! engine path ([`Attached::serves`]):
+//!
+//! - a websocket upgrade: the connection itself, with the bytes the host already read of
+//!   it ([`Attached::adopt`]). The engine serves it from then on exactly as on its own port
+//!   (the same guards, deadlines and stall timeout), so no message of it costs the host
+//!   any work;
+//! - any other request (Engine.IO polling): its head and body in, the status, headers and
+//!   body out ([`Attached::forward`]); a long-poll resolves when the engine has something
+//!   to send, as it would on its own port.
+//!
+//! Everything else stays with the host's app.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::serve::ListenerExt;
+use bytes::Bytes;
+use http::StatusCode;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tower::ServiceExt;
+
+use super::layer::is_engine_path;
+use super::listener::Guarded;
+use crate::engine::SessionIo;
+use crate::error::{Error, Result};
+
+type Adopted = (Guarded, SocketAddr);
+
+/// The engine attached to a host's HTTP server; see the module docs and
+/// [`SessionIo::attach`].
+pub struct Attached {
+    io: SessionIo,
+    app: axum::Router,
+    adopted: mpsc::UnboundedSender<Adopted>,
+    runtime: tokio::runtime::Handle,
+    stall: Duration,
+    stop: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
+}
+
+/// The engine's answer to a forwarded request: what the host writes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The HTTP status.
+    pub status: u16,
+    /// The response headers, in order (`Set-Cookie` and the like may repeat).
+    pub headers: Vec<(String, String)>,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl SessionIo {
+    /// Serves Socket.IO through a host's own HTTP server: the host passes what is under
+    /// the engine path to the returned [`Attached`]. Call it inside a Tokio runtime (the
+    /// serving runs there; outside one it is an `ERR_SERVER` error), after
+    /// [`ready`](Self::ready) when the engine has a Redis store or adapter. Can be used
+    /// with [`serve`](Self::serve) (the engine's own port) or without it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build().unwrap();
+    /// let attached = io.attach().unwrap();
+    /// assert!(attached.serves("/socket.io/?EIO=4&transport=polling"));
+    /// assert!(!attached.serves("/socket.iox"));
+    /// let peer = "127.0.0.1:50000".parse().unwrap();
+    /// let handshake = attached
+    ///     .forward("GET", "/socket.io/?EIO=4&transport=polling", [("host", "127.0.0.1:3000")], bytes::Bytes::new(), peer)
+    ///     .await;
+    /// assert_eq!(handshake.status, 200);
+    /// assert!(handshake.body.starts_with(b"0{\"sid\":"));
+    /// attached.close().await;
+    /// # }
+    /// ```
+    pub fn attach(&self) -> Result<Attached> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Server("attach() needs a Tokio runtime".into()))?;
+        let (adopted, incoming) = mpsc::unbounded_channel();
+        // `with_state` turns the layered fallback into a service once: called as is, a
+        // `Router` applies its layers again on every call, and every application of the
+        // Socket.IO layer is an Engine.IO server of its own (a new session table).
+        let app = axum::Router::new()
+            .fallback(|| async { StatusCode::NOT_FOUND })
+            .layer(self.layer())
+            .with_state(());
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        // The (empty) tap makes axum's `ConnectInfo<SocketAddr>` available, as for the
+        // engine's own listener.
+        fn untouched(_: &mut Guarded) {}
+        let serve = axum::serve(
+            AdoptedConnections { incoming }.tap_io(untouched as fn(&mut Guarded)),
+            app.clone()
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        });
+        let task = runtime.spawn(async move {
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "sessionio attached server stopped");
+            }
+        });
+        let t = &self.0.config.transport;
+        Ok(Attached {
+            io: self.clone(),
+            app,
+            adopted,
+            runtime,
+            stall: t.ping_interval + t.ping_timeout,
+            stop: Mutex::new(Some((stop_tx, task))),
+        })
+    }
+}
+
+impl Attached {
+    /// Whether a request target (`/path?query`) is the engine's: under the engine path
+    /// (`/socket.io` by default), as the engine routes it.
+    pub fn serves(&self, target: &str) -> bool {
+        let path = target.split_once('?').map_or(target, |(path, _)| path);
+        is_engine_path(path, &self.io.0.config.transport.path)
+    }
+
+    /// The most body bytes a forwarded request needs read: the engine's `max_payload`.
+    /// A host reads at most one byte more and forwards what it read; the engine answers a
+    /// body past its limit as it does on its own port.
+    pub fn max_body_bytes(&self) -> usize {
+        usize::try_from(self.io.0.config.transport.max_payload).unwrap_or(usize::MAX)
+    }
+
+    /// Serves a connection the host accepted (a websocket upgrade under the engine path)
+    /// from now on. `stream` is the engine's own descriptor of it (on Unix, a duplicate of
+    /// the host's, which the host then closes without shutting the connection down);
+    /// `already_read` is what the host read from it: the request head (as the client sent
+    /// it, or rebuilt from the host's parse) and any bytes after it. The client's address
+    /// is the connection's peer. Fails only when the engine is closed or `stream` is not
+    /// a connected TCP socket; the host then closes its connection.
+    pub fn adopt(&self, stream: std::net::TcpStream, already_read: Bytes) -> Result<()> {
+        let peer = stream
+            .peer_addr()
+            .map_err(|e| Error::Server(format!("adopting a connection: {e}")))?;
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| Error::Server(format!("adopting a connection: {e}")))?;
+        // The stream registers with the runtime's reactor and its deadlines with its
+        // timer: whatever thread the host calls from.
+        let _runtime = self.runtime.enter();
+        let stream = TcpStream::from_std(stream)
+            .map_err(|e| Error::Server(format!("adopting a connection: {e}")))?;
+        self.adopted
+            .send((Guarded::adopted(stream, already_read, self.stall), peer))
+            .map_err(|_| Error::Server("the engine is closed".into()))
+    }
+
+    /// Answers one request the host received under the engine path (Engine.IO polling):
+    /// `target` is the request target (`/socket.io/?EIO=4&…`), `headers` the request's
+    /// headers as received, `peer` the client's address. Resolves with the engine's
+    /// response; a long-poll resolves when there is something to send (dropping the future
+    /// gives up the poll without losing what it would have carried). A request that does
+    /// not parse (bad method, target or header) is answered `400 bad request`.
+    pub async fn forward<N, V>(
+        &self,
+        method: &str,
+        target: &str,
+        headers: impl IntoIterator<Item = (N, V)>,
+        body: Bytes,
+        peer: SocketAddr,
+    ) -> Forwarded
+    where
+        N: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let Some(mut request) = build_request(method, target, headers, body) else {
+            return Forwarded {
+                status: 400,
+                headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+                body: Bytes::from_static(b"bad request"),
+            };
+        };
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let response = match self.app.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let (parts, body) = response.into_parts();
+        let body = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!(error = %e, "a forwarded response's body failed");
+                Bytes::new()
+            }
+        };
+        Forwarded {
+            status: parts.status.as_u16(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_owned(), value)
+                })
+                .collect(),
+            body,
+        }
+    }
+
+    /// Disconnects every socket of the engine and stops serving adopted connections.
+    /// Calling it again does nothing.
+    pub async fn close(&self) {
+        let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((tx, task)) = stop {
+            self.io.close().await;
+            let _ = tx.send(());
+            let _ = task.await;
+        }
+    }
+}
+
+fn build_request<N, V>(
+    method: &str,
+    target: &str,
+    headers: impl IntoIterator<Item = (N, V)>,
+    body: Bytes,
+) -> Option<http::Request<axum::body::Body>>
+where
+    N: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let mut builder = http::Request::builder()
+        .method(http::Method::from_bytes(method.as_bytes()).ok()?)
+        .uri(http::Uri::try_from(target).ok()?);
+    let map = builder.headers_mut()?;
+    for (name, value) in headers {
+        let name = http::HeaderName::from_bytes(name.as_ref()).ok()?;
+        let value = http::HeaderValue::from_bytes(value.as_ref()).ok()?;
+        map.append(name, value);
+    }
+    builder.body(axum::body::Body::from(body)).ok()
+}
+
+/// The listener `axum::serve` takes adopted connections from.
+struct AdoptedConnections {
+    incoming: mpsc::UnboundedReceiver<Adopted>,
+}
+
+impl axum::serve::Listener for AdoptedConnections {
+    type Io = Guarded;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> Adopted {
+        match self.incoming.recv().await {
+            Some(adopted) => adopted,
+            // The Attached is gone: nothing more will come; the graceful shutdown ends it.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        // Connections come from the host's server, whose address the engine does not know.
+        Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> SessionIo {
+        SessionIo::builder()
+            .secret([7u8; 32])
+            .allow_anonymous(true)
+            .build()
+            .unwrap()
+    }
+
+    const PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 50000);
+
+    #[tokio::test]
+    async fn forwarded_polling_requests_reach_one_engine_io_session() {
+        let io = engine();
+        let attached = io.attach().unwrap();
+        let path = "/socket.io/?EIO=4&transport=polling";
+        let open = attached
+            .forward("GET", path, [("host", "a")], Bytes::new(), PEER)
+            .await;
+        assert_eq!(open.status, 200, "{:?}", open.body);
+        let open: serde_json::Value = serde_json::from_slice(&open.body[1..]).unwrap();
+        let sid = open["sid"].as_str().unwrap();
+        let polled = format!("{path}&sid={sid}");
+        let connect = attached
+            .forward(
+                "POST",
+                &polled,
+                [("host", "a")],
+                Bytes::from_static(b"40"),
+                PEER,
+            )
+            .await;
+        assert_eq!((connect.status, &connect.body[..]), (200, &b"ok"[..]));
+        let connected = attached
+            .forward("GET", &polled, [("host", "a")], Bytes::new(), PEER)
+            .await;
+        assert!(
+            connected.body.starts_with(b"40{\"sid\":"),
+            "{:?}",
+            connected.body
+        );
+        attached.close().await;
+    }
+}
