@@ -814,11 +814,7 @@ mod tests {
 
     #[test]
     fn a_page_of_the_servers_own_origin_is_allowed_without_a_list_entry() {
-        let c = crate::SessionIo::builder()
-            .secret([1u8; 32])
-            .build()
-            .unwrap();
-        let c = c.config();
+        let c = Builder::default().secret(SECRET).into_config().unwrap();
         let h = |s: &'static str| Some(HeaderValue::from_static(s));
         let allows = |o, host| c.origins.allows_request(h(o).as_ref(), h(host).as_ref());
         assert!(allows("http://127.0.0.1:3000", "127.0.0.1:3000"));
