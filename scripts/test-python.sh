@@ -36,7 +36,11 @@ if [ ! -d tests/node_modules/socket.io-client ]; then
   npm ci --prefix tests --no-audit --no-fund --loglevel=error
 fi
 
+step "end-to-end contract against examples/python-fastapi on one port (SocketIOMiddleware, the default)"
+(cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="bindings-python/.venv/bin/python examples/python-fastapi/app.py" \
+  node --test e2e/ sessions/)
+
 for example in python-fastapi python-flask; do
-  step "end-to-end contract against examples/$example (node --test)"
+  step "end-to-end contract against examples/$example on two ports (SOCKET_PORT: the engine's own port)"
   (cd tests && SESSIONIO_EXAMPLE="bindings-python/.venv/bin/python examples/$example/app.py" node --test e2e/ sessions/)
 done

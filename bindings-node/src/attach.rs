@@ -4,28 +4,23 @@
 //! forwards polling requests. Which requests are the engine's, the body limit and every
 //! answer come from core.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::{within_runtime_if_available, Buffer};
 use napi_derive::napi;
 use sessionio::http::Attached;
-use tokio::sync::oneshot;
 
 use crate::errors::{invalid_value, server, IntoNapi};
 use crate::NativeSessionIo;
 
-/// The engine's [`Attached`] (one, shared by every server it is attached to) and the
-/// forwarded requests still waiting for their answer.
+/// The engine's [`Attached`] (one, shared by every server it is attached to).
 #[derive(Default)]
 pub(crate) struct AttachedServers(Mutex<State>);
 
 #[derive(Default)]
 struct State {
     attached: Option<Arc<Attached>>,
-    /// Forwarded requests by the JS layer's id: dropping the sender gives the poll up.
-    waiting: HashMap<u32, oneshot::Sender<()>>,
     closed: bool,
 }
 
@@ -44,7 +39,6 @@ impl AttachedServers {
     pub(crate) fn take_all(&self) -> Option<Arc<Attached>> {
         let mut state = self.state();
         state.closed = true;
-        state.waiting.clear();
         state.attached.take()
     }
 }
@@ -122,8 +116,6 @@ impl NativeSessionIo {
         peer_port: u32,
     ) -> napi::Result<ForwardedResponse> {
         let attached = self.attached.get()?;
-        let (cancel, cancelled) = oneshot::channel();
-        self.attached.state().waiting.insert(request_id, cancel);
         let peer = SocketAddr::new(
             peer_ip
                 .and_then(|ip| ip.parse::<IpAddr>().ok())
@@ -131,27 +123,18 @@ impl NativeSessionIo {
             u16::try_from(peer_port).unwrap_or(0),
         );
         let body = bytes::Bytes::copy_from_slice(&body);
-        let headers = raw_headers
+        let headers: Vec<(String, Vec<u8>)> = raw_headers
             .chunks_exact(2)
-            .map(|pair| (pair[0].clone(), latin1_bytes(&pair[1])));
-        let headers: Vec<(String, Vec<u8>)> = headers.collect();
+            .map(|pair| (pair[0].clone(), latin1_bytes(&pair[1])))
+            .collect();
         // The engine's futures run on the binding's runtime.
-        let answer = tokio::spawn(async move {
-            tokio::select! {
-                forwarded = attached.forward(&method, &target, headers, body, peer) => Some(forwarded),
-                // The client went away (or the engine closed): give the poll up, so
-                // that what it would have carried goes with the next one.
-                _ = cancelled => None,
-            }
+        let forwarded = tokio::spawn(async move {
+            attached
+                .forward(u64::from(request_id), &method, &target, headers, body, peer)
+                .await
         })
         .await
         .map_err(|e| server(format!("forwarding a request failed: {e}")))?;
-        self.attached.state().waiting.remove(&request_id);
-        let forwarded = answer.unwrap_or_else(|| sessionio::http::Forwarded {
-            status: 499,
-            headers: Vec::new(),
-            body: bytes::Bytes::new(),
-        });
         Ok(ForwardedResponse {
             status: u32::from(forwarded.status),
             headers: forwarded
@@ -167,7 +150,9 @@ impl NativeSessionIo {
     /// which nobody reads).
     #[napi]
     pub fn cancel_forward(&self, request_id: u32) {
-        self.attached.state().waiting.remove(&request_id);
+        if let Some(attached) = &self.attached.state().attached {
+            attached.give_up(u64::from(request_id));
+        }
     }
 }
 

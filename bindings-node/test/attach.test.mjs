@@ -149,6 +149,24 @@ test('bad requests under the engine path get the engine’s answers, and the ser
   await clients.connect(url);
 });
 
+test('a polling client that goes away gives its long-poll up: the next poll gets what follows', async (t) => {
+  const { server, url } = await attached(t);
+  const opened = await (await fetch(`${url}/socket.io/?EIO=4&transport=polling`)).text();
+  const poll = `${url}/socket.io/?EIO=4&transport=polling&sid=${JSON.parse(opened.slice(1)).sid}`;
+  // The engine's first ping goes with the first poll; after it, a poll waits.
+  assert.equal(await (await fetch(poll)).text(), '2');
+  const abandoned = connect(server.address().port, '127.0.0.1');
+  abandoned.write(`GET ${new URL(poll).pathname}${new URL(poll).search} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  abandoned.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Had the abandoned poll still waited in the engine, it would take the CONNECT's
+  // answer, and the next poll would wait for the next ping, 25 s away.
+  assert.equal(await (await fetch(poll, { method: 'POST', body: '40' })).text(), 'ok');
+  const answer = await withTimeout(fetch(poll).then((r) => r.text()), 5_000, 'the next poll');
+  assert.match(answer, /^40\{"sid":/);
+});
+
 test('an https.Server is refused with the documented error; a non-server with a clear one', async () => {
   const rt = await SessionIo.create({ secret: SECRET });
   try {

@@ -174,6 +174,16 @@ class SessionIo(_sessionio.SessionIo):
         await self._serve()
         _running.add(self)
 
+    async def _attach_here(self) -> None:
+        """Serves Socket.IO through the ASGI app (``sessionio.asgi.SocketIOMiddleware``
+        calls it at its first request): ``async def`` callbacks run on this event loop."""
+        if self._runner is None:
+            runner = LoopRunner(asyncio.get_running_loop())
+            self._set_runner(runner)
+            self._runner = runner
+        await self._attach()
+        _running.add(self)
+
     def start_sync(self) -> None:
         """Binds and serves Socket.IO from synchronous code (WSGI apps); ``async def``
         callbacks run on a dedicated loop thread, ``sessionio-loop``."""

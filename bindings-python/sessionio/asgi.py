@@ -1,6 +1,8 @@
-"""ASGI middleware (Starlette, FastAPI): every HTTP request gets its session.
+"""ASGI middlewares (Starlette, FastAPI): Socket.IO on the app's own port, and every HTTP
+request gets its session.
 
     app.add_middleware(SessionMiddleware, sessionio=rt)
+    app.add_middleware(SocketIOMiddleware, sessionio=rt)   # Socket.IO on this app's port
 
     @app.post("/incr")
     async def incr(session: Annotated[Session, Depends(get_session)]) -> PlainTextResponse:
@@ -24,6 +26,8 @@ Routes that accept a refused cookie (a logout) use :func:`get_optional_session`.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -31,9 +35,9 @@ from starlette.requests import HTTPConnection
 
 from . import SessionIo
 from ._sessionio import Session
-from .errors import SessionRefused
+from .errors import SessionIoError, SessionRefused
 
-__all__ = ["SessionMiddleware", "get_optional_session", "get_session", "session_of"]
+__all__ = ["SessionMiddleware", "SocketIOMiddleware", "get_optional_session", "get_session", "session_of"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -99,6 +103,140 @@ class SessionMiddleware:
             if started:
                 raise
             await _answer(send_with_cookie, e)
+
+
+_request_ids = itertools.count(1)
+
+
+def _target(scope: Scope) -> str:
+    """The request target as the client sent it: raw path, then the query."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    return (raw + b"?" + query if query else raw).decode("latin-1")
+
+
+class SocketIOMiddleware:
+    """Serves Socket.IO on the ASGI app's own port, under the engine path (``/socket.io/``
+    by default); every other request goes to the app.
+
+        app.add_middleware(SocketIOMiddleware, sessionio=rt)
+
+    Polling requests are forwarded to the engine (a long-poll is awaited, and given up
+    when the client goes away); a websocket is accepted when the engine accepts it, and
+    its messages are relayed between the ASGI server's connection and the engine (the
+    engine's refusal, e.g. 403 ``origin not allowed``, is answered instead, with the
+    ``websocket.http.response`` extension where the server has it). The page's own
+    origin needs no ``allowed_origins`` entry. The engine needs no ``start()`` for this;
+    ``await rt.close()`` at shutdown disconnects its sockets. The ASGI server needs a
+    websocket implementation (uvicorn: ``websockets``).
+    """
+
+    def __init__(self, app: ASGIApp, sessionio: SessionIo) -> None:
+        self.app = app
+        self.sessionio = sessionio
+        self._attached = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind in ("http", "websocket"):
+            if not self._attached:
+                await self.sessionio._attach_here()
+                self._attached = True
+            target = _target(scope)
+            if self.sessionio._serves(target):
+                if kind == "http":
+                    await self._forward(scope, receive, send, target)
+                else:
+                    await self._websocket(scope, receive, send, target)
+                return
+        await self.app(scope, receive, send)
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, target: str) -> None:
+        limit = self.sessionio._max_body_bytes
+        body = bytearray()
+        whole = True
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > limit:
+                # The engine answers an oversized body; the rest is never read.
+                whole = False
+                break
+            if not message.get("more_body", False):
+                break
+        request_id = next(_request_ids)
+        gone = False
+
+        async def give_up_when_gone() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            self.sessionio._cancel_forward(request_id)
+
+        watcher = asyncio.ensure_future(give_up_when_gone()) if whole else None
+        try:
+            status, headers, response_body = await self.sessionio._forward(
+                request_id, scope["method"], target, list(scope.get("headers", ())), bytes(body), scope.get("client")
+            )
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+        if gone:
+            return
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": response_body})
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, target: str) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        opened = await self.sessionio._bridge(target, list(scope.get("headers", ())), scope.get("client"))
+        if isinstance(opened, tuple):
+            status, headers, body = opened
+            if "websocket.http.response" in scope.get("extensions", {}):
+                await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+                await send({"type": "websocket.http.response.body", "body": body})
+            else:
+                # Closing before accepting: the server answers 403.
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        bridge = opened
+        await send({"type": "websocket.accept"})
+
+        async def client_to_engine() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message["type"] == "websocket.receive":
+                    text = message.get("text")
+                    await bridge.send(text if text is not None else message.get("bytes") or b"")
+
+        async def engine_to_client() -> None:
+            while True:
+                data = await bridge.recv()
+                if data is None:
+                    await send({"type": "websocket.close", "code": 1000})
+                    return
+                if isinstance(data, str):
+                    await send({"type": "websocket.send", "text": data})
+                else:
+                    await send({"type": "websocket.send", "bytes": data})
+
+        tasks = [asyncio.ensure_future(client_to_engine()), asyncio.ensure_future(engine_to_client())]
+        try:
+            # Whichever side ends first ends the relay.
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await bridge.close()
+            except SessionIoError:
+                pass
 
 
 async def _answer(send: Send, refusal: SessionRefused) -> None:

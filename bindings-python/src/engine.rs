@@ -1,7 +1,8 @@
 //! `SessionIo`: the Python class of the engine. It holds a clone of `sessionio::SessionIo`
 //! and lists the methods Python sees; each one hands over to the module of its concern:
-//! `options` (the keywords), `server` (start, close, state), `host_calls` (notify, destroy,
-//! sessions, tokens, cookies) and `handlers` (`_on`, `_use`, `_on_connection`).
+//! `options` (the keywords), `server` (start, close, state), `attach` (Socket.IO on the
+//! ASGI app's port), `host_calls` (notify, destroy, sessions, tokens, cookies) and
+//! `handlers` (`_on`, `_use`, `_on_connection`).
 
 use std::sync::{Arc, RwLock};
 
@@ -9,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use sessionio::SessionIo;
 
+use crate::attach::{self, AttachedState};
 use crate::callbacks::{PyCallback, Runner};
 use crate::errors::{Failure, OrRaise, ToPython};
 use crate::fork_guard::ForkGuard;
@@ -24,6 +26,7 @@ use crate::session::PySession;
 pub struct Engine {
     io: SessionIo,
     server: Server,
+    attached: Arc<AttachedState>,
     host_calls: HostCalls,
     runner: Runner,
 }
@@ -31,6 +34,19 @@ pub struct Engine {
 impl Engine {
     fn callback(&self, func: Py<PyAny>, is_async: bool) -> PyCallback {
         PyCallback::new(func, is_async, self.runner.clone())
+    }
+
+    /// Closes the engine's own server and its serving through the ASGI app.
+    fn close_all(&self) -> impl std::future::Future<Output = Result<(), Failure>> + Send + 'static {
+        let server = self.server.close();
+        let attached = self.attached.take();
+        async move {
+            server.await?;
+            if let Some(attached) = attached {
+                attached.close().await;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -44,6 +60,7 @@ impl Engine {
         let fork_guard = ForkGuard::new();
         Ok(Engine {
             server: Server::new(io.clone(), addr, fork_guard.clone()),
+            attached: Arc::default(),
             host_calls: HostCalls::new(io.clone(), fork_guard),
             io,
             runner: Arc::new(RwLock::new(None)),
@@ -61,15 +78,72 @@ impl Engine {
         block_on(py, fut).or_raise(py)?.or_raise(py)
     }
 
-    /// Disconnects every socket and stops the server.
+    /// Disconnects every socket, stops the server and the serving through the ASGI app.
     fn _close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.server.check_process().or_raise(py)?;
-        into_awaitable(py, self.server.close())
+        into_awaitable(py, self.close_all())
     }
 
     fn _close_sync(&self, py: Python<'_>) -> PyResult<()> {
         self.server.check_process().or_raise(py)?;
-        block_on(py, self.server.close()).or_raise(py)?.or_raise(py)
+        block_on(py, self.close_all()).or_raise(py)?.or_raise(py)
+    }
+
+    /// Serves Socket.IO through the ASGI app (await it once; `SocketIOMiddleware` does).
+    fn _attach<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.server.check_process().or_raise(py)?;
+        into_awaitable(py, self.attached.attach(&self.io))
+    }
+
+    /// Whether a request target (raw path and query) is the engine's.
+    fn _serves(&self, target: &str) -> bool {
+        self.attached.serves(target)
+    }
+
+    /// The most body bytes the middleware reads of a forwarded request (one more at most).
+    #[getter]
+    fn _max_body_bytes(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.attached.get().or_raise(py)?.max_body_bytes())
+    }
+
+    /// Answers a request under the engine path: `(status, headers, body)`, bytes as ASGI
+    /// sends them. `request_id` names it for `_cancel_forward`.
+    #[allow(clippy::too_many_arguments)]
+    fn _forward<'py>(
+        &self,
+        py: Python<'py>,
+        request_id: u64,
+        method: String,
+        target: String,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        body: Vec<u8>,
+        client: Option<(String, u16)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.server.check_process().or_raise(py)?;
+        let fut = self
+            .attached
+            .forward(request_id, method, target, headers, body, client)
+            .or_raise(py)?;
+        into_awaitable(py, fut)
+    }
+
+    /// Gives up a forwarded request whose client went away.
+    fn _cancel_forward(&self, request_id: u64) {
+        self.attached.cancel_forward(request_id);
+    }
+
+    /// Opens a websocket to the engine for an ASGI websocket: a `Bridge`, or the refusal
+    /// as `(status, headers, body)`.
+    fn _bridge<'py>(
+        &self,
+        py: Python<'py>,
+        target: String,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        client: Option<(String, u16)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.server.check_process().or_raise(py)?;
+        let attached = self.attached.get().or_raise(py)?;
+        into_awaitable(py, attach::bridge(attached, target, headers, client))
     }
 
     /// Sets where `async def` callbacks run (a `LoopRunner`).

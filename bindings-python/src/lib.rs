@@ -3,6 +3,7 @@
 //! Python half (`sessionio/*.py`) adds decorators, the loop runner and the ASGI/WSGI
 //! middlewares. Nothing about sessions, cookies, rooms or timers is decided here.
 
+mod attach;
 mod callbacks;
 mod convert;
 mod engine;
@@ -33,6 +34,8 @@ fn init_logging() {
 mod python_module {
     use pyo3::prelude::*;
 
+    #[pymodule_export]
+    use crate::attach::PyBridge;
     #[pymodule_export]
     use crate::callbacks::OutcomeSender;
     #[pymodule_export]

@@ -1,13 +1,14 @@
 """The seed guide's counter app on FastAPI (served by uvicorn) and sessionio.
 
-FastAPI serves the page and the HTTP routes on PORT; sessionio serves Socket.IO on
-SOCKET_PORT. Both share the sessions: the ASGI middleware gives every request its session
-from the cookie, and socket handlers get the same session live.
+FastAPI serves the page and the HTTP routes on PORT, and sessionio serves Socket.IO on the
+same port (``SocketIOMiddleware``) — or, with SOCKET_PORT set, on a port of its own. Both
+share the sessions: the ASGI middleware gives every request its session from the cookie,
+and socket handlers get the same session live.
 
 Run: ``python examples/python-fastapi/app.py``. Environment: ``PORT`` (default 3000, 0 = any
-free port), ``SOCKET_PORT`` (default 3001), ``SESSION_TTL_MS`` (inactivity timeout, default
+free port), ``SOCKET_PORT`` (unset by default: one port), ``SESSION_TTL_MS (inactivity timeout, default
 30 min), ``SESSION_SECRET`` (default: random at every start), ``ALLOWED_ORIGINS``
-(comma-separated, added to the page's own origins), ``MAX_CONNECTIONS_PER_SESSION``
+(comma-separated, besides the page's own origin), ``MAX_CONNECTIONS_PER_SESSION``
 (default 32), ``TOKEN_TTL_MS`` (lifetime of the tokens ``GET /token`` issues, default 60 000),
 ``MAX_SESSIONS`` (sessions the store may hold, default 1 000 000; past it a new session is
 answered 503 ``too many sessions``), ``SESSION_STORE_URL`` (``memory://`` by default, or ``sqlite://<file>`` to keep
@@ -37,7 +38,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from sessionio import HandlerError, Session, SessionIo, Socket
-from sessionio.asgi import SessionMiddleware, get_optional_session, get_session
+from sessionio.asgi import SessionMiddleware, SocketIOMiddleware, get_optional_session, get_session
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -72,16 +73,24 @@ def store_url() -> str | None:
     return os.environ.get("SESSION_STORE_URL") or os.environ.get("REDIS_URL") or None
 
 
+def socket_port() -> int | None:
+    """SOCKET_PORT: Socket.IO on a port of its own; unset, on the app's port."""
+    value = os.environ.get("SOCKET_PORT")
+    return int(value) if value else None
+
+
 def create_sessionio(http_port: int) -> SessionIo:
-    origins = [f"http://127.0.0.1:{http_port}", f"http://localhost:{http_port}"]
-    origins += [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    origins = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    if socket_port() is not None:
+        # The page comes from the app's port, another origin: it may open sockets, with cookies.
+        origins += [f"http://127.0.0.1:{http_port}", f"http://localhost:{http_port}"]
     rt = SessionIo(
         # Random per start is fine for a demo whose memory store forgets sessions at exit;
         # processes that share a store need the same SESSION_SECRET.
         secret=os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32),
         # With Redis, start() also waits until this engine is linked to the others.
         store=store_url(),
-        port=env_int("SOCKET_PORT", 3001),
+        port=socket_port(),
         ttl=env_int("SESSION_TTL_MS", 30 * 60 * 1000) / 1000,
         allowed_origins=origins,
         max_connections_per_session=env_int("MAX_CONNECTIONS_PER_SESSION", 32),
@@ -107,6 +116,9 @@ def create_app(rt: SessionIo) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     token_ttl = env_int("TOKEN_TTL_MS", 60_000) / 1000
     app.add_middleware(SessionMiddleware, sessionio=rt)
+    if socket_port() is None:
+        # One port: requests and websockets under /socket.io/ go to the engine.
+        app.add_middleware(SocketIOMiddleware, sessionio=rt)
 
     # Sessions are created lazily (by their first write, or save). The page opens a
     # socket, whose handshake needs the cookie, so GET / saves the session.
@@ -114,7 +126,8 @@ def create_app(rt: SessionIo) -> FastAPI:
     async def index(session: SessionDep) -> HTMLResponse:
         await session.save()
         count = await session.get("count", 0)
-        return HTMLResponse(PAGE.replace("{{COUNT}}", str(count)).replace("{{SOCKET_PORT}}", str(rt.port)))
+        socket_url = rt.url if socket_port() is not None else ""
+        return HTMLResponse(PAGE.replace("{{COUNT}}", str(count)).replace("{{SOCKET_URL}}", socket_url))
 
     @app.post("/incr")
     async def incr(session: SessionDep) -> PlainTextResponse:
@@ -177,7 +190,8 @@ async def main() -> None:
     http_port = listener.getsockname()[1]
 
     rt = create_sessionio(http_port)
-    await rt.start()
+    if socket_port() is not None:
+        await rt.start()
     server = Server(uvicorn.Config(create_app(rt), log_level="warning", access_log=False, lifespan="off"))
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     try:
@@ -186,7 +200,8 @@ async def main() -> None:
                 break
             await asyncio.sleep(0.01)
         if server.started:
-            print(f"listening http=http://127.0.0.1:{http_port} socket={rt.url}", flush=True)
+            http_url = f"http://127.0.0.1:{http_port}"
+            print(f"listening http={http_url} socket={rt.url if rt.started else http_url}", flush=True)
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()

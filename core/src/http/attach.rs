@@ -8,19 +8,25 @@
 //!   any work;
 //! - any other request (Engine.IO polling): its head and body in, the status, headers and
 //!   body out ([`Attached::forward`]); a long-poll resolves when the engine has something
-//!   to send, as it would on its own port.
+//!   to send, as it would on its own port;
+//! - a websocket whose connection the host keeps (an ASGI server's): its messages,
+//!   relayed through a [`Bridge`](super::Bridge) ([`Attached::bridge`], see `bridge.rs`).
 //!
 //! Everything else stays with the host's app.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::serve::ListenerExt;
 use bytes::Bytes;
 use http::StatusCode;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tower::ServiceExt;
@@ -30,13 +36,23 @@ use super::listener::Guarded;
 use crate::engine::SessionIo;
 use crate::error::{Error, Result};
 
-type Adopted = (Guarded, SocketAddr);
+/// A connection the engine serves for a host: a TCP connection it adopted, or the engine's
+/// end of an in-memory pipe whose other end a [`Bridge`](super::Bridge) drives.
+pub(super) enum AdoptedIo {
+    Tcp(Guarded),
+    Bridged(tokio::io::DuplexStream),
+}
+
+type Adopted = (AdoptedIo, SocketAddr);
 
 /// The engine attached to a host's HTTP server; see the module docs and
 /// [`SessionIo::attach`].
 pub struct Attached {
     io: SessionIo,
     app: axum::Router,
+    /// Forwarded requests that the host may give up, by its id for them: dropping the
+    /// sender gives the request up.
+    waiting: Mutex<HashMap<u64, oneshot::Sender<()>>>,
     adopted: mpsc::UnboundedSender<Adopted>,
     runtime: tokio::runtime::Handle,
     stall: Duration,
@@ -52,6 +68,22 @@ pub struct Forwarded {
     pub headers: Vec<(String, String)>,
     /// The whole body.
     pub body: Bytes,
+}
+
+impl Forwarded {
+    pub(super) fn new(status: StatusCode, headers: &http::HeaderMap, body: Bytes) -> Forwarded {
+        Forwarded {
+            status: status.as_u16(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_owned(), value)
+                })
+                .collect(),
+            body,
+        }
+    }
 }
 
 impl SessionIo {
@@ -70,7 +102,7 @@ impl SessionIo {
     /// assert!(!attached.serves("/socket.iox"));
     /// let peer = "127.0.0.1:50000".parse().unwrap();
     /// let handshake = attached
-    ///     .forward("GET", "/socket.io/?EIO=4&transport=polling", [("host", "127.0.0.1:3000")], bytes::Bytes::new(), peer)
+    ///     .forward(1, "GET", "/socket.io/?EIO=4&transport=polling", [("host", "127.0.0.1:3000")], bytes::Bytes::new(), peer)
     ///     .await;
     /// assert_eq!(handshake.status, 200);
     /// assert!(handshake.body.starts_with(b"0{\"sid\":"));
@@ -91,9 +123,9 @@ impl SessionIo {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         // The (empty) tap makes axum's `ConnectInfo<SocketAddr>` available, as for the
         // engine's own listener.
-        fn untouched(_: &mut Guarded) {}
+        fn untouched(_: &mut AdoptedIo) {}
         let serve = axum::serve(
-            AdoptedConnections { incoming }.tap_io(untouched as fn(&mut Guarded)),
+            AdoptedConnections { incoming }.tap_io(untouched as fn(&mut AdoptedIo)),
             app.clone()
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
@@ -109,6 +141,7 @@ impl SessionIo {
         Ok(Attached {
             io: self.clone(),
             app,
+            waiting: Mutex::default(),
             adopted,
             runtime,
             stall: t.ping_interval + t.ping_timeout,
@@ -151,19 +184,29 @@ impl Attached {
         let _runtime = self.runtime.enter();
         let stream = TcpStream::from_std(stream)
             .map_err(|e| Error::Server(format!("adopting a connection: {e}")))?;
+        let guarded = Guarded::adopted(stream, already_read, self.stall);
+        self.serve_io(AdoptedIo::Tcp(guarded), peer)
+    }
+
+    /// Hands `io` to the serving task.
+    pub(super) fn serve_io(&self, io: AdoptedIo, peer: SocketAddr) -> Result<()> {
         self.adopted
-            .send((Guarded::adopted(stream, already_read, self.stall), peer))
+            .send((io, peer))
             .map_err(|_| Error::Server("the engine is closed".into()))
     }
 
     /// Answers one request the host received under the engine path (Engine.IO polling):
-    /// `target` is the request target (`/socket.io/?EIO=4&…`), `headers` the request's
-    /// headers as received, `peer` the client's address. Resolves with the engine's
-    /// response; a long-poll resolves when there is something to send (dropping the future
-    /// gives up the poll without losing what it would have carried). A request that does
-    /// not parse (bad method, target or header) is answered `400 bad request`.
+    /// `request_id` is the host's id for it (see [`give_up`](Self::give_up)), `target`
+    /// the request target (`/socket.io/?EIO=4&…`), `headers` the request's headers as
+    /// received, `peer` the client's address. Resolves with the engine's response; a
+    /// long-poll resolves when there is something to send. A request that does not parse
+    /// (bad method, target or header) is answered `400 bad request`. When the host gives
+    /// the request up (its client went away), or the engine closes, a long-poll takes
+    /// nothing — what it would have carried goes with the next poll — and the answer is a
+    /// 499 nobody reads.
     pub async fn forward<N, V>(
         &self,
+        request_id: u64,
         method: &str,
         target: &str,
         headers: impl IntoIterator<Item = (N, V)>,
@@ -174,13 +217,28 @@ impl Attached {
         N: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
-        let Some(mut request) = build_request(method, target, headers, body) else {
+        let Some(request) = build_request(method, target, headers, body) else {
             return Forwarded {
                 status: 400,
                 headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
                 body: Bytes::from_static(b"bad request"),
             };
         };
+        let (give_up, given_up) = oneshot::channel();
+        self.waiting().insert(request_id, give_up);
+        let forwarded = tokio::select! {
+            forwarded = self.answer(request, peer) => forwarded,
+            _ = given_up => Forwarded { status: 499, headers: Vec::new(), body: Bytes::new() },
+        };
+        self.waiting().remove(&request_id);
+        forwarded
+    }
+
+    async fn answer(
+        &self,
+        mut request: http::Request<axum::body::Body>,
+        peer: SocketAddr,
+    ) -> Forwarded {
         request.extensions_mut().insert(ConnectInfo(peer));
         let response = match self.app.clone().oneshot(request).await {
             Ok(response) => response,
@@ -194,24 +252,24 @@ impl Attached {
                 Bytes::new()
             }
         };
-        Forwarded {
-            status: parts.status.as_u16(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(name, value)| {
-                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                    (name.as_str().to_owned(), value)
-                })
-                .collect(),
-            body,
-        }
+        Forwarded::new(parts.status, &parts.headers, body)
+    }
+
+    /// Gives up the forwarded request `request_id` (see [`forward`](Self::forward));
+    /// nothing if it is done.
+    pub fn give_up(&self, request_id: u64) {
+        self.waiting().remove(&request_id);
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<()>>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Disconnects every socket of the engine and stops serving adopted connections.
     /// Calling it again does nothing.
     pub async fn close(&self) {
         let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.waiting().clear();
         if let Some((tx, task)) = stop {
             self.io.close().await;
             let _ = tx.send(());
@@ -248,7 +306,7 @@ struct AdoptedConnections {
 }
 
 impl axum::serve::Listener for AdoptedConnections {
-    type Io = Guarded;
+    type Io = AdoptedIo;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> Adopted {
@@ -262,6 +320,64 @@ impl axum::serve::Listener for AdoptedConnections {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         // Connections come from the host's server, whose address the engine does not know.
         Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
+    }
+}
+
+impl AsyncRead for AdoptedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            AdoptedIo::Tcp(io) => Pin::new(io).poll_read(cx, buf),
+            AdoptedIo::Bridged(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for AdoptedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            AdoptedIo::Tcp(io) => Pin::new(io).poll_write(cx, data),
+            AdoptedIo::Bridged(io) => Pin::new(io).poll_write(cx, data),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            AdoptedIo::Tcp(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            AdoptedIo::Bridged(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            AdoptedIo::Tcp(io) => io.is_write_vectored(),
+            AdoptedIo::Bridged(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            AdoptedIo::Tcp(io) => Pin::new(io).poll_flush(cx),
+            AdoptedIo::Bridged(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            AdoptedIo::Tcp(io) => Pin::new(io).poll_shutdown(cx),
+            AdoptedIo::Bridged(io) => Pin::new(io).poll_shutdown(cx),
+        }
     }
 }
 
@@ -285,7 +401,7 @@ mod tests {
         let attached = io.attach().unwrap();
         let path = "/socket.io/?EIO=4&transport=polling";
         let open = attached
-            .forward("GET", path, [("host", "a")], Bytes::new(), PEER)
+            .forward(1, "GET", path, [("host", "a")], Bytes::new(), PEER)
             .await;
         assert_eq!(open.status, 200, "{:?}", open.body);
         let open: serde_json::Value = serde_json::from_slice(&open.body[1..]).unwrap();
@@ -293,6 +409,7 @@ mod tests {
         let polled = format!("{path}&sid={sid}");
         let connect = attached
             .forward(
+                2,
                 "POST",
                 &polled,
                 [("host", "a")],
@@ -302,12 +419,54 @@ mod tests {
             .await;
         assert_eq!((connect.status, &connect.body[..]), (200, &b"ok"[..]));
         let connected = attached
-            .forward("GET", &polled, [("host", "a")], Bytes::new(), PEER)
+            .forward(3, "GET", &polled, [("host", "a")], Bytes::new(), PEER)
             .await;
         assert!(
             connected.body.starts_with(b"40{\"sid\":"),
             "{:?}",
             connected.body
+        );
+        attached.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_bridged_websocket_talks_to_the_engine_and_a_foreign_origin_is_refused() {
+        use crate::http::BridgeMessage;
+        let io = engine();
+        let attached = io.attach().unwrap();
+        let target = "/socket.io/?EIO=4&transport=websocket";
+        let bridge = attached
+            .bridge(
+                target,
+                [("host", "app.example"), ("origin", "http://app.example")],
+                PEER,
+            )
+            .await
+            .map_err(|refused| (refused.status, refused.body))
+            .unwrap();
+        let Some(BridgeMessage::Text(open)) = bridge.recv().await else {
+            panic!("no open packet");
+        };
+        assert!(open.starts_with("0{\"sid\":"), "{open}");
+        bridge.send(BridgeMessage::Text("40".into())).await.unwrap();
+        let Some(BridgeMessage::Text(connected)) = bridge.recv().await else {
+            panic!("no CONNECT answer");
+        };
+        assert!(connected.starts_with("40{\"sid\":"), "{connected}");
+        bridge.close().await;
+
+        let refused = attached
+            .bridge(
+                target,
+                [("host", "app.example"), ("origin", "https://evil.example")],
+                PEER,
+            )
+            .await
+            .err()
+            .expect("a foreign Origin is refused");
+        assert_eq!(
+            (refused.status, &refused.body[..]),
+            (403, &b"origin not allowed"[..])
         );
         attached.close().await;
     }

@@ -12,15 +12,17 @@
 //! - [`serve`](crate::SessionIo::serve): Socket.IO alone on a port (see `serve.rs`);
 //! - [`attach`](crate::SessionIo::attach): Socket.IO through a host's own HTTP server
 //!   (Node's `http.Server`, an ASGI app): adopted connections and forwarded requests (see
-//!   `attach.rs`).
+//!   `attach.rs`), and websockets whose messages the host relays (see `bridge.rs`).
 
 mod attach;
+mod bridge;
 mod extract;
 mod layer;
 pub mod listener;
 mod serve;
 
 pub use attach::{Attached, Forwarded};
+pub use bridge::{Bridge, BridgeMessage};
 pub use extract::{HttpError, SessionRejection};
 pub use layer::{EngineGuard, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES};
 pub use listener::{bind, bind_with_stall_timeout, NoDelayListener, DEFAULT_STALL_TIMEOUT};
