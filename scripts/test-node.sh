@@ -16,6 +16,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 
+if ! command -v chromium >/dev/null 2>&1; then
+  step "installing chromium (browser test against examples/node-express)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 # `npm ci` runs the packages' install script, which builds the addon with cargo.
 export SESSIONIO_CARGO_PROFILE="${SESSIONIO_CARGO_PROFILE:-dev}"
 
@@ -30,6 +36,9 @@ step "node binding tests (node --test bindings-node/test/*.test.mjs)"
 
 step "end-to-end contract against examples/node-express on one port (rt.attach(server), the default)"
 (cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/)
+
+step "browser: two tabs of one session in Chromium against examples/node-express on one port"
+(cd tests && SESSIONIO_BROWSER_EXAMPLE="node examples/node-express/app.mjs" node --test browser/)
 
 step "end-to-end contract against examples/node-express on two ports (SOCKET_PORT: the engine's own port)"
 (cd tests && SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/)

@@ -9,6 +9,12 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+if ! command -v chromium >/dev/null 2>&1; then
+  step "installing chromium (browser test against examples/python-fastapi)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 VENV="$PWD/bindings-python/.venv"
 if [ ! -x "$VENV/bin/python" ]; then
   step "creating $VENV"
@@ -39,6 +45,9 @@ fi
 step "end-to-end contract against examples/python-fastapi on one port (SocketIOMiddleware, the default)"
 (cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="bindings-python/.venv/bin/python examples/python-fastapi/app.py" \
   node --test e2e/ sessions/)
+
+step "browser: two tabs of one session in Chromium against examples/python-fastapi on one port"
+(cd tests && SESSIONIO_BROWSER_EXAMPLE="bindings-python/.venv/bin/python examples/python-fastapi/app.py" node --test browser/)
 
 for example in python-fastapi python-flask; do
   step "end-to-end contract against examples/$example on two ports (SOCKET_PORT: the engine's own port)"

@@ -105,7 +105,7 @@ app.use((err, req, res, next) => {
 });
 
 const server = app.listen(PORT, '127.0.0.1', () => {
-  const http = `http://127.0.0.1:${PORT}`;
+  const http = `http://127.0.0.1:${server.address().port}`;
   console.log(`listening http=${http} socket=${rt.url ?? http}`);
 });
 // One port: requests and websocket upgrades under /socket.io/ go to the engine.

@@ -2,7 +2,9 @@
 //
 // - Uses Debian's chromium (/usr/bin/chromium, `apt-get install chromium`) driven by
 //   playwright-core; no browser is ever downloaded.
-// - Server: target/debug/rust-counter (override with RUST_COUNTER_BIN), started with
+// - Server: target/debug/rust-counter (override with RUST_COUNTER_BIN), or the shell
+//   command in SESSIONIO_BROWSER_EXAMPLE (run from the repository root, e.g.
+//   `node examples/node-express/app.mjs`: another example on one port), started with
 //   PORT=0; its `listening http=<url> socket=<url>` line gives the URL.
 // - Every wait is bounded so that nothing can hang.
 //
@@ -19,6 +21,8 @@ import { chromium } from "playwright-core";
 const SERVER_BIN =
   process.env.RUST_COUNTER_BIN ??
   fileURLToPath(new URL("../../target/debug/rust-counter", import.meta.url));
+const EXAMPLE = process.env.SESSIONIO_BROWSER_EXAMPLE;
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = fileURLToPath(new URL("../.artifacts/", import.meta.url));
 
@@ -52,13 +56,14 @@ process.on("exit", () => {
 
 /** Start rust-counter; resolves to { url, stop(), output() }. */
 function startServer(extraEnv = {}) {
-  if (!existsSync(SERVER_BIN)) {
+  if (!EXAMPLE && !existsSync(SERVER_BIN)) {
     throw new Error(`${SERVER_BIN} missing: run \`cargo build -p rust-counter\` in the repo root`);
   }
-  const child = spawn(SERVER_BIN, [], {
-    env: { ...process.env, PORT: "0", ...extraEnv },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const env = { ...process.env, PORT: "0", ...extraEnv };
+  // `exec`: the shell becomes the example, so that stop() signals the example itself.
+  const child = EXAMPLE
+    ? spawn("sh", ["-c", `exec ${EXAMPLE}`], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(SERVER_BIN, [], { env, stdio: ["ignore", "pipe", "pipe"] });
   servers.add(child);
   let out = "";
   let err = "";
