@@ -62,6 +62,9 @@ rm -rf bench/out/wheels
 "$venv/bin/python" bindings-python/bench/notify_bench.py --json bench/out/python-notify.json
 includes+=(--include bench/out/python-notify.json)
 
+step "one port vs the engine's own port (bench/one-port.sh)"
+bash bench/one-port.sh
+
 step "install size and cold start (scripts/package.sh, node bench/install.mjs)"
 bash scripts/package.sh --allow-dirty
 node bench/install.mjs --out bench/out/install.md
@@ -69,5 +72,5 @@ node bench/install.mjs --out bench/out/install.md
 step "writing BENCHMARKS.md"
 target/release/sessionio-bench report --results bench/out/results.json "${includes[@]}" \
   --cluster bench/out/cluster.json --append bench/memory.md --append bench/handshake.md \
-  --append bench/out/install.md \
+  --append bench/out/one-port.md --append bench/out/install.md \
   --markdown BENCHMARKS.md --svg bench/rss.svg --command "bash bench/run.sh"

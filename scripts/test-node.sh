@@ -37,6 +37,10 @@ step "node binding tests (node --test bindings-node/test/*.test.mjs)"
 step "end-to-end contract against examples/node-express on one port (rt.attach(server), the default)"
 (cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/)
 
+step "hostile clients against examples/node-express on one port (the files that apply: tests/hostile/README.md)"
+(cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" \
+  node --test hostile/origin.test.mjs hostile/packets.test.mjs hostile/payload.test.mjs)
+
 step "browser: two tabs of one session in Chromium against examples/node-express on one port"
 (cd tests && SESSIONIO_BROWSER_EXAMPLE="node examples/node-express/app.mjs" node --test browser/)
 

@@ -6,11 +6,13 @@
 //! sessionio-bench suite --server ours='<cmd>' --server node='<cmd>' --out results.json [--quick]
 //! sessionio-bench report --results results.json [--include part.md]... [--cluster cluster.json] --markdown BENCHMARKS.md --svg bench/rss.svg
 //! sessionio-bench cluster --command '<cmd>' --out cluster.json [--quick]
+//! sessionio-bench compare --results results.json --markdown part.md [--title T] [--command C] [--pair a:b]...
 //! sessionio-bench soak --command '<cmd>' --secs 1800 [--rate 1000] --out soak.json
 //! ```
 
 mod client;
 mod cluster;
+mod compare;
 mod http;
 mod report;
 mod scenario;
@@ -118,6 +120,7 @@ fn usage() -> ! {
         "usage:\n  sessionio-bench suite --server NAME='<shell command>'... --out results.json [--quick] [--only main,fanout,curve,expiry]\n  \
          sessionio-bench report --results results.json [--include part.md]... [--cluster cluster.json] --markdown OUT.md --svg OUT.svg\n  \
          sessionio-bench cluster --command '<shell command>' --out cluster.json [--quick]\n  \
+         sessionio-bench compare --results results.json --markdown OUT.md [--title T] [--command C] [--pair a:b]...\n  \
          sessionio-bench soak --command '<shell command>' [--secs 120] [--rate 1000] [--out soak.json] (see soak.rs for more)"
     );
     std::process::exit(2)
@@ -203,6 +206,7 @@ async fn main() {
     let result = match args.first().map(String::as_str) {
         Some("suite") => suite(&args[1..]).await,
         Some("report") => report::run(&args[1..]),
+        Some("compare") => compare::run(&args[1..]),
         Some("cluster") => cluster::run(&args[1..]).await,
         Some("soak") => soak::run(&args[1..]).await,
         _ => usage(),

@@ -8,6 +8,8 @@
 // (inactivity timeout, default 30 min), SESSION_SECRET (default: random at every start),
 // ALLOWED_ORIGINS (comma-separated, besides this app's own), MAX_CONNECTIONS_PER_SESSION
 // (default 32), TOKEN_TTL_MS (lifetime of the tokens GET /token issues, default 60 000),
+// PING_INTERVAL_MS, PING_TIMEOUT_MS, CONNECT_TIMEOUT_MS, MAX_PAYLOAD, MAX_BUFFER_SIZE,
+// MAX_PENDING_HANDSHAKES, MAX_PENDING_HANDSHAKES_PER_ADDRESS (engine tuning: core's defaults),
 // MAX_SESSIONS (sessions the store may hold, default 1 000 000; past it a new
 // session is answered 503 "too many sessions"), SESSION_STORE_URL (`memory://` by default, or `sqlite://<file>` to keep
 // sessions across restarts), REDIS_URL (several processes on one Redis: sessions in it, and
@@ -25,6 +27,15 @@ const TOKEN_TTL_MS = Number(process.env.TOKEN_TTL_MS ?? 60_000);
 const INDEX = readFileSync(new URL('./public/index.html', import.meta.url), 'utf8');
 const SOCKET_IO_JS = createRequire(import.meta.url).resolve('socket.io-client/dist/socket.io.js');
 
+/** `{ option: Number(value) }` for each set environment variable of `names` (VAR → option). */
+function numbersFromEnv(names) {
+  return Object.fromEntries(
+    Object.entries(names)
+      .filter(([variable]) => process.env[variable])
+      .map(([variable, option]) => [option, Number(process.env[variable])]),
+  );
+}
+
 const options = {
   // Random per start is fine for a demo whose memory store forgets sessions at exit;
   // processes that share a store need the same SESSION_SECRET.
@@ -34,6 +45,16 @@ const options = {
   ttlMs: Number(process.env.SESSION_TTL_MS ?? 30 * 60 * 1000),
   maxConnectionsPerSession: Number(process.env.MAX_CONNECTIONS_PER_SESSION ?? 32),
   ...(process.env.MAX_SESSIONS ? { maxSessions: Number(process.env.MAX_SESSIONS) } : {}),
+  // Engine tuning, as examples/rust-counter reads it (the hostile-client tests set these).
+  ...numbersFromEnv({
+    PING_INTERVAL_MS: 'pingIntervalMs',
+    PING_TIMEOUT_MS: 'pingTimeoutMs',
+    CONNECT_TIMEOUT_MS: 'connectTimeoutMs',
+    MAX_PAYLOAD: 'maxPayload',
+    MAX_BUFFER_SIZE: 'maxBufferSize',
+    MAX_PENDING_HANDSHAKES: 'maxPendingHandshakes',
+    MAX_PENDING_HANDSHAKES_PER_ADDRESS: 'maxPendingHandshakesPerAddress',
+  }),
   // Other sites' pages that may open sockets (the server's own page always may).
   allowedOrigins: (process.env.ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
   // The demo runs on http://localhost; a real deployment keeps Secure cookies.
