@@ -54,9 +54,11 @@ fuzz_target!(|data: &[u8]| {
         auth.as_ref(),
     ));
 
-    let origin_allowed = headers
-        .get(http::header::ORIGIN)
-        .is_none_or(|o| o.as_bytes() == ORIGIN.as_bytes());
+    // The allow-list, or a page of the server's own origin: an `Origin` naming the
+    // `Host` (scheme http or https, default ports folded, hosts without case).
+    let origin_allowed = headers.get(http::header::ORIGIN).is_none_or(|o| {
+        o.as_bytes() == ORIGIN.as_bytes() || names_host(o, headers.get(http::header::HOST))
+    });
     // Cookie headers are read lossily (another cookie's non-UTF-8 bytes do not hide ours).
     let cookie_presented = headers.get_all(http::header::COOKIE).iter().any(|v| {
         cookie_values(&String::from_utf8_lossy(v.as_bytes()), COOKIE_NAME)
@@ -112,3 +114,24 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// Whether `origin` is `http://<host>` or `https://<host>` for the `Host` header `host`.
+fn names_host(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(HeaderValue::to_str)) else {
+        return false;
+    };
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let default_port = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return false,
+    };
+    let fold = |a: &str| {
+        a.strip_suffix(default_port)
+            .unwrap_or(a)
+            .to_ascii_lowercase()
+    };
+    !authority.is_empty() && fold(authority) == fold(host)
+}
