@@ -71,6 +71,15 @@ pub struct Forwarded {
 }
 
 impl Forwarded {
+    /// A plain-text answer of the engine's own (a request it could not parse, …).
+    pub(super) fn text(status: u16, body: &'static str) -> Forwarded {
+        Forwarded {
+            status,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: Bytes::from_static(body.as_bytes()),
+        }
+    }
+
     pub(super) fn new(status: StatusCode, headers: &http::HeaderMap, body: Bytes) -> Forwarded {
         Forwarded {
             status: status.as_u16(),
@@ -218,11 +227,7 @@ impl Attached {
         V: AsRef<[u8]>,
     {
         let Some(request) = build_request(method, target, headers, body) else {
-            return Forwarded {
-                status: 400,
-                headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
-                body: Bytes::from_static(b"bad request"),
-            };
+            return Forwarded::text(400, "bad request");
         };
         let (give_up, given_up) = oneshot::channel();
         self.waiting().insert(request_id, give_up);

@@ -65,11 +65,7 @@ impl Attached {
         N: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
-        let bad_request = || Forwarded {
-            status: 400,
-            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
-            body: Bytes::from_static(b"bad request"),
-        };
+        let bad_request = || Forwarded::text(400, "bad request");
         let mut host = None;
         let path = http::uri::PathAndQuery::try_from(target).map_err(|_| bad_request())?;
         // The websocket client wants an absolute `ws://` URI; the engine sees only its
@@ -108,11 +104,7 @@ impl Attached {
 
         let (engine_end, host_end) = tokio::io::duplex(PIPE_BYTES);
         self.serve_io(AdoptedIo::Bridged(engine_end), peer)
-            .map_err(|_| Forwarded {
-                status: 503,
-                headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
-                body: Bytes::from_static(b"server closed"),
-            })?;
+            .map_err(|_| Forwarded::text(503, "server closed"))?;
         match tokio_tungstenite::client_async(request, host_end).await {
             Ok((websocket, _)) => {
                 let (to_engine, from_engine) = websocket.split();
