@@ -416,14 +416,18 @@ impl NativeSessionIo {
         let attached = self.attached.take_all();
         let io = self.io.clone();
         // The server tasks run on the binding's tokio runtime: wait for them there.
+        // Each of the server and the attached serving closes the engine itself; an engine
+        // made by `create` and never attached has neither.
         tokio::spawn(async move {
-            if let Some(server) = server {
+            if let Some(server) = &server {
                 server.close().await;
             }
-            if let Some(attached) = attached {
+            if let Some(attached) = &attached {
                 attached.close().await;
             }
-            io.close().await;
+            if server.is_none() && attached.is_none() {
+                io.close().await;
+            }
         })
         .await
         .map_err(|e| server_error(&e))
