@@ -473,7 +473,8 @@ async fn live(ctx: &Ctx, s: &Sess, mut ws: Ws, plan: Plan) {
     let mut pending: Option<(u64, OwnedRwLockReadGuard<()>, tokio::time::Instant)> = None;
     let mut next_id = 0u64;
     let mut phase_rx = ctx.phase.clone();
-    let mut by_server = false;
+    // How the server ended the socket, when it did.
+    let mut by_server: Option<String> = None;
     loop {
         let phase = *phase_rx.borrow_and_update();
         let incr_at = match (phase, incrs.peek(), &pending) {
@@ -491,16 +492,27 @@ async fn live(ctx: &Ctx, s: &Sess, mut ws: Ws, plan: Plan) {
             msg = ws.next() => {
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                        by_server = true;
+                    Some(Ok(Message::Close(frame))) => {
+                        by_server = Some(match frame {
+                            Some(f) => format!("close frame {} {:?}", u16::from(f.code), f.reason.as_str()),
+                            None => "close frame without code".into(),
+                        });
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        by_server = Some(format!("read error: {e}"));
+                        break;
+                    }
+                    None => {
+                        by_server = Some("end of stream".into());
                         break;
                     }
                     Some(Ok(_)) => continue,
                 };
                 let t = text.as_str();
                 if t == "2" {
-                    if ws.send(Message::text("3")).await.is_err() {
-                        by_server = true;
+                    if let Err(e) = ws.send(Message::text("3")).await {
+                        by_server = Some(format!("pong write error: {e}"));
                         break;
                     }
                 } else if t.starts_with("42[\"current count\"") {
@@ -520,7 +532,7 @@ async fn live(ctx: &Ctx, s: &Sess, mut ws: Ws, plan: Plan) {
                         ctx.error(format!("unexpected ack {t}"));
                     }
                 } else if t.starts_with("41") {
-                    by_server = true;
+                    by_server = Some("Socket.IO disconnect packet".into());
                     break;
                 }
             }
@@ -535,8 +547,8 @@ async fn live(ctx: &Ctx, s: &Sess, mut ws: Ws, plan: Plan) {
                     Ok(g) if !s.dead.load(Ordering::Acquire) => {
                         let id = next_id;
                         next_id += 1;
-                        if ws.send(Message::text(format!("42{id}[\"incr\"]"))).await.is_err() {
-                            by_server = true;
+                        if let Err(e) = ws.send(Message::text(format!("42{id}[\"incr\"]"))).await {
+                            by_server = Some(format!("incr write error: {e}"));
                             break;
                         }
                         ctx.c.pending_acks.fetch_add(1, Ordering::Relaxed);
@@ -564,12 +576,15 @@ async fn live(ctx: &Ctx, s: &Sess, mut ws: Ws, plan: Plan) {
     }
     s.open.fetch_sub(1, Ordering::AcqRel);
     ctx.c.live_sockets.fetch_sub(1, Ordering::Relaxed);
-    if by_server {
+    if let Some(how) = by_server {
         ctx.c.closed_by_server.fetch_add(1, Ordering::Relaxed);
         // Only a logout may end a socket from the server's side here (no session
         // expires): its write guard is held or awaited until the session is marked dead.
         if !s.dead.load(Ordering::Acquire) && s.lock.try_read().is_ok() {
-            ctx.error("the server closed a socket of a live session".into());
+            ctx.error(format!(
+                "the server closed a socket of a live session ({how}, {:.1} s after it opened)",
+                born.elapsed().as_secs_f64()
+            ));
         }
         return;
     }
