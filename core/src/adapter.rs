@@ -129,6 +129,9 @@ pub struct RedisBus {
     handlers: Arc<RwLock<Handlers>>,
     /// Set when the connection is new (or lost): the channels must be subscribed again.
     stale: Arc<AtomicBool>,
+    /// Counts the channels added: a (re)subscription that began before the last one was
+    /// added did not include it, so it must not mark the bus subscribed.
+    added: AtomicUsize,
     wake: Arc<Notify>,
     /// Set once every channel is subscribed on a live connection.
     subscribed: Arc<AtomicBool>,
@@ -199,6 +202,7 @@ impl RedisBus {
             manager: OnceLock::new(),
             handlers: Default::default(),
             stale: Arc::new(AtomicBool::new(true)),
+            added: AtomicUsize::new(0),
             wake: Default::default(),
             subscribed: Default::default(),
             subscribed_changed: Default::default(),
@@ -342,7 +346,13 @@ async fn maintain(bus: Weak<RedisBus>) {
             continue;
         };
         // A bus with no channel (none yet, or closed) is no member of the node set.
-        let channels: Vec<String> = lock(&bus.handlers).keys().cloned().collect();
+        let (added, channels): (usize, Vec<String>) = {
+            let handlers = lock(&bus.handlers);
+            (
+                bus.added.load(Ordering::Acquire),
+                handlers.keys().cloned().collect(),
+            )
+        };
         if bus.stale.load(Ordering::Acquire) {
             let done = if channels.is_empty() {
                 ping(&mut conn).await
@@ -364,10 +374,16 @@ async fn maintain(bus: Weak<RedisBus>) {
             };
             match done {
                 Ok(()) => {
-                    bus.stale.store(false, Ordering::Release);
-                    bus.subscribed.store(true, Ordering::Release);
-                    bus.subscribed_changed.notify_waiters();
-                    tracing::debug!("redis adapter: subscribed");
+                    let handlers = lock(&bus.handlers);
+                    // A channel added meanwhile is not in `channels`: its `subscribe` left
+                    // the bus stale and a wake-up, so the next round subscribes it.
+                    if bus.added.load(Ordering::Acquire) == added {
+                        bus.stale.store(false, Ordering::Release);
+                        bus.subscribed.store(true, Ordering::Release);
+                        drop(handlers);
+                        bus.subscribed_changed.notify_waiters();
+                        tracing::debug!("redis adapter: subscribed");
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "redis adapter: subscribing failed; retrying")
@@ -489,11 +505,17 @@ impl Driver for Bus {
             return Ok(MessageStream::new_empty());
         };
         let (tx, rx) = mpsc::channel(size);
-        lock(&bus.handlers).insert(chan, tx);
+        {
+            // Under the lock: the maintenance task marks the bus subscribed under it too,
+            // so it cannot do so for a snapshot without this channel after this point.
+            let mut handlers = lock(&bus.handlers);
+            handlers.insert(chan, tx);
+            bus.added.fetch_add(1, Ordering::AcqRel);
+            bus.subscribed.store(false, Ordering::Release);
+            bus.stale.store(true, Ordering::Release);
+        }
         // Answer at once: the maintenance task subscribes it on the live connection.
         bus.connection()?;
-        bus.subscribed.store(false, Ordering::Release);
-        bus.stale.store(true, Ordering::Release);
         bus.wake.notify_one();
         Ok(MessageStream::new(rx))
     }
