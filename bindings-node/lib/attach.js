@@ -1,10 +1,13 @@
 'use strict';
 // `rt.attach(server)`: Socket.IO on the app's own `http.Server`, on its port. What is
-// under the engine path (core decides: `native.servesPath`) goes to the engine, everything
-// else to the listeners the server had:
+// under the engine path goes to the engine, everything else to the listeners the server
+// had (core decides which is which):
 //   - a websocket upgrade: the connection is handed over whole — its descriptor and the
 //     bytes Node already read of it — and Node lets go of it, so none of its messages
-//     passes through JavaScript;
+//     passes through JavaScript. A new connection whose first bytes are such an upgrade
+//     is handed over before Node's HTTP parser sees it (`native.adoptConnection`); one
+//     that Node parsed anyway (a head in several packets, an upgrade on a keep-alive
+//     connection) reaches the same hand-over from the server's `upgrade` event;
 //   - any other request (Engine.IO polling): forwarded, head and body in, the engine's
 //     status, headers and body out; a long-poll is awaited.
 const http = require('node:http');
@@ -102,6 +105,64 @@ function adopt(native, req, socket, head) {
 }
 
 /**
+ * How long a new connection may stay silent before Node's HTTP server gets it anyway (its
+ * own header timeouts then apply, as to any connection).
+ */
+const FIRST_BYTES_WAIT_MS = 1000;
+
+/**
+ * Reads the first bytes of a new connection: the engine takes it whole when they are a
+ * websocket upgrade under the engine path; otherwise they are put back and the server's
+ * own `connection` listeners (Node's HTTP parser) get the connection as if nothing had
+ * happened.
+ */
+function sortConnection(native, server, appConnections, socket) {
+  const toApp = (firstBytes) => {
+    if (firstBytes) socket.unshift(firstBytes);
+    for (const listener of appConnections) listener.call(server, socket);
+  };
+  const fd = socket._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) {
+    toApp(null);
+    return;
+  }
+  let timer = null;
+  const settle = () => {
+    clearTimeout(timer);
+    socket.off('readable', onReadable);
+    socket.off('error', onError);
+  };
+  // Nobody else listens yet: an error here (a reset) is this connection's end.
+  const onError = () => {
+    settle();
+    socket.destroy();
+  };
+  const onReadable = () => {
+    settle();
+    const firstBytes = socket.read();
+    let taken = false;
+    if (firstBytes) {
+      try {
+        taken = call(() => native.adoptConnection(fd, firstBytes));
+      } catch (err) {
+        console.error('sessionio: could not hand a websocket connection to the engine:', err);
+        socket.destroy();
+        return;
+      }
+    }
+    // Closes Node's descriptor only: the engine has its own duplicate of the connection.
+    if (taken) socket.destroy();
+    else toApp(firstBytes);
+  };
+  timer = setTimeout(() => {
+    settle();
+    toApp(null);
+  }, FIRST_BYTES_WAIT_MS);
+  socket.on('readable', onReadable);
+  socket.on('error', onError);
+}
+
+/**
  * Attaches `native` (a NativeSessionIo) to `server`. `onClose` runs when the server
  * closes.
  */
@@ -117,6 +178,10 @@ function attach(native, server, onClose) {
     );
   }
   call(() => native.attach());
+
+  const appConnections = server.listeners('connection');
+  server.removeAllListeners('connection');
+  server.on('connection', (socket) => sortConnection(native, server, appConnections, socket));
 
   const appRequests = server.listeners('request');
   server.removeAllListeners('request');

@@ -101,6 +101,23 @@ impl NativeSessionIo {
             .napi()
     }
 
+    /// Takes a new connection whole when core says its first bytes are the engine's (a
+    /// websocket upgrade under the engine path): answers true, and Node then destroys its
+    /// socket without parsing anything. False leaves it to Node (also once closed).
+    #[napi]
+    pub fn adopt_connection(&self, fd: i32, first_bytes: Buffer) -> napi::Result<bool> {
+        let attached = match &self.attached.state().attached {
+            Some(attached) if attached.takes_connection(&first_bytes) => attached.clone(),
+            _ => return Ok(false),
+        };
+        let stream = duplicate(fd)
+            .map_err(|e| invalid_value(format!("invalid value: socket descriptor {fd}: {e}")))?;
+        attached
+            .adopt(stream, bytes::Bytes::copy_from_slice(&first_bytes))
+            .napi()?;
+        Ok(true)
+    }
+
     /// Answers a request under the engine path (Engine.IO polling). `rawHeaders` is
     /// Node's `req.rawHeaders`; `requestId` names it for `cancelForward`.
     #[napi]

@@ -149,6 +149,69 @@ test('bad requests under the engine path get the engine’s answers, and the ser
   await clients.connect(url);
 });
 
+/** Writes `parts` on a new connection, `pauseMs` apart; resolves what was read once it matches `until`. */
+function rawSession(port, parts, until, pauseMs = 100) {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', async () => {
+        for (const part of parts) {
+          socket.write(part);
+          await new Promise((r) => setTimeout(r, pauseMs));
+        }
+      });
+      let data = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d) => {
+        data += d;
+        if (until.test(data)) {
+          socket.destroy();
+          resolve(data);
+        }
+      });
+      socket.on('end', () => reject(new Error(`closed after ${JSON.stringify(data)}`)));
+      socket.on('error', reject);
+    }),
+    5_000,
+    'raw session',
+  );
+}
+
+const WEBSOCKET_HEAD =
+  'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n' +
+  'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+/** The 101 answer and the Engine.IO open packet in a websocket text frame. */
+const ENGINE_OPENED = /^HTTP\/1\.1 101 [\s\S]*\r\n\r\n\x81.0\{"sid":"[^"]+"/;
+
+test('a websocket upgrade is handed over whether its head comes at once, in pieces, or after a request', async (t) => {
+  const { server } = await attached(t);
+  const port = server.address().port;
+  // Which upgrades Node's HTTP parser saw (this listener runs before attach's own).
+  const parsedByNode = [];
+  server.prependListener('upgrade', (req) => parsedByNode.push(req.url));
+  // At once: taken before Node parses anything.
+  assert.match(await rawSession(port, [WEBSOCKET_HEAD], ENGINE_OPENED), ENGINE_OPENED);
+  assert.deepEqual(parsedByNode, []);
+  // In pieces: Node parses the head, and its upgrade event hands the connection over.
+  const cut = WEBSOCKET_HEAD.indexOf('Upgrade');
+  assert.match(await rawSession(port, [WEBSOCKET_HEAD.slice(0, cut), WEBSOCKET_HEAD.slice(cut)], ENGINE_OPENED), ENGINE_OPENED);
+  // After an app request on the same keep-alive connection.
+  const both = await rawSession(port, ['GET /first HTTP/1.1\r\nHost: x\r\n\r\n', WEBSOCKET_HEAD], /\x81.0\{"sid":/);
+  assert.match(both, /^HTTP\/1\.1 200 [\s\S]*app \/first[\s\S]*HTTP\/1\.1 101 /);
+  const target = '/socket.io/?EIO=4&transport=websocket';
+  assert.deepEqual(parsedByNode, [target, target]);
+});
+
+test('a connection silent for longer than the engine waits, or not speaking HTTP, is still the app server’s', async (t) => {
+  const { server } = await attached(t);
+  const port = server.address().port;
+  // Node's HTTP server takes it after the engine's 1 s wait, and answers the request.
+  const late = await rawSession(port, ['', 'GET /late HTTP/1.1\r\nHost: x\r\n\r\n'], /app \/late/, 1_500);
+  assert.match(late, /^HTTP\/1\.1 200 /);
+  // Bytes that are no HTTP: Node's own answer.
+  const garbage = await rawExchange(port, '\u0016\u0003\u0001 not http\r\n\r\n');
+  assert.match(garbage, /^HTTP\/1\.1 400 Bad Request/);
+});
+
 test('a polling client that goes away gives its long-poll up: the next poll gets what follows', async (t) => {
   const { server, url } = await attached(t);
   const opened = await (await fetch(`${url}/socket.io/?EIO=4&transport=polling`)).text();

@@ -167,6 +167,35 @@ impl Attached {
         is_engine_path(path, &self.io.0.config.transport.path)
     }
 
+    /// Whether a connection whose first bytes are `first_bytes` is the engine's to take
+    /// whole, before the host parses anything: a complete request head of a websocket
+    /// upgrade (`GET`, HTTP/1.1, `Upgrade: websocket`) under the engine path. Anything
+    /// else — another path, a polling request, a head not complete in these bytes — is
+    /// the host's to parse (its own upgrade path still reaches [`adopt`](Self::adopt)).
+    /// A keep-alive connection that starts with a polling request is never taken: the
+    /// client may send the app's requests on it next.
+    pub fn takes_connection(&self, first_bytes: &[u8]) -> bool {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut request = httparse::Request::new(&mut headers);
+        if !matches!(
+            request.parse(first_bytes),
+            Ok(httparse::Status::Complete(_))
+        ) {
+            return false;
+        }
+        let (Some("GET"), Some(target), Some(1)) = (request.method, request.path, request.version)
+        else {
+            return false;
+        };
+        self.serves(target)
+            && request.headers.iter().any(|h| {
+                h.name.eq_ignore_ascii_case("upgrade")
+                    && h.value
+                        .split(|b| *b == b',')
+                        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+            })
+    }
+
     /// The most body bytes a forwarded request needs read: the engine's `max_payload`.
     /// A host reads at most one byte more and forwards what it read; the engine answers a
     /// body past its limit as it does on its own port.
@@ -473,6 +502,36 @@ mod tests {
             (refused.status, &refused.body[..]),
             (403, &b"origin not allowed"[..])
         );
+        attached.close().await;
+    }
+
+    #[tokio::test]
+    async fn only_a_complete_websocket_upgrade_under_the_engine_path_is_taken_whole() {
+        let io = engine();
+        let attached = io.attach().unwrap();
+        let upgrade = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: a\r\n\
+                       Connection: Upgrade\r\nUpgrade: WebSocket\r\n\
+                       Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: x\r\n\r\n";
+        assert!(attached.takes_connection(upgrade.as_bytes()));
+        // Frames sent at once after the head do not change the answer.
+        assert!(attached.takes_connection(format!("{upgrade}\u{81}\u{2}40").as_bytes()));
+        let others = [
+            // Not complete in the first bytes: the host parses it (and may still adopt it).
+            &upgrade[..upgrade.len() - 2],
+            // A polling request: the connection may carry the app's requests next.
+            "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\n\r\n",
+            // The app's websocket, another method, a path that only starts alike.
+            "GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+            "POST /socket.io/ HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+            "GET /socket.iox/ HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+            "GET /socket.io/ HTTP/1.0\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+            "GET /socket.io/ HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n",
+            "\u{16}\u{3}\u{1} TLS hello",
+            "",
+        ];
+        for first in others {
+            assert!(!attached.takes_connection(first.as_bytes()), "{first:?}");
+        }
         attached.close().await;
     }
 }
