@@ -83,6 +83,12 @@ fn table(
             |v| format!("{v:.0}/s"),
         ),
         (
+            "server main-thread CPU per handshake (Node: the JavaScript thread)".into(),
+            true,
+            |r| r.main.handshake_main_thread_cpu_us,
+            |v| format!("{v:.0} µs"),
+        ),
+        (
             format!("fan-out to {sockets} sockets of one session"),
             false,
             |r| r.fanout.messages_per_s,
@@ -118,6 +124,11 @@ fn table(
         }
         for (a, b) in pairs {
             let (x, y) = (figure(&all[a]), figure(&all[b]));
+            // No ratio to a figure of zero (a Rust server's idle main thread): say so.
+            if y == 0.0 || !y.is_finite() {
+                let _ = write!(line, " {} vs {} |", show(x), show(y));
+                continue;
+            }
             let change = (x - y) / y * 100.0;
             let worse = if *lower_is_better {
                 change > 0.0

@@ -179,6 +179,9 @@ pub struct Main {
     pub sessions: usize,
     pub conns: usize,
     pub handshakes_per_s: f64,
+    /// CPU of the server's main thread while the sockets were opened, per handshake (µs).
+    #[serde(default)]
+    pub handshake_main_thread_cpu_us: f64,
     pub rss_idle: u64,
     pub rss_sessions: u64,
     pub rss_conns: u64,
@@ -208,8 +211,11 @@ pub async fn main_run(server: &Server, sessions: usize, samples: usize) -> Resul
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_sessions = server.rss_bytes();
     let totals = Arc::new(Totals::default());
+    let main_thread0 = server.main_thread_cpu_seconds();
     let (probes, took) = open_sockets(server.socket, &cookies, 2, 0, &totals).await?;
     let conns = sessions * 2;
+    let handshake_main_thread_cpu_us =
+        (server.main_thread_cpu_seconds() - main_thread0) * 1e6 / conns as f64;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_conns = server.rss_bytes();
 
@@ -241,6 +247,7 @@ pub async fn main_run(server: &Server, sessions: usize, samples: usize) -> Resul
         sessions,
         conns,
         handshakes_per_s: conns as f64 / took.as_secs_f64(),
+        handshake_main_thread_cpu_us,
         rss_idle,
         rss_sessions,
         rss_conns,

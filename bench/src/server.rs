@@ -112,6 +112,12 @@ impl Server {
         cpu_seconds_of(self.pid)
     }
 
+    /// User + system CPU seconds of the server's main thread alone: Node's JavaScript
+    /// thread (a Rust server's main thread only waits for its Tokio workers).
+    pub fn main_thread_cpu_seconds(&self) -> f64 {
+        cpu_seconds_of_stat(&format!("/proc/{0}/task/{0}/stat", self.pid))
+    }
+
     pub async fn stop(mut self) {
         // SAFETY: plain kill(2) on our own child.
         unsafe {
@@ -128,7 +134,12 @@ impl Server {
 
 /// User + system CPU seconds used so far by process `pid` (0 if it cannot be read).
 pub fn cpu_seconds_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    cpu_seconds_of_stat(&format!("/proc/{pid}/stat"))
+}
+
+/// User + system CPU seconds of a `/proc/…/stat` file (a process or one of its threads).
+fn cpu_seconds_of_stat(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the `(comm)`; utime and stime are fields 14 and 15 overall.
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = after.split_whitespace().collect();
