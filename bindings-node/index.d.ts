@@ -344,6 +344,11 @@ export declare class SessionIo {
   /** Runs for every accepted socket, after it joined its session's room. */
   onConnection(callback: (socket: Socket) => unknown): this;
   stats(): { sockets: number; sessionsWithSockets: number };
+  /**
+   * Every counter in the Prometheus text format (version 0.0.4): sockets, sessions,
+   * handshakes refused by reason, notifications, store latency. Serve it to operators only.
+   */
+  metricsText(): string;
   /** Disconnects every socket and stops the server; afterwards the process exits by itself. */
   close(): Promise<void>;
 }

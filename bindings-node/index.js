@@ -263,6 +263,14 @@ class SessionIo {
     return this.#native.stats();
   }
 
+  /**
+   * Every counter in the Prometheus text format (version 0.0.4): sockets, sessions,
+   * handshakes refused by reason, notifications, store latency. Serve it to operators only.
+   */
+  metricsText() {
+    return this.#native.metricsText();
+  }
+
   /** Disconnects every socket and stops the server; afterwards the process can exit. */
   close() {
     this.#closing ??= call(() => this.#native.close()).finally(() => clearInterval(this.#keepAlive));

@@ -408,6 +408,12 @@ impl NativeSessionIo {
         }
     }
 
+    /// Every counter in the Prometheus text format, for a `/metrics` route.
+    #[napi]
+    pub fn metrics_text(&self) -> String {
+        self.io.metrics_text()
+    }
+
     /// Disconnects every socket, stops the engine's own server and releases every
     /// adopted connection; calling it again does nothing.
     #[napi]

@@ -47,6 +47,10 @@ describe('SessionIo.start', () => {
     assert.equal(res.status, 200);
     assert.match(await res.text(), /^0\{"sid":/);
     assert.deepEqual(rt.stats(), { sockets: 0, sessionsWithSockets: 0 });
+    // The engine's counters, as Prometheus text.
+    const metrics = rt.metricsText().split('\n');
+    assert.ok(metrics.includes('# TYPE sessionio_sockets_connected gauge'), metrics.join('\n'));
+    assert.ok(metrics.includes('sessionio_sockets_connected 0'));
   });
 
   test('an explicit port, path and every documented option are accepted', async (t) => {

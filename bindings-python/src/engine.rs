@@ -331,6 +331,11 @@ impl Engine {
         self.host_calls.stats(py)
     }
 
+    /// Every counter in the Prometheus text format, for a `/metrics` route.
+    fn metrics_text(&self) -> String {
+        self.io.metrics_text()
+    }
+
     fn _on(&self, event: String, handler: Py<PyAny>, is_async: bool) {
         handlers::on_event(&self.io, event, self.callback(handler, is_async));
     }

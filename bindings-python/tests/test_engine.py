@@ -335,6 +335,13 @@ def test_stats(rt_sync: SessionIo) -> None:
     assert rt_sync.stats() == {"sockets": 0, "sessions_with_sockets": 0}
 
 
+def test_metrics_text_is_the_engines_prometheus_text(rt_sync: SessionIo) -> None:
+    text = rt_sync.metrics_text()
+    assert "# TYPE sessionio_sockets_connected gauge" in text
+    assert "sessionio_sockets_connected 0" in text.splitlines()
+    assert 'sessionio_handshakes_refused_total{reason="invalid session"} 0' in text
+
+
 def test_an_engine_dropped_without_close_stops_its_server_and_loop_thread() -> None:
     rt = make_engine()
     rt.start_sync()
