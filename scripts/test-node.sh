@@ -38,8 +38,11 @@ step "end-to-end contract against examples/node-express on one port (rt.attach(s
 (cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/)
 
 step "hostile clients against examples/node-express on one port (the files that apply: tests/hostile/README.md)"
-(cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" \
-  node --test hostile/origin.test.mjs hostile/packets.test.mjs hostile/payload.test.mjs)
+(cd tests && export SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" &&
+  node --test hostile/origin.test.mjs hostile/packets.test.mjs hostile/payload.test.mjs \
+    hostile/flood.test.mjs hostile/pending.test.mjs hostile/polling.test.mjs hostile/rooms.test.mjs \
+    hostile/non-utf8.test.mjs &&
+  node --test --test-name-pattern='GET /metrics' hostile/exposure.test.mjs)
 
 step "browser: two tabs of one session in Chromium against examples/node-express on one port"
 (cd tests && SESSIONIO_BROWSER_EXAMPLE="node examples/node-express/app.mjs" node --test browser/)

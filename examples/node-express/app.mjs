@@ -14,12 +14,14 @@
 // session is answered 503 "too many sessions"), SESSION_STORE_URL (`memory://` by default, or `sqlite://<file>` to keep
 // sessions across restarts), REDIS_URL (several processes on one Redis: sessions in it, and
 // notifications and logouts reach the sockets of every process; same as
-// SESSION_STORE_URL=redis://…; give every process the same SESSION_SECRET).
+// SESSION_STORE_URL=redis://…; give every process the same SESSION_SECRET), METRICS_ALLOW
+// (comma-separated client IPs served GET /metrics, default 127.0.0.1,::1).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import express from 'express';
-import { HandlerError, SessionIo, StoreUnavailableError, TooManySessionsError } from 'sessionio';
+import { isIP } from 'node:net';
+import { HandlerError, InvalidValueError, SessionIo, StoreUnavailableError, TooManySessionsError } from 'sessionio';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const SOCKET_PORT = process.env.SOCKET_PORT ? Number(process.env.SOCKET_PORT) : null;
@@ -84,6 +86,27 @@ rt.on('incr', async (socket) => {
   }
 });
 
+// Socket event "join" (a room name): the chat-room call of the Socket.IO guides; acks the
+// socket's rooms, sorted. The engine's own room names (`sessionio:…`) are refused, and the
+// refusal's message is the ack's error.
+rt.on('join', async (socket, room) => {
+  try {
+    socket.join(room);
+  } catch (err) {
+    if (err instanceof InvalidValueError) throw new HandlerError(err.message, { cause: err });
+    throw err;
+  }
+  return [...socket.rooms].sort();
+});
+
+/** The client addresses served GET /metrics: the figures are the operator's, not the world's. */
+const METRICS_ALLOW = new Set(
+  (process.env.METRICS_ALLOW ?? '127.0.0.1,::1')
+    .split(',')
+    .map((ip) => ip.trim())
+    .filter((ip) => isIP(ip)),
+);
+
 const app = express();
 const session = rt.express();
 
@@ -99,6 +122,14 @@ app.get('/assets/socket.io.js', (req, res) => res.sendFile(SOCKET_IO_JS));
 
 // A health check: no session middleware, so no session and no cookie.
 app.get('/health', (req, res) => res.type('text').send('ok'));
+
+// Prometheus text, to the addresses of METRICS_ALLOW only. (Behind a proxy on the same host
+// every client has the proxy's address: do not route /metrics there.)
+app.get('/metrics', (req, res) => {
+  const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+  if (!METRICS_ALLOW.has(peer)) return res.status(403).type('text').send('forbidden');
+  res.type('text/plain; version=0.0.4').send(rt.metricsText());
+});
 
 app.post('/incr', session, async (req, res) => {
   const count = await req.session.increment('count');
