@@ -105,18 +105,12 @@ function adopt(native, req, socket, head) {
 }
 
 /**
- * How long a new connection may stay silent before Node's HTTP server gets it anyway (its
- * own header timeouts then apply, as to any connection).
- */
-const FIRST_BYTES_WAIT_MS = 1000;
-
-/**
  * Reads the first bytes of a new connection: the engine takes it whole when they are a
  * websocket upgrade under the engine path; otherwise they are put back and the server's
  * own `connection` listeners (Node's HTTP parser) get the connection as if nothing had
- * happened.
+ * happened — also when it stays silent for core's wait (`native.firstBytesWaitMs`).
  */
-function sortConnection(native, server, appConnections, socket) {
+function sortConnection(native, server, appConnections, socket, firstBytesWaitMs) {
   const toApp = (firstBytes) => {
     if (firstBytes) socket.unshift(firstBytes);
     for (const listener of appConnections) listener.call(server, socket);
@@ -157,7 +151,7 @@ function sortConnection(native, server, appConnections, socket) {
   timer = setTimeout(() => {
     settle();
     toApp(null);
-  }, FIRST_BYTES_WAIT_MS);
+  }, firstBytesWaitMs);
   socket.on('readable', onReadable);
   socket.on('error', onError);
 }
@@ -181,7 +175,8 @@ function attach(native, server, onClose) {
 
   const appConnections = server.listeners('connection');
   server.removeAllListeners('connection');
-  server.on('connection', (socket) => sortConnection(native, server, appConnections, socket));
+  const firstBytesWaitMs = native.firstBytesWaitMs;
+  server.on('connection', (socket) => sortConnection(native, server, appConnections, socket, firstBytesWaitMs));
 
   const appRequests = server.listeners('request');
   server.removeAllListeners('request');

@@ -81,6 +81,13 @@ impl NativeSessionIo {
             .is_some_and(|attached| attached.serves(&target))
     }
 
+    /// How long the JS layer waits for a new connection's first bytes before Node's HTTP
+    /// server takes it anyway (core's `FIRST_BYTES_WAIT`).
+    #[napi(getter)]
+    pub fn first_bytes_wait_ms(&self) -> u32 {
+        u32::try_from(sessionio::http::FIRST_BYTES_WAIT.as_millis()).unwrap_or(u32::MAX)
+    }
+
     /// The most body bytes the JS layer reads of a forwarded request (it reads one more
     /// at most, and forwards what it read: the engine answers an oversized body).
     #[napi(getter)]

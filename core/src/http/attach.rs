@@ -36,6 +36,11 @@ use super::listener::Guarded;
 use crate::engine::SessionIo;
 use crate::error::{Error, Result};
 
+/// How long a host waits for a new connection's first bytes before its own HTTP server
+/// takes it anyway (its header timeouts then apply, as to any connection): the first bytes
+/// decide whether the engine takes the connection whole ([`Attached::takes_connection`]).
+pub const FIRST_BYTES_WAIT: Duration = Duration::from_secs(1);
+
 /// A connection the engine serves for a host: a TCP connection it adopted, or the engine's
 /// end of an in-memory pipe whose other end a [`Bridge`](super::Bridge) drives.
 pub(super) enum AdoptedIo {

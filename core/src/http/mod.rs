@@ -21,7 +21,7 @@ mod layer;
 pub mod listener;
 mod serve;
 
-pub use attach::{Attached, Forwarded};
+pub use attach::{Attached, Forwarded, FIRST_BYTES_WAIT};
 pub use bridge::{Bridge, BridgeMessage};
 pub use extract::{HttpError, SessionRejection};
 pub use layer::{EngineGuard, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES};
