@@ -113,16 +113,16 @@ impl NativeSessionIo {
     /// socket without parsing anything. False leaves it to Node (also once closed).
     #[napi]
     pub fn adopt_connection(&self, fd: i32, first_bytes: Buffer) -> napi::Result<bool> {
-        let attached = match &self.attached.state().attached {
-            Some(attached) if attached.takes_connection(&first_bytes) => attached.clone(),
-            _ => return Ok(false),
-        };
-        let stream = duplicate(fd)
-            .map_err(|e| invalid_value(format!("invalid value: socket descriptor {fd}: {e}")))?;
-        attached
-            .adopt(stream, bytes::Bytes::copy_from_slice(&first_bytes))
-            .napi()?;
-        Ok(true)
+        let takes = self
+            .attached
+            .state()
+            .attached
+            .as_ref()
+            .is_some_and(|attached| attached.takes_connection(&first_bytes));
+        if takes {
+            self.adopt(fd, first_bytes)?;
+        }
+        Ok(takes)
     }
 
     /// Answers a request under the engine path (Engine.IO polling). `rawHeaders` is
