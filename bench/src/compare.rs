@@ -26,9 +26,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let results = results.ok_or("--results is required")?;
     let markdown = markdown.ok_or("--markdown is required")?;
-    let text = std::fs::read_to_string(&results).map_err(|e| format!("read {results}: {e}"))?;
-    let all: BTreeMap<String, Results> =
-        serde_json::from_str(&text).map_err(|e| format!("{results}: {e}"))?;
+    let all = crate::read_results(&results)?;
     let pairs: Vec<(String, String)> = pairs
         .iter()
         .map(|p| {

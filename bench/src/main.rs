@@ -40,6 +40,12 @@ pub struct Results {
     pub fd_limit: usize,
 }
 
+/// Reads what `suite --out` wrote: every server's results by name.
+pub fn read_results(path: &str) -> Result<BTreeMap<String, Results>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("read {path}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
+}
+
 /// The suite's sizes; `--quick` shrinks them for a smoke run.
 struct Sizes {
     main_sessions: usize,

@@ -1,6 +1,5 @@
 //! Turns the suite's results into BENCHMARKS.md and an SVG chart of RSS vs connections.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Deserialize;
@@ -100,10 +99,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let results_path = results_path.ok_or("--results is required")?;
     let markdown = markdown.ok_or("--markdown is required")?;
     let svg = svg.ok_or("--svg is required")?;
-    let text =
-        std::fs::read_to_string(&results_path).map_err(|e| format!("read {results_path}: {e}"))?;
-    let all: BTreeMap<String, Results> =
-        serde_json::from_str(&text).map_err(|e| format!("{results_path}: {e}"))?;
+    let all = crate::read_results(&results_path)?;
     let ours = all.get(OURS).ok_or("no `sessionio` results")?;
     let node = all.get(NODE).ok_or("no `node` results")?;
     let mut bindings = Vec::new();
