@@ -488,8 +488,13 @@ mod tests {
         };
         assert!(open.starts_with("0{\"sid\":"), "{open}");
         bridge.send(BridgeMessage::Text("40".into())).await.unwrap();
-        let Some(BridgeMessage::Text(connected)) = bridge.recv().await else {
-            panic!("no CONNECT answer");
+        // The engine's first ping ("2") is sent at once and may come before the answer.
+        let connected = loop {
+            match bridge.recv().await {
+                Some(BridgeMessage::Text(ping)) if ping == "2" => continue,
+                Some(BridgeMessage::Text(answer)) => break answer,
+                other => panic!("no CONNECT answer: {other:?}"),
+            }
         };
         assert!(connected.starts_with("40{\"sid\":"), "{connected}");
         bridge.close().await;
