@@ -142,6 +142,9 @@ export class RawSocket {
     this.queue = [];
     this.waiters = [];
     this.pings = 0;
+    this.firstPing = new Promise((resolve) => {
+      this.onFirstPing = resolve;
+    });
     this.isClosed = false;
     this.openedAt = now();
     this.ws = new WebSocket(url, { headers, perMessageDeflate, maxPayload: 256 * 1024 * 1024 });
@@ -167,6 +170,7 @@ export class RawSocket {
       const packet = isBinary ? Buffer.from(data) : data.toString();
       if (packet === "2") {
         this.pings++;
+        this.onFirstPing();
         if (this.answerPings !== false && this.ws.readyState === WebSocket.OPEN) this.ws.send("3");
         return;
       }
@@ -215,6 +219,18 @@ export class RawSocket {
     assert.equal(typeof p, "string");
     assert.ok(p.startsWith("0{"), `expected an open packet, got ${JSON.stringify(p).slice(0, 200)}`);
     return JSON.parse(p.slice(1));
+  }
+
+  /**
+   * Resolves once the engine's first ping came. The engine starts the task that writes to a
+   * websocket only after the open packet, and that task writes the first ping at once. A
+   * packet that ends the session before the task has started ends the connection without a
+   * close frame (engineioxide 0.17.9, src/transport/ws.rs, forward_to_socket: "session closed
+   * before starting the ws writer" returns without `tx.close()`), so a test that expects the
+   * close frame sends its packet after this.
+   */
+  writerStarted(ms = 5_000) {
+    return withTimeout(this.firstPing, ms, `no ping within ${ms} ms`);
   }
 
   /** Sends CONNECT to "/" and returns the answer: `40{"sid":…}` or `44{"message":…}`. */

@@ -118,6 +118,7 @@ describe("non-UTF-8 bytes", { timeout: SUITE_TIMEOUT_MS }, () => {
     const s = await newSession(server.http);
     const before = new RawSocket(wsUrl(server), { headers: { cookie: s.cookie } });
     await before.handshake();
+    await before.writerStarted();
     before.send(Buffer.from([0x34, 0x30, 0xff, 0xfe]), { binary: false }); // "40" + FF FE
     assert.equal((await before.expectClose(3_000, "(invalid UTF-8 before CONNECT)")).code, NO_STATUS);
     assert.deepEqual(before.queue, []);

@@ -48,6 +48,7 @@ describe("malformed packets", { timeout: SUITE_TIMEOUT_MS }, () => {
     if (connect) return connectedRaw(server, attacker.cookie);
     const sock = new RawSocket(wsUrl(server), { headers: { cookie: attacker.cookie } });
     await sock.handshake();
+    await sock.writerStarted();
     return sock;
   }
 
