@@ -10,7 +10,12 @@
 //     connection) reaches the same hand-over from the server's `upgrade` event;
 //   - any other request (Engine.IO polling): forwarded, head and body in, the engine's
 //     status, headers and body out; a long-poll is awaited.
+// Beside Node, the engine also accepts on the server's listening socket (a duplicate of
+// it, `native.acceptOn`): the kernel gives each new connection to whichever accepts first.
+// The engine serves the websocket upgrades it accepted without Node doing anything for
+// them, and passes every other connection, unread, to the server's own listeners.
 const http = require('node:http');
+const net = require('node:net');
 const tls = require('node:tls');
 const { InvalidConfigError, InvalidValueError, call } = require('./errors');
 
@@ -157,6 +162,47 @@ function sortConnection(native, server, appConnections, socket, firstBytesWaitMs
 }
 
 /**
+ * Accepts beside Node on `server`'s listening socket whenever it listens; stops before it
+ * closes (the engine's duplicate would keep the socket listening). Servers whose socket
+ * Node shares with other processes (cluster workers), or that cap their connections
+ * (`maxConnections`), keep Node's accept alone.
+ */
+function acceptBeside(native, server, appConnections) {
+  // A connection the engine accepted for the app: as net.Server would hand it over.
+  const toApp = (fd) => {
+    let socket;
+    try {
+      socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: server.allowHalfOpen });
+    } catch (err) {
+      console.error('sessionio: a connection accepted for the app could not be opened in Node:', err);
+      return;
+    }
+    if (server.noDelay) socket.setNoDelay(true);
+    if (server.keepAlive) socket.setKeepAlive(true, server.keepAliveInitialDelay * 1000);
+    // net.Server's own count, so that getConnections() and close()'s 'close' event see it.
+    socket._server = server;
+    server._connections++;
+    for (const listener of appConnections) listener.call(server, socket);
+  };
+  const start = () => {
+    const fd = server._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0 || server.maxConnections != null) return;
+    try {
+      call(() => native.acceptOn(fd, toApp));
+    } catch (err) {
+      console.error("sessionio: accepting beside Node failed; Node's accept goes on alone:", err);
+    }
+  };
+  if (server.listening) start();
+  server.on('listening', start);
+  const close = server.close;
+  server.close = function closeAndStopAccepting(...args) {
+    native.stopAccepting();
+    return close.apply(this, args);
+  };
+}
+
+/**
  * Attaches `native` (a NativeSessionIo) to `server`. `onClose` runs when the server
  * closes.
  */
@@ -177,6 +223,7 @@ function attach(native, server, onClose) {
   server.removeAllListeners('connection');
   const firstBytesWaitMs = native.firstBytesWaitMs;
   server.on('connection', (socket) => sortConnection(native, server, appConnections, socket, firstBytesWaitMs));
+  acceptBeside(native, server, appConnections);
 
   const appRequests = server.listeners('request');
   server.removeAllListeners('request');

@@ -7,7 +7,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{within_runtime_if_available, Buffer};
+use napi::bindgen_prelude::{within_runtime_if_available, Buffer, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
 use napi_derive::napi;
 use sessionio::http::Attached;
 
@@ -125,6 +127,40 @@ impl NativeSessionIo {
         Ok(takes)
     }
 
+    /// Also accepts on the server's listening socket (`fd`, duplicated here): the engine
+    /// serves the websocket upgrades under its path, and `toApp(fd)` gets every other
+    /// connection it accepted, unread, for Node's HTTP server (core decides; see
+    /// `sessionio::http::Attached::accept_on`). `stopAccepting` before Node closes its
+    /// listening socket.
+    #[napi]
+    pub fn accept_on(&self, fd: i32, to_app: Function<'_, i32, ()>) -> napi::Result<()> {
+        let attached = self.attached.get()?;
+        let listener = duplicate_listener(fd)
+            .map_err(|e| invalid_value(format!("invalid value: listening descriptor {fd}: {e}")))?;
+        let to_app: AppConnectionFn = to_app
+            .build_threadsafe_function::<std::net::TcpStream>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(|ctx| Ok(into_raw_fd(ctx.value)))?;
+        attached
+            .accept_on(listener, move |stream| {
+                // Node gone: the stream is dropped, which closes the connection.
+                let status = to_app.call(stream, ThreadsafeFunctionCallMode::NonBlocking);
+                if status != Status::Ok {
+                    tracing::debug!(?status, "a connection could not be passed to Node");
+                }
+            })
+            .napi()
+    }
+
+    /// Stops accepting on the server's listening socket (Node's own accept goes on).
+    #[napi]
+    pub fn stop_accepting(&self) {
+        if let Some(attached) = &self.attached.state().attached {
+            attached.stop_accepting();
+        }
+    }
+
     /// Answers a request under the engine path (Engine.IO polling). `rawHeaders` is
     /// Node's `req.rawHeaders`; `requestId` names it for `cancelForward`.
     #[napi]
@@ -180,6 +216,9 @@ impl NativeSessionIo {
     }
 }
 
+/// Node's callback for the connections the engine accepted and passes on: their descriptor.
+type AppConnectionFn = ThreadsafeFunction<std::net::TcpStream, (), i32, Status, false, true>;
+
 /// Node decodes header bytes as latin1: encode them back to the bytes the client sent.
 fn latin1_bytes(text: &str) -> Vec<u8> {
     text.chars()
@@ -197,6 +236,36 @@ fn duplicate(fd: i32) -> std::io::Result<std::net::TcpStream> {
     // call (it destroys it after); the duplicate is a descriptor of our own.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     Ok(std::net::TcpStream::from(borrowed.try_clone_to_owned()?))
+}
+
+#[cfg(unix)]
+fn duplicate_listener(fd: i32) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::BorrowedFd;
+    if fd < 0 {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: the JS layer passes `server._handle.fd` of a server listening during this
+    // call; the duplicate is a descriptor of our own.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    Ok(std::net::TcpListener::from(borrowed.try_clone_to_owned()?))
+}
+
+#[cfg(unix)]
+fn into_raw_fd(stream: std::net::TcpStream) -> i32 {
+    std::os::fd::IntoRawFd::into_raw_fd(stream)
+}
+
+#[cfg(not(unix))]
+fn duplicate_listener(_fd: i32) -> std::io::Result<std::net::TcpListener> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "accepting on the server's socket needs a Unix descriptor",
+    ))
+}
+
+#[cfg(not(unix))]
+fn into_raw_fd(_stream: std::net::TcpStream) -> i32 {
+    -1
 }
 
 #[cfg(not(unix))]

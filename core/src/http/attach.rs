@@ -62,6 +62,8 @@ pub struct Attached {
     runtime: tokio::runtime::Handle,
     stall: Duration,
     stop: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
+    /// Stops the acceptor of the host's listening socket, when there is one.
+    accepting: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 /// The engine's answer to a forwarded request: what the host writes back.
@@ -160,6 +162,7 @@ impl SessionIo {
             runtime,
             stall: t.ping_interval + t.ping_timeout,
             stop: Mutex::new(Some((stop_tx, task))),
+            accepting: Mutex::default(),
         })
     }
 }
@@ -180,27 +183,78 @@ impl Attached {
     /// A keep-alive connection that starts with a polling request is never taken: the
     /// client may send the app's requests on it next.
     pub fn takes_connection(&self, first_bytes: &[u8]) -> bool {
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut request = httparse::Request::new(&mut headers);
-        if !matches!(
-            request.parse(first_bytes),
-            Ok(httparse::Status::Complete(_))
-        ) {
-            return false;
-        }
-        let (Some("GET"), Some(target), Some(1)) = (request.method, request.path, request.version)
-        else {
-            return false;
-        };
-        self.serves(target)
-            && request.headers.iter().any(|h| {
-                h.name.eq_ignore_ascii_case("upgrade")
-                    && h.value
-                        .split(|b| *b == b',')
-                        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"websocket"))
-            })
+        takes_connection(first_bytes, &self.io.0.config.transport.path)
     }
 
+    /// The engine's sorting of new connections and its hand-over, for the acceptor of
+    /// the host's listening socket (`host_listener.rs`).
+    pub(super) fn connection_sorter(&self) -> ConnectionSorter {
+        ConnectionSorter {
+            engine_path: self.io.0.config.transport.path.clone(),
+            adopted: self.adopted.clone(),
+            stall: self.stall,
+        }
+    }
+
+    /// The runtime the engine serves on.
+    pub(super) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
+    /// Where the acceptor of the host's listening socket keeps its stop signal.
+    pub(super) fn accepting(&self) -> std::sync::MutexGuard<'_, Option<oneshot::Sender<()>>> {
+        self.accepting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the acceptor of a host's listening socket needs of [`Attached`]: which new
+/// connections are the engine's, and where they go.
+#[derive(Clone)]
+pub(super) struct ConnectionSorter {
+    engine_path: String,
+    adopted: mpsc::UnboundedSender<Adopted>,
+    stall: Duration,
+}
+
+impl ConnectionSorter {
+    pub(super) fn takes(&self, first_bytes: &[u8]) -> bool {
+        takes_connection(first_bytes, &self.engine_path)
+    }
+
+    /// Serves `stream` from now on; its bytes are all still unread.
+    pub(super) fn adopt(&self, stream: TcpStream, peer: SocketAddr) -> Result<()> {
+        let guarded = Guarded::adopted(stream, Bytes::new(), self.stall);
+        self.adopted
+            .send((AdoptedIo::Tcp(guarded), peer))
+            .map_err(|_| Error::Server("the engine is closed".into()))
+    }
+}
+
+/// See [`Attached::takes_connection`].
+fn takes_connection(first_bytes: &[u8], engine_path: &str) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    if !matches!(
+        request.parse(first_bytes),
+        Ok(httparse::Status::Complete(_))
+    ) {
+        return false;
+    }
+    let (Some("GET"), Some(target), Some(1)) = (request.method, request.path, request.version)
+    else {
+        return false;
+    };
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    is_engine_path(path, engine_path)
+        && request.headers.iter().any(|h| {
+            h.name.eq_ignore_ascii_case("upgrade")
+                && h.value
+                    .split(|b| *b == b',')
+                    .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+        })
+}
+
+impl Attached {
     /// The most body bytes a forwarded request needs read: the engine's `max_payload`.
     /// A host reads at most one byte more and forwards what it read; the engine answers a
     /// body past its limit as it does on its own port.
@@ -307,6 +361,7 @@ impl Attached {
     /// Disconnects every socket of the engine and stops serving adopted connections.
     /// Calling it again does nothing.
     pub async fn close(&self) {
+        self.stop_accepting();
         let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.waiting().clear();
         if let Some((tx, task)) = stop {

@@ -12,11 +12,13 @@
 //! - [`serve`](crate::SessionIo::serve): Socket.IO alone on a port (see `serve.rs`);
 //! - [`attach`](crate::SessionIo::attach): Socket.IO through a host's own HTTP server
 //!   (Node's `http.Server`, an ASGI app): adopted connections and forwarded requests (see
-//!   `attach.rs`), and websockets whose messages the host relays (see `bridge.rs`).
+//!   `attach.rs`), websockets whose messages the host relays (see `bridge.rs`), and
+//!   accepting on the host's own listening socket beside it (see `host_listener.rs`).
 
 mod attach;
 mod bridge;
 mod extract;
+mod host_listener;
 mod layer;
 pub mod listener;
 mod serve;
@@ -24,6 +26,7 @@ mod serve;
 pub use attach::{Attached, Forwarded, FIRST_BYTES_WAIT};
 pub use bridge::{Bridge, BridgeMessage};
 pub use extract::{HttpError, SessionRejection};
+pub use host_listener::FIRST_BYTES_WAIT;
 pub use layer::{EngineGuard, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES};
 pub use listener::{bind, bind_with_stall_timeout, NoDelayListener, DEFAULT_STALL_TIMEOUT};
 pub use serve::Server;
