@@ -93,6 +93,8 @@ class SessionIo {
   #keepAlive;
   #closing;
   #expressMode;
+  /** For each server attached to: what hands its socket back to Node. */
+  #attachedServers = [];
 
   /** Use `SessionIo.start(options)` or `SessionIo.create(options)`. */
   constructor(nativeEngine, expressMode = false) {
@@ -139,9 +141,10 @@ class SessionIo {
    * @returns {this}
    */
   attach(server) {
-    attach(this.#native, server, () => {
+    const giveBack = attach(this.#native, server, () => {
       this.close().catch((err) => console.error('sessionio: closing the engine with its server failed:', err));
     });
+    this.#attachedServers.push(giveBack);
     return this;
   }
 
@@ -273,6 +276,8 @@ class SessionIo {
 
   /** Disconnects every socket and stops the server; afterwards the process can exit. */
   close() {
+    // A server that outlives its engine goes on serving the app: Node accepts again.
+    for (const giveBack of this.#attachedServers.splice(0)) giveBack();
     this.#closing ??= call(() => this.#native.close()).finally(() => clearInterval(this.#keepAlive));
     return this.#closing;
   }

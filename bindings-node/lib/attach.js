@@ -10,11 +10,13 @@
 //     connection) reaches the same hand-over from the server's `upgrade` event;
 //   - any other request (Engine.IO polling): forwarded, head and body in, the engine's
 //     status, headers and body out; a long-poll is awaited.
-// Beside Node, the engine also accepts on the server's listening socket (a duplicate of
-// it, `native.acceptOn`): the kernel gives each new connection to whichever accepts first.
-// The engine serves the websocket upgrades it accepted without Node doing anything for
-// them, and passes every other connection, unread, to the server's own listeners.
+// Once the server listens, the engine accepts on its socket instead of Node
+// (`native.acceptOn`): it serves the websocket upgrades without Node doing anything for
+// them, and passes every other connection, unread, to the server's own listeners. The
+// two hand-overs above remain for servers Node keeps accepting for (see acceptForServer)
+// and for upgrades Node parsed.
 const http = require('node:http');
+const cluster = require('node:cluster');
 const net = require('node:net');
 const tls = require('node:tls');
 const { InvalidConfigError, InvalidValueError, call } = require('./errors');
@@ -161,13 +163,67 @@ function sortConnection(native, server, appConnections, socket, firstBytesWaitMs
   socket.on('error', onError);
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
- * Accepts beside Node on `server`'s listening socket whenever it listens; stops before it
- * closes (the engine's duplicate would keep the socket listening). Servers whose socket
- * Node shares with other processes (cluster workers), or that cap their connections
- * (`maxConnections`), keep Node's accept alone.
+ * What net.Server keeps as its listening handle while the engine accepts on its socket:
+ * what Node asks of its handle (the address, close, ref/unref) without accepting anything.
  */
-function acceptBeside(native, server, appConnections) {
+class EngineAccepting {
+  constructor(native, address, unref) {
+    this.native = native;
+    this.address = address;
+    this.fd = -1;
+    // The engine's threads do not keep Node's event loop alive; the listening server did.
+    this.keepAlive = setInterval(() => {}, MAX_TIMER_MS);
+    if (unref) this.keepAlive.unref();
+  }
+
+  getsockname(out) {
+    Object.assign(out, this.address);
+    return 0;
+  }
+
+  close(callback) {
+    clearInterval(this.keepAlive);
+    this.native.stopAccepting();
+    if (typeof callback === 'function') process.nextTick(callback);
+  }
+
+  ref() {
+    this.keepAlive.ref();
+  }
+
+  unref() {
+    this.keepAlive.unref();
+  }
+
+  hasRef() {
+    return this.keepAlive.hasRef();
+  }
+
+  /** The engine closes before its server: Node accepts on the socket again. */
+  giveBack(server) {
+    clearInterval(this.keepAlive);
+    const fd = this.native.giveBackListener();
+    server._handle = null;
+    if (fd == null) return;
+    // Node's listen keeps the server's ref()/unref() state (`server._unref`).
+    server.listen({ fd });
+  }
+}
+
+/**
+ * Takes over accepting on `server`'s listening socket whenever it listens: the engine
+ * accepts every new connection (on a duplicate of the socket), serves the websocket
+ * upgrades under its path without Node seeing them, and passes every other connection,
+ * its bytes unread, to the server's own `connection` listeners. Node's listening handle
+ * is closed and replaced by an `EngineAccepting`. Servers whose socket is shared with
+ * other processes (cluster workers), that cap their connections (`maxConnections`), or
+ * that listen on a pipe keep Node's accept (and `sortConnection`). Returns what hands the
+ * socket back to Node when the engine closes first.
+ */
+function acceptForServer(native, server, appConnections) {
   // A connection the engine accepted for the app: as net.Server would hand it over.
   const toApp = (fd) => {
     let socket;
@@ -180,31 +236,38 @@ function acceptBeside(native, server, appConnections) {
     if (server.noDelay) socket.setNoDelay(true);
     if (server.keepAlive) socket.setKeepAlive(true, server.keepAliveInitialDelay * 1000);
     // net.Server's own count, so that getConnections() and close()'s 'close' event see it.
+    socket.server = server;
     socket._server = server;
     server._connections++;
     for (const listener of appConnections) listener.call(server, socket);
   };
-  const start = () => {
-    const fd = server._handle?.fd;
-    if (typeof fd !== 'number' || fd < 0 || server.maxConnections != null) return;
+  const takeOver = () => {
+    const handle = server._handle;
+    const fd = handle?.fd;
+    const address = server.address();
+    if (typeof fd !== 'number' || fd < 0 || server.maxConnections != null || cluster.isWorker) return;
+    if (address === null || typeof address !== 'object') return;
     try {
       call(() => native.acceptOn(fd, toApp));
     } catch (err) {
-      console.error("sessionio: accepting beside Node failed; Node's accept goes on alone:", err);
+      console.error("sessionio: the engine could not accept on the server's socket; Node accepts:", err);
+      return;
     }
+    handle.onconnection = null;
+    handle.close();
+    server._handle = new EngineAccepting(native, address, server._unref === true);
   };
-  if (server.listening) start();
-  server.on('listening', start);
-  const close = server.close;
-  server.close = function closeAndStopAccepting(...args) {
-    native.stopAccepting();
-    return close.apply(this, args);
+  if (server.listening) takeOver();
+  server.on('listening', takeOver);
+  return () => {
+    server.off('listening', takeOver);
+    if (server._handle instanceof EngineAccepting) server._handle.giveBack(server);
   };
 }
 
 /**
  * Attaches `native` (a NativeSessionIo) to `server`. `onClose` runs when the server
- * closes.
+ * closes. Returns what the engine calls when it closes first: Node accepts again.
  */
 function attach(native, server, onClose) {
   if (server instanceof tls.Server) throw new InvalidConfigError(TLS_REFUSED, { status: 500 });
@@ -223,7 +286,7 @@ function attach(native, server, onClose) {
   server.removeAllListeners('connection');
   const firstBytesWaitMs = native.firstBytesWaitMs;
   server.on('connection', (socket) => sortConnection(native, server, appConnections, socket, firstBytesWaitMs));
-  acceptBeside(native, server, appConnections);
+  const giveBack = acceptForServer(native, server, appConnections);
 
   const appRequests = server.listeners('request');
   server.removeAllListeners('request');
@@ -252,6 +315,7 @@ function attach(native, server, onClose) {
   });
 
   server.once('close', onClose);
+  return giveBack;
 }
 
 module.exports = { attach, TLS_REFUSED };

@@ -24,6 +24,9 @@ pub(crate) struct AttachedServers(Mutex<State>);
 struct State {
     attached: Option<Arc<Attached>>,
     closed: bool,
+    /// A duplicate of the listening socket the engine accepts on, kept to give back to
+    /// Node (`giveBackListener`).
+    listener: Option<std::net::TcpListener>,
 }
 
 impl AttachedServers {
@@ -41,6 +44,7 @@ impl AttachedServers {
     pub(crate) fn take_all(&self) -> Option<Arc<Attached>> {
         let mut state = self.state();
         state.closed = true;
+        state.listener = None;
         state.attached.take()
     }
 }
@@ -127,15 +131,18 @@ impl NativeSessionIo {
         Ok(takes)
     }
 
-    /// Also accepts on the server's listening socket (`fd`, duplicated here): the engine
-    /// serves the websocket upgrades under its path, and `toApp(fd)` gets every other
-    /// connection it accepted, unread, for Node's HTTP server (core decides; see
-    /// `sessionio::http::Attached::accept_on`). `stopAccepting` before Node closes its
-    /// listening socket.
+    /// Accepts on the server's listening socket (`fd`, duplicated here) from now on: the
+    /// engine serves the websocket upgrades under its path, and `toApp(fd)` gets every
+    /// other connection, unread, for Node's HTTP server (core decides; see
+    /// `sessionio::http::Attached::accept_on`). Node then closes its own listening handle;
+    /// `stopAccepting` releases the socket, `giveBackListener` returns it to Node.
     #[napi]
     pub fn accept_on(&self, fd: i32, to_app: Function<'_, i32, ()>) -> napi::Result<()> {
         let attached = self.attached.get()?;
         let listener = duplicate_listener(fd)
+            .map_err(|e| invalid_value(format!("invalid value: listening descriptor {fd}: {e}")))?;
+        let kept = listener
+            .try_clone()
             .map_err(|e| invalid_value(format!("invalid value: listening descriptor {fd}: {e}")))?;
         let to_app: AppConnectionFn = to_app
             .build_threadsafe_function::<std::net::TcpStream>()
@@ -150,15 +157,32 @@ impl NativeSessionIo {
                     tracing::debug!(?status, "a connection could not be passed to Node");
                 }
             })
-            .napi()
+            .napi()?;
+        self.attached.state().listener = Some(kept);
+        Ok(())
     }
 
-    /// Stops accepting on the server's listening socket (Node's own accept goes on).
+    /// Stops accepting on the server's listening socket and releases the engine's
+    /// duplicates of it (Node's `server.close()`).
     #[napi]
     pub fn stop_accepting(&self) {
-        if let Some(attached) = &self.attached.state().attached {
+        let mut state = self.attached.state();
+        state.listener = None;
+        if let Some(attached) = &state.attached {
             attached.stop_accepting();
         }
+    }
+
+    /// Stops accepting and returns a descriptor of the listening socket for Node to
+    /// accept on again (`server.listen({ fd })`), when the engine closes before its
+    /// server; `null` when the engine was not accepting.
+    #[napi]
+    pub fn give_back_listener(&self) -> Option<i32> {
+        let mut state = self.attached.state();
+        if let Some(attached) = &state.attached {
+            attached.stop_accepting();
+        }
+        state.listener.take().map(into_raw_listener_fd)
     }
 
     /// Answers a request under the engine path (Engine.IO polling). `rawHeaders` is
@@ -253,6 +277,16 @@ fn duplicate_listener(fd: i32) -> std::io::Result<std::net::TcpListener> {
 #[cfg(unix)]
 fn into_raw_fd(stream: std::net::TcpStream) -> i32 {
     std::os::fd::IntoRawFd::into_raw_fd(stream)
+}
+
+#[cfg(unix)]
+fn into_raw_listener_fd(listener: std::net::TcpListener) -> i32 {
+    std::os::fd::IntoRawFd::into_raw_fd(listener)
+}
+
+#[cfg(not(unix))]
+fn into_raw_listener_fd(_listener: std::net::TcpListener) -> i32 {
+    -1
 }
 
 #[cfg(not(unix))]

@@ -6,16 +6,22 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
+import { createHook } from 'node:async_hooks';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { InvalidConfigError, InvalidValueError, SessionIo } from '../index.mjs';
 import { Clients, SECRET, withTimeout } from './helpers.mjs';
 
-/** An engine attached to a new http.Server whose app answers `app <url>`, listening. */
-async function attached(t, { upgrade } = {}) {
+/**
+ * An engine attached to a new http.Server whose app answers `app <url>`, listening.
+ * `nodeAccepts`: the server caps its connections (`maxConnections`), so Node keeps
+ * accepting and hands the engine's connections over itself.
+ */
+async function attached(t, { upgrade, nodeAccepts = false } = {}) {
   const rt = await SessionIo.create({ secret: SECRET, allowAnonymous: true });
   rt.on('echo', async (_socket, value) => value);
   const server = http.createServer((req, res) => res.end(`app ${req.url}`));
+  if (nodeAccepts) server.maxConnections = 1_000;
   if (upgrade) server.on('upgrade', upgrade);
   rt.attach(server);
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -182,8 +188,9 @@ const WEBSOCKET_HEAD =
 /** The 101 answer and the Engine.IO open packet in a websocket text frame. */
 const ENGINE_OPENED = /^HTTP\/1\.1 101 [\s\S]*\r\n\r\n\x81.0\{"sid":"[^"]+"/;
 
-test('a websocket upgrade is handed over whether its head comes at once, in pieces, or after a request', async (t) => {
-  const { server } = await attached(t);
+for (const [accepting, nodeAccepts] of [['the engine accepts', false], ['Node accepts (maxConnections)', true]]) {
+test(`${accepting}: a websocket upgrade is handed over whether its head comes at once, in pieces, or after a request`, async (t) => {
+  const { server } = await attached(t, { nodeAccepts });
   const port = server.address().port;
   // Which upgrades Node's HTTP parser saw (this listener runs before attach's own).
   const parsedByNode = [];
@@ -201,8 +208,8 @@ test('a websocket upgrade is handed over whether its head comes at once, in piec
   assert.deepEqual(parsedByNode, [target, target]);
 });
 
-test('a connection silent for longer than the engine waits, or not speaking HTTP, is still the app server’s', async (t) => {
-  const { server } = await attached(t);
+test(`${accepting}: a connection silent for longer than the engine waits, or not speaking HTTP, is still the app server’s`, async (t) => {
+  const { server } = await attached(t, { nodeAccepts });
   const port = server.address().port;
   // Node's HTTP server takes it after the engine's 1 s wait, and answers the request.
   const late = await rawSession(port, ['', 'GET /late HTTP/1.1\r\nHost: x\r\n\r\n'], /app \/late/, 1_500);
@@ -210,6 +217,57 @@ test('a connection silent for longer than the engine waits, or not speaking HTTP
   // Bytes that are no HTTP: Node's own answer.
   const garbage = await rawExchange(port, '\u0016\u0003\u0001 not http\r\n\r\n');
   assert.match(garbage, /^HTTP\/1\.1 400 Bad Request/);
+});
+}
+
+/** Counts the TCP sockets Node creates while `run` runs (its own client's included). */
+async function tcpSocketsCreated(run) {
+  let created = 0;
+  const hook = createHook({
+    init(_id, type) {
+      if (type === 'TCPWRAP') created++;
+    },
+  }).enable();
+  try {
+    await run();
+  } finally {
+    hook.disable();
+  }
+  return created;
+}
+
+test("the engine accepts on the server's socket: a websocket costs Node no socket, an app request does", async (t) => {
+  const { server } = await attached(t);
+  const port = server.address().port;
+  assert.equal(server.listening, true);
+  assert.equal(server.address().address, '127.0.0.1');
+  // One socket: the raw client's own.
+  const websocket = await tcpSocketsCreated(() => rawSession(port, [WEBSOCKET_HEAD], ENGINE_OPENED));
+  assert.equal(websocket, 1);
+  // Two: the client's, and the one the app's connection arrives on.
+  const app = await tcpSocketsCreated(() => rawExchange(port, 'GET /page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+  assert.equal(app, 2);
+  await new Promise((resolve) => server.getConnections((err, n) => resolve(assert.equal(err ?? n, 0))));
+});
+
+test('an engine closed before its server: the server goes on serving the app on its port, and closes', async () => {
+  const rt = await SessionIo.create({ secret: SECRET, allowAnonymous: true });
+  const server = http.createServer((req, res) => res.end(`app ${req.url}`));
+  rt.attach(server);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await rt.close();
+  assert.equal(server.listening, true);
+  assert.deepEqual(server.address().port, port);
+  const res = await fetch(`http://127.0.0.1:${port}/after`);
+  assert.equal(await res.text(), 'app /after');
+  // The engine's path is the app's now: the app answers it.
+  assert.equal(await (await fetch(`http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`)).text(), 'app /socket.io/?EIO=4&transport=polling');
+  await new Promise((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()));
+    server.closeAllConnections();
+  });
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/gone`));
 });
 
 test('a polling client that goes away gives its long-poll up: the next poll gets what follows', async (t) => {

@@ -1,15 +1,16 @@
-//! Accepting on the host server's own listening socket, beside the host: the engine takes
-//! the websocket upgrades under its path without the host touching them, and hands every
-//! other connection to the host untouched.
+//! Accepting on the host server's own listening socket in the host's place: the engine
+//! takes the websocket upgrades under its path without the host touching them, and hands
+//! every other connection to the host untouched.
 //!
 //! An attached host (Node's `http.Server`) otherwise accepts every connection itself and
 //! hands the engine's over ([`Attached::adopt`]): an accept, a socket object and a
 //! hand-over in the host's language for each websocket. With [`Attached::accept_on`] the
-//! engine also accepts on a duplicate of the host's listening socket. The kernel gives each
-//! new connection to whichever of the two accepts it first — as processes sharing one
-//! listening socket do — so the host keeps accepting (and sorting) some; the engine peeks
-//! at the first bytes of those it accepted ([`Attached::takes_connection`]) and serves the
-//! engine's, and passes the rest, their bytes unread, to the host's callback.
+//! engine accepts on a duplicate of the host's listening socket, and the host closes its
+//! own handle on it (two acceptors of one socket would share its connections as the
+//! kernel pleases). The engine peeks at the first bytes of each connection
+//! ([`Attached::takes_connection`]), serves the engine's, and passes the rest, their bytes
+//! unread, to the host's callback. A head that comes in pieces goes to the host, which
+//! hands it over once parsed.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,27 +18,24 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use super::attach::{Attached, ConnectionSorter};
+use super::attach::{Attached, ConnectionSorter, FIRST_BYTES_WAIT};
 use crate::error::{Error, Result};
-
-/// How long a new connection may stay silent before it goes to the host anyway (its own
-/// header timeouts then apply, as to any connection it accepts).
-pub const FIRST_BYTES_WAIT: Duration = Duration::from_secs(1);
 
 /// The most bytes peeked at to sort a connection: a websocket upgrade's head whose first
 /// bytes hold less than a complete head goes to the host, which hands it over after parsing.
 const PEEK_BYTES: usize = 8 * 1024;
 
-/// Pause after an accept error (out of descriptors): the host's own accept goes on.
+/// Pause after an accept error (out of descriptors): new connections wait in the backlog.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 impl Attached {
-    /// Also accepts on `listener`, a duplicate of the host server's listening socket, until
+    /// Accepts on `listener`, a duplicate of the host server's listening socket, until
     /// [`stop_accepting`](Self::stop_accepting) or [`close`](Self::close) (a second call
     /// replaces the first). Websocket upgrades under the engine path are served here; every
     /// other connection is passed to `to_host` with nothing read from it, for the host's
-    /// HTTP server. Stop before the host closes its listening socket: this duplicate would
-    /// otherwise keep it listening.
+    /// HTTP server. The host stops accepting on the socket itself, and calls
+    /// `stop_accepting` when its server closes: this duplicate would otherwise keep the
+    /// socket listening.
     pub fn accept_on(
         &self,
         listener: std::net::TcpListener,
@@ -81,8 +79,8 @@ impl Attached {
         Ok(())
     }
 
-    /// Stops accepting on the host's listening socket (and releases its duplicate); the
-    /// host's own accept goes on. Does nothing when not accepting.
+    /// Stops accepting on the host's listening socket and releases its duplicate. Does
+    /// nothing when not accepting.
     pub fn stop_accepting(&self) {
         if let Some(stop) = self.accepting().take() {
             let _ = stop.send(());

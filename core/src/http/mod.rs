@@ -13,7 +13,7 @@
 //! - [`attach`](crate::SessionIo::attach): Socket.IO through a host's own HTTP server
 //!   (Node's `http.Server`, an ASGI app): adopted connections and forwarded requests (see
 //!   `attach.rs`), websockets whose messages the host relays (see `bridge.rs`), and
-//!   accepting on the host's own listening socket beside it (see `host_listener.rs`).
+//!   accepting on the host's own listening socket in its place (see `host_listener.rs`).
 
 mod attach;
 mod bridge;
@@ -26,7 +26,6 @@ mod serve;
 pub use attach::{Attached, Forwarded, FIRST_BYTES_WAIT};
 pub use bridge::{Bridge, BridgeMessage};
 pub use extract::{HttpError, SessionRejection};
-pub use host_listener::FIRST_BYTES_WAIT;
 pub use layer::{EngineGuard, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES};
 pub use listener::{bind, bind_with_stall_timeout, NoDelayListener, DEFAULT_STALL_TIMEOUT};
 pub use serve::Server;
