@@ -170,8 +170,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * what Node asks of its handle (the address, close, ref/unref) without accepting anything.
  */
 class EngineAccepting {
-  constructor(native, address, unref) {
-    this.native = native;
+  constructor(accepting, address, unref) {
+    this.accepting = accepting;
     this.address = address;
     this.fd = -1;
     // The engine's threads do not keep Node's event loop alive; the listening server did.
@@ -186,7 +186,7 @@ class EngineAccepting {
 
   close(callback) {
     clearInterval(this.keepAlive);
-    this.native.stopAccepting();
+    this.accepting.stop();
     if (typeof callback === 'function') process.nextTick(callback);
   }
 
@@ -205,7 +205,7 @@ class EngineAccepting {
   /** The engine closes before its server: Node accepts on the socket again. */
   giveBack(server) {
     clearInterval(this.keepAlive);
-    const fd = this.native.giveBackListener();
+    const fd = this.accepting.giveBack();
     server._handle = null;
     if (fd == null) return;
     // Node's listen keeps the server's ref()/unref() state (`server._unref`).
@@ -247,15 +247,16 @@ function acceptForServer(native, server, appConnections) {
     const address = server.address();
     if (typeof fd !== 'number' || fd < 0 || server.maxConnections != null || cluster.isWorker) return;
     if (address === null || typeof address !== 'object') return;
+    let accepting;
     try {
-      call(() => native.acceptOn(fd, toApp));
+      accepting = call(() => native.acceptOn(fd, toApp));
     } catch (err) {
       console.error("sessionio: the engine could not accept on the server's socket; Node accepts:", err);
       return;
     }
     handle.onconnection = null;
     handle.close();
-    server._handle = new EngineAccepting(native, address, server._unref === true);
+    server._handle = new EngineAccepting(accepting, address, server._unref === true);
   };
   if (server.listening) takeOver();
   server.on('listening', takeOver);

@@ -11,7 +11,7 @@ use napi::bindgen_prelude::{within_runtime_if_available, Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use napi_derive::napi;
-use sessionio::http::Attached;
+use sessionio::http::{Accepting, Attached};
 
 use crate::errors::{invalid_value, server, IntoNapi};
 use crate::NativeSessionIo;
@@ -24,9 +24,6 @@ pub(crate) struct AttachedServers(Mutex<State>);
 struct State {
     attached: Option<Arc<Attached>>,
     closed: bool,
-    /// A duplicate of the listening socket the engine accepts on, kept to give back to
-    /// Node (`giveBackListener`).
-    listener: Option<std::net::TcpListener>,
 }
 
 impl AttachedServers {
@@ -44,7 +41,6 @@ impl AttachedServers {
     pub(crate) fn take_all(&self) -> Option<Arc<Attached>> {
         let mut state = self.state();
         state.closed = true;
-        state.listener = None;
         state.attached.take()
     }
 }
@@ -134,22 +130,26 @@ impl NativeSessionIo {
     /// Accepts on the server's listening socket (`fd`, duplicated here) from now on: the
     /// engine serves the websocket upgrades under its path, and `toApp(fd)` gets every
     /// other connection, unread, for Node's HTTP server (core decides; see
-    /// `sessionio::http::Attached::accept_on`). Node then closes its own listening handle;
-    /// `stopAccepting` releases the socket, `giveBackListener` returns it to Node.
+    /// `sessionio::http::Attached::accept_on`). Node then closes its own listening
+    /// handle; the answer stops accepting or gives the socket back to Node.
     #[napi]
-    pub fn accept_on(&self, fd: i32, to_app: Function<'_, i32, ()>) -> napi::Result<()> {
+    pub fn accept_on(
+        &self,
+        fd: i32,
+        to_app: Function<'_, i32, ()>,
+    ) -> napi::Result<NativeAccepting> {
         let attached = self.attached.get()?;
-        let listener = duplicate_listener(fd)
-            .map_err(|e| invalid_value(format!("invalid value: listening descriptor {fd}: {e}")))?;
-        let kept = listener
-            .try_clone()
-            .map_err(|e| invalid_value(format!("invalid value: listening descriptor {fd}: {e}")))?;
+        let bad_fd = |e: std::io::Error| {
+            invalid_value(format!("invalid value: listening descriptor {fd}: {e}"))
+        };
+        let listener = duplicate_listener(fd).map_err(bad_fd)?;
+        let kept = listener.try_clone().map_err(bad_fd)?;
         let to_app: AppConnectionFn = to_app
             .build_threadsafe_function::<std::net::TcpStream>()
             .callee_handled::<false>()
             .weak::<true>()
             .build_callback(|ctx| Ok(into_raw_fd(ctx.value)))?;
-        attached
+        let accepting = attached
             .accept_on(listener, move |stream| {
                 // Node gone: the stream is dropped, which closes the connection.
                 let status = to_app.call(stream, ThreadsafeFunctionCallMode::NonBlocking);
@@ -158,31 +158,7 @@ impl NativeSessionIo {
                 }
             })
             .napi()?;
-        self.attached.state().listener = Some(kept);
-        Ok(())
-    }
-
-    /// Stops accepting on the server's listening socket and releases the engine's
-    /// duplicates of it (Node's `server.close()`).
-    #[napi]
-    pub fn stop_accepting(&self) {
-        let mut state = self.attached.state();
-        state.listener = None;
-        if let Some(attached) = &state.attached {
-            attached.stop_accepting();
-        }
-    }
-
-    /// Stops accepting and returns a descriptor of the listening socket for Node to
-    /// accept on again (`server.listen({ fd })`), when the engine closes before its
-    /// server; `null` when the engine was not accepting.
-    #[napi]
-    pub fn give_back_listener(&self) -> Option<i32> {
-        let mut state = self.attached.state();
-        if let Some(attached) = &state.attached {
-            attached.stop_accepting();
-        }
-        state.listener.take().map(into_raw_listener_fd)
+        Ok(NativeAccepting(Mutex::new(Some((accepting, kept)))))
     }
 
     /// Answers a request under the engine path (Engine.IO polling). `rawHeaders` is
@@ -237,6 +213,31 @@ impl NativeSessionIo {
         if let Some(attached) = &self.attached.state().attached {
             attached.give_up(u64::from(request_id));
         }
+    }
+}
+
+/// The engine accepting on one server's listening socket (`acceptOn`), with a duplicate
+/// of the socket kept to give back to Node.
+#[napi]
+pub struct NativeAccepting(Mutex<Option<(Accepting, std::net::TcpListener)>>);
+
+#[napi]
+impl NativeAccepting {
+    /// Stops accepting and releases the engine's duplicates of the socket (Node's
+    /// `server.close()`). Calling it again does nothing.
+    #[napi]
+    pub fn stop(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Stops accepting and returns a descriptor of the listening socket for Node to
+    /// accept on again (`server.listen({ fd })`), when the engine closes before its
+    /// server; `null` once stopped.
+    #[napi]
+    pub fn give_back(&self) -> Option<i32> {
+        let (accepting, listener) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        drop(accepting);
+        Some(into_raw_listener_fd(listener))
     }
 }
 

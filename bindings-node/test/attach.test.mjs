@@ -250,6 +250,38 @@ test("the engine accepts on the server's socket: a websocket costs Node no socke
   await new Promise((resolve) => server.getConnections((err, n) => resolve(assert.equal(err ?? n, 0))));
 });
 
+test('one engine accepts on two servers: each serves its websockets and its app; closing one closes the engine, and the other goes on as an app server', async () => {
+  const rt = await SessionIo.create({ secret: SECRET, allowAnonymous: true });
+  const servers = ['a', 'b'].map((name) => http.createServer((req, res) => res.end(`${name} ${req.url}`)));
+  try {
+    for (const server of servers) {
+      rt.attach(server);
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    }
+    const [a, b] = servers.map((server) => server.address().port);
+    for (const [port, name] of [[a, 'a'], [b, 'b']]) {
+      assert.match(await rawSession(port, [WEBSOCKET_HEAD], ENGINE_OPENED), ENGINE_OPENED);
+      assert.equal(await (await fetch(`http://127.0.0.1:${port}/page`)).text(), `${name} /page`);
+    }
+    await new Promise((resolve) => {
+      servers[0].close(resolve);
+      servers[0].closeAllConnections();
+    });
+    await assert.rejects(fetch(`http://127.0.0.1:${a}/gone`));
+    // The engine closed with server a; server b accepts for itself again.
+    await withTimeout(rt.close(), 5_000, 'the engine did not close');
+    assert.equal(servers[1].listening, true);
+    assert.equal(await (await fetch(`http://127.0.0.1:${b}/page`)).text(), 'b /page');
+    assert.equal(await (await fetch(`http://127.0.0.1:${b}/socket.io/?EIO=4&transport=polling`)).text(), 'b /socket.io/?EIO=4&transport=polling');
+  } finally {
+    for (const server of servers) {
+      server.close();
+      server.closeAllConnections();
+    }
+    await rt.close();
+  }
+});
+
 test('an engine closed before its server: the server goes on serving the app on its port, and closes', async () => {
   const rt = await SessionIo.create({ secret: SECRET, allowAnonymous: true });
   const server = http.createServer((req, res) => res.end(`app ${req.url}`));

@@ -62,8 +62,8 @@ pub struct Attached {
     runtime: tokio::runtime::Handle,
     stall: Duration,
     stop: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
-    /// Stops the acceptor of the host's listening socket, when there is one.
-    accepting: Mutex<Option<oneshot::Sender<()>>>,
+    /// Set by `close`: stops every acceptor of a host's listening socket.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 /// The engine's answer to a forwarded request: what the host writes back.
@@ -162,7 +162,7 @@ impl SessionIo {
             runtime,
             stall: t.ping_interval + t.ping_timeout,
             stop: Mutex::new(Some((stop_tx, task))),
-            accepting: Mutex::default(),
+            closed: tokio::sync::watch::Sender::new(false),
         })
     }
 }
@@ -201,9 +201,9 @@ impl Attached {
         &self.runtime
     }
 
-    /// Where the acceptor of the host's listening socket keeps its stop signal.
-    pub(super) fn accepting(&self) -> std::sync::MutexGuard<'_, Option<oneshot::Sender<()>>> {
-        self.accepting.lock().unwrap_or_else(|p| p.into_inner())
+    /// Becomes true when the engine closes.
+    pub(super) fn closed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closed.subscribe()
     }
 }
 
@@ -361,7 +361,7 @@ impl Attached {
     /// Disconnects every socket of the engine and stops serving adopted connections.
     /// Calling it again does nothing.
     pub async fn close(&self) {
-        self.stop_accepting();
+        self.closed.send_replace(true);
         let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.waiting().clear();
         if let Some((tx, task)) = stop {

@@ -28,19 +28,34 @@ const PEEK_BYTES: usize = 8 * 1024;
 /// Pause after an accept error (out of descriptors): new connections wait in the backlog.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
+/// The engine accepting on one host listening socket (see [`Attached::accept_on`]).
+/// Dropping it stops accepting and releases the engine's duplicate of the socket.
+#[must_use = "dropping it stops accepting"]
+pub struct Accepting {
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Accepting {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
 impl Attached {
-    /// Accepts on `listener`, a duplicate of the host server's listening socket, until
-    /// [`stop_accepting`](Self::stop_accepting) or [`close`](Self::close) (a second call
-    /// replaces the first). Websocket upgrades under the engine path are served here; every
-    /// other connection is passed to `to_host` with nothing read from it, for the host's
-    /// HTTP server. The host stops accepting on the socket itself, and calls
-    /// `stop_accepting` when its server closes: this duplicate would otherwise keep the
-    /// socket listening.
+    /// Accepts on `listener`, a duplicate of the host server's listening socket, until the
+    /// returned [`Accepting`] is dropped or the engine [closes](Self::close). Websocket
+    /// upgrades under the engine path are served here; every other connection is passed
+    /// to `to_host` with nothing read from it, for the host's HTTP server. The host stops
+    /// accepting on the socket itself, and drops the `Accepting` when its server closes:
+    /// the duplicate would otherwise keep the socket listening. One engine may accept on
+    /// the sockets of several servers.
     pub fn accept_on(
         &self,
         listener: std::net::TcpListener,
         to_host: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
-    ) -> Result<()> {
+    ) -> Result<Accepting> {
         let failed =
             |e: std::io::Error| Error::Server(format!("accepting on the host's socket: {e}"));
         listener.set_nonblocking(true).map_err(failed)?;
@@ -48,17 +63,19 @@ impl Attached {
             let _runtime = self.runtime().enter();
             TcpListener::from_std(listener).map_err(failed)?
         };
-        let (stop_tx, stop_rx) = oneshot::channel();
-        if let Some(previous) = self.accepting().replace(stop_tx) {
-            let _ = previous.send(());
-        }
+        let (stop_tx, mut stop_rx) = oneshot::channel();
+        let mut closed = self.closed();
         let sorter = self.connection_sorter();
         let to_host = std::sync::Arc::new(to_host);
         self.runtime().spawn(async move {
-            tokio::pin!(stop_rx);
+            let engine_closed = async move {
+                let _ = closed.wait_for(|closed| *closed).await;
+            };
+            tokio::pin!(engine_closed);
             loop {
                 tokio::select! {
                     _ = &mut stop_rx => return,
+                    _ = &mut engine_closed => return,
                     accepted = listener.accept() => match accepted {
                         Ok((stream, peer)) => {
                             let (sorter, to_host) = (sorter.clone(), to_host.clone());
@@ -76,15 +93,9 @@ impl Attached {
                 }
             }
         });
-        Ok(())
-    }
-
-    /// Stops accepting on the host's listening socket and releases its duplicate. Does
-    /// nothing when not accepting.
-    pub fn stop_accepting(&self) {
-        if let Some(stop) = self.accepting().take() {
-            let _ = stop.send(());
-        }
+        Ok(Accepting {
+            stop: Some(stop_tx),
+        })
     }
 }
 
@@ -132,7 +143,7 @@ mod tests {
         let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = host.local_addr().unwrap();
         let (tx, mut to_host) = tokio::sync::mpsc::unbounded_channel();
-        attached
+        let accepting = attached
             .accept_on(host.try_clone().unwrap(), move |stream| {
                 let _ = tx.send(stream);
             })
@@ -181,7 +192,7 @@ mod tests {
         assert!(head.starts_with("GET /page HTTP/1.1\r\n"), "{head}");
 
         // Stopped: a new connection is no longer accepted by the engine.
-        attached.stop_accepting();
+        drop(accepting);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let _late = exchange("GET /late HTTP/1.1\r\n\r\n").await.unwrap();
         let (stream, _) = host.accept().unwrap();

@@ -26,6 +26,7 @@ mod serve;
 pub use attach::{Attached, Forwarded, FIRST_BYTES_WAIT};
 pub use bridge::{Bridge, BridgeMessage};
 pub use extract::{HttpError, SessionRejection};
+pub use host_listener::Accepting;
 pub use layer::{EngineGuard, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES};
 pub use listener::{bind, bind_with_stall_timeout, NoDelayListener, DEFAULT_STALL_TIMEOUT};
 pub use serve::Server;
