@@ -7,7 +7,7 @@
 # 5000 connections, handshakes per second and fan-out to 5000 sockets; `compare` writes the
 # table to bench/out/one-port.md (bench/run.sh appends it to BENCHMARKS.md). Release builds.
 #
-#   bash bench/one-port.sh            # the full run (about 10 minutes on 2 cores)
+#   bash bench/one-port.sh            # the full run: 3 rounds (about 18 minutes on 2 cores)
 #   bash bench/one-port.sh --quick    # small sizes
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ rm -rf bench/out/one-port-wheels
 "$venv/bin/pip" install --quiet --force-reinstall --no-deps bench/out/one-port-wheels/sessionio-*.whl
 
 # The suite gives every server SOCKET_PORT: the one-port runs unset it.
-step "load generator: five servers, one after the other"
+step "load generator: five servers taking turns, three rounds (each figure: its median)"
 mkdir -p bench/out
 target/release/sessionio-bench suite "${quick[@]}" --only main,fanout \
   --server node-one-port='unset SOCKET_PORT; exec node examples/node-express/app.mjs' \
@@ -39,7 +39,7 @@ target/release/sessionio-bench suite "${quick[@]}" --only main,fanout \
   --server node-reference='exec node bench/reference-node/server.js' \
   --server fastapi-one-port="unset SOCKET_PORT; exec $venv/bin/python examples/python-fastapi/app.py" \
   --server fastapi-own-port="exec $venv/bin/python examples/python-fastapi/app.py" \
-  --out bench/out/one-port.json
+  --rounds 3 --out bench/out/one-port.json
 
 target/release/sessionio-bench compare --results bench/out/one-port.json --markdown bench/out/one-port.md \
   --title "One port (Node attach, ASGI mount) vs the engine's own port" --command "bash bench/one-port.sh" \

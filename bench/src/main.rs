@@ -3,7 +3,7 @@
 //! code), each on a fresh process, and writes BENCHMARKS.md with both side by side.
 //!
 //! ```text
-//! sessionio-bench suite --server ours='<cmd>' --server node='<cmd>' --out results.json [--quick]
+//! sessionio-bench suite --server ours='<cmd>' --server node='<cmd>' --out results.json [--quick] [--rounds N]
 //! sessionio-bench report --results results.json [--include part.md]... [--cluster cluster.json] --markdown BENCHMARKS.md --svg bench/rss.svg
 //! sessionio-bench cluster --command '<cmd>' --out cluster.json [--quick]
 //! sessionio-bench compare --results results.json --markdown part.md [--title T] [--command C] [--pair a:b]...
@@ -15,6 +15,7 @@ mod cluster;
 mod compare;
 mod http;
 mod report;
+mod rounds;
 mod scenario;
 mod server;
 mod soak;
@@ -38,6 +39,13 @@ pub struct Results {
     /// RLIMIT_NOFILE in force (it bounds the connections one process can hold).
     #[serde(default)]
     pub fd_limit: usize,
+    /// How many rounds each figure is the median of (`suite --rounds`; 1 for older files).
+    #[serde(default = "one_round")]
+    pub rounds: usize,
+}
+
+fn one_round() -> usize {
+    1
 }
 
 /// Reads what `suite --out` wrote: every server's results by name.
@@ -123,7 +131,7 @@ async fn measure(command: &str, sizes: &Sizes, only: &[String]) -> Result<Result
 
 fn usage() -> ! {
     eprintln!(
-        "usage:\n  sessionio-bench suite --server NAME='<shell command>'... --out results.json [--quick] [--only main,fanout,curve,expiry]\n  \
+        "usage:\n  sessionio-bench suite --server NAME='<shell command>'... --out results.json [--quick] [--only main,fanout,curve,expiry] [--rounds N]\n  \
          sessionio-bench report --results results.json [--include part.md]... [--cluster cluster.json] --markdown OUT.md --svg OUT.svg\n  \
          sessionio-bench cluster --command '<shell command>' --out cluster.json [--quick]\n  \
          sessionio-bench compare --results results.json --markdown OUT.md [--title T] [--command C] [--pair a:b]...\n  \
@@ -137,6 +145,7 @@ async fn suite(args: &[String]) -> Result<(), String> {
     let mut out = None;
     let mut quick = false;
     let mut only = Vec::new();
+    let mut rounds = 1usize;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -147,6 +156,10 @@ async fn suite(args: &[String]) -> Result<(), String> {
             }
             "--out" => out = it.next().cloned(),
             "--quick" => quick = true,
+            "--rounds" => {
+                let v = it.next().unwrap_or_else(|| usage());
+                rounds = v.parse().ok().filter(|n| *n > 0).unwrap_or_else(|| usage());
+            }
             "--only" => {
                 let v = it.next().unwrap_or_else(|| usage());
                 only.extend(v.split(',').map(str::to_owned));
@@ -189,16 +202,22 @@ async fn suite(args: &[String]) -> Result<(), String> {
             "open-file limit {limit}: the RSS curve stops at {reachable} connections instead of 50000"
         );
     }
+    let mut measured: BTreeMap<String, Vec<Results>> = BTreeMap::new();
+    for round in 1..=rounds {
+        for (name, cmd) in &servers {
+            eprintln!("== {name} (round {round} of {rounds}): {cmd}");
+            let mut r = measure(cmd, &sizes, &only).await?;
+            r.fd_limit = limit;
+            eprintln!("{}", serde_json::to_string(&r).unwrap_or_default());
+            measured.entry(name.clone()).or_default().push(r);
+            // Let the kernel reap the previous server's sockets (TIME_WAIT on the
+            // generator's side does not block new ports, but be gentle).
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
     let mut all = BTreeMap::new();
-    for (name, cmd) in servers {
-        eprintln!("== {name}: {cmd}");
-        let mut r = measure(&cmd, &sizes, &only).await?;
-        r.fd_limit = limit;
-        eprintln!("{}", serde_json::to_string(&r).unwrap_or_default());
-        all.insert(name, r);
-        // Let the kernel reap the previous server's sockets (TIME_WAIT on the
-        // generator's side does not block new ports, but be gentle).
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    for (name, results) in measured {
+        all.insert(name, rounds::median_of(&results)?);
     }
     let json = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
     std::fs::write(&out, json).map_err(|e| format!("write {out}: {e}"))?;
