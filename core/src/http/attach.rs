@@ -186,14 +186,14 @@ impl Attached {
         takes_connection(first_bytes, &self.io.0.config.transport.path)
     }
 
-    /// The engine's sorting of new connections and its hand-over, for the acceptor of
-    /// the host's listening socket (`host_listener.rs`).
-    pub(super) fn connection_sorter(&self) -> ConnectionSorter {
-        ConnectionSorter {
-            engine_path: self.io.0.config.transport.path.clone(),
-            adopted: self.adopted.clone(),
-            stall: self.stall,
-        }
+    /// What the acceptor of a host's listening socket needs (`host_listener.rs`): the
+    /// engine path, the stall timeout of its connections and the service that serves them.
+    pub(super) fn host_socket_parts(&self) -> (String, Duration, axum::Router) {
+        (
+            self.io.0.config.transport.path.clone(),
+            self.stall,
+            self.app.clone(),
+        )
     }
 
     /// The runtime the engine serves on.
@@ -207,31 +207,8 @@ impl Attached {
     }
 }
 
-/// What the acceptor of a host's listening socket needs of [`Attached`]: which new
-/// connections are the engine's, and where they go.
-#[derive(Clone)]
-pub(super) struct ConnectionSorter {
-    engine_path: String,
-    adopted: mpsc::UnboundedSender<Adopted>,
-    stall: Duration,
-}
-
-impl ConnectionSorter {
-    pub(super) fn takes(&self, first_bytes: &[u8]) -> bool {
-        takes_connection(first_bytes, &self.engine_path)
-    }
-
-    /// Serves `stream` from now on; its bytes are all still unread.
-    pub(super) fn adopt(&self, stream: TcpStream, peer: SocketAddr) -> Result<()> {
-        let guarded = Guarded::adopted(stream, Bytes::new(), self.stall);
-        self.adopted
-            .send((AdoptedIo::Tcp(guarded), peer))
-            .map_err(|_| Error::Server("the engine is closed".into()))
-    }
-}
-
 /// See [`Attached::takes_connection`].
-fn takes_connection(first_bytes: &[u8], engine_path: &str) -> bool {
+pub(super) fn takes_connection(first_bytes: &[u8], engine_path: &str) -> bool {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut request = httparse::Request::new(&mut headers);
     if !matches!(

@@ -12,13 +12,20 @@
 //! unread, to the host's callback. A head that comes in pieces goes to the host, which
 //! hands it over once parsed.
 
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use super::attach::{Attached, ConnectionSorter, FIRST_BYTES_WAIT};
+use super::attach::{takes_connection, Attached, FIRST_BYTES_WAIT};
+use super::listener::Guarded;
 use crate::error::{Error, Result};
 
 /// The most bytes peeked at to sort a connection: a websocket upgrade's head whose first
@@ -43,6 +50,9 @@ impl Drop for Accepting {
     }
 }
 
+/// Where the connections that are not the engine's go: the host's callback.
+type ToHost = Arc<dyn Fn(std::net::TcpStream) + Send + Sync>;
+
 impl Attached {
     /// Accepts on `listener`, a duplicate of the host server's listening socket, until the
     /// returned [`Accepting`] is dropped or the engine [closes](Self::close). Websocket
@@ -56,41 +66,37 @@ impl Attached {
         listener: std::net::TcpListener,
         to_host: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
     ) -> Result<Accepting> {
-        let failed =
-            |e: std::io::Error| Error::Server(format!("accepting on the host's socket: {e}"));
+        let failed = |e: io::Error| Error::Server(format!("accepting on the host's socket: {e}"));
         listener.set_nonblocking(true).map_err(failed)?;
         let listener = {
             let _runtime = self.runtime().enter();
             TcpListener::from_std(listener).map_err(failed)?
         };
-        let (stop_tx, mut stop_rx) = oneshot::channel();
+        let (engine_path, stall, app) = self.host_socket_parts();
+        let host_socket = HostSocket {
+            listener,
+            sorting: FuturesUnordered::new(),
+            engine_path: engine_path.into(),
+            to_host: Arc::new(to_host),
+            stall,
+        };
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let mut closed = self.closed();
-        let sorter = self.connection_sorter();
-        let to_host = std::sync::Arc::new(to_host);
+        // The same serving as the engine's own port: axum's accept loop over this socket.
+        fn untouched(_: &mut Guarded) {}
+        let serve = axum::serve(
+            host_socket.tap_io(untouched as fn(&mut Guarded)),
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = stop_rx => {}
+                _ = closed.wait_for(|closed| *closed) => {}
+            }
+        });
         self.runtime().spawn(async move {
-            let engine_closed = async move {
-                let _ = closed.wait_for(|closed| *closed).await;
-            };
-            tokio::pin!(engine_closed);
-            loop {
-                tokio::select! {
-                    _ = &mut stop_rx => return,
-                    _ = &mut engine_closed => return,
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, peer)) => {
-                            let (sorter, to_host) = (sorter.clone(), to_host.clone());
-                            tokio::spawn(async move {
-                                if let Some(stream) = sort(&sorter, stream, peer).await {
-                                    to_host(stream);
-                                }
-                            });
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "accepting on the host's socket failed");
-                            tokio::time::sleep(ACCEPT_RETRY).await;
-                        }
-                    },
-                }
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "accepting on the host's socket stopped");
             }
         });
         Ok(Accepting {
@@ -99,30 +105,77 @@ impl Attached {
     }
 }
 
-/// Serves `stream` when its first bytes are the engine's; otherwise gives it back, unread,
-/// for the host (also when it says nothing within [`FIRST_BYTES_WAIT`]).
+/// A connection being sorted: the engine's comes out, the host's has been passed on.
+type Sorting = Pin<Box<dyn Future<Output = Option<(TcpStream, SocketAddr)>> + Send>>;
+
+/// The host's listening socket as axum's listener: it accepts, sorts each connection on
+/// its first bytes, and yields only the engine's.
+struct HostSocket {
+    listener: TcpListener,
+    sorting: FuturesUnordered<Sorting>,
+    engine_path: Arc<str>,
+    to_host: ToHost,
+    stall: Duration,
+}
+
+impl axum::serve::Listener for HostSocket {
+    type Io = Guarded;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Guarded, SocketAddr) {
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let sorting = sort(stream, peer, self.engine_path.clone(), self.to_host.clone());
+                        self.sorting.push(Box::pin(sorting));
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "accepting on the host's socket failed");
+                        tokio::time::sleep(ACCEPT_RETRY).await;
+                    }
+                },
+                Some(sorted) = self.sorting.next(), if !self.sorting.is_empty() => {
+                    if let Some((stream, peer)) = sorted {
+                        return (Guarded::new(stream, self.stall), peer);
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// Gives `stream` back for the engine when its first bytes are the engine's; otherwise
+/// passes it, unread, to the host (also when it says nothing within
+/// [`FIRST_BYTES_WAIT`]).
 async fn sort(
-    sorter: &ConnectionSorter,
     stream: TcpStream,
     peer: SocketAddr,
-) -> Option<std::net::TcpStream> {
-    let mut first = vec![0u8; PEEK_BYTES];
-    let peeked = tokio::time::timeout(FIRST_BYTES_WAIT, stream.peek(&mut first)).await;
-    if let Ok(Ok(n)) = peeked {
-        if n > 0 && sorter.takes(&first[..n]) {
-            if let Err(e) = sorter.adopt(stream, peer) {
-                tracing::debug!(error = %e, "a websocket connection was not served");
-            }
-            return None;
+    engine_path: Arc<str>,
+    to_host: ToHost,
+) -> Option<(TcpStream, SocketAddr)> {
+    let first_bytes = async {
+        stream.readable().await?;
+        // Allocated once there is something to read: a silent connection costs no buffer.
+        let mut first = vec![0u8; PEEK_BYTES];
+        let n = stream.peek(&mut first).await?;
+        first.truncate(n);
+        Ok::<_, io::Error>(first)
+    };
+    if let Ok(Ok(first)) = tokio::time::timeout(FIRST_BYTES_WAIT, first_bytes).await {
+        if !first.is_empty() && takes_connection(&first, &engine_path) {
+            return Some((stream, peer));
         }
     }
     match stream.into_std() {
-        Ok(stream) => Some(stream),
-        Err(e) => {
-            tracing::debug!(error = %e, "a connection for the host was lost");
-            None
-        }
+        Ok(stream) => to_host(stream),
+        Err(e) => tracing::debug!(error = %e, "a connection for the host was lost"),
     }
+    None
 }
 
 #[cfg(test)]

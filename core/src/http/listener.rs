@@ -124,7 +124,7 @@ impl Guarded {
         guarded
     }
 
-    fn new(stream: TcpStream, stall: Duration) -> Guarded {
+    pub(crate) fn new(stream: TcpStream, stall: Duration) -> Guarded {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
