@@ -103,7 +103,7 @@ impl NativeSessionIo {
     #[napi]
     pub fn adopt(&self, fd: i32, already_read: Buffer) -> napi::Result<()> {
         let attached = self.attached.get()?;
-        let stream = duplicate(fd)
+        let stream: std::net::TcpStream = duplicate(fd)
             .map_err(|e| invalid_value(format!("invalid value: socket descriptor {fd}: {e}")))?;
         attached
             .adopt(stream, bytes::Bytes::copy_from_slice(&already_read))
@@ -142,7 +142,7 @@ impl NativeSessionIo {
         let bad_fd = |e: std::io::Error| {
             invalid_value(format!("invalid value: listening descriptor {fd}: {e}"))
         };
-        let listener = duplicate_listener(fd).map_err(bad_fd)?;
+        let listener: std::net::TcpListener = duplicate(fd).map_err(bad_fd)?;
         let kept = listener.try_clone().map_err(bad_fd)?;
         let to_app: AppConnectionFn = to_app
             .build_threadsafe_function::<std::net::TcpStream>()
@@ -237,7 +237,7 @@ impl NativeAccepting {
     pub fn give_back(&self) -> Option<i32> {
         let (accepting, listener) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take()?;
         drop(accepting);
-        Some(into_raw_listener_fd(listener))
+        Some(into_raw_fd(listener))
     }
 }
 
@@ -251,62 +251,35 @@ fn latin1_bytes(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// A descriptor of our own for the socket (a connection or a listening socket) that Node
+/// holds as `fd`.
 #[cfg(unix)]
-fn duplicate(fd: i32) -> std::io::Result<std::net::TcpStream> {
+fn duplicate<T: From<std::os::fd::OwnedFd>>(fd: i32) -> std::io::Result<T> {
     use std::os::fd::BorrowedFd;
     if fd < 0 {
         return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
     }
-    // SAFETY: the JS layer passes `socket._handle.fd` of a socket that is open during this
-    // call (it destroys it after); the duplicate is a descriptor of our own.
+    // SAFETY: the JS layer passes the `_handle.fd` of a socket or server that stays open
+    // during this call (a socket is destroyed only after it); the duplicate is ours.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    Ok(std::net::TcpStream::from(borrowed.try_clone_to_owned()?))
+    Ok(T::from(borrowed.try_clone_to_owned()?))
 }
 
+/// Hands the descriptor of a socket of ours to Node, which closes it from then on.
 #[cfg(unix)]
-fn duplicate_listener(fd: i32) -> std::io::Result<std::net::TcpListener> {
-    use std::os::fd::BorrowedFd;
-    if fd < 0 {
-        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
-    }
-    // SAFETY: the JS layer passes `server._handle.fd` of a server listening during this
-    // call; the duplicate is a descriptor of our own.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    Ok(std::net::TcpListener::from(borrowed.try_clone_to_owned()?))
-}
-
-#[cfg(unix)]
-fn into_raw_fd(stream: std::net::TcpStream) -> i32 {
-    std::os::fd::IntoRawFd::into_raw_fd(stream)
-}
-
-#[cfg(unix)]
-fn into_raw_listener_fd(listener: std::net::TcpListener) -> i32 {
-    std::os::fd::IntoRawFd::into_raw_fd(listener)
+fn into_raw_fd<T: std::os::fd::IntoRawFd>(socket: T) -> i32 {
+    socket.into_raw_fd()
 }
 
 #[cfg(not(unix))]
-fn into_raw_listener_fd(_listener: std::net::TcpListener) -> i32 {
-    -1
-}
-
-#[cfg(not(unix))]
-fn duplicate_listener(_fd: i32) -> std::io::Result<std::net::TcpListener> {
+fn duplicate<T>(_fd: i32) -> std::io::Result<T> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
-        "accepting on the server's socket needs a Unix descriptor",
+        "handing a socket between Node and the engine needs a Unix descriptor",
     ))
 }
 
 #[cfg(not(unix))]
-fn into_raw_fd(_stream: std::net::TcpStream) -> i32 {
+fn into_raw_fd<T>(_socket: T) -> i32 {
     -1
-}
-
-#[cfg(not(unix))]
-fn duplicate(_fd: i32) -> std::io::Result<std::net::TcpStream> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "adopting a connection needs a Unix descriptor",
-    ))
 }

@@ -171,8 +171,7 @@ impl Attached {
     /// Whether a request target (`/path?query`) is the engine's: under the engine path
     /// (`/socket.io` by default), as the engine routes it.
     pub fn serves(&self, target: &str) -> bool {
-        let path = target.split_once('?').map_or(target, |(path, _)| path);
-        is_engine_path(path, &self.io.0.config.transport.path)
+        is_engine_target(target, &self.io.0.config.transport.path)
     }
 
     /// Whether a connection whose first bytes are `first_bytes` is the engine's to take
@@ -205,33 +204,6 @@ impl Attached {
     pub(super) fn closed(&self) -> tokio::sync::watch::Receiver<bool> {
         self.closed.subscribe()
     }
-}
-
-/// See [`Attached::takes_connection`].
-pub(super) fn takes_connection(first_bytes: &[u8], engine_path: &str) -> bool {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut request = httparse::Request::new(&mut headers);
-    if !matches!(
-        request.parse(first_bytes),
-        Ok(httparse::Status::Complete(_))
-    ) {
-        return false;
-    }
-    let (Some("GET"), Some(target), Some(1)) = (request.method, request.path, request.version)
-    else {
-        return false;
-    };
-    let path = target.split_once('?').map_or(target, |(path, _)| path);
-    is_engine_path(path, engine_path)
-        && request.headers.iter().any(|h| {
-            h.name.eq_ignore_ascii_case("upgrade")
-                && h.value
-                    .split(|b| *b == b',')
-                    .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"websocket"))
-        })
-}
-
-impl Attached {
     /// The most body bytes a forwarded request needs read: the engine's `max_payload`.
     /// A host reads at most one byte more and forwards what it read; the engine answers a
     /// body past its limit as it does on its own port.
@@ -347,6 +319,35 @@ impl Attached {
             let _ = task.await;
         }
     }
+}
+
+/// See [`Attached::takes_connection`].
+pub(super) fn takes_connection(first_bytes: &[u8], engine_path: &str) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    if !matches!(
+        request.parse(first_bytes),
+        Ok(httparse::Status::Complete(_))
+    ) {
+        return false;
+    }
+    let (Some("GET"), Some(target), Some(1)) = (request.method, request.path, request.version)
+    else {
+        return false;
+    };
+    is_engine_target(target, engine_path)
+        && request.headers.iter().any(|h| {
+            h.name.eq_ignore_ascii_case("upgrade")
+                && h.value
+                    .split(|b| *b == b',')
+                    .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+        })
+}
+
+/// Whether a request target (`/path?query`) is under the engine path.
+fn is_engine_target(target: &str, engine_path: &str) -> bool {
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    is_engine_path(path, engine_path)
 }
 
 fn build_request<N, V>(

@@ -184,6 +184,14 @@ mod tests {
 
     use crate::SessionIo;
 
+    /// What one blocking read of `stream` gets (its descriptor may be non-blocking).
+    fn first_read(mut stream: std::net::TcpStream) -> String {
+        stream.set_nonblocking(false).unwrap();
+        let mut buf = [0u8; 256];
+        let n = stream.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_engines_upgrades_are_served_and_other_connections_reach_the_host_unread() {
         let io = SessionIo::builder()
@@ -210,38 +218,29 @@ mod tests {
             })
         };
         // A websocket upgrade under the engine path: the engine answers it.
-        let mut ws = exchange(
+        let ws = exchange(
             "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: a\r\n\
              Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
         )
         .await
         .unwrap();
-        let answer = tokio::task::spawn_blocking(move || {
-            let mut buf = [0u8; 256];
-            let n = ws.read(&mut buf).unwrap();
-            String::from_utf8_lossy(&buf[..n]).into_owned()
-        })
-        .await
-        .unwrap();
+        let answer = tokio::task::spawn_blocking(move || first_read(ws))
+            .await
+            .unwrap();
         assert!(answer.starts_with("HTTP/1.1 101 "), "{answer}");
 
         // An app request: passed to the host with its bytes unread.
         let _app = exchange("GET /page HTTP/1.1\r\nHost: a\r\n\r\n")
             .await
             .unwrap();
-        let mut passed = tokio::time::timeout(std::time::Duration::from_secs(5), to_host.recv())
+        let passed = tokio::time::timeout(std::time::Duration::from_secs(5), to_host.recv())
             .await
             .unwrap()
             .unwrap();
-        let head = tokio::task::spawn_blocking(move || {
-            passed.set_nonblocking(false).unwrap();
-            let mut buf = [0u8; 64];
-            let n = passed.read(&mut buf).unwrap();
-            String::from_utf8_lossy(&buf[..n]).into_owned()
-        })
-        .await
-        .unwrap();
+        let head = tokio::task::spawn_blocking(move || first_read(passed))
+            .await
+            .unwrap();
         assert!(head.starts_with("GET /page HTTP/1.1\r\n"), "{head}");
 
         // Stopped: a new connection is no longer accepted by the engine.
