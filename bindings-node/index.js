@@ -7,11 +7,9 @@ const { Session } = require('./lib/session');
 const { Socket, DEFAULT_ACK_TIMEOUT_MS } = require('./lib/socket');
 const { middleware, guard } = require('./lib/express');
 const { attach } = require('./lib/attach');
+const { keepAlive } = require('./lib/keep-alive');
 
 const { call, HandlerError, InvalidValueError } = errors;
-
-/** The longest delay a Node timer takes. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const messageOf = (err) => (err instanceof Error ? err.message : String(err));
 
@@ -103,7 +101,7 @@ class SessionIo {
     // The engine runs on its own threads, which Node does not see: like a listening
     // `http.Server`, an engine with its own port keeps the process alive until `close()`.
     // (An attached engine serves through the app's server, which does that itself.)
-    if (nativeEngine.port != null) this.#keepAlive = setInterval(() => {}, MAX_TIMER_MS);
+    if (nativeEngine.port != null) this.#keepAlive = keepAlive();
   }
 
   /**

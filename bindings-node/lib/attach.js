@@ -20,6 +20,7 @@ const cluster = require('node:cluster');
 const net = require('node:net');
 const tls = require('node:tls');
 const { InvalidConfigError, InvalidValueError, call } = require('./errors');
+const { keepAlive } = require('./keep-alive');
 
 /** The `attach` refusal for a server that terminates TLS; quoted in README. */
 const TLS_REFUSED =
@@ -163,8 +164,6 @@ function sortConnection(native, server, appConnections, socket, firstBytesWaitMs
   socket.on('error', onError);
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /**
  * What net.Server keeps as its listening handle while the engine accepts on its socket:
  * what Node asks of its handle (the address, close, ref/unref) without accepting anything.
@@ -175,7 +174,7 @@ class EngineAccepting {
     this.address = address;
     this.fd = -1;
     // The engine's threads do not keep Node's event loop alive; the listening server did.
-    this.keepAlive = setInterval(() => {}, MAX_TIMER_MS);
+    this.keepAlive = keepAlive();
     if (unref) this.keepAlive.unref();
   }
 
