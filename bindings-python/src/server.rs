@@ -2,7 +2,7 @@
 //! through starting and running to closed (never restarted), with the fork guard.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -146,17 +146,14 @@ impl Server {
         }
     }
 
-    /// The server's URL, e.g. `http://127.0.0.1:3001`: an unspecified bind address is
-    /// reached on loopback.
+    /// The server's URL, e.g. `http://127.0.0.1:3001` (core's `Server::url`).
     pub fn url(&self) -> Result<String, Failure> {
-        let addr = self.running_addr()?;
-        let ip = match addr.ip() {
-            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
-            ip if ip.is_unspecified() => "[::1]".to_owned(),
-            IpAddr::V6(ip) => format!("[{ip}]"),
-            ip => ip.to_string(),
-        };
-        Ok(format!("http://{ip}:{}", addr.port()))
+        match &*lock(&self.state) {
+            State::Running { server, .. } => Ok(server.url()),
+            _ => Err(Failure::server(
+                "sessionio is not started: call start() first",
+            )),
+        }
     }
 
     /// `serving <addr>`, `closed` or `not started`.

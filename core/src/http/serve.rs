@@ -66,6 +66,28 @@ impl Server {
         self.local_addr
     }
 
+    /// The URL clients reach the server at, e.g. `http://127.0.0.1:3001`: an unspecified
+    /// bind address (`0.0.0.0`, `::`) is reached on loopback.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build().unwrap();
+    /// let server = io.serve(([0, 0, 0, 0], 0).into()).await.unwrap();
+    /// let port = server.local_addr().port();
+    /// assert_eq!(server.url(), format!("http://127.0.0.1:{port}"));
+    /// server.close().await;
+    /// # });
+    /// ```
+    pub fn url(&self) -> String {
+        let ip = match self.local_addr.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+            ip if ip.is_unspecified() => "[::1]".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        format!("http://{ip}:{}", self.local_addr.port())
+    }
+
     /// Disconnects every socket, stops accepting and waits for the server to finish.
     /// Calling it again does nothing.
     pub async fn close(&self) {
