@@ -2,10 +2,12 @@
 # Runs every test of the repository: Rust (format, lints, unit, integration, doc tests),
 # then the end-to-end suites with the official Socket.IO client against the examples,
 # the protocol conformance tests, the two-tab browser test in Debian's Chromium, and the
-# Node and Python bindings (scripts/test-node.sh, scripts/test-python.sh: their own tests,
-# then the end-to-end suite against examples/node-express, python-fastapi, python-flask).
-# Installs what it needs (npm packages, a Python venv, chromium, redis-server) on a fresh
-# machine; every redis-server it uses is its own, on a free loopback port. Then the release
+# Node, Python and Ruby bindings (scripts/test-node.sh, scripts/test-python.sh,
+# scripts/test-ruby.sh: their own tests, then the end-to-end suite against
+# examples/node-express, python-fastapi, python-flask, ruby-sinatra).
+# Installs what it needs (npm packages, a Python venv, chromium, redis-server, Debian's
+# Ruby packages) on a fresh machine; every redis-server it uses is its own, on a free
+# loopback port. Then the release
 # packages (scripts/test-package.sh: scripts/package.sh, installed and run with cargo off
 # PATH). Ends with a short fuzz run (scripts/fuzz.sh --short) and a 2-minute soak
 # (scripts/soak.sh).
@@ -71,6 +73,7 @@ step "two nodes on one Redis, and Redis killed and restarted under them (tests/c
 # The bindings: their own tests, then the same end-to-end suite against their examples.
 bash scripts/test-node.sh
 bash scripts/test-python.sh
+bash scripts/test-ruby.sh
 
 # The one release build of the run: dist/ (npm tarballs, wheel, sdist, crate), then
 # installs and the e2e contract without cargo on PATH. --allow-dirty: a local run may have
