@@ -31,13 +31,7 @@ use crate::values::{safe_integer, JsValueIn};
 /// `SESSIONIO_LOG=sessionio=debug`.
 #[napi_derive::module_init]
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SESSIONIO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    sessionio::host::init_logging();
 }
 
 /// How long `socket.emitWithAck` waits for the client when no timeout is given, in ms:

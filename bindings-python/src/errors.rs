@@ -163,21 +163,10 @@ where
 /// tests of the codes that the memory store can never produce (`ERR_STORE_UNAVAILABLE`).
 #[pyfunction]
 pub fn _raise_engine_error(py: Python<'_>, code: &str, detail: String) -> PyResult<()> {
-    let error = match code {
-        "ERR_INVALID_CONFIG" => Error::Config(detail),
-        "ERR_SESSION_NOT_FOUND" => Error::SessionNotFound,
-        "ERR_SESSION_EXPIRED" => Error::SessionExpired,
-        "ERR_INVALID_SESSION_ID" => Error::InvalidSessionId,
-        "ERR_STORE_UNAVAILABLE" => Error::StoreUnavailable(detail),
-        "ERR_CONFLICT" => Error::Conflict(detail.parse().unwrap_or(0)),
-        "ERR_INVALID_VALUE" => Error::InvalidValue(detail),
-        "ERR_SERVER" => Error::Server(detail),
-        "ERR_TOO_MANY_SESSIONS" => Error::TooManySessions,
-        other => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "unknown code {other:?}"
-            )))
-        }
+    let Some(error) = Error::from_code(code, detail) else {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "unknown code {code:?}"
+        )));
     };
     Err(Failure::Core(error).into_pyerr(py))
 }

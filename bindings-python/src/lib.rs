@@ -20,16 +20,6 @@ mod socket;
 
 use pyo3::prelude::*;
 
-/// Core `tracing` events (warnings by default) go to stderr; `SESSIONIO_LOG` sets the
-/// filter (e.g. `debug`, `sessionio=trace`, `off`).
-fn init_logging() {
-    let filter = std::env::var("SESSIONIO_LOG").unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 #[pymodule(name = "_sessionio")]
 mod python_module {
     use pyo3::prelude::*;
@@ -54,7 +44,8 @@ mod python_module {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-        super::init_logging();
+        // Core's log lines to stderr, filtered by SESSIONIO_LOG.
+        sessionio::host::init_logging();
         Ok(())
     }
 }

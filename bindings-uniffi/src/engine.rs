@@ -4,20 +4,21 @@
 
 use std::sync::Arc;
 
+use sessionio::http::Standalone;
 use sessionio::options::{KeyStyle, Options};
 use sessionio::{SessionId, SessionIo};
 
 use crate::error::SessionioError;
 use crate::handlers::{self, ConnectionHandler, EventHandler, EventMiddleware};
 use crate::runtime::{in_runtime, run};
-use crate::server::Server;
 use crate::session::{seconds, HttpOutcome, Session};
 use crate::value::{self, Value};
 
 #[derive(uniffi::Object)]
 pub struct Engine {
     io: SessionIo,
-    server: Server,
+    /// The engine's own server (core's lifecycle).
+    server: Standalone,
 }
 
 /// Live counters.
@@ -48,18 +49,18 @@ impl Engine {
         let io = in_runtime(|| options.into_builder(None).and_then(|b| b.build()))??;
         Ok(Arc::new(Engine {
             io,
-            server: Server::new(addr),
+            server: Standalone::new(addr),
         }))
     }
 
     /// The Socket.IO server's URL, e.g. `http://127.0.0.1:3001` (once started).
     pub fn url(&self) -> Result<String, SessionioError> {
-        self.server.url()
+        Ok(self.server.url()?)
     }
 
     /// The bound port (once started).
     pub fn port(&self) -> Result<u16, SessionioError> {
-        self.server.port()
+        Ok(self.server.local_addr()?.port())
     }
 
     pub fn started(&self) -> bool {
@@ -150,12 +151,18 @@ impl Engine {
 impl Engine {
     /// Binds and serves Socket.IO on the engine's own port; the bound port.
     pub async fn start(&self) -> Result<u16, SessionioError> {
-        self.server.start(self.io.clone()).await
+        let serving = self.server.start(&self.io)?;
+        run(async move { Ok(serving.await?) }).await
     }
 
     /// Disconnects every socket and stops the server.
     pub async fn close(&self) -> Result<(), SessionioError> {
-        self.server.close(self.io.clone()).await
+        let closing = self.server.close(&self.io);
+        run(async move {
+            closing.await;
+            Ok(())
+        })
+        .await
     }
 
     /// Emits `event` with `data` to every socket of the session; how many.

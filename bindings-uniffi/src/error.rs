@@ -123,21 +123,10 @@ pub fn raise_invalid_value(detail: String) -> Result<(), SessionioError> {
 /// of the codes the memory store never produces (`ERR_STORE_UNAVAILABLE`, `ERR_CONFLICT`).
 #[uniffi::export]
 pub fn raise_engine_error(code: String, detail: String) -> Result<(), SessionioError> {
-    let error = match code.as_str() {
-        "ERR_INVALID_CONFIG" => Error::Config(detail),
-        "ERR_SESSION_NOT_FOUND" => Error::SessionNotFound,
-        "ERR_SESSION_EXPIRED" => Error::SessionExpired,
-        "ERR_INVALID_SESSION_ID" => Error::InvalidSessionId,
-        "ERR_STORE_UNAVAILABLE" => Error::StoreUnavailable(detail),
-        "ERR_CONFLICT" => Error::Conflict(detail.parse().unwrap_or(0)),
-        "ERR_INVALID_VALUE" => Error::InvalidValue(detail),
-        "ERR_SERVER" => Error::Server(detail),
-        "ERR_TOO_MANY_SESSIONS" => Error::TooManySessions,
-        other => {
-            return Err(SessionioError::invalid_value(format!(
-                "unknown code {other:?}"
-            )))
-        }
-    };
-    Err(error.into())
+    match Error::from_code(&code, detail) {
+        Some(error) => Err(error.into()),
+        None => Err(SessionioError::invalid_value(format!(
+            "unknown code {code:?}"
+        ))),
+    }
 }

@@ -27,7 +27,6 @@ mod engine;
 mod error;
 mod handlers;
 mod runtime;
-mod server;
 mod session;
 mod socket;
 mod value;

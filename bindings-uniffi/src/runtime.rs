@@ -1,9 +1,14 @@
-//! The tokio runtime the engine runs on. Every async export runs its work there and the
-//! host only awaits the outcome, so the host's thread never drives the engine (for Ruby:
-//! the generated code waits on a pipe with the GVL released).
+//! The tokio runtime the engine runs on, and how an async export's work runs: polled by
+//! the host's thread inside the runtime's context. Work that is ready at once (the memory
+//! store, a notify) then completes inside the first poll, and the host gets its result
+//! without a thread hop; work that waits (a Redis round trip, a host callback) is woken
+//! by the runtime, and the host waits for it without blocking its other threads (for
+//! Ruby: the generated code waits on a pipe with the GVL released).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 
 use tokio::runtime::Runtime;
 
@@ -15,7 +20,7 @@ static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 pub fn runtime() -> Result<&'static Runtime, SessionioError> {
     RUNTIME
         .get_or_init(|| {
-            init_logging();
+            sessionio::host::init_logging();
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("sessionio")
@@ -26,16 +31,31 @@ pub fn runtime() -> Result<&'static Runtime, SessionioError> {
         .map_err(|e| SessionioError::server(e.clone()))
 }
 
-/// Runs `work` on the runtime and waits for it.
+/// Runs `work` inside the runtime's context (tasks it spawns, its timers and sockets are
+/// the runtime's), polled by whoever awaits it.
 pub async fn run<T, F>(work: F) -> Result<T, SessionioError>
 where
-    F: Future<Output = Result<T, SessionioError>> + Send + 'static,
-    T: Send + 'static,
+    F: Future<Output = Result<T, SessionioError>> + Send,
 {
-    runtime()?
-        .spawn(work)
-        .await
-        .map_err(|e| SessionioError::server(format!("the engine's task failed: {e}")))?
+    InRuntime {
+        handle: runtime()?.handle(),
+        work: Box::pin(work),
+    }
+    .await
+}
+
+struct InRuntime<'a, F> {
+    handle: &'a tokio::runtime::Handle,
+    work: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for InRuntime<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _entered = self.handle.enter();
+        self.work.as_mut().poll(cx)
+    }
 }
 
 /// Runs a synchronous engine call inside the runtime's context: socketioxide may spawn a
@@ -43,16 +63,4 @@ where
 pub fn in_runtime<R>(op: impl FnOnce() -> R) -> Result<R, SessionioError> {
     let _entered = runtime()?.enter();
     Ok(op())
-}
-
-/// The engine's log lines go to stderr, filtered by `SESSIONIO_LOG` (default `warn`), as
-/// in the Node and Python bindings.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SESSIONIO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }

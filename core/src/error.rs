@@ -146,6 +146,32 @@ impl Error {
         }
     }
 
+    /// The error of `code` (one of [`code`](Self::code)'s values) with `detail` as its
+    /// text where it has one (`ERR_CONFLICT`: the attempts), `None` for an unknown code.
+    /// Bindings raise every code through their one mapping with it in their tests,
+    /// including those the memory store never produces.
+    ///
+    /// ```
+    /// use sessionio::Error;
+    /// let e = Error::from_code("ERR_STORE_UNAVAILABLE", "redis down".into()).unwrap();
+    /// assert_eq!((e.code(), e.to_string().as_str()), ("ERR_STORE_UNAVAILABLE", "store unavailable: redis down"));
+    /// assert!(Error::from_code("ERR_NOPE", String::new()).is_none());
+    /// ```
+    pub fn from_code(code: &str, detail: String) -> Option<Error> {
+        Some(match code {
+            "ERR_INVALID_CONFIG" => Error::Config(detail),
+            "ERR_SESSION_NOT_FOUND" => Error::SessionNotFound,
+            "ERR_SESSION_EXPIRED" => Error::SessionExpired,
+            "ERR_INVALID_SESSION_ID" => Error::InvalidSessionId,
+            "ERR_STORE_UNAVAILABLE" => Error::StoreUnavailable(detail),
+            "ERR_CONFLICT" => Error::Conflict(detail.parse().unwrap_or(0)),
+            "ERR_INVALID_VALUE" => Error::InvalidValue(detail),
+            "ERR_SERVER" => Error::Server(detail),
+            "ERR_TOO_MANY_SESSIONS" => Error::TooManySessions,
+            _ => return None,
+        })
+    }
+
     /// The HTTP status a request that failed with this error is answered with (axum's
     /// [`HttpError`](crate::http::HttpError); Node's `err.status`): 401 session not found or
     /// expired, 503 store unavailable or too many sessions, 400 bad values, 409 conflict,

@@ -231,6 +231,21 @@ pub fn check_request_site(
     )
 }
 
+/// Sends the engine's log lines to stderr, filtered by the `SESSIONIO_LOG` environment
+/// variable (a `tracing` filter such as `debug` or `sessionio=trace`; default `warn`, also
+/// when it does not parse), in color on a terminal. Every binding calls it when it loads;
+/// a process that already has a `tracing` subscriber keeps its own.
+#[cfg(feature = "stderr-log")]
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SESSIONIO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 /// The cookie and token codec of the engine (its secrets).
 pub fn signer(io: &SessionIo) -> &Signer {
     &io.0.signer
