@@ -2,7 +2,7 @@
 # The bench command: builds everything in release mode, runs the load generator against
 # sessionio's Rust example and the Node reference app (the seed guide's express-session +
 # socket.io code) one after the other, runs the cross-node bench (two Rust processes on a
-# redis-server of its own), runs the bindings' call-cost benches, and rewrites
+# redis-server of its own), runs the bindings' call-cost and handler round-trip benches, and rewrites
 # BENCHMARKS.md and bench/rss.svg. Takes about 10 minutes on 2 cores.
 #
 #   bash bench/run.sh            # the full run
@@ -47,20 +47,9 @@ if [[ ${#quick[@]} -gt 0 ]]; then
     --markdown bench/out/BENCHMARKS.quick.md --svg bench/out/rss.quick.svg
   exit 0
 fi
-step "Node binding: notifySession call cost (release addon)"
-(cd bindings-node && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts && SESSIONIO_CARGO_PROFILE=release node scripts/install.js)
-node bindings-node/bench/notify.mjs --json bench/out/node-notify.json
-includes+=(--include bench/out/node-notify.json)
-
-step "Python binding: notify_session call cost (release wheel)"
-venv=bench/out/py-venv
-[[ -x $venv/bin/python ]] || python3.11 -m venv "$venv"
-"$venv/bin/pip" install --quiet maturin==1.16.0 aiohttp==3.14.5
-rm -rf bench/out/wheels
-(cd bindings-python && "../$venv/bin/maturin" build --quiet --release --out ../bench/out/wheels)
-"$venv/bin/pip" install --quiet --force-reinstall --no-deps bench/out/wheels/sessionio-*.whl
-"$venv/bin/python" bindings-python/bench/notify_bench.py --json bench/out/python-notify.json
-includes+=(--include bench/out/python-notify.json)
+step "the bindings side by side: notify_session from Node, Python and Ruby, a socket handler's round trip in every language (bench/bindings.sh)"
+bash bench/bindings.sh
+includes+=(--include bench/out/node-notify.json --include bench/out/python-notify.json --include bench/out/ruby-notify.json)
 
 step "one port vs the engine's own port (bench/one-port.sh)"
 bash bench/one-port.sh
@@ -72,5 +61,5 @@ node bench/install.mjs --out bench/out/install.md
 step "writing BENCHMARKS.md"
 target/release/sessionio-bench report --results bench/out/results.json "${includes[@]}" \
   --cluster bench/out/cluster.json --append bench/memory.md --append bench/handshake.md \
-  --append bench/out/one-port.md --append bench/out/install.md \
+  --append bench/out/handler-roundtrip.md --append bench/out/one-port.md --append bench/out/install.md \
   --markdown BENCHMARKS.md --svg bench/rss.svg --command "bash bench/run.sh"

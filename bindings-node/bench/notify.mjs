@@ -90,7 +90,7 @@ if (jsonAt > 0) {
     JSON.stringify(
       {
         title: 'notifySession call cost from Node',
-        command: 'bindings-node/bench/notify.mjs on a release build of the addon (run by bash bench/run.sh)',
+        command: 'bindings-node/bench/notify.mjs on a release build of the addon (run by bash bench/bindings.sh)',
         figures,
       },
       null,

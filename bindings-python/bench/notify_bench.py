@@ -160,7 +160,12 @@ async def in_rounds(
 
 async def main(json_path: str | None) -> None:
     rows: list[tuple[str, int, int, float]] = []
-    rt = SessionIo(secret="benchmark-secret-0123456789abcdef0123456789", max_connections_per_session=SOCKETS)
+    rt = SessionIo(
+        secret="benchmark-secret-0123456789abcdef0123456789",
+        max_connections_per_session=SOCKETS,
+        # The clients open their websockets all at once.
+        max_pending_handshakes_per_address=SOCKETS + 10,
+    )
     await rt.start()
     try:
         idle = await rt.create_session()
@@ -217,7 +222,7 @@ async def main(json_path: str | None) -> None:
             }
             for api, sockets, calls, seconds in rows
         ]
-        command = "bindings-python/bench/notify_bench.py on a release wheel (built by bash bench/run.sh)"
+        command = "bindings-python/bench/notify_bench.py on a release wheel (built by bash bench/bindings.sh)"
         doc = {"title": "notify_session call cost from Python", "command": command, "figures": figures}
         with open(json_path, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=2)

@@ -23,17 +23,20 @@ done
 cd "$repo"
 # One build gives the library and the generator (the `bindgen` feature adds uniffi's CLI).
 cargo build --quiet --profile "$profile" -p sessionio-uniffi --features bindgen
+# The generator reads the exports from the library's symbols, which the release profile
+# strips: it reads the dev build's (the same exports), whatever profile is packed.
+[ "$profile" = dev ] || cargo build --quiet -p sessionio-uniffi --features bindgen
 library=""
-for candidate in libsessionio_uniffi.so libsessionio_uniffi.dylib; do
-  [ -f "target/$dir/$candidate" ] && library="target/$dir/$candidate" && break
+for name in libsessionio_uniffi.so libsessionio_uniffi.dylib; do
+  [ -f "target/$dir/$name" ] && library="target/$dir/$name" && break
 done
 [ -n "$library" ] || { echo "build.sh: cargo built no sessionio_uniffi library in target/$dir" >&2; exit 1; }
 
 native="$here/lib/sessionio/native"
 mkdir -p "$native"
 # The generator's only other output is a warning that rubocop is not there to format it.
-if ! generated="$("target/$dir/uniffi-bindgen" generate --library "$library" --language ruby \
-  --out-dir "$native" 2>&1)"; then
+if ! generated="$(target/debug/uniffi-bindgen generate --library "target/debug/$(basename "$library")" \
+  --language ruby --out-dir "$native" 2>&1)"; then
   echo "$generated" >&2
   exit 1
 fi
