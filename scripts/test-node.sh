@@ -7,6 +7,8 @@
 # node_modules, no built addon).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/redis.sh
+. scripts/redis.sh
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -60,19 +62,8 @@ step "end-to-end contract against examples/node-express-session (express-session
   node --test e2e/ express/)
 
 step "end-to-end contract against examples/node-express-session with REDIS_URL (connect-redis, own redis-server)"
-redis_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-redis_dir="$(mktemp -d)"
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$redis_dir" >/dev/null &
-redis_pid=$!
-trap 'kill "$redis_pid" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
-for _ in $(seq 1 100); do
-  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_redis
 (cd tests && SESSIONIO_COOKIE=express \
   SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec node examples/node-express-session/app.mjs" \
   node --test e2e/ express/)
-kill "$redis_pid"
-wait "$redis_pid" 2>/dev/null || true
-rm -rf "$redis_dir"
-trap - EXIT
+stop_redis

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the repository: Rust (format, lints, unit, integration, doc tests),
-# then the end-to-end suites with the official Socket.IO client against the examples,
+# then the end-to-end suites with the official Socket.IO client against the examples
+# (rust-counter on each store; rust-tower-sessions on tower-sessions' memory, SQLite and
+# Redis stores, and two of its processes on one Redis),
 # the protocol conformance tests, the two-tab browser test in Debian's Chromium, and the
 # Node, Python and Ruby bindings (scripts/test-node.sh, scripts/test-python.sh,
 # scripts/test-ruby.sh: their own tests, then the end-to-end suite against
@@ -13,6 +15,8 @@
 # (scripts/soak.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/redis.sh
+. scripts/redis.sh
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -34,10 +38,12 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test"
 cargo test --workspace --quiet
-step "cargo test -p sessionio --no-default-features (the core with the memory store only)"
-cargo test -p sessionio --no-default-features --quiet
+# The workspace build turns on what its members use (the tower-sessions 0.14 line among
+# them); this one is the core with the memory store only, plus the tower-sessions 0.15 line.
+step "cargo test -p sessionio --no-default-features --features tower-sessions-015 (the core with the memory store only; tower-sessions 0.15's tests)"
+cargo test -p sessionio --no-default-features --features tower-sessions-015 --quiet
 step "building the examples"
-cargo build --quiet -p rust-counter -p conformance
+cargo build --quiet -p rust-counter -p rust-tower-sessions -p conformance
 
 step "npm packages"
 npm ci --prefix examples/rust-counter --no-audit --no-fund --loglevel=error
@@ -52,23 +58,30 @@ sqlite_dir="$(mktemp -d)"
 rm -rf "$sqlite_dir"
 
 step "end-to-end contract against the Rust example with REDIS_URL (Redis store + adapter, own redis-server)"
-redis_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-redis_dir="$(mktemp -d)"
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$redis_dir" >/dev/null &
-redis_pid=$!
-trap 'kill "$redis_pid" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
-for _ in $(seq 1 100); do
-  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_redis
 (cd tests && SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec target/debug/rust-counter" node --test e2e/)
-kill "$redis_pid"
-wait "$redis_pid" 2>/dev/null || true
-rm -rf "$redis_dir"
-trap - EXIT
+stop_redis
 
 step "two nodes on one Redis, and Redis killed and restarted under them (tests/cluster, own redis-servers)"
 (cd tests && node --test cluster/)
+
+# Keep your tower-sessions: the axum app with its own tower-sessions 0.14 setup (signed
+# cookie `counter.sid`, which the harness reads with SESSIONIO_COOKIE=tower) on each store.
+# tower-sessions-redis-store drops a session up to a second before its expiry (whole-second
+# key expiries), so the expiry suites give it 4 s rather than 1.5 s.
+tower() { (cd tests && SESSIONIO_COOKIE=tower "$@"); }
+step "end-to-end contract against examples/rust-tower-sessions (tower-sessions MemoryStore)"
+tower env SESSIONIO_EXAMPLE="exec target/debug/rust-tower-sessions" node --test e2e/
+step "end-to-end contract against examples/rust-tower-sessions (tower-sessions-sqlx-store, SQLite)"
+sqlite_dir="$(mktemp -d)"
+tower env SESSIONIO_EXAMPLE="SESSION_STORE_URL=sqlite://$sqlite_dir/tower.db exec target/debug/rust-tower-sessions" node --test e2e/
+rm -rf "$sqlite_dir"
+step "end-to-end contract against examples/rust-tower-sessions (tower-sessions-redis-store + the adapter, own redis-server)"
+start_redis
+tower env SESSIONIO_EXPIRY_TTL_MS=4000 SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec target/debug/rust-tower-sessions" node --test e2e/
+stop_redis
+step "two rust-tower-sessions processes on one Redis (tests/cluster/two-nodes.test.mjs, own redis-server)"
+tower env SESSIONIO_EXPIRY_TTL_MS=4000 SESSIONIO_EXAMPLE="exec target/debug/rust-tower-sessions" node --test cluster/two-nodes.test.mjs
 
 # The bindings: their own tests, then the same end-to-end suite against their examples.
 bash scripts/test-node.sh

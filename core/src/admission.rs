@@ -59,12 +59,14 @@ impl Core {
         let Some(header) = header else {
             return CookieCredential::Absent;
         };
-        let judged = match self.config.identity.cookie_choice() {
-            CookieChoice::FirstValid => usize::MAX,
-            CookieChoice::First => 1,
+        let name = &self.config.cookie.name;
+        let judged: Box<dyn Iterator<Item = &str>> = match self.config.identity.cookie_choice() {
+            CookieChoice::FirstValid => Box::new(cookie::cookie_values(header, name)),
+            CookieChoice::First => Box::new(cookie::cookie_values(header, name).take(1)),
+            CookieChoice::Last => Box::new(cookie::last_cookie_value(header, name).into_iter()),
         };
         let mut seen = false;
-        for value in cookie::cookie_values(header, &self.config.cookie.name).take(judged) {
+        for value in judged {
             seen = true;
             if let Some(id) = self.config.identity.verify_cookie(value) {
                 return CookieCredential::Valid(id);

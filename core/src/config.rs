@@ -209,6 +209,8 @@ pub struct Builder {
     store_url: Option<String>,
     adapter_url: Option<String>,
     express: Option<crate::express::ExpressSession>,
+    #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
+    tower: Option<crate::tower_sessions::TowerSessions>,
     identity: Option<Arc<dyn Identity>>,
     max_sessions: Option<u64>,
 }
@@ -440,6 +442,17 @@ impl Builder {
         self
     }
 
+    /// An axum app's tower-sessions setup, adopted: its cookie, its store, its expiry (see
+    /// [`tower_sessions`](crate::tower_sessions)). Replaces [`store`](Self::store) /
+    /// [`store_url`](Self::store_url) and sets the [`cookie_name`](Self::cookie_name).
+    /// Without a [`secret`](Self::secret), the engine's tokens are signed with a key
+    /// derived from the cookie key (plain cookies have none: give a secret then).
+    #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
+    pub fn tower_sessions(mut self, settings: crate::tower_sessions::TowerSessions) -> Self {
+        self.tower = Some(settings);
+        self
+    }
+
     /// Sessions from another session system, through the [identity seam](crate::identity):
     /// its cookie, its ids and its store. Replaces [`store`](Self::store) /
     /// [`store_url`](Self::store_url); the [`cookie_name`](Self::cookie_name) must be the
@@ -485,6 +498,33 @@ impl Builder {
                 Some(crate::express::ExpressStore::new(&x))
             }
         };
+        #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
+        let tower = match self.tower.take() {
+            None => None,
+            Some(t) => {
+                if self.store.is_some() || self.store_url.is_some() {
+                    return bad(
+                        "tower_sessions() and store() / store_url() are exclusive: sessions \
+                         live in the app's tower-sessions store"
+                            .into(),
+                    );
+                }
+                self.cookie.name = t.cookie_name.clone();
+                if self.secrets.is_empty() {
+                    match t.token_secrets() {
+                        Some(secrets) => self.secrets = secrets,
+                        None => {
+                            return bad("tower-sessions with plain cookies (no key): give the \
+                                 engine a secret (at least 32 bytes) for its tokens"
+                                .into())
+                        }
+                    }
+                }
+                Some(Arc::new(crate::tower_sessions::TowerIdentity::new(t)) as Arc<dyn Identity>)
+            }
+        };
+        #[cfg(not(any(feature = "tower-sessions-014", feature = "tower-sessions-015")))]
+        let tower: Option<Arc<dyn Identity>> = None;
         if self.secrets.is_empty() {
             return bad("a secret is required (at least 32 bytes)".into());
         }
@@ -602,7 +642,10 @@ impl Builder {
             (None, _) => None,
         };
         let own_store = self.store.is_some() || self.store_url.is_some();
-        let identity: Arc<dyn Identity> = match (express, self.identity) {
+        if tower.is_some() && (express.is_some() || self.identity.is_some()) {
+            return bad("tower_sessions(), express_session() and identity() are exclusive".into());
+        }
+        let identity: Arc<dyn Identity> = match (express, tower.or(self.identity)) {
             (Some(_), Some(_)) => {
                 return bad("express_session() and identity() are exclusive".into())
             }

@@ -180,18 +180,26 @@ const MAX_CANDIDATES: usize = 8;
 /// refuses pairs with an empty name, which this reader (and the `cookie_header` fuzz
 /// target's model) matches for an empty `name`.
 pub fn cookie_values<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    header
-        .split(';')
-        .filter_map(move |pair| {
-            let (k, v) = pair.split_once('=')?;
-            (trim_header_whitespace(k) == name).then(|| {
-                let v = trim_header_whitespace(v);
-                v.strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(v)
-            })
+    every_cookie_value(header, name).take(MAX_CANDIDATES)
+}
+
+/// The value of the last cookie named `name` in a `Cookie` header, read as
+/// [`cookie_values`] reads them but past its cap: the one a session system that keeps the
+/// last of a repeated name (tower-cookies) uses.
+pub fn last_cookie_value<'a>(header: &'a str, name: &'a str) -> Option<&'a str> {
+    every_cookie_value(header, name).last()
+}
+
+fn every_cookie_value<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    header.split(';').filter_map(move |pair| {
+        let (k, v) = pair.split_once('=')?;
+        (trim_header_whitespace(k) == name).then(|| {
+            let v = trim_header_whitespace(v);
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v)
         })
-        .take(MAX_CANDIDATES)
+    })
 }
 
 /// `s` without the spaces and tabs around it.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::cookie::Signer;
 use crate::error::{Error, Result};
-use crate::store::SessionStore;
+use crate::store::{BoxFuture, SessionStore};
 use crate::SessionId;
 
 /// Where sessions come from; see the module docs.
@@ -32,11 +32,17 @@ pub trait Identity: Send + Sync + 'static {
     /// a request is refused with `session required`: the host's system makes sessions).
     fn creates_sessions(&self) -> bool;
 
-    /// The engine's id for a session id as the host knows it.
-    fn resolve(&self, host_id: &str) -> Result<SessionId>;
+    /// The engine's id for a session id as the host knows it. By default the id's
+    /// canonical text form (22 base64url characters), as sessionio and tower-sessions
+    /// write it.
+    fn resolve(&self, host_id: &str) -> Result<SessionId> {
+        parse_session_id(host_id)
+    }
 
     /// The id of `id` as the host knows it: the inverse of [`resolve`](Self::resolve).
-    fn host_id(&self, id: SessionId) -> String;
+    fn host_id(&self, id: SessionId) -> String {
+        id.to_string()
+    }
 
     /// The store that holds the sessions.
     fn store(&self) -> Arc<dyn SessionStore>;
@@ -52,6 +58,21 @@ pub trait Identity: Send + Sync + 'static {
     fn sweep(&self, in_use: &dyn Fn(SessionId) -> bool) {
         let _ = in_use;
     }
+
+    /// Called once with the engine built on this identity, for an identity whose host
+    /// side calls back into it (tower-sessions' store tells the engine about the sessions
+    /// the app deletes). Nothing by default.
+    fn attach(&self, engine: Arc<dyn EngineLink>) {
+        let _ = engine;
+    }
+}
+
+/// What an [`Identity`] may ask of the engine built on it (which it must not keep alive).
+pub trait EngineLink: Send + Sync + 'static {
+    /// [`SessionIo::disconnect_if_gone`](crate::SessionIo::disconnect_if_gone): the host's
+    /// system deleted session `id`; its sockets go, on every node. `Ok(0)` once the engine
+    /// is gone.
+    fn disconnect_if_gone(&self, id: SessionId) -> BoxFuture<'_, Result<usize>>;
 }
 
 /// Which cookie a request with several cookies of the session cookie's name is judged by
@@ -66,6 +87,9 @@ pub enum CookieChoice {
     /// engine judges the very cookie the host will use (a valid one after it must not let
     /// a request through that the host then reads with the first).
     First,
+    /// The last one, valid or not, for the same reason: the host's system keeps the last
+    /// of a repeated name (tower-cookies' jar does).
+    Last,
 }
 
 /// sessionio's own sessions: cookies signed with the engine's secrets (HMAC-SHA256,
@@ -99,14 +123,6 @@ impl Identity for NativeIdentity {
 
     fn creates_sessions(&self) -> bool {
         true
-    }
-
-    fn resolve(&self, host_id: &str) -> Result<SessionId> {
-        parse_session_id(host_id)
-    }
-
-    fn host_id(&self, id: SessionId) -> String {
-        id.to_string()
     }
 
     fn store(&self) -> Arc<dyn SessionStore> {

@@ -108,7 +108,10 @@
 //! Sessions live behind one versioned compare-and-swap trait, [`store::SessionStore`]: the
 //! memory store by default, SQLite and Redis by URL ([`Builder::store_url`]), or your own
 //! ([`Builder::store`]). express-session's own sessions and cookie can be adopted instead
-//! ([`Builder::express_session`], [`express`]). (`store`, `express`)
+//! ([`Builder::express_session`], [`express`]), and so can an axum app's tower-sessions
+//! setup, its store and its plain, signed or private cookie (`Builder::tower_sessions`,
+//! the `tower_sessions` module, with the `tower-sessions-014` or `tower-sessions-015`
+//! feature). (`store`, `express`, `tower_sessions`)
 //!
 //! ## 8. HTTP and serving
 //!
@@ -153,12 +156,16 @@ mod metrics;
 pub mod options;
 mod pending_handshakes;
 mod presence;
+#[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
+mod request_locks;
 mod rooms;
 mod session;
 mod socket;
 mod socket_state;
 mod startup;
 pub mod store;
+#[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
+pub mod tower_sessions;
 
 pub use ack::{HandlerError, IntoReply, Reply, INTERNAL_ERROR};
 pub use adapter::Adapter;

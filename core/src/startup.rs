@@ -11,10 +11,13 @@ use crate::config::{Builder, Config};
 use crate::cookie::Signer;
 use crate::engine::{Core, SessionIo};
 use crate::error::Result;
+use crate::identity::EngineLink;
 use crate::metrics::{Metrics, TimedStore};
 use crate::pending_handshakes::PendingHandshakes;
 use crate::presence::Presence;
+use crate::store::BoxFuture;
 use crate::store::SizeLimited;
+use crate::SessionId;
 use crate::{connect, expiry, rooms};
 
 impl Builder {
@@ -67,10 +70,27 @@ fn from_config(config: Config) -> Result<SessionIo> {
         started: Once::new(),
         on_start,
     });
+    core.config
+        .identity
+        .attach(Arc::new(WeakEngine(Arc::downgrade(&core))));
     if tokio::runtime::Handle::try_current().is_ok() {
         core.start_background();
     }
     Ok(SessionIo(core))
+}
+
+/// The engine as its identity reaches it: without keeping it alive.
+struct WeakEngine(std::sync::Weak<Core>);
+
+impl EngineLink for WeakEngine {
+    fn disconnect_if_gone(&self, id: SessionId) -> BoxFuture<'_, Result<usize>> {
+        Box::pin(async move {
+            match self.0.upgrade() {
+                Some(core) => core.disconnect_if_gone(id).await,
+                None => Ok(0),
+            }
+        })
+    }
 }
 
 /// The engine's background work; [`Core::start_background`] runs it once.

@@ -15,6 +15,10 @@ use tokio_tungstenite::tungstenite::Message;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
+#[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
+#[path = "tower_sessions/mod.rs"]
+mod tower_sessions_mode;
+
 const SECRET: &str = "integration-test-secret-0123456789abcdef";
 const WAIT: Duration = Duration::from_secs(5);
 

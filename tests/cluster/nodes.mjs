@@ -8,7 +8,7 @@
 
 import { freePorts, startServer } from "../e2e/harness.mjs";
 
-export const CLUSTER_SECRET = "the cluster tests' shared secret, at least 32 bytes long";
+export const CLUSTER_SECRET = "the cluster tests' shared secret: at least 64 bytes, as a tower-sessions Key needs";
 
 /**
  * Start `n` nodes on `redisUrl`, concurrently. If one fails to start, those that started

@@ -19,6 +19,8 @@ import {
   sleep,
   now,
   refusedStatus,
+  newSessionCookies,
+  COOKIE_FORMAT,
   SUITE_TIMEOUT_MS,
 } from "../e2e/harness.mjs";
 import { startRedis } from "./redis.mjs";
@@ -54,7 +56,7 @@ describe("Two nodes on one Redis: shared sessions, notify and logout across node
     const page = await onB.get("/");
     assert.equal(page.status, 200, `GET / on B with A's cookie answered ${page.status}: ${page.body}`);
     assert.deepEqual(
-      page.setCookies.map((c) => c.raw),
+      newSessionCookies(page, onA.cookieValue).map((c) => c.raw),
       [],
       "B set a cookie for a session A created (it did not find the session)",
     );
@@ -210,6 +212,15 @@ describe("Two nodes on one Redis: shared sessions, notify and logout across node
       const finalB = pageCount((await new HttpClient(B.http, s.cookieValue).get("/")).body);
       const finalA = pageCount((await s.get("/")).body);
       console.log(`cluster burst final=${finalB} http=${httpResults.length} acks=${acks.length} ${tag}`);
+      if (COOKIE_FORMAT === "tower") {
+        // tower-sessions' stores save whole records, last writer wins, between processes
+        // (README: "Keep your tower-sessions"): the count is whatever the last save left,
+        // and the same on both nodes.
+        assert.equal(finalA, finalB, "A and B read different counts of one session");
+        assert.ok(finalB <= TOTAL && finalB >= Math.max(HTTP_N, ACK_N), `final count ${finalB}`);
+        console.log(`tower-sessions across two processes: ${TOTAL - finalB} of ${TOTAL} increments lost ${tag}`);
+        return;
+      }
       assert.equal(finalB, TOTAL, `the count on B after the burst is ${finalB}, not ${TOTAL}`);
       assert.equal(finalA, TOTAL, `the count on A after the burst is ${finalA}, not ${TOTAL}`);
 
@@ -244,7 +255,9 @@ describe("Two nodes on one Redis: shared sessions, notify and logout across node
   }
 });
 
-const TTL_MS = 1_500;
+// SESSIONIO_EXPIRY_TTL_MS: longer for a store that drops sessions up to a second early
+// (tower-sessions-redis-store's whole-second key expiries), as in e2e/expiry.test.mjs.
+const TTL_MS = Number(process.env.SESSIONIO_EXPIRY_TTL_MS || 1_500);
 const MAX_LATE_MS = 1_000;
 const MAX_EARLY_MS = 50;
 

@@ -10,6 +10,7 @@ import {
   TRANSPORTS,
   COOKIE_NAME,
   SESSION_ID_LENGTH,
+  SIGNATURE_LENGTH,
   splitCookieValue,
   joinCookieValue,
   hmacSignature,
@@ -73,7 +74,7 @@ describe("Socket.IO handshake refusals", { timeout: SUITE_TIMEOUT_MS }, () => {
       assert.equal(id.length, SESSION_ID_LENGTH);
       for (const msg of [id, `${COOKIE_NAME}=${id}`]) {
         const sig = hmacSignature("not-the-server-secret-0123456789abcdef", msg);
-        assert.equal(sig.length, 43);
+        assert.equal(sig.length, SIGNATURE_LENGTH);
         const err = await refused({ cookie: `${COOKIE_NAME}=${joinCookieValue(id, sig)}` });
         assert.equal(err.message, "invalid session");
       }

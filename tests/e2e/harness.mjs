@@ -48,14 +48,28 @@ const COOKIE_FORMATS = {
     /** random bytes in an id: express-session's default genid is uid-safe's uid(24) */
     idBytes: 24,
   },
+  tower: {
+    name: "counter.sid",
+    /**
+     * tower-sessions' signed cookie (tower-cookies' `signed` jar):
+     * `<44-char base64 HMAC-SHA256 of name + id, padded><22-char base64url id>`.
+     */
+    valueRe: /^[A-Za-z0-9+/]{43}=[A-Za-z0-9_-]{22}$/,
+    valueFormat: "<44-char base64 sig><22-char id>",
+    idLength: 22,
+    idBytes: 16,
+  },
 };
-/** `sessionio` (default) or `express` (`SESSIONIO_COOKIE=express`). */
+/** `sessionio` (default), `express` (`SESSIONIO_COOKIE=express`) or `tower` (`SESSIONIO_COOKIE=tower`). */
 export const COOKIE_FORMAT = process.env.SESSIONIO_COOKIE || "sessionio";
 if (!Object.hasOwn(COOKIE_FORMATS, COOKIE_FORMAT)) {
   throw new Error(`SESSIONIO_COOKIE=${COOKIE_FORMAT}: expected one of ${Object.keys(COOKIE_FORMATS).join(", ")}`);
 }
 const FORMAT = COOKIE_FORMATS[COOKIE_FORMAT];
 const EXPRESS = COOKIE_FORMAT === "express";
+const TOWER = COOKIE_FORMAT === "tower";
+/** Length of a signature as hmacSignature() spells it. */
+export const SIGNATURE_LENGTH = TOWER ? 44 : 43;
 
 export const COOKIE_NAME = FORMAT.name;
 export const COOKIE_VALUE_RE = FORMAT.valueRe;
@@ -86,6 +100,10 @@ export function splitCookieValue(value) {
     if (!v.startsWith("s:")) return null;
     v = v.slice(2);
   }
+  if (TOWER) {
+    if (v.length <= SIGNATURE_LENGTH) return null;
+    return { id: v.slice(SIGNATURE_LENGTH), sig: v.slice(0, SIGNATURE_LENGTH) };
+  }
   const dot = v.lastIndexOf(".");
   if (dot < 0) return null;
   return { id: v.slice(0, dot), sig: v.slice(dot + 1) };
@@ -93,15 +111,18 @@ export function splitCookieValue(value) {
 
 /** The cookie value for `id` and `sig` in the server's format (inverse of splitCookieValue). */
 export function joinCookieValue(id, sig) {
+  if (TOWER) return `${sig}${id}`;
   return EXPRESS ? encodeURIComponent(`s:${id}.${sig}`) : `${id}.${sig}`;
 }
 
 /**
  * HMAC-SHA256 of `message` under `key`, spelled as the server's cookies spell signatures:
- * base64url (sessionio), or base64 without `=` padding (express-session's cookie-signature).
+ * base64url (sessionio), base64 without `=` padding (express-session's cookie-signature), or
+ * padded base64 (tower-cookies).
  */
 export function hmacSignature(key, message) {
   const mac = createHmac("sha256", key).update(message);
+  if (TOWER) return mac.digest("base64");
   return EXPRESS ? mac.digest("base64").replace(/=+$/, "") : mac.digest("base64url");
 }
 
@@ -392,11 +413,12 @@ export function isClearing(c) {
  * cookie `value` that do not keep that session: every one for sessionio, which sets the
  * cookie only for a new session. express-session with `rolling: true` (the example's
  * setting, so that activity renews the browser's cookie) sends the same cookie again on
- * every response, with a later expiry; only one with another value, or a clearing one,
- * counts there.
+ * every response, with a later expiry, and so does tower-sessions with `always_save` (the
+ * tower example's setting, for the same reason); only one with another value, or a
+ * clearing one, counts there.
  */
 export function newSessionCookies(r, value) {
-  if (!EXPRESS) return r.setCookies;
+  if (!EXPRESS && !TOWER) return r.setCookies;
   return r.setCookies.filter((c) => c.value !== value || isClearing(c));
 }
 

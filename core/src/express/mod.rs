@@ -20,7 +20,6 @@ mod codec;
 mod connect_redis;
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::num::NonZeroU8;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,7 +37,9 @@ pub use codec::{ExpressSigner, MAX_SID_LEN};
 pub use connect_redis::ConnectRedis;
 
 use crate::identity::{CookieChoice, Identity};
-use crate::store::{now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
+use crate::store::{
+    data_version, now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch,
+};
 use crate::{Error, Result, SessionId};
 
 /// express-session's default cookie name.
@@ -325,7 +326,7 @@ fn to_record(id: SessionId, session: &Value, now: u64) -> Record {
         }
     }
     let expires_at = expiry_of(session).unwrap_or(now.saturating_add(NO_EXPIRY_MS));
-    let version = version_of(&data);
+    let version = data_version(&data);
     Record {
         id,
         data,
@@ -342,13 +343,6 @@ pub(crate) fn expiry_of(session: &Value) -> Option<u64> {
         Value::Number(n) => n.as_u64(),
         _ => None,
     }
-}
-
-/// A stable digest of the data: the version compare-and-swap compares.
-fn version_of(data: &Data) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    serde_json::to_string(data).unwrap_or_default().hash(&mut h);
-    h.finish()
 }
 
 /// The latest time a JavaScript `Date` can hold: 8.64e15 ms after the epoch
@@ -438,12 +432,9 @@ impl SessionStore for ExpressStore {
             Ok(match self.fetch(id).await? {
                 Some((_, session)) => Some(to_record(id, &session, now)),
                 // Dropped by the store at its expiry: an expired record, no data.
-                None => self.expired_at(id, now).map(|expires_at| Record {
-                    id,
-                    data: Data::new(),
-                    expires_at,
-                    version: 0,
-                }),
+                None => self
+                    .expired_at(id, now)
+                    .map(|expires_at| Record::dropped_at_expiry(id, expires_at)),
             })
         })
     }
@@ -545,7 +536,7 @@ impl SessionStore for ExpressStore {
                 self.backend
                     .set(sid.to_string(), with_data(&session, &next.data))
                     .await?;
-                next.version = version_of(&next.data);
+                next.version = data_version(&next.data);
             }
             Ok(Some(next))
         })

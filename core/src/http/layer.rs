@@ -253,6 +253,14 @@ where
         ) {
             return Box::pin(async move { Ok(refusal_response(refusal)) });
         }
+        // A host-managed session system (tower-sessions) would quietly replace a refused
+        // cookie by a new session: refuse it here first, as the engine's own sessions are.
+        let guard = (!self.core.config.identity.creates_sessions()).then(|| {
+            (
+                self.core.clone(),
+                crate::admission::cookie_header(req.headers()),
+            )
+        });
         let slot = Arc::new(ResponseCookie::default());
         req.extensions_mut().insert(RequestContext {
             core: self.core.clone(),
@@ -260,6 +268,20 @@ where
         });
         let fut = self.inner.call(req);
         Box::pin(async move {
+            if let Some((core, cookie)) = guard {
+                if let Err(refusal) = core.cookie_session(cookie.as_deref(), false).await {
+                    let mut res = refusal_response(refusal);
+                    if refusal.clears_cookie() {
+                        if let Ok(v) = HeaderValue::from_str(&core.clear_cookie()) {
+                            res.headers_mut().append(SET_COOKIE, v);
+                        }
+                    }
+                    return Ok(res);
+                }
+            }
+            // The session locks the app's session layer takes are held until here.
+            #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
+            let fut = crate::request_locks::request_scope(fut);
             let mut res = fut.await?;
             if let Some(cookie) = slot.take() {
                 match HeaderValue::from_str(&cookie) {

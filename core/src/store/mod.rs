@@ -49,6 +49,17 @@ pub struct Record {
 }
 
 impl Record {
+    /// What a backend that drops expired sessions answers for one it has dropped: the
+    /// record with its last known expiry and no data, at version 0.
+    pub fn dropped_at_expiry(id: SessionId, expires_at: u64) -> Record {
+        Record {
+            id,
+            data: Data::new(),
+            expires_at,
+            version: 0,
+        }
+    }
+
     /// True if the record is past its expiry instant at `now_ms`.
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_at <= now_ms
@@ -179,6 +190,15 @@ pub(crate) async fn after_lost_race(attempt: u32) {
     for _ in 0..=attempt.min(16) {
         tokio::task::yield_now().await;
     }
+}
+
+/// A digest of a session's data, the version of a backend whose records carry none
+/// (express-session's and tower-sessions' stores): compare-and-swap compares it.
+pub(crate) fn data_version(data: &Data) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    serde_json::to_string(data).unwrap_or_default().hash(&mut h);
+    h.finish()
 }
 
 /// The current time in unix milliseconds.
