@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step's header says when it starts (seconds into this script): what a step costs.
+step() { printf '\n== [%ss] %s\n' "$SECONDS" "$*"; }
 # timed LABEL COMMAND...: runs COMMAND, then prints "LABEL: <seconds> s".
 timed() {
   local label="$1" t0

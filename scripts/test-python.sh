@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step's header says when it starts (seconds into this script): what a step costs.
+step() { printf '\n== [%ss] %s\n' "$SECONDS" "$*"; }
 
 if ! command -v chromium >/dev/null 2>&1; then
   step "installing chromium (browser test against examples/python-fastapi)"

@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step's header says when it starts (seconds into this script): what a step costs.
+step() { printf '\n== [%ss] %s\n' "$SECONDS" "$*"; }
 
 packages=(ruby ruby-ffi ruby-rack ruby-sinatra puma ruby-minitest)
 missing=()

@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/redis.sh
 . scripts/redis.sh
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step's header says when it starts (seconds into this script): what a step costs.
+step() { printf '\n== [%ss] %s\n' "$SECONDS" "$*"; }
 
 if ! command -v chromium >/dev/null 2>&1; then
   step "installing chromium (browser test)"
