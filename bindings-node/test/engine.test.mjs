@@ -149,16 +149,23 @@ describe('store option', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const dir = mkdtempSync(join(tmpdir(), 'sessionio-node-sqlite-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // The engines are closed before their database's folder is removed: an open engine
+    // may still write SQLite's journal there (and keeps the process alive).
+    const engines = [];
+    t.after(async () => {
+      await Promise.all(engines.map((e) => e.close()));
+      rmSync(dir, { recursive: true, force: true });
+    });
     const store = `sqlite://${join(dir, 'sessions.db')}`;
 
     const first = await SessionIo.start({ secret: SECRET, store });
+    engines.push(first);
     const session = await first.createSession();
     await session.set('user', 'ada');
     await first.close();
 
     const second = await SessionIo.start({ secret: SECRET, store });
-    t.after(() => second.close());
+    engines.push(second);
     const again = await second.session(session.id);
     assert.equal(await again.get('user'), 'ada');
     await rejectsWith(SessionIo.start({ secret: SECRET, store: 'mysql://x' }), InvalidConfigError, 'ERR_INVALID_CONFIG', /unknown store URL/);
