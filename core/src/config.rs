@@ -446,7 +446,10 @@ impl Builder {
     /// [`tower_sessions`](crate::tower_sessions)). Replaces [`store`](Self::store) /
     /// [`store_url`](Self::store_url) and sets the [`cookie_name`](Self::cookie_name).
     /// Without a [`secret`](Self::secret), the engine's tokens are signed with a key
-    /// derived from the cookie key (plain cookies have none: give a secret then).
+    /// derived from the cookie key (plain cookies have none: give a secret then). A
+    /// layer with `with_path` / `with_domain` needs the same
+    /// [`cookie_path`](Self::cookie_path) / [`cookie_domain`](Self::cookie_domain) here:
+    /// the clearing cookie of a refused request must match the app's.
     #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
     pub fn tower_sessions(mut self, settings: crate::tower_sessions::TowerSessions) -> Self {
         self.tower = Some(settings);

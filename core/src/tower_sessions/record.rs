@@ -316,9 +316,77 @@ impl SessionStore for TowerStore {
     }
 }
 
+/// The store conformance suite's view of a [`TowerStore`] over `backend`: sessions are
+/// created by tower-sessions (here: saved through the backend as its session layer saves
+/// them), versions are digests of the data, the expiry is the record's `expiry_date`
+/// (moved by the store's own rule), and the backend hides expired records itself.
+#[cfg(test)]
+pub(crate) fn conformance_subject(
+    backend: Arc<dyn TowerBackend>,
+    expiry: ExpiryRule,
+) -> crate::store::conformance::Subject {
+    use crate::store::conformance::{Expiry, ExpiryRule as Rule, Subject, Versions};
+    let store = Arc::new(TowerStore {
+        backend: backend.clone(),
+        shared: Arc::new(Shared::default()),
+        expiry,
+    });
+    Subject::shared(store)
+        .created_elsewhere(move |data: Data, expires_at: u64| {
+            let backend = backend.clone();
+            async move {
+                let id = SessionId::default();
+                let record = TowerRecord {
+                    id,
+                    data: data.into_iter().collect(),
+                    expiry_date: datetime_of(expires_at),
+                };
+                backend.save(record).await?;
+                Ok(id)
+            }
+        })
+        .versions(Versions::Digest)
+        .expiry_rule(Rule::OwnRule)
+        .expiry(Expiry::ByTheStore { after_ms: 0 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// tower-sessions' `MemoryStore` as the engine reads it: records by id, expired
+    /// ones hidden from `load`.
+    #[derive(Default)]
+    struct MemoryBackend(Mutex<HashMap<SessionId, TowerRecord>>);
+
+    impl TowerBackend for MemoryBackend {
+        fn load(&self, id: SessionId) -> BoxFuture<'_, Result<Option<TowerRecord>>> {
+            let found = lock(&self.0).get(&id).cloned();
+            let now = OffsetDateTime::now_utc();
+            Box::pin(async move { Ok(found.filter(|r| r.expiry_date > now)) })
+        }
+        fn save(&self, record: TowerRecord) -> BoxFuture<'_, Result<()>> {
+            lock(&self.0).insert(record.id, record);
+            Box::pin(async { Ok(()) })
+        }
+        fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<()>> {
+            lock(&self.0).remove(&id);
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tower_sessions_store_passes_the_conformance_suite() {
+        use crate::store::conformance;
+        let subject = conformance_subject(
+            Arc::new(MemoryBackend::default()),
+            ExpiryRule::OnInactivity(time::Duration::minutes(30)),
+        );
+        let report = conformance::run(&subject).await;
+        eprintln!("TowerStore over tower-sessions' MemoryStore:\n{report}");
+        report.assert_passed();
+        assert_eq!(report.outcomes.len(), conformance::CHECKS.len());
+    }
 
     #[test]
     fn the_version_does_not_depend_on_the_maps_order() {
