@@ -18,6 +18,15 @@ use crate::{Refusal, SessionId};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// A key for one use derived from a host's secret: HMAC-SHA256(secret, `label`). The
+/// engine's tokens are signed with such keys when a host session system (express-session,
+/// tower-sessions) owns the cookie's secret: never with the cookie's key itself.
+pub(crate) fn derived_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(label);
+    mac.finalize().into_bytes().to_vec()
+}
+
 const COOKIE_DOMAIN: &[u8] = b"sessionio/cookie/v1\0";
 const TOKEN_DOMAIN: &[u8] = b"sessionio/token/v1\0";
 /// base64url length of a 16-byte id and of a 32-byte MAC.

@@ -133,14 +133,10 @@ impl ExpressSession {
     /// cookie's key itself. Every process given express-session's secret verifies every
     /// other's tokens, and rotating that secret rotates them too.
     pub(crate) fn token_secrets(&self) -> Vec<Vec<u8>> {
-        use hmac::{Hmac, Mac};
         self.secrets
             .iter()
             .map(|secret| {
-                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-                    .expect("HMAC accepts keys of any length");
-                mac.update(b"sessionio/express-session mode: token key");
-                mac.finalize().into_bytes().to_vec()
+                crate::cookie::derived_key(secret, b"sessionio/express-session mode: token key")
             })
             .collect()
     }

@@ -255,9 +255,10 @@ where
         }
         // A host-managed session system (tower-sessions) would quietly replace a refused
         // cookie by a new session: refuse it here first, as the engine's own sessions are.
+        // (Only such a layer takes the request locks, too: see `request_locks`.)
         let guard = (!self.core.config.identity.creates_sessions()).then(|| {
             (
-                self.core.clone(),
+                SessionIo(self.core.clone()),
                 crate::admission::cookie_header(req.headers()),
             )
         });
@@ -268,30 +269,36 @@ where
         });
         let fut = self.inner.call(req);
         Box::pin(async move {
-            if let Some((core, cookie)) = guard {
-                if let Err(refusal) = core.cookie_session(cookie.as_deref(), false).await {
-                    let mut res = refusal_response(refusal);
-                    if refusal.clears_cookie() {
-                        if let Ok(v) = HeaderValue::from_str(&core.clear_cookie()) {
-                            res.headers_mut().append(SET_COOKIE, v);
-                        }
-                    }
-                    return Ok(res);
+            let Some((io, cookie)) = guard else {
+                return Ok(finish(fut.await?, &slot));
+            };
+            if let Err(refused) = crate::host::check_cookie(&io, cookie.as_deref()).await {
+                let mut res = refusal_response(refused.refusal);
+                if let Some(v) = refused
+                    .set_cookie
+                    .and_then(|c| HeaderValue::from_str(&c).ok())
+                {
+                    res.headers_mut().append(SET_COOKIE, v);
                 }
+                return Ok(res);
             }
             // The session locks the app's session layer takes are held until here.
             #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
             let fut = crate::request_locks::request_scope(fut);
-            let mut res = fut.await?;
-            if let Some(cookie) = slot.take() {
-                match HeaderValue::from_str(&cookie) {
-                    Ok(v) => {
-                        res.headers_mut().append(SET_COOKIE, v);
-                    }
-                    Err(e) => tracing::error!(error = %e, "unencodable Set-Cookie"),
-                }
-            }
-            Ok(res)
+            Ok(finish(fut.await?, &slot))
         })
     }
+}
+
+/// The app's response with the cookie change its handlers made.
+fn finish(mut res: Response, slot: &ResponseCookie) -> Response {
+    if let Some(cookie) = slot.take() {
+        match HeaderValue::from_str(&cookie) {
+            Ok(v) => {
+                res.headers_mut().append(SET_COOKIE, v);
+            }
+            Err(e) => tracing::error!(error = %e, "unencodable Set-Cookie"),
+        }
+    }
+    res
 }

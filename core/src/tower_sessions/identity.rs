@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cookie::{Cookie, CookieJar};
 use percent_encoding::percent_decode_str;
 
-use super::record::{Shared, TowerStore};
+use super::record::TowerStore;
 use super::settings::{CookieCodec, TowerSessions};
 use crate::identity::{CookieChoice, EngineLink, Identity};
 use crate::store::SessionStore;
@@ -16,7 +16,6 @@ pub(crate) struct TowerIdentity {
     cookie_name: String,
     codec: CookieCodec,
     store: Arc<TowerStore>,
-    shared: Arc<Shared>,
 }
 
 impl TowerIdentity {
@@ -24,12 +23,11 @@ impl TowerIdentity {
         TowerIdentity {
             store: Arc::new(TowerStore {
                 backend: settings.backend,
-                shared: settings.shared.clone(),
+                shared: settings.shared,
                 expiry: settings.expiry,
             }),
             cookie_name: settings.cookie_name,
             codec: settings.codec,
-            shared: settings.shared,
         }
     }
 }
@@ -67,10 +65,10 @@ impl Identity for TowerIdentity {
     }
 
     fn sweep(&self, in_use: &dyn Fn(SessionId) -> bool) {
-        self.shared.forget_unused(in_use);
+        self.store.shared.forget_unused(in_use);
     }
 
     fn attach(&self, engine: Arc<dyn EngineLink>) {
-        self.shared.attach(engine);
+        self.store.shared.attach(engine);
     }
 }

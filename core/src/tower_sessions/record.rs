@@ -123,12 +123,17 @@ impl Shared {
     /// After the app's session layer deleted `id` (`delete`, `flush`, `cycle_id`): its
     /// sockets go, on every node.
     pub(crate) async fn deleted_by_app(&self, id: SessionId) {
-        lock(&self.known).remove(&id);
+        self.forget(id);
         if let Some(engine) = self.engine.get() {
             if let Err(e) = engine.disconnect_if_gone(id).await {
                 tracing::warn!(error = %e, "disconnecting a deleted session's sockets failed");
             }
         }
+    }
+
+    /// A deleted session is not "expired": its cookie is then `invalid session`.
+    fn forget(&self, id: SessionId) {
+        lock(&self.known).remove(&id);
     }
 
     pub(crate) fn remember(&self, id: SessionId, expires_at: u64) {
@@ -277,7 +282,7 @@ impl SessionStore for TowerStore {
             let _guard = self.shared.locks.lock(id).await;
             let existed = self.backend.load(id).await?.is_some();
             self.backend.delete(id).await?;
-            lock(&self.shared.known).remove(&id);
+            self.shared.forget(id);
             Ok(existed)
         })
     }

@@ -88,14 +88,13 @@ impl TowerSessions {
     /// itself), so that every process with the app's key verifies every other's tokens.
     /// `None` for plain cookies (no key): the engine then needs a secret of its own.
     pub(crate) fn token_secrets(&self) -> Option<Vec<Vec<u8>>> {
-        use hmac::{Hmac, Mac};
         let key = match &self.codec {
             CookieCodec::Plain => return None,
             CookieCodec::Signed(key) | CookieCodec::Private(key) => key,
         };
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.signing())
-            .expect("HMAC accepts keys of any length");
-        mac.update(b"sessionio/tower-sessions mode: token key");
-        Some(vec![mac.finalize().into_bytes().to_vec()])
+        Some(vec![crate::cookie::derived_key(
+            key.signing(),
+            b"sessionio/tower-sessions mode: token key",
+        )])
     }
 }
