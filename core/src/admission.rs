@@ -13,7 +13,7 @@ use crate::store::now_ms;
 use crate::{cookie, SessionId};
 
 /// A handshake let in to a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Admitted {
     pub(crate) id: SessionId,
     /// The session's expiry instant (unix ms), where its expiry timer starts.
@@ -21,6 +21,8 @@ pub(crate) struct Admitted {
     /// For a socket admitted by an `auth.token`: the token's expiry (unix ms). The socket
     /// leaves at that instant, and its activity never extends the session past it.
     pub(crate) token_expires_at: Option<u64>,
+    /// The user the session is logged in as, and what its record says of its client.
+    pub(crate) login: Option<crate::store::Login>,
 }
 
 /// What a request's `Cookie` header holds for the engine.
@@ -125,6 +127,7 @@ impl Core {
             id,
             expires_at: record.expires_at,
             token_expires_at,
+            login: record.login,
         }))
     }
 

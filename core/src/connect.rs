@@ -16,7 +16,7 @@ use crate::engine::{Core, NotLive};
 use crate::error::Refusal;
 use crate::pending_handshakes::PendingTicket;
 use crate::socket_state::{session_id_of, SocketState};
-use crate::{expiry, handler, rooms, SessionId};
+use crate::{expiry, handler, rooms, users, SessionId};
 
 /// Registers every configured namespace with its connect middleware.
 pub(crate) fn install_namespaces(core: &Arc<Core>) {
@@ -84,10 +84,16 @@ async fn admit(
     let admitted = core
         .check_handshake(&socket.req_parts().headers, &auth)
         .await?;
-    let token_expires_at = admitted.and_then(|a| a.token_expires_at);
+    let token_expires_at = admitted.as_ref().and_then(|a| a.token_expires_at);
+    let mut user_id = None;
     let membership = match admitted {
         None => None,
-        Some(Admitted { id, expires_at, .. }) => {
+        Some(Admitted {
+            id,
+            expires_at,
+            login,
+            ..
+        }) => {
             let cap = core.config.max_connections_per_session;
             let m = core
                 .presence
@@ -96,11 +102,17 @@ async fn admit(
             if let Some(room) = &core.node_room {
                 socket.join(room.clone());
             }
+            if let Some(login) = login {
+                socket.join(rooms::user_room(&login.user_id));
+                user_id = Some(Arc::from(login.user_id.as_str()));
+                users::note_client(&core, id, &login, &socket);
+            }
             Some(m)
         }
     };
     socket.extensions.insert(Arc::new(SocketState {
         membership,
+        user_id,
         auth,
         time: SystemTime::now(),
         token_expires_at,

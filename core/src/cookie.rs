@@ -29,6 +29,7 @@ pub(crate) fn derived_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
 
 const COOKIE_DOMAIN: &[u8] = b"sessionio/cookie/v1\0";
 const TOKEN_DOMAIN: &[u8] = b"sessionio/token/v1\0";
+const HANDLE_DOMAIN: &[u8] = b"sessionio/handle/v1\0";
 /// base64url length of a 16-byte id and of a 32-byte MAC.
 const ID_LEN: usize = 22;
 const MAC_LEN: usize = 43;
@@ -117,6 +118,15 @@ impl Signer {
             return None;
         }
         parse_canonical_id(id)
+    }
+
+    /// The opaque handle that names a session in its user's list of sessions: 22
+    /// base64url characters of an HMAC of its id (the id cannot be read back from it, nor
+    /// a handle made without the secret). Rotating the signing secret changes handles.
+    pub fn session_handle(&self, id: &SessionId) -> String {
+        let mut handle = self.sign(HANDLE_DOMAIN, &[id.to_string().as_bytes()]);
+        handle.truncate(ID_LEN);
+        handle
     }
 
     /// A token naming the session whose id, as the host knows it, is `host_id` (the

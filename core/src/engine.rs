@@ -28,7 +28,7 @@ use crate::pending_handshakes::PendingHandshakes;
 use crate::presence::Presence;
 use crate::rooms;
 use crate::socket_state::session_id_of;
-use crate::store::{now_ms, BoxFuture, Data, Record, SessionStore, Touch};
+use crate::store::{now_ms, BoxFuture, Data, Login, Record, SessionStore, Touch};
 use crate::{SessionId, Value};
 
 /// The engine: cheap to clone, `Send + Sync`; every clone is the same server.
@@ -281,7 +281,10 @@ impl SessionIo {
 
     /// Every counter in the Prometheus text format (version 0.0.4), for a `/metrics`
     /// route: sockets and sessions connected, handshakes accepted and refused by reason,
-    /// notifications sent, expiries, destroys, and a histogram of store latency.
+    /// notifications sent, expiries, destroys, and a histogram of store latency. With the
+    /// memory store, also the user index's size (`sessionio_indexed_users`,
+    /// `sessionio_indexed_user_sessions`); other stores answer it through
+    /// [`user_index_size`](Self::user_index_size), which waits for the store.
     ///
     /// ```
     /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build().unwrap();
@@ -289,7 +292,11 @@ impl SessionIo {
     /// assert!(text.contains("sessionio_handshakes_refused_total{reason=\"invalid session\"} 0"));
     /// ```
     pub fn metrics_text(&self) -> String {
-        self.0.metrics.render(&self.stats())
+        // The index's gauges only from a store that answers at once (the memory store):
+        // this call does not wait. `user_index_size()` asks any store.
+        let users = futures_util::FutureExt::now_or_never(self.0.store.user_index_size())
+            .and_then(|r| r.ok());
+        self.0.metrics.render(&self.stats(), users)
     }
 
     /// Disconnects every socket and stops the Socket.IO server.
@@ -357,16 +364,15 @@ impl Core {
         &self,
         data: Data,
         expires_at: u64,
+        login: Option<Login>,
     ) -> Result<SessionId> {
         // A collision of 128-bit random ids is astronomically unlikely; retry anyway
         // rather than overwrite.
         for _ in 0..4 {
             let id = SessionId::default();
             let record = Record {
-                id,
-                data: data.clone(),
-                expires_at,
-                version: 0,
+                login: login.clone(),
+                ..Record::new(id, data.clone(), expires_at)
             };
             if self.store.create(record).await? {
                 return Ok(id);
@@ -383,12 +389,24 @@ impl Core {
         event: &str,
         data: &(impl Serialize + ?Sized),
     ) -> Result<usize> {
-        let reached = self.presence.count(id);
-        let linked = self.is_linked();
-        if reached == 0 && !linked {
+        if self.presence.count(id) == 0 && !self.is_linked() {
             return Ok(0);
         }
         let room = rooms::session_room(id);
+        self.notify_room(room, |s| session_id_of(s) == Some(id), event, data)
+            .await
+    }
+
+    /// Emits to one of the engine's rooms: the other nodes in one adapter broadcast, this
+    /// node's sockets that `admitted` accepts one by one. Returns how many sockets were
+    /// reached here.
+    pub(crate) async fn notify_room(
+        &self,
+        room: String,
+        admitted: impl Fn(&SocketRef) -> bool,
+        event: &str,
+        data: &(impl Serialize + ?Sized),
+    ) -> Result<usize> {
         let (mut sent, mut dropped) = (0, 0);
         let mut unlinked = None;
         for ns in &self.config.transport.namespaces {
@@ -401,7 +419,7 @@ impl Core {
                 if let Err(e) = others.emit(event, data).await {
                     match e {
                         BroadcastError::Adapter(e) => unlinked = Some(e),
-                        e => tracing::debug!(error = %e, "notify_session: broadcast failed"),
+                        e => tracing::debug!(error = %e, "notify: broadcast failed"),
                     }
                 }
             }
@@ -409,19 +427,23 @@ impl Core {
             // those admitted to the session, whatever else the room may hold (the raw
             // socketioxide handle can join any room).
             let mut sockets = op.local().to(room.clone()).sockets();
-            sockets.retain(|s| session_id_of(s) == Some(id));
+            sockets.retain(&admitted);
             let (here_sent, here_dropped) = delivery::deliver_all(&sockets, event, data).await;
             sent += here_sent;
             dropped += here_dropped;
         }
         if dropped > 0 {
-            tracing::warn!(session = %id, dropped, "notify_session: sockets that fell behind were not reached");
+            tracing::warn!(
+                room,
+                dropped,
+                "notify: sockets that fell behind were not reached"
+            );
         }
         self.metrics.notified(sent, dropped);
         match unlinked {
             None => Ok(sent),
             Some(e) => {
-                tracing::warn!(error = %e, "notify_session: other nodes were not reached");
+                tracing::warn!(error = %e, "notify: other nodes were not reached");
                 Err(Error::StoreUnavailable(format!(
                     "{e}; the other nodes were not reached ({sent} sockets on this node were)"
                 )))

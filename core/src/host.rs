@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::cookie::Signer;
 use crate::engine::SessionIo;
 use crate::error::{Refusal, Result};
-use crate::session::{ResponseCookie, Session};
+use crate::session::{Client, ResponseCookie, Session};
 use crate::SessionId;
 
 /// What an HTTP request's cookie resolved to, and the `Set-Cookie` its response carries.
@@ -71,6 +71,13 @@ impl HttpOutcome {
     /// nothing changes.
     pub fn set_cookie(&self) -> Option<String> {
         self.changes.peek().or_else(|| self.initial.clone())
+    }
+
+    /// Reports who made the request, its `User-Agent` header and the client's IP address,
+    /// for the user's list of sessions that [`Session::login`] adds this session to. The
+    /// first report of a request counts; a host middleware makes it before handlers run.
+    pub fn set_client(&self, user_agent: Option<&str>, address: Option<std::net::IpAddr>) {
+        let _ = self.changes.client.set(Client::new(user_agent, address));
     }
 }
 

@@ -94,6 +94,14 @@
 //! message waits for room, then the socket is disconnected so that its client
 //! resynchronises. (`engine`, `delivery`)
 //!
+//! A session can be logged in as a user ([`Session::login`], which gives it a new id
+//! against fixation; [`Session::logout`] undoes it the same way). The store keeps a user
+//! → sessions index, and a logged-in session's sockets join its user's room:
+//! [`SessionIo::notify_user`] reaches every socket of every session of a user on every
+//! node, [`SessionIo::destroy_user`] logs a user out everywhere, and
+//! [`SessionIo::user_sessions`] lists the user's devices under opaque handles for
+//! [`SessionIo::destroy_user_session`]. (`users`)
+//!
 //! ## 6. Expiry
 //!
 //! Each session with sockets here has one timer, due at its expiry instant: HTTP activity
@@ -166,6 +174,7 @@ mod startup;
 pub mod store;
 #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
 pub mod tower_sessions;
+mod users;
 
 pub use ack::{HandlerError, IntoReply, Reply, INTERNAL_ERROR};
 pub use adapter::Adapter;
@@ -179,5 +188,7 @@ pub use rmpv::Value;
 pub use rooms::RESERVED_ROOM_PREFIX;
 pub use session::Session;
 pub use socket::{Handshake, SocketHandle, DEFAULT_ACK_TIMEOUT};
+pub use store::{Login, UserIndexSize};
 /// A session id: tower-sessions' 128-bit random id, 22 base64url characters.
 pub use tower_sessions_core::session::Id as SessionId;
+pub use users::UserSession;

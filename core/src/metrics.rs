@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Refusal, Result};
-use crate::store::{BoxFuture, Mutation, Record, SessionStore, Sweep, Touch};
+use crate::store::{BoxFuture, Mutation, Record, SessionStore, Sweep, Touch, UserIndexSize};
 use crate::SessionId;
 
 /// Upper bounds (seconds) of the store latency histogram's buckets.
@@ -101,7 +101,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every counter, plus the live gauges given.
-    pub(crate) fn render(&self, stats: &Stats) -> String {
+    pub(crate) fn render(&self, stats: &Stats, users: Option<UserIndexSize>) -> String {
         let mut out = String::with_capacity(2048);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -133,6 +133,20 @@ impl Metrics {
             "Engine.IO sessions on this node not yet connected to a namespace.",
             stats.pending_handshakes as u64,
         );
+        if let Some(users) = users {
+            metric(
+                "sessionio_indexed_users",
+                "gauge",
+                "Users with at least one session in the store's user index.",
+                users.users,
+            );
+            metric(
+                "sessionio_indexed_user_sessions",
+                "gauge",
+                "Sessions logged in as a user, in the store's user index.",
+                users.sessions,
+            );
+        }
         metric(
             "sessionio_handshakes_accepted_total",
             "counter",
@@ -273,6 +287,14 @@ impl SessionStore for TimedStore {
         self.timed(self.inner.count())
     }
 
+    fn user_sessions<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Vec<Record>>> {
+        self.timed(self.inner.user_sessions(user_id))
+    }
+
+    fn user_index_size(&self) -> BoxFuture<'_, Result<UserIndexSize>> {
+        self.timed(self.inner.user_index_size())
+    }
+
     /// The inner store's sweeper, timed; none if it has none.
     fn sweeper(&self) -> Option<&dyn Sweep> {
         self.inner.sweeper().map(|_| self as &dyn Sweep)
@@ -315,17 +337,25 @@ mod tests {
         let t = Instant::now() - Duration::from_millis(3);
         m.observe_store(t, true);
         m.observe_store(Instant::now(), false);
-        let text = m.render(&crate::Stats {
-            sockets: 5,
-            sessions_with_sockets: 4,
-            rooms: 6,
-            pending_handshakes: 3,
-        });
+        let text = m.render(
+            &crate::Stats {
+                sockets: 5,
+                sessions_with_sockets: 4,
+                rooms: 6,
+                pending_handshakes: 3,
+            },
+            Some(UserIndexSize {
+                users: 2,
+                sessions: 7,
+            }),
+        );
         for line in [
             "sessionio_sockets_connected 5",
             "sessionio_sessions_with_sockets 4",
             "sessionio_rooms 6",
             "sessionio_pending_handshakes 3",
+            "sessionio_indexed_users 2",
+            "sessionio_indexed_user_sessions 7",
             "sessionio_handshakes_accepted_total 2",
             "sessionio_handshakes_refused_total{reason=\"invalid session\"} 1",
             "sessionio_handshakes_refused_total{reason=\"origin not allowed\"} 0",

@@ -20,6 +20,11 @@ pub(crate) fn session_room(id: SessionId) -> String {
     format!("{RESERVED_ROOM_PREFIX}session:{id}")
 }
 
+/// The room of the sockets of every session logged in as a user.
+pub(crate) fn user_room(user_id: &str) -> String {
+    format!("{RESERVED_ROOM_PREFIX}user:{user_id}")
+}
+
 /// A room of this process's own, for its session sockets (a fresh random name).
 pub(crate) fn node_room() -> String {
     format!("{RESERVED_ROOM_PREFIX}node:{}", SessionId::default())
@@ -48,6 +53,8 @@ mod tests {
     fn the_engines_rooms_are_reserved_and_others_are_the_hosts() {
         let id = SessionId::default();
         assert!(is_reserved(&session_room(id)) && is_reserved(&node_room()));
+        assert!(is_reserved(&user_room("ada")));
+        assert_ne!(user_room(&id.to_string()), session_room(id));
         // A session's raw id is an ordinary room: it is not the session's room.
         assert_ne!(session_room(id), id.to_string());
         assert_eq!(host_room(&id.to_string()).unwrap(), id.to_string());

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::engine::{Core, Extension, SessionIo};
 use crate::error::{Error, Refusal, Result};
-use crate::store::{now_ms, Data, Record};
+use crate::store::{now_ms, Data, Login, Record};
+use crate::users::valid_user_id;
 use crate::SessionId;
 
 /// The cookie change an HTTP response must carry, decided while the request runs
@@ -23,6 +24,37 @@ pub(crate) struct ResponseCookie {
     /// one here would make a cycle that leaks the slot, the session and the engine's core
     /// with every request (seen by the soak).
     pub(crate) resolved: tokio::sync::OnceCell<ResolvedSession>,
+    /// The client of the request (its `User-Agent` and address), as the host reported it:
+    /// what [`Session::login`] records for the user's list of sessions.
+    pub(crate) client: std::sync::OnceLock<Client>,
+}
+
+/// Who made a request or a handshake, as a user's list of sessions shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Client {
+    pub(crate) user_agent: Option<String>,
+    pub(crate) address: Option<String>,
+}
+
+/// The longest `User-Agent` kept for a user's list of sessions, in bytes (longer ones are
+/// cut at a character boundary).
+const MAX_USER_AGENT_LEN: usize = 512;
+
+impl Client {
+    /// A client from a `User-Agent` header value and an IP address.
+    pub(crate) fn new(user_agent: Option<&str>, address: Option<std::net::IpAddr>) -> Client {
+        let user_agent = user_agent.map(|ua| {
+            let mut end = ua.len().min(MAX_USER_AGENT_LEN);
+            while !ua.is_char_boundary(end) {
+                end -= 1;
+            }
+            ua[..end].to_owned()
+        });
+        Client {
+            user_agent,
+            address: address.map(|a| a.to_string()),
+        }
+    }
 }
 
 /// What [`ResponseCookie::resolved`] caches.
@@ -73,7 +105,7 @@ impl SessionIo {
         self.0.admit_new_session().await?;
         let id = self
             .0
-            .insert_new_session(Default::default(), now_ms() + self.0.ttl_ms())
+            .insert_new_session(Default::default(), now_ms() + self.0.ttl_ms(), None)
             .await?;
         Ok(Session::new(id, self.0.clone(), true, None))
     }
@@ -218,12 +250,11 @@ impl Session {
 
     /// An empty record for this unborn session, expiring a TTL from now.
     fn unborn_record(&self) -> Record {
-        Record {
-            id: self.id,
-            data: Data::new(),
-            expires_at: now_ms().saturating_add(self.core.ttl_ms()),
-            version: 0,
-        }
+        Record::new(
+            self.id,
+            Data::new(),
+            now_ms().saturating_add(self.core.ttl_ms()),
+        )
     }
 
     /// Stores the first record of an unborn session (within the cap) and sets its
@@ -421,11 +452,70 @@ impl Session {
     /// the new session. Clients reconnect with the new cookie. In an HTTP handler the
     /// response carries the new cookie.
     pub async fn regenerate(&self) -> Result<Session> {
+        self.rotate(|login| login).await
+    }
+
+    /// Logs the session in as `user_id` (1 to 256 bytes, chosen by the app) and gives it a
+    /// new id, as [`regenerate`](Self::regenerate) does (against fixation: the old id and
+    /// its sockets are gone, the response carries the new cookie); returns the new handle.
+    /// The session then appears in [`SessionIo::user_sessions`], its sockets are reached
+    /// by [`SessionIo::notify_user`], and it is destroyed by
+    /// [`SessionIo::destroy_user`]. The user agent and address of the request are
+    /// recorded for the user's list of sessions. Logging in as another user is the same
+    /// call.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionio::Error> {
+    /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build()?;
+    /// let session = io.create_session().await?;
+    /// let session = session.login("ada").await?;
+    /// assert_eq!(session.user_id().await?.as_deref(), Some("ada"));
+    /// assert_eq!(io.user_sessions("ada").await?.len(), 1);
+    /// let session = session.logout().await?;
+    /// assert_eq!(session.user_id().await?, None);
+    /// assert!(io.user_sessions("ada").await?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub async fn login(&self, user_id: &str) -> Result<Session> {
+        let user_id = valid_user_id(user_id)?.to_owned();
+        let client = (self.cookie.as_ref())
+            .and_then(|c| c.client.get().cloned())
+            .unwrap_or_default();
+        self.rotate(move |_| {
+            Some(Login {
+                user_id,
+                at: now_ms(),
+                user_agent: client.user_agent,
+                address: client.address,
+            })
+        })
+        .await
+    }
+
+    /// Unbinds the session from its user and gives it a new id, as
+    /// [`regenerate`](Self::regenerate) does; the data is kept. Returns the new handle.
+    pub async fn logout(&self) -> Result<Session> {
+        self.rotate(|_| None).await
+    }
+
+    /// The user the session is logged in as (see [`login`](Self::login)).
+    pub async fn user_id(&self) -> Result<Option<String>> {
+        Ok(self.live_record().await?.login.map(|l| l.user_id))
+    }
+
+    /// The new id of [`regenerate`](Self::regenerate), [`login`](Self::login) and
+    /// [`logout`](Self::logout), with the login `login` makes of the old one.
+    async fn rotate(&self, login: impl FnOnce(Option<Login>) -> Option<Login>) -> Result<Session> {
         self.save().await?;
         let old = self.live_record().await?;
         let new = self
             .core
-            .insert_new_session(old.data, old.expires_at.max(now_ms() + self.core.ttl_ms()))
+            .insert_new_session(
+                old.data,
+                old.expires_at.max(now_ms() + self.core.ttl_ms()),
+                login(old.login),
+            )
             .await?;
         self.core.destroy_session(self.id).await?;
         if let (Some(slot), Some(cookie)) = (&self.cookie, self.core.set_cookie(new)) {

@@ -135,6 +135,14 @@ impl SocketHandle {
         session_id_of(&self.socket)
     }
 
+    /// The user the socket's session is logged in as (see
+    /// [`Session::login`](crate::Session::login)), `None` for one that is not or an
+    /// anonymous socket. Logging in or out disconnects the session's sockets, so this
+    /// does not change during a socket's life.
+    pub fn user_id(&self) -> Option<String> {
+        crate::socket_state::user_id_of(&self.socket).map(|u| u.to_string())
+    }
+
     /// A live handle on the socket's session, `None` for an anonymous socket. For a
     /// socket admitted by a token, writes through it extend the session only when the
     /// extension ends by the token's expiry.

@@ -15,6 +15,9 @@ use crate::SessionId;
 pub(crate) struct SocketState {
     /// Its place in its session's count; `None` for an anonymous socket.
     pub(crate) membership: Option<Membership>,
+    /// The user its session was logged in as when it connected (logging in or out gives
+    /// the session a new id and disconnects its sockets, so it stays true).
+    pub(crate) user_id: Option<Arc<str>>,
     pub(crate) auth: serde_json::Value,
     pub(crate) time: SystemTime,
     /// For a socket admitted by an `auth.token`: the token's expiry (unix ms). Its events
@@ -50,6 +53,11 @@ impl Drop for SocketState {
 pub(crate) fn session_id_of(socket: &SocketRef) -> Option<SessionId> {
     let state = socket.extensions.get::<Arc<SocketState>>()?;
     state.membership.as_ref().map(|m| m.id)
+}
+
+/// The user an admitted socket's session is logged in as.
+pub(crate) fn user_id_of(socket: &SocketRef) -> Option<Arc<str>> {
+    socket.extensions.get::<Arc<SocketState>>()?.user_id.clone()
 }
 
 /// The expiry (unix ms) of the token an admitted socket connected with; `None` for a

@@ -19,6 +19,9 @@ mod redis_server;
 #[path = "tower_sessions/mod.rs"]
 mod tower_sessions_mode;
 
+#[path = "users/mod.rs"]
+mod users;
+
 const SECRET: &str = "integration-test-secret-0123456789abcdef";
 const WAIT: Duration = Duration::from_secs(5);
 

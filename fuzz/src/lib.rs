@@ -69,6 +69,7 @@ pub fn handshake_fixture() -> &'static HandshakeFixture {
                     data: Default::default(),
                     expires_at,
                     version: 0,
+                    login: None,
                 };
                 assert!(store.create(record).await.expect("memory store"));
             }

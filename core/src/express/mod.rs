@@ -328,6 +328,7 @@ fn to_record(id: SessionId, session: &Value, now: u64) -> Record {
         data,
         expires_at,
         version,
+        login: None,
     }
 }
 
@@ -553,6 +554,7 @@ pub(crate) fn conformance_subject(
     ));
     let inserter = store.clone();
     Subject::shared(store)
+        .without_user_index()
         .created_elsewhere(move |data: Data, expires_at: u64| {
             let (store, backend) = (inserter.clone(), backend.clone());
             async move {

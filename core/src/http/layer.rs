@@ -19,7 +19,7 @@ use super::extract::{refusal_response, RequestContext};
 use crate::config::Origins;
 use crate::engine::{Core, SessionIo};
 use crate::error::Refusal;
-use crate::session::ResponseCookie;
+use crate::session::{Client, ResponseCookie};
 use crate::store::BoxFuture;
 
 impl SessionIo {
@@ -263,6 +263,10 @@ where
             )
         });
         let slot = Arc::new(ResponseCookie::default());
+        let _ = slot.client.set(Client::new(
+            (req.headers().get(http::header::USER_AGENT)).and_then(|v| v.to_str().ok()),
+            (req.extensions().get::<ConnectInfo<SocketAddr>>()).map(|c| c.0.ip()),
+        ));
         req.extensions_mut().insert(RequestContext {
             core: self.core.clone(),
             slot: slot.clone(),

@@ -118,6 +118,7 @@ pub struct Subject {
     expiry_rule: ExpiryRule,
     expiry: Expiry,
     rounding_ms: u64,
+    user_index: bool,
     kept: Vec<Box<dyn Any + Send + Sync>>,
 }
 
@@ -150,6 +151,7 @@ impl Subject {
             expiry_rule: ExpiryRule::default(),
             expiry: Expiry::default(),
             rounding_ms: 0,
+            user_index: true,
             kept: Vec::new(),
         }
     }
@@ -198,6 +200,14 @@ impl Subject {
         self
     }
 
+    /// The store keeps no user index (a host session system's): its
+    /// [`user_sessions`](SessionStore::user_sessions) and
+    /// [`user_index_size`](SessionStore::user_index_size) must answer an error.
+    pub fn without_user_index(mut self) -> Self {
+        self.user_index = false;
+        self
+    }
+
     /// Keeps `guard` (a temporary directory, a server process…) alive as long as the
     /// subject.
     pub fn keep(mut self, guard: impl Any + Send + Sync) -> Self {
@@ -224,6 +234,7 @@ impl Subject {
             data,
             expires_at,
             version: 0,
+            login: None,
         };
         if self.store.create(record).await? {
             Ok(id)
@@ -315,6 +326,7 @@ checks! {
     concurrent_updates_lose_nothing: "40 concurrent increments of one session (spread over the peers) all land",
     sessions_are_independent: "writing or deleting one session leaves another as it was",
     expired_records_leave_the_store: "a store with a sweeper deletes exactly the records expired before the instant given; one without drops them itself",
+    user_index_follows_the_records: "user_sessions lists exactly the records logged in as a user, with their login; replace keeps a record's user; delete, sweep or drop takes the entry with the record; the index's size follows (a store without an index answers its error)",
 }
 
 /// What every run of the suite found.
@@ -430,6 +442,7 @@ macro_rules! store_conformance {
             concurrent_updates_lose_nothing
             sessions_are_independent
             expired_records_leave_the_store
+            user_index_follows_the_records
         }
     };
 }
@@ -537,6 +550,7 @@ async fn unknown_ids_are_absent(s: &Subject) -> Outcome {
         data: count_data(1),
         expires_at: later(10),
         version: 0,
+        login: None,
     };
     ensure_eq!(
         store.replace(record, 0).await.call("replace")?,
@@ -569,6 +583,7 @@ async fn create_is_exclusive(s: &Subject) -> Outcome {
         data: count_data(1),
         expires_at: later(10),
         version: 0,
+        login: None,
     };
     if s.insert.is_some() {
         ensure!(
@@ -890,6 +905,219 @@ async fn concurrent_updates_lose_nothing(s: &Subject) -> Outcome {
     Ok(())
 }
 
+/// A record logged in as `user`, for the user index check.
+fn logged_in(user: &str, expires_at: u64, user_agent: &str) -> Record {
+    Record {
+        login: Some(super::Login {
+            user_id: user.to_owned(),
+            at: now_ms(),
+            user_agent: Some(user_agent.to_owned()),
+            address: Some("127.0.0.1".into()),
+        }),
+        ..Record::new(SessionId::default(), count_data(1), expires_at)
+    }
+}
+
+/// The ids `user_sessions(user)` answers, sorted.
+async fn listed(s: &Subject, user: &str) -> std::result::Result<Vec<SessionId>, String> {
+    let records = s.store().user_sessions(user).await.call("user_sessions")?;
+    for r in &records {
+        ensure_eq!(
+            r.user_id(),
+            Some(user),
+            "a record user_sessions({user}) listed"
+        );
+    }
+    let mut ids: Vec<SessionId> = records.iter().map(|r| r.id).collect();
+    ids.sort_by_key(|id| id.to_string());
+    Ok(ids)
+}
+
+fn sorted(mut ids: Vec<SessionId>) -> Vec<SessionId> {
+    ids.sort_by_key(|id| id.to_string());
+    ids
+}
+
+async fn user_index_follows_the_records(s: &Subject) -> Outcome {
+    let store = s.store();
+    if !s.user_index {
+        let err = store.user_sessions("someone").await.err();
+        ensure_eq!(
+            err.as_ref().map(|e| e.code()),
+            Some("ERR_INVALID_CONFIG"),
+            "user_sessions of a store without a user index"
+        );
+        let err = store.user_index_size().await.err();
+        ensure_eq!(
+            err.as_ref().map(|e| e.code()),
+            Some("ERR_INVALID_CONFIG"),
+            "user_index_size of a store without a user index"
+        );
+        return Ok(());
+    }
+    let (user, other) = (
+        format!("user-{}", SessionId::default()),
+        format!("other-{}", SessionId::default()),
+    );
+    let size_before = store.user_index_size().await.call("user_index_size")?;
+    let (a, b, c) = (
+        logged_in(&user, later(10), "phone"),
+        logged_in(&user, later(10), "laptop"),
+        logged_in(&other, later(10), "tablet"),
+    );
+    let anonymous = Record::new(SessionId::default(), count_data(1), later(10));
+    for r in [&a, &b, &c, &anonymous] {
+        ensure!(
+            store.create(r.clone()).await.call("create")?,
+            "create refused a fresh id"
+        );
+    }
+    ensure_eq!(
+        listed(s, &user).await?,
+        sorted(vec![a.id, b.id]),
+        "user_sessions after creates"
+    );
+    ensure_eq!(
+        listed(s, &other).await?,
+        vec![c.id],
+        "the other user's sessions"
+    );
+    ensure_eq!(
+        must_load(s, a.id, "a").await?.login,
+        a.login,
+        "the login as loaded"
+    );
+    let listed_a = store.user_sessions(&user).await.call("user_sessions")?;
+    let listed_a = listed_a.iter().find(|r| r.id == a.id);
+    ensure_eq!(
+        listed_a.map(|r| &r.login),
+        Some(&a.login),
+        "the login as listed"
+    );
+    let size = store.user_index_size().await.call("user_index_size")?;
+    ensure_eq!(
+        (
+            size.users - size_before.users,
+            size.sessions - size_before.sessions
+        ),
+        (2, 3),
+        "user_index_size after two users' three sessions"
+    );
+
+    // A replace keeps the user and stores the login's other fields; one that names
+    // another user (or none) swaps nothing.
+    let stored = must_load(s, a.id, "a").await?;
+    let mut elsewhere = stored.clone();
+    elsewhere.login.as_mut().expect("a login").user_id = other.clone();
+    ensure!(
+        !store
+            .replace(elsewhere, stored.version)
+            .await
+            .call("replace")?,
+        "replace moved a record to another user"
+    );
+    let mut signed_out = stored.clone();
+    signed_out.login = None;
+    ensure!(
+        !store
+            .replace(signed_out, stored.version)
+            .await
+            .call("replace")?,
+        "replace removed a record's user"
+    );
+    let mut moved = stored.clone();
+    moved.login.as_mut().expect("a login").user_agent = Some("phone, updated".into());
+    moved.data = count_data(2);
+    ensure!(
+        store
+            .replace(moved.clone(), stored.version)
+            .await
+            .call("replace")?,
+        "replace with the same user refused"
+    );
+    ensure_eq!(
+        must_load(s, a.id, "a").await?.login,
+        moved.login,
+        "the login after replace"
+    );
+    let mut to_other = |r: &mut Record| {
+        if let Some(l) = r.login.as_mut() {
+            l.user_id.clone_from(&other);
+        }
+        Ok(())
+    };
+    ensure_eq!(
+        store
+            .update(a.id, &mut to_other)
+            .await
+            .err()
+            .map(|e| e.code()),
+        Some("ERR_INVALID_VALUE"),
+        "an update that moves a record to another user"
+    );
+    ensure_eq!(
+        listed(s, &other).await?,
+        vec![c.id],
+        "the other user's sessions after refused moves"
+    );
+
+    // Touching keeps the entry; deleting takes it.
+    store.touch(a.id, later(20), now_ms()).await.call("touch")?;
+    ensure_eq!(
+        listed(s, &user).await?,
+        sorted(vec![a.id, b.id]),
+        "user_sessions after touch"
+    );
+    ensure!(
+        store.delete(a.id).await.call("delete")?,
+        "delete of a returned false"
+    );
+    ensure_eq!(
+        listed(s, &user).await?,
+        vec![b.id],
+        "user_sessions after delete"
+    );
+
+    // A record that leaves at expiry takes its entry with it.
+    let long_gone = logged_in(&user, 1_000, "old");
+    ensure!(
+        store.create(long_gone.clone()).await.call("create")?,
+        "create of an expired record refused"
+    );
+    match (s.expiry, store.sweeper()) {
+        (Expiry::Swept, Some(sweeper)) => {
+            ensure_eq!(
+                listed(s, &user).await?,
+                sorted(vec![b.id, long_gone.id]),
+                "user_sessions before the sweep (expired records are listed until swept)"
+            );
+            sweeper.delete_expired(2_000).await.call("delete_expired")?;
+        }
+        (Expiry::Swept, None) => return Err("a swept store offers no sweeper".into()),
+        (Expiry::ByTheStore { .. }, _) => {}
+    }
+    ensure_eq!(
+        listed(s, &user).await?,
+        vec![b.id],
+        "user_sessions after the expired record left"
+    );
+
+    for r in [&b, &c, &anonymous] {
+        store.delete(r.id).await.call("delete")?;
+    }
+    ensure_eq!(
+        listed(s, &user).await?,
+        vec![],
+        "user_sessions after every delete"
+    );
+    ensure_eq!(
+        store.user_index_size().await.call("user_index_size")?,
+        size_before,
+        "user_index_size after every delete"
+    );
+    Ok(())
+}
+
 async fn sessions_are_independent(s: &Subject) -> Outcome {
     let store = s.store();
     let (a, b) = (
@@ -1016,6 +1244,8 @@ mod tests {
         DeleteClearsAll,
         /// `delete_expired` ignores its instant.
         SweepsTooMuch,
+        /// `load` and `user_sessions` lose the login (a store that does not keep it).
+        ForgetsLogins,
     }
 
     struct Broken(MemoryStore, Flaw);
@@ -1050,7 +1280,12 @@ mod tests {
                         data: Data::new(),
                         expires_at: u64::MAX / 2,
                         version: 0,
+                        login: None,
                     }),
+                    (Flaw::ForgetsLogins, Some(mut r)) => {
+                        r.login = None;
+                        Some(r)
+                    }
                     (Flaw::LosesNestedData, Some(mut r)) => {
                         r.data.remove("user");
                         Some(r)
@@ -1103,6 +1338,20 @@ mod tests {
 
         fn count(&self) -> BoxFuture<'_, Result<u64>> {
             self.0.count()
+        }
+
+        fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Record>>> {
+            Box::pin(async move {
+                let mut records = self.0.user_sessions(user).await?;
+                if self.1 == Flaw::ForgetsLogins {
+                    records.iter_mut().for_each(|r| r.login = None);
+                }
+                Ok(records)
+            })
+        }
+
+        fn user_index_size(&self) -> BoxFuture<'_, Result<crate::store::UserIndexSize>> {
+            self.0.user_index_size()
         }
 
         fn update<'a>(
@@ -1167,6 +1416,7 @@ mod tests {
             ("concurrent_updates_lose_nothing", Flaw::UpdateLosesRaces),
             ("sessions_are_independent", Flaw::DeleteClearsAll),
             ("expired_records_leave_the_store", Flaw::SweepsTooMuch),
+            ("user_index_follows_the_records", Flaw::ForgetsLogins),
         ];
         let covered: Vec<&str> = cases.iter().map(|(name, _)| *name).collect();
         assert_eq!(

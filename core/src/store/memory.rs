@@ -1,18 +1,23 @@
 //! The embedded in-memory store (the default).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
-use super::{BoxFuture, Mutation, Record, SessionStore, Sweep, Touch};
+use super::{BoxFuture, Mutation, Record, SessionStore, Sweep, Touch, UserIndexSize};
 use crate::{Result, SessionId};
 
 const SHARDS: usize = 16;
 
 /// Sessions in this process's memory, sharded to keep lock contention low. Every
 /// operation holds one shard's lock for a few map operations and never across an await.
+///
+/// The user index maps each user id to its sessions' ids. It changes only when a record
+/// bound to a user is created or removed (a record's user is fixed), under the record's
+/// shard lock and then the index's (always in that order).
 pub struct MemoryStore {
     shards: Box<[Mutex<HashMap<SessionId, Record>>]>,
+    users: Mutex<HashMap<String, HashSet<SessionId>>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -20,6 +25,7 @@ impl Default for MemoryStore {
     fn default() -> Self {
         MemoryStore {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            users: Mutex::default(),
             hasher: Default::default(),
         }
     }
@@ -52,6 +58,20 @@ impl MemoryStore {
     fn shard(&self, id: &SessionId) -> &Mutex<HashMap<SessionId, Record>> {
         &self.shards[self.hasher.hash_one(id) as usize % SHARDS]
     }
+
+    /// Drops a removed record's entry from the user index.
+    fn unindex(&self, removed: &Record) {
+        let Some(user) = removed.user_id() else {
+            return;
+        };
+        let mut users = lock(&self.users);
+        if let Some(ids) = users.get_mut(user) {
+            ids.remove(&removed.id);
+            if ids.is_empty() {
+                users.remove(user);
+            }
+        }
+    }
 }
 
 /// A poisoned shard only means a panic elsewhere while it was held; every critical section
@@ -70,6 +90,10 @@ impl SessionStore for MemoryStore {
         let created = match shard.entry(record.id) {
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(v) => {
+                if let Some(user) = record.user_id() {
+                    let mut users = lock(&self.users);
+                    users.entry(user.to_owned()).or_default().insert(record.id);
+                }
                 v.insert(Record {
                     version: 0,
                     ..record
@@ -87,7 +111,9 @@ impl SessionStore for MemoryStore {
     fn replace(&self, record: Record, expected_version: u64) -> BoxFuture<'_, Result<bool>> {
         let mut shard = lock(self.shard(&record.id));
         let swapped = match shard.get_mut(&record.id) {
-            Some(stored) if stored.version == expected_version => {
+            Some(stored)
+                if stored.version == expected_version && stored.user_id() == record.user_id() =>
+            {
                 *stored = Record {
                     version: expected_version + 1,
                     ..record
@@ -113,7 +139,32 @@ impl SessionStore for MemoryStore {
     }
 
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
-        ready(Ok(lock(self.shard(&id)).remove(&id).is_some()))
+        let mut shard = lock(self.shard(&id));
+        let removed = shard.remove(&id);
+        if let Some(r) = &removed {
+            self.unindex(r);
+        }
+        ready(Ok(removed.is_some()))
+    }
+
+    fn user_sessions<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Vec<Record>>> {
+        let ids: Vec<SessionId> = lock(&self.users)
+            .get(user_id)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        let records = ids
+            .into_iter()
+            .filter_map(|id| lock(self.shard(&id)).get(&id).cloned())
+            .collect();
+        ready(Ok(records))
+    }
+
+    fn user_index_size(&self) -> BoxFuture<'_, Result<UserIndexSize>> {
+        let users = lock(&self.users);
+        ready(Ok(UserIndexSize {
+            users: users.len() as u64,
+            sessions: users.values().map(|ids| ids.len() as u64).sum(),
+        }))
     }
 
     /// Every record held, expired ones included until swept: one lock per shard.
@@ -137,7 +188,7 @@ impl SessionStore for MemoryStore {
             Some(stored) => {
                 // Mutate a copy so an aborted mutation leaves nothing half-written.
                 let mut next = stored.clone();
-                match mutation(&mut next) {
+                match mutation(&mut next).and_then(|()| super::same_user(stored, &next)) {
                     Ok(()) => {
                         next.version = stored.version + 1;
                         *stored = next.clone();
@@ -158,7 +209,13 @@ impl Sweep for MemoryStore {
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
             let before = shard.len();
-            shard.retain(|_, r| r.expires_at >= before_ms);
+            shard.retain(|_, r| {
+                let keep = r.expires_at >= before_ms;
+                if !keep {
+                    self.unindex(r);
+                }
+                keep
+            });
             removed += before - shard.len();
         }
         ready(Ok(removed))
@@ -172,10 +229,8 @@ mod tests {
 
     fn record(expires_at: u64) -> Record {
         Record {
-            id: SessionId::default(),
-            data: Default::default(),
-            expires_at,
             version: 7,
+            ..Record::new(SessionId::default(), Default::default(), expires_at)
         }
     }
 

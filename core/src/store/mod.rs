@@ -46,18 +46,62 @@ pub struct Record {
     pub expires_at: u64,
     /// Incremented by every successful write; the basis of compare-and-swap.
     pub version: u64,
+    /// The user the session is logged in as, if any. Its user id is fixed when the record
+    /// is created (logging in gives the session a new id): a
+    /// [`replace`](SessionStore::replace) that names another user swaps nothing.
+    pub login: Option<Login>,
+}
+
+/// A session's binding to a user, kept in its record, and what the user's list of
+/// sessions shows about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Login {
+    /// The user id the app chose (1 to [`MAX_USER_ID_LEN`] bytes).
+    pub user_id: String,
+    /// When the session logged in (unix ms).
+    pub at: u64,
+    /// The `User-Agent` of the request or handshake that last reported one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The client address (IP) of the request or handshake that last reported one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// The longest user id, in bytes.
+pub const MAX_USER_ID_LEN: usize = 256;
+
+/// What the user index of a store holds: users with at least one session, and sessions
+/// bound to a user (expired ones included until the store lets them go).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserIndexSize {
+    /// Users with at least one indexed session.
+    pub users: u64,
+    /// Indexed sessions.
+    pub sessions: u64,
 }
 
 impl Record {
+    /// A new record, not logged in, at version 0.
+    pub fn new(id: SessionId, data: Data, expires_at: u64) -> Record {
+        Record {
+            id,
+            data,
+            expires_at,
+            version: 0,
+            login: None,
+        }
+    }
+
     /// What a backend that drops expired sessions answers for one it has dropped: the
     /// record with its last known expiry and no data, at version 0.
     pub fn dropped_at_expiry(id: SessionId, expires_at: u64) -> Record {
-        Record {
-            id,
-            data: Data::new(),
-            expires_at,
-            version: 0,
-        }
+        Record::new(id, Data::new(), expires_at)
+    }
+
+    /// The user id the session is logged in as.
+    pub fn user_id(&self) -> Option<&str> {
+        self.login.as_ref().map(|l| l.user_id.as_str())
     }
 
     /// True if the record is past its expiry instant at `now_ms`.
@@ -121,6 +165,21 @@ pub trait SessionStore: Send + Sync + 'static {
     /// pretend to work.
     fn sweeper(&self) -> Option<&dyn Sweep>;
 
+    /// Every record held whose login names `user_id` (expired ones included until the
+    /// store lets them go), in any order: the user index. A store keeps it in step with
+    /// its records, so that no entry outlives its session (deleted, swept, or dropped at
+    /// expiry). A store without one (a host session system's) answers an error.
+    fn user_sessions<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Vec<Record>>> {
+        let _ = user_id;
+        Box::pin(std::future::ready(Err(no_user_index())))
+    }
+
+    /// How many users and sessions the user index holds (the metrics' gauges). It may
+    /// walk the whole index.
+    fn user_index_size(&self) -> BoxFuture<'_, Result<UserIndexSize>> {
+        Box::pin(std::future::ready(Err(no_user_index())))
+    }
+
     /// Atomically applies `mutation` to the record of `id` and returns the stored result,
     /// or `None` if there is no such record. The mutation may run more than once (on
     /// conflict) and always sees the latest record.
@@ -141,6 +200,24 @@ pub trait Sweep: Send + Sync {
     /// engine passes `now - 60 s`, so that a cookie of a session that expired less than a
     /// minute ago is told `session expired` rather than `invalid session`.
     fn delete_expired(&self, before_ms: u64) -> BoxFuture<'_, Result<usize>>;
+}
+
+/// A write may change a record's login details, never its user: logging in as another
+/// user gives the session a new id (and a new record).
+pub(crate) fn same_user(stored: &Record, next: &Record) -> Result<()> {
+    if stored.user_id() == next.user_id() {
+        return Ok(());
+    }
+    Err(Error::InvalidValue(
+        "a session's user is fixed when its record is created: log in to change it (the session gets a new id)".into(),
+    ))
+}
+
+/// What a store without a user index answers to its queries.
+pub(crate) fn no_user_index() -> Error {
+    Error::Config(
+        "this session store keeps no user index: logins across sessions need the engine's own store (memory, SQLite or Redis)".into(),
+    )
 }
 
 /// The compare-and-swap loop behind the default [`SessionStore::update`]: load, apply,
@@ -173,6 +250,7 @@ where
         };
         let mut next = current.clone();
         mutation(&mut next)?;
+        same_user(&current, &next)?;
         if store.replace(next.clone(), current.version).await? {
             next.version = current.version + 1;
             return Ok(Some(next));
@@ -251,12 +329,7 @@ mod tests {
     fn record(expires_at: u64) -> Record {
         let mut data = Data::new();
         data.insert("count".into(), 1.into());
-        Record {
-            id: SessionId::default(),
-            data,
-            expires_at,
-            version: 0,
-        }
+        Record::new(SessionId::default(), data, expires_at)
     }
 
     #[cfg(feature = "sqlite")]
@@ -541,6 +614,65 @@ mod tests {
                 .unwrap_err()
                 .code(),
             "ERR_INVALID_CONFIG"
+        );
+    }
+
+    /// A file made before the user index existed gains its columns when opened: its
+    /// sessions load (logged in as nobody) and new ones can log in.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_files_of_the_first_schema_gain_the_user_columns() {
+        use sqlx::Connection as _;
+        let db = TempDb::new("first-schema");
+        let old = SessionId::default();
+        {
+            let options =
+                <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&db.url())
+                    .unwrap()
+                    .create_if_missing(true)
+                    // As every file the store made.
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            sqlx::query(
+                "CREATE TABLE sessionio_sessions (id TEXT PRIMARY KEY NOT NULL, \
+                 data TEXT NOT NULL, expires_at INTEGER NOT NULL, version INTEGER NOT NULL)",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            sqlx::query("INSERT INTO sessionio_sessions VALUES (?, '{\"count\":3}', ?, 2)")
+                .bind(old.to_string())
+                .bind(i64::MAX / 2)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        // Two stores open it at once, as two processes would.
+        let (a, b) = (
+            SqliteStore::open(&db.url()).unwrap(),
+            SqliteStore::open(&db.url()).unwrap(),
+        );
+        let (la, lb) = tokio::join!(a.load(old), b.load(old));
+        let loaded = la.unwrap().unwrap();
+        assert_eq!(lb.unwrap().unwrap(), loaded);
+        assert_eq!(
+            (loaded.version, loaded.login, &loaded.data["count"]),
+            (2, None, &3.into())
+        );
+        let mut fresh = record(now_ms() + 60_000);
+        fresh.login = Some(Login {
+            user_id: "ada".into(),
+            at: now_ms(),
+            user_agent: None,
+            address: None,
+        });
+        assert!(a.create(fresh.clone()).await.unwrap());
+        let listed = b.user_sessions("ada").await.unwrap();
+        assert_eq!(
+            listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![fresh.id]
         );
     }
 

@@ -18,6 +18,11 @@
 //! [`count`](SessionStore::count) first removes the ids whose key is gone by now, then
 //! answers the set's size (sessions created before the set existed are not counted).
 //!
+//! **Users.** A record bound to a user also has the fields `user` (its user id) and
+//! `login` (JSON), and its id is in the sorted set `sessionio:user:<user id>`, scored like
+//! the count's index; the scripts that write the key keep it in step, `delete` removes it,
+//! and the set's key is dropped with its last session.
+//!
 //! **Faults.** The connection is made on the first call (building the engine needs no
 //! runtime). Every call is bounded by [`CALL_TIMEOUT`](super::redis_link::CALL_TIMEOUT) (2 s): a stopped or unreachable Redis
 //! yields `store unavailable` within it, never a hang; once Redis answers again the manager
@@ -30,7 +35,7 @@ use redis::Script;
 use tokio::sync::Mutex;
 
 use super::redis_link::RedisLink;
-use super::{BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
+use super::{BoxFuture, Data, Login, Mutation, Record, SessionStore, Sweep, Touch, UserIndexSize};
 use crate::{Error, Result, SessionId};
 
 /// How long an expired record is kept after its expiry: the same minute the engine's
@@ -46,25 +51,52 @@ const KEY_PREFIX: &str = "sessionio:session:";
 /// The sorted set of the session ids, scored by the instant Redis drops each key.
 const INDEX_KEY: &str = "sessionio:sessions";
 
-/// KEYS = key, index; ARGV = data, expires_at, pexpireat, id. 1 if created, 0 if the id is
-/// taken.
+/// The key of a user's sorted set of sessions.
+const USER_PREFIX: &str = "sessionio:user:";
+
+/// Lua shared by the scripts that write a session bound to a user: its entry in the user's
+/// sorted set, scored (like the count's index) by the instant Redis drops the session's
+/// key. The set's own key is dropped with its last session, and every write to it first
+/// removes the entries of keys already dropped, so no entry outlives its session. (The
+/// set's key is derived here from the record's `user` field: these scripts need a single
+/// Redis, not a cluster.)
+const USER_INDEX_LUA: &str = r"
+local function index_user(user, id, drop_at, now)
+  local set = 'sessionio:user:' .. user
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
+  redis.call('ZADD', set, drop_at, id)
+  local last = redis.call('ZRANGE', set, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', set, last[2])
+end
+";
+
+/// KEYS = key, index; ARGV = data, expires_at, pexpireat, id, user ('' for none), login
+/// JSON, now. 1 if created, 0 if the id is taken.
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[1], 'expires_at', ARGV[2], 'version', '0')
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'user', ARGV[5], 'login', ARGV[6])
+end
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+if ARGV[5] ~= '' then index_user(ARGV[5], ARGV[4], ARGV[3], ARGV[7]) end
 return 1
 ";
 
-/// KEYS = key, index; ARGV = expected version, data, expires_at, pexpireat, id. 1 if
-/// swapped, 0 on a version mismatch or a missing key. Versions are compared as strings
-/// (Lua numbers are doubles).
+/// KEYS = key, index; ARGV = expected version, data, expires_at, pexpireat, id, user
+/// ('' for none), login JSON, now. 1 if swapped, 0 on a version mismatch, a missing key or
+/// another user. Versions are compared as strings (Lua numbers are doubles).
 const REPLACE: &str = r"
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
+local user = redis.call('HGET', KEYS[1], 'user') or ''
+if user ~= ARGV[6] then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[2], 'expires_at', ARGV[3])
+if user ~= '' then redis.call('HSET', KEYS[1], 'login', ARGV[7]) end
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+if user ~= '' then index_user(user, ARGV[5], ARGV[4], ARGV[8]) end
 return 1
 ";
 
@@ -78,12 +110,16 @@ if tonumber(ARGV[1]) > tonumber(current) then
   redis.call('HSET', KEYS[1], 'expires_at', ARGV[1])
   redis.call('PEXPIREAT', KEYS[1], ARGV[3])
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+  local user = redis.call('HGET', KEYS[1], 'user')
+  if user then index_user(user, ARGV[4], ARGV[3], ARGV[2]) end
 end
 return 2
 ";
 
 /// KEYS = key, index; ARGV = id. The number of keys deleted.
 const DELETE: &str = r"
+local user = redis.call('HGET', KEYS[1], 'user')
+if user then redis.call('ZREM', 'sessionio:user:' .. user, ARGV[1]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])
 ";
@@ -94,6 +130,22 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZCARD', KEYS[1])
 ";
 
+/// KEYS = the user's set; ARGV = now. Forgets the entries of dropped keys, then answers
+/// `{id, data, expires_at, version, login}` for each session still there.
+const USER_SESSIONS: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local f = redis.call('HMGET', 'sessionio:session:' .. id, 'data', 'expires_at', 'version', 'login')
+  if f[1] then
+    table.insert(out, {id, f[1], f[2], f[3], f[4]})
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+";
+
 /// Sessions in Redis; `store_url("redis://host:port[/db]")`.
 pub struct RedisStore {
     link: RedisLink,
@@ -102,6 +154,7 @@ pub struct RedisStore {
     touch: Script,
     delete: Script,
     count: Script,
+    user_sessions: Script,
     writers: Box<[Mutex<()>]>,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -125,6 +178,21 @@ fn encode(data: &Data) -> Result<String> {
     serde_json::to_string(data).map_err(|e| Error::InvalidValue(e.to_string()))
 }
 
+/// The `user` and `login` fields of a record: empty strings when it has no login.
+fn encode_login(login: &Option<Login>) -> Result<(String, String)> {
+    match login {
+        None => Ok((String::new(), String::new())),
+        Some(l) => Ok((
+            l.user_id.clone(),
+            serde_json::to_string(l).map_err(|e| Error::InvalidValue(e.to_string()))?,
+        )),
+    }
+}
+
+fn now_arg() -> i64 {
+    i64::try_from(super::now_ms()).unwrap_or(i64::MAX)
+}
+
 impl RedisStore {
     /// A store for the Redis named by a `redis://` URL. Nothing is connected here, so this
     /// needs no runtime; a bad URL is an error here, an unreachable server one at each call
@@ -135,11 +203,12 @@ impl RedisStore {
         })?;
         Ok(RedisStore {
             link,
-            create: Script::new(CREATE),
-            replace: Script::new(REPLACE),
-            touch: Script::new(TOUCH),
+            create: Script::new(&format!("{USER_INDEX_LUA}{CREATE}")),
+            replace: Script::new(&format!("{USER_INDEX_LUA}{REPLACE}")),
+            touch: Script::new(&format!("{USER_INDEX_LUA}{TOUCH}")),
             delete: Script::new(DELETE),
             count: Script::new(COUNT),
+            user_sessions: Script::new(USER_SESSIONS),
             writers: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: Default::default(),
         })
@@ -164,10 +233,15 @@ async fn lost_to_another_process(attempt: u32) {
     tokio::time::sleep(Duration::from_micros(wait_us)).await;
 }
 
-fn decode(
-    id: SessionId,
-    (data, expires_at, version): (Option<String>, Option<String>, Option<String>),
-) -> Result<Option<Record>> {
+/// A session hash's `data`, `expires_at`, `version` and `login` fields.
+type Fields = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn decode(id: SessionId, (data, expires_at, version, login): Fields) -> Result<Option<Record>> {
     let bad = |what: &str| {
         Error::StoreUnavailable(format!("redis: session {id} holds a bad record: {what}"))
     };
@@ -179,6 +253,10 @@ fn decode(
         data: serde_json::from_str(&data).map_err(|e| bad(&e.to_string()))?,
         expires_at: expires_at.parse().map_err(|_| bad("expires_at"))?,
         version: version.parse().map_err(|_| bad("version"))?,
+        login: login
+            .map(|l| serde_json::from_str(&l))
+            .transpose()
+            .map_err(|e| bad(&format!("login: {e}")))?,
     }))
 }
 
@@ -186,6 +264,7 @@ impl SessionStore for RedisStore {
     fn create(&self, record: Record) -> BoxFuture<'_, Result<bool>> {
         Box::pin(async move {
             let (key, data) = (key(record.id), encode(&record.data)?);
+            let (user, login) = encode_login(&record.login)?;
             let created: i64 = self
                 .link
                 .call(|mut conn| {
@@ -196,7 +275,10 @@ impl SessionStore for RedisStore {
                         .arg(&data)
                         .arg(record.expires_at)
                         .arg(drop_at(record.expires_at))
-                        .arg(record.id.to_string());
+                        .arg(record.id.to_string())
+                        .arg(&user)
+                        .arg(&login)
+                        .arg(now_arg());
                     async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
@@ -211,7 +293,11 @@ impl SessionStore for RedisStore {
                 .link
                 .call(|mut conn| {
                     let mut cmd = redis::cmd("HMGET");
-                    cmd.arg(&key).arg("data").arg("expires_at").arg("version");
+                    cmd.arg(&key)
+                        .arg("data")
+                        .arg("expires_at")
+                        .arg("version")
+                        .arg("login");
                     async move { cmd.query_async(&mut conn).await }
                 })
                 .await?;
@@ -222,6 +308,7 @@ impl SessionStore for RedisStore {
     fn replace(&self, record: Record, expected_version: u64) -> BoxFuture<'_, Result<bool>> {
         Box::pin(async move {
             let (key, data) = (key(record.id), encode(&record.data)?);
+            let (user, login) = encode_login(&record.login)?;
             let swapped: i64 = self
                 .link
                 .call(|mut conn| {
@@ -233,7 +320,10 @@ impl SessionStore for RedisStore {
                         .arg(&data)
                         .arg(record.expires_at)
                         .arg(drop_at(record.expires_at))
-                        .arg(record.id.to_string());
+                        .arg(record.id.to_string())
+                        .arg(&user)
+                        .arg(&login)
+                        .arg(now_arg());
                     async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
@@ -310,6 +400,73 @@ impl SessionStore for RedisStore {
                 })
                 .await?;
             Ok(n)
+        })
+    }
+
+    fn user_sessions<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Vec<Record>>> {
+        Box::pin(async move {
+            let set = format!("{USER_PREFIX}{user_id}");
+            type Row = (String, String, String, String, Option<String>);
+            let rows: Vec<Row> = self
+                .link
+                .call(|mut conn| {
+                    let mut script = self.user_sessions.prepare_invoke();
+                    script.key(&set).arg(now_arg());
+                    async move { script.invoke_async(&mut conn).await }
+                })
+                .await?;
+            let mut records = Vec::with_capacity(rows.len());
+            for (id, data, expires_at, version, login) in rows {
+                // Members the engine did not write are not its sessions.
+                let Ok(id) = id.parse::<SessionId>() else {
+                    continue;
+                };
+                records.extend(decode(
+                    id,
+                    (Some(data), Some(expires_at), Some(version), login),
+                )?);
+            }
+            Ok(records)
+        })
+    }
+
+    /// Walks the user sets with `SCAN` and counts the entries of keys not dropped yet.
+    fn user_index_size(&self) -> BoxFuture<'_, Result<UserIndexSize>> {
+        Box::pin(async move {
+            let now = now_arg();
+            let pattern = format!("{USER_PREFIX}*");
+            let mut size = UserIndexSize::default();
+            let mut cursor = 0u64;
+            loop {
+                let (next, sets): (u64, Vec<String>) = self
+                    .link
+                    .call(|mut conn| {
+                        let mut cmd = redis::cmd("SCAN");
+                        cmd.arg(cursor)
+                            .arg("MATCH")
+                            .arg(&pattern)
+                            .arg("COUNT")
+                            .arg(1000);
+                        async move { cmd.query_async(&mut conn).await }
+                    })
+                    .await?;
+                for set in sets {
+                    let n: u64 = self
+                        .link
+                        .call(|mut conn| {
+                            let mut cmd = redis::cmd("ZCOUNT");
+                            cmd.arg(&set).arg(format!("({now}")).arg("+inf");
+                            async move { cmd.query_async(&mut conn).await }
+                        })
+                        .await?;
+                    size.users += u64::from(n > 0);
+                    size.sessions += n;
+                }
+                if next == 0 {
+                    return Ok(size);
+                }
+                cursor = next;
+            }
         })
     }
 

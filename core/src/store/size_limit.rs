@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::store::{BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
+use crate::store::{BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch, UserIndexSize};
 use crate::SessionId;
 
 /// A store whose records' data may not exceed `max_bytes` of JSON.
@@ -89,6 +89,14 @@ impl SessionStore for SizeLimited {
         self.inner.count()
     }
 
+    fn user_sessions<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Vec<Record>>> {
+        self.inner.user_sessions(user_id)
+    }
+
+    fn user_index_size(&self) -> BoxFuture<'_, Result<UserIndexSize>> {
+        self.inner.user_index_size()
+    }
+
     fn update<'a>(
         &'a self,
         id: SessionId,
@@ -128,6 +136,7 @@ mod tests {
                 data: small.clone(),
                 expires_at: u64::MAX,
                 version: 0,
+                login: None,
             })
             .await
             .unwrap());
@@ -153,6 +162,7 @@ mod tests {
             data: data(json!({"blob": "y".repeat(64)})),
             expires_at: u64::MAX,
             version: 0,
+            login: None,
         };
         assert_eq!(
             store.create(big).await.unwrap_err().code(),

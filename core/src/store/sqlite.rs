@@ -1,9 +1,13 @@
 //! The embedded persistent store: one SQLite file (sqlx), sessions survive a restart.
 //!
-//! Each record is a row `(id, data, expires_at, version)`. Compare-and-swap is an
-//! `UPDATE … WHERE version = ?`, so writers in several processes sharing the file never
-//! lose an update. Expired rows are deleted by the engine's periodic sweeper
+//! Each record is a row `(id, data, expires_at, version, user_id, login)`. Compare-and-swap
+//! is an `UPDATE … WHERE version = ?`, so writers in several processes sharing the file
+//! never lose an update. Expired rows are deleted by the engine's periodic sweeper
 //! ([`Sweep::delete_expired`], offered through [`SessionStore::sweeper`]).
+//!
+//! The user index is the `user_id` column with an index on it: an entry is its session's
+//! row, so it goes when the row goes. Files made before the column existed get it (and
+//! `login`) added when opened.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,17 +18,23 @@ use sqlx::sqlite::{
 use sqlx::Row;
 use tokio::sync::OnceCell;
 
-use super::{BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch};
+use super::{BoxFuture, Data, Login, Mutation, Record, SessionStore, Sweep, Touch, UserIndexSize};
 use crate::{Error, Result, SessionId};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS sessionio_sessions (
     id TEXT PRIMARY KEY NOT NULL,
     data TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    user_id TEXT,
+    login TEXT
 )";
 const EXPIRY_INDEX: &str =
     "CREATE INDEX IF NOT EXISTS sessionio_sessions_expires_at ON sessionio_sessions (expires_at)";
+const USER_INDEX: &str = "CREATE INDEX IF NOT EXISTS sessionio_sessions_user_id \
+     ON sessionio_sessions (user_id) WHERE user_id IS NOT NULL";
+/// The columns added since the first schema, for files made before them.
+const ADDED_COLUMNS: [&str; 2] = ["user_id", "login"];
 
 /// Sessions in a SQLite database file; `store_url("sqlite://path/to/file.db")`.
 pub struct SqliteStore {
@@ -82,35 +92,77 @@ impl SqliteStore {
                     .execute(&pool)
                     .await
                     .map_err(unavailable)?;
-                sqlx::query(EXPIRY_INDEX)
-                    .execute(&pool)
-                    .await
-                    .map_err(unavailable)?;
+                add_missing_columns(&pool).await?;
+                for index in [EXPIRY_INDEX, USER_INDEX] {
+                    sqlx::query(index)
+                        .execute(&pool)
+                        .await
+                        .map_err(unavailable)?;
+                }
                 Ok::<_, Error>(pool)
             })
             .await
     }
 }
 
+/// Adds the columns a file made by an earlier version lacks, in one `BEGIN IMMEDIATE`
+/// transaction: two processes opening such a file at once take turns (the second finds
+/// the columns there), where a read-then-alter would fail one of them with "database is
+/// locked".
+async fn add_missing_columns(pool: &SqlitePool) -> Result<()> {
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(unavailable)?;
+    let present: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('sessionio_sessions')")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+    for column in ADDED_COLUMNS {
+        if !present.iter().any(|p| p == column) {
+            sqlx::query(&format!(
+                "ALTER TABLE sessionio_sessions ADD COLUMN {column} TEXT"
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+    }
+    tx.commit().await.map_err(unavailable)
+}
+
 fn decode(id: SessionId, row: &SqliteRow) -> Result<Record> {
+    let bad = |what: String| Error::StoreUnavailable(format!("sqlite: session {id} holds {what}"));
     let data: String = row.try_get("data").map_err(unavailable)?;
     let expires_at: i64 = row.try_get("expires_at").map_err(unavailable)?;
     let version: i64 = row.try_get("version").map_err(unavailable)?;
-    let data: Data = serde_json::from_str(&data).map_err(|e| {
-        Error::StoreUnavailable(format!("sqlite: session {id} holds bad JSON: {e}"))
-    })?;
+    let login: Option<String> = row.try_get("login").map_err(unavailable)?;
+    let data: Data = serde_json::from_str(&data).map_err(|e| bad(format!("bad JSON: {e}")))?;
+    let login = login
+        .map(|l| serde_json::from_str(&l))
+        .transpose()
+        .map_err(|e| bad(format!("a bad login: {e}")))?;
     Ok(Record {
         id,
         data,
         expires_at: expires_at.max(0) as u64,
         version: version.max(0) as u64,
+        login,
     })
 }
 
-const SELECT: &str = "SELECT data, expires_at, version FROM sessionio_sessions WHERE id = ?";
+const SELECT: &str = "SELECT data, expires_at, version, login FROM sessionio_sessions WHERE id = ?";
 
 fn encode(data: &Data) -> Result<String> {
     serde_json::to_string(data).map_err(|e| Error::InvalidValue(e.to_string()))
+}
+
+fn encode_login(login: &Option<Login>) -> Result<Option<String>> {
+    login
+        .as_ref()
+        .map(|l| serde_json::to_string(l).map_err(|e| Error::InvalidValue(e.to_string())))
+        .transpose()
 }
 
 impl SessionStore for SqliteStore {
@@ -118,13 +170,15 @@ impl SessionStore for SqliteStore {
         Box::pin(async move {
             let pool = self.ready().await?;
             let done = sqlx::query(
-                "INSERT INTO sessionio_sessions (id, data, expires_at, version) \
-                 VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO sessionio_sessions (id, data, expires_at, version, user_id, login) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             )
             .bind(record.id.to_string())
             .bind(encode(&record.data)?)
             .bind(to_sql(record.expires_at))
             .bind(0_i64)
+            .bind(record.user_id())
+            .bind(encode_login(&record.login)?)
             .execute(pool)
             .await
             .map_err(unavailable)?;
@@ -161,13 +215,15 @@ impl SessionStore for SqliteStore {
         Box::pin(async move {
             let pool = self.ready().await?;
             let done = sqlx::query(
-                "UPDATE sessionio_sessions SET data = ?, expires_at = ?, version = version + 1 \
-                 WHERE id = ? AND version = ?",
+                "UPDATE sessionio_sessions SET data = ?, expires_at = ?, login = ?, \
+                 version = version + 1 WHERE id = ? AND version = ? AND user_id IS ?",
             )
             .bind(encode(&record.data)?)
             .bind(to_sql(record.expires_at))
+            .bind(encode_login(&record.login)?)
             .bind(record.id.to_string())
             .bind(to_sql(expected_version))
+            .bind(record.user_id())
             .execute(pool)
             .await
             .map_err(unavailable)?;
@@ -230,12 +286,15 @@ impl SessionStore for SqliteStore {
             };
             let mut next = current.clone();
             mutation(&mut next)?;
+            super::same_user(&current, &next)?;
             next.version = current.version + 1;
             sqlx::query(
-                "UPDATE sessionio_sessions SET data = ?, expires_at = ?, version = ? WHERE id = ?",
+                "UPDATE sessionio_sessions SET data = ?, expires_at = ?, login = ?, version = ? \
+                 WHERE id = ?",
             )
             .bind(encode(&next.data)?)
             .bind(to_sql(next.expires_at))
+            .bind(encode_login(&next.login)?)
             .bind(to_sql(next.version))
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -255,6 +314,45 @@ impl SessionStore for SqliteStore {
                 .await
                 .map_err(unavailable)?;
             Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn user_sessions<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Vec<Record>>> {
+        Box::pin(async move {
+            let pool = self.ready().await?;
+            let rows = sqlx::query(
+                "SELECT id, data, expires_at, version, login FROM sessionio_sessions \
+                 WHERE user_id = ?",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await
+            .map_err(unavailable)?;
+            rows.iter()
+                .filter_map(|row| {
+                    let id: String = row.try_get("id").ok()?;
+                    // Rows of ids the engine never makes are not its sessions.
+                    let id = id.parse::<SessionId>().ok()?;
+                    Some(decode(id, row))
+                })
+                .collect()
+        })
+    }
+
+    fn user_index_size(&self) -> BoxFuture<'_, Result<UserIndexSize>> {
+        Box::pin(async move {
+            let pool = self.ready().await?;
+            let (users, sessions): (i64, i64) = sqlx::query_as(
+                "SELECT COUNT(DISTINCT user_id), COUNT(user_id) FROM sessionio_sessions \
+                 WHERE user_id IS NOT NULL",
+            )
+            .fetch_one(pool)
+            .await
+            .map_err(unavailable)?;
+            Ok(UserIndexSize {
+                users: u64::try_from(users).unwrap_or(0),
+                sessions: u64::try_from(sessions).unwrap_or(0),
+            })
         })
     }
 

@@ -191,6 +191,7 @@ fn to_record(r: &TowerRecord) -> Record {
         version: data_version(&data),
         data,
         expires_at: unix_ms(r.expiry_date),
+        login: None,
     }
 }
 
@@ -337,6 +338,7 @@ pub(crate) fn conformance_subject(
         expiry,
     });
     Subject::shared(store)
+        .without_user_index()
         .created_elsewhere(move |data: Data, expires_at: u64| {
             let backend = backend.clone();
             async move {

@@ -1,0 +1,234 @@
+//! Users across sessions: a session logged in as a user (see
+//! [`Session::login`](crate::Session::login)) is found through its store's user index, and
+//! its sockets are in the user's room. From there the engine notifies every socket of a
+//! user, lists the user's sessions ("your devices"), and destroys one of them or all.
+//!
+//! The list never shows session ids (each is a credential): each session is named by an
+//! opaque handle, an HMAC of its id under the engine's secret, that
+//! [`destroy_user_session`](SessionIo::destroy_user_session) takes back.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::adapter::SocketRef;
+use crate::engine::{Core, SessionIo};
+use crate::error::{Error, Result};
+use crate::rooms;
+use crate::session::Client;
+use crate::socket_state::user_id_of;
+use crate::store::{now_ms, Login, Record, UserIndexSize, MAX_USER_ID_LEN};
+use crate::SessionId;
+
+/// One live session of a user, as [`SessionIo::user_sessions`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSession {
+    /// Names this session for [`SessionIo::destroy_user_session`]; never the session id.
+    pub handle: String,
+    /// When the session logged in as the user (unix ms).
+    pub created_at: u64,
+    /// Its last activity (unix ms), to the precision its expiry is moved with: the expiry
+    /// minus the TTL.
+    pub last_seen: u64,
+    /// The `User-Agent` of its login request, or of its latest socket's handshake.
+    pub user_agent: Option<String>,
+    /// The client address (IP) of its login request, or of its latest socket's handshake.
+    pub address: Option<String>,
+    /// Sockets connected to it now, on every node.
+    pub sockets: usize,
+}
+
+/// `user_id`, if it can name a user: 1 to [`MAX_USER_ID_LEN`] bytes, no control
+/// characters.
+pub(crate) fn valid_user_id(user_id: &str) -> Result<&str> {
+    if user_id.is_empty() || user_id.len() > MAX_USER_ID_LEN {
+        return Err(Error::InvalidValue(format!(
+            "a user id has 1 to {MAX_USER_ID_LEN} bytes, not {}",
+            user_id.len()
+        )));
+    }
+    if user_id.chars().any(char::is_control) {
+        return Err(Error::InvalidValue(
+            "a user id has no control characters".into(),
+        ));
+    }
+    Ok(user_id)
+}
+
+impl SessionIo {
+    /// Emits `event` with `data` to every socket of every session logged in as `user_id`,
+    /// on every node; returns how many sockets it reached on this node (as
+    /// [`notify_session`](Self::notify_session)). A user with no session reaches 0.
+    pub async fn notify_user(
+        &self,
+        user_id: &str,
+        event: &str,
+        data: &(impl Serialize + ?Sized),
+    ) -> Result<usize> {
+        let user_id = valid_user_id(user_id)?;
+        let room = rooms::user_room(user_id);
+        self.0
+            .notify_room(
+                room,
+                |s| user_id_of(s).as_deref() == Some(user_id),
+                event,
+                data,
+            )
+            .await
+    }
+
+    /// Destroys every session logged in as `user_id` but `except` (the caller's own, for
+    /// "sign out my other devices"), as [`destroy_session`](Self::destroy_session) does:
+    /// sockets disconnected on every node, cookies refused from then on. Returns how many
+    /// live sessions were destroyed (expired ones are deleted too, and not counted).
+    pub async fn destroy_user(&self, user_id: &str, except: Option<SessionId>) -> Result<usize> {
+        let user_id = valid_user_id(user_id)?;
+        let now = now_ms();
+        let mut destroyed = 0;
+        for record in self.0.store.user_sessions(user_id).await? {
+            if Some(record.id) == except {
+                continue;
+            }
+            self.0.destroy_session(record.id).await?;
+            destroyed += usize::from(!record.is_expired(now));
+        }
+        Ok(destroyed)
+    }
+
+    /// The live sessions logged in as `user_id`, oldest login first.
+    pub async fn user_sessions(&self, user_id: &str) -> Result<Vec<UserSession>> {
+        let user_id = valid_user_id(user_id)?;
+        let now = now_ms();
+        let mut records: Vec<Record> = (self.0.store.user_sessions(user_id).await?)
+            .into_iter()
+            .filter(|r| !r.is_expired(now) && r.user_id() == Some(user_id))
+            .collect();
+        records.sort_by_key(|r| (r.login.as_ref().map_or(0, |l| l.at), r.id.to_string()));
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let sockets = self.0.sockets_everywhere(record.id).await;
+            out.push(self.0.user_session(&record, sockets, now));
+        }
+        Ok(out)
+    }
+
+    /// Destroys the session of `user_id` that `handle` (from
+    /// [`user_sessions`](Self::user_sessions)) names: "sign out that device". `false` if
+    /// the user has no such live session (a handle of another user's session names none).
+    pub async fn destroy_user_session(&self, user_id: &str, handle: &str) -> Result<bool> {
+        let user_id = valid_user_id(user_id)?;
+        let now = now_ms();
+        for record in self.0.store.user_sessions(user_id).await? {
+            if record.is_expired(now) || record.user_id() != Some(user_id) {
+                continue;
+            }
+            if self.0.signer.session_handle(&record.id) == handle {
+                self.0.destroy_session(record.id).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// How many users and sessions the store's user index holds.
+    pub async fn user_index_size(&self) -> Result<UserIndexSize> {
+        self.0.store.user_index_size().await
+    }
+}
+
+/// Records the client of a logged-in session's new socket (its `User-Agent` and address)
+/// when it differs from what the record says, for the user's list of sessions. In the
+/// background and best effort: the handshake does not wait for the write, and a failed
+/// write only leaves the previous client shown.
+pub(crate) fn note_client(core: &Arc<Core>, id: SessionId, login: &Login, socket: &SocketRef) {
+    let parts = socket.req_parts();
+    let client = Client::new(
+        (parts.headers.get(http::header::USER_AGENT)).and_then(|v| v.to_str().ok()),
+        (parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>())
+        .map(|c| c.0.ip()),
+    );
+    let unchanged = |l: &Login| {
+        (client.user_agent.is_none() || client.user_agent == l.user_agent)
+            && (client.address.is_none() || client.address == l.address)
+    };
+    if unchanged(login) {
+        return;
+    }
+    let core = core.clone();
+    tokio::spawn(async move {
+        let mut note = |record: &mut Record| {
+            if let Some(l) = record.login.as_mut() {
+                if client.user_agent.is_some() {
+                    l.user_agent.clone_from(&client.user_agent);
+                }
+                if client.address.is_some() {
+                    l.address.clone_from(&client.address);
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = core.store.update(id, &mut note).await {
+            tracing::debug!(error = %e, "the client of a socket was not recorded");
+        }
+    });
+}
+
+impl Core {
+    fn user_session(&self, record: &Record, sockets: usize, now: u64) -> UserSession {
+        let login = record.login.as_ref();
+        let created_at = login.map_or(0, |l| l.at);
+        UserSession {
+            handle: self.signer.session_handle(&record.id),
+            created_at,
+            last_seen: record
+                .expires_at
+                .saturating_sub(self.ttl_ms())
+                .clamp(created_at.min(now), now),
+            user_agent: login.and_then(|l| l.user_agent.clone()),
+            address: login.and_then(|l| l.address.clone()),
+            sockets,
+        }
+    }
+
+    /// The sockets of session `id` on every node: this node's count, plus the other
+    /// nodes' answers to a fetch through the adapter (a node that does not answer counts
+    /// none).
+    async fn sockets_everywhere(&self, id: SessionId) -> usize {
+        let mut n = self.presence.count(id);
+        let Some(node_room) = &self.node_room else {
+            return n;
+        };
+        let room = rooms::session_room(id);
+        for ns in &self.config.transport.namespaces {
+            let Some(op) = self.io.of(ns) else { continue };
+            match op
+                .to(room.clone())
+                .except(node_room.clone())
+                .fetch_sockets()
+                .await
+            {
+                Ok(remote) => n += remote.len(),
+                Err(e) => tracing::warn!(error = %e, "user_sessions: other nodes did not answer"),
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_are_checked() {
+        assert_eq!(valid_user_id("ada").unwrap(), "ada");
+        assert_eq!(valid_user_id(&"u".repeat(256)).unwrap().len(), 256);
+        for bad in ["", &"u".repeat(257), "a\nb", "a\u{0}"] {
+            let e = valid_user_id(bad).unwrap_err();
+            assert_eq!(e.code(), "ERR_INVALID_VALUE", "{bad:?}");
+        }
+    }
+}
