@@ -50,20 +50,20 @@ step "npm packages"
 npm ci --prefix examples/rust-counter --no-audit --no-fund --loglevel=error
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
 
-step "end-to-end, protocol, browser, store and hostile-client tests against the Rust examples (node --test)"
-(cd tests && node --test e2e/ sessions/ protocol/ browser/ stores/ hostile/)
+step "end-to-end, users, protocol, browser, store and hostile-client tests against the Rust examples (node --test)"
+(cd tests && node --test e2e/ users/ sessions/ protocol/ browser/ stores/ hostile/)
 
-step "end-to-end contract against the Rust example on the SQLite store"
+step "end-to-end contract (and users) against the Rust example on the SQLite store"
 sqlite_dir="$(mktemp -d)"
-(cd tests && SESSIONIO_EXAMPLE="SESSION_STORE_URL=sqlite://$sqlite_dir/e2e.db exec target/debug/rust-counter" node --test e2e/)
+(cd tests && SESSIONIO_EXAMPLE="SESSION_STORE_URL=sqlite://$sqlite_dir/e2e.db exec target/debug/rust-counter" node --test e2e/ users/)
 rm -rf "$sqlite_dir"
 
-step "end-to-end contract against the Rust example with REDIS_URL (Redis store + adapter, own redis-server)"
+step "end-to-end contract (and users) against the Rust example with REDIS_URL (Redis store + adapter, own redis-server)"
 start_redis
-(cd tests && SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec target/debug/rust-counter" node --test e2e/)
+(cd tests && SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec target/debug/rust-counter" node --test e2e/ users/)
 stop_redis
 
-step "two nodes on one Redis, and Redis killed and restarted under them (tests/cluster, own redis-servers)"
+step "two nodes on one Redis (sessions, and users across sessions), and Redis killed and restarted under them (tests/cluster, own redis-servers)"
 (cd tests && node --test cluster/)
 
 # Keep your tower-sessions: the axum app with its own tower-sessions 0.14 setup (signed

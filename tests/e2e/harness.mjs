@@ -434,11 +434,15 @@ export class HttpClient {
   get cookie() {
     return this.cookieValue ? `${COOKIE_NAME}=${this.cookieValue}` : null;
   }
-  async send(method, path, { headers = {}, keepCookie = true } = {}) {
+  async send(method, path, { headers = {}, keepCookie = true, body: requestBody } = {}) {
     const h = { ...headers };
     if (this.cookie) h.cookie = this.cookie;
     const startedAt = now();
-    const res = await request(this.base + path, { method, headers: h });
+    const res = await request(this.base + path, {
+      method,
+      headers: h,
+      ...(requestBody !== undefined ? { body: requestBody } : {}),
+    });
     // the response's arrival (its head): an upper bound of when the server handled it
     const at = now();
     const body = await res.text();

@@ -15,6 +15,11 @@
 //! `MAX_SESSIONS` (sessions the store may hold, default 1 000 000; past it a new session
 //! is answered 503 `too many sessions`).
 //!
+//! Users across sessions: `POST /login` (form field `user`) logs the session in (a new
+//! id and cookie), `POST /notify-user` (text body) reaches every socket of every session
+//! of the user, `GET /sessions` lists them under opaque handles, `DELETE
+//! /sessions/<handle>` signs one out, `POST /logout-everywhere` signs them all out.
+//!
 //! Sessions are created lazily: `GET /` creates one (and sets its cookie) because its
 //! page opens a socket, `POST /incr` because it writes; `GET /health`, `/metrics` and the
 //! script create none.
@@ -29,7 +34,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Path, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -161,6 +166,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/", get(index))
         .route("/incr", post(incr))
         .route("/logout", post(logout))
+        .route("/login", post(login))
+        .route("/notify-user", post(notify_user))
+        .route("/sessions", get(user_sessions))
+        .route("/sessions/{handle}", axum::routing::delete(sign_out_device))
+        .route("/logout-everywhere", post(logout_everywhere))
         .route(
             "/token",
             get(move |session: Session, io: SessionIo| token(session, io, token_ttl)),
@@ -204,6 +214,85 @@ async fn logout(session: Result<Session, SessionRejection>) -> Result<StatusCode
         session.destroy().await?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /login` with the form field `user`: logs the session in as that user (the app
+/// would check a password first) and gives it a new id, against fixation; the response
+/// carries the new cookie. A missing or bad user id is 400 with the reason.
+async fn login(session: Session, form: String) -> Result<Response, HttpError> {
+    let user = form_urlencoded::parse(form.as_bytes())
+        .find(|(k, _)| k == "user")
+        .map(|(_, v)| v.into_owned());
+    let Some(user) = user else {
+        return Ok((StatusCode::BAD_REQUEST, "the form field `user` is missing").into_response());
+    };
+    match session.login(&user).await {
+        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) if e.code() == "ERR_INVALID_VALUE" => {
+            Ok((StatusCode::BAD_REQUEST, e.to_string()).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The user of a request's session, or the 401 its route answers without one.
+async fn current_user(session: &Session) -> Result<Result<String, Response>, HttpError> {
+    Ok(session
+        .user_id()
+        .await?
+        .ok_or_else(|| (StatusCode::UNAUTHORIZED, "not logged in").into_response()))
+}
+
+/// `POST /notify-user` (text body): every socket of every session of the current user
+/// gets `"user message"` with the text; answers how many sockets this node reached.
+async fn notify_user(session: Session, io: SessionIo, text: String) -> Result<Response, HttpError> {
+    let user = match current_user(&session).await? {
+        Ok(user) => user,
+        Err(refused) => return Ok(refused),
+    };
+    let reached = io.notify_user(&user, "user message", &text).await?;
+    Ok(reached.to_string().into_response())
+}
+
+/// `GET /sessions`: the current user's live sessions as JSON, each under a handle that is
+/// not its id.
+async fn user_sessions(session: Session, io: SessionIo) -> Result<Response, HttpError> {
+    let user = match current_user(&session).await? {
+        Ok(user) => user,
+        Err(refused) => return Ok(refused),
+    };
+    let list = io.user_sessions(&user).await?;
+    Ok(axum::Json(list).into_response())
+}
+
+/// `DELETE /sessions/<handle>`: signs out the current user's session of that handle
+/// (204), or 404 if the user has none.
+async fn sign_out_device(
+    session: Session,
+    io: SessionIo,
+    Path(handle): Path<String>,
+) -> Result<Response, HttpError> {
+    let user = match current_user(&session).await? {
+        Ok(user) => user,
+        Err(refused) => return Ok(refused),
+    };
+    if io.destroy_user_session(&user, &handle).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Ok((StatusCode::NOT_FOUND, "no such session").into_response())
+    }
+}
+
+/// `POST /logout-everywhere`: destroys every session of the current user, this one
+/// included (its cookie is cleared); answers how many.
+async fn logout_everywhere(session: Session, io: SessionIo) -> Result<Response, HttpError> {
+    let user = match current_user(&session).await? {
+        Ok(user) => user,
+        Err(refused) => return Ok(refused),
+    };
+    let others = io.destroy_user(&user, Some(session.id())).await?;
+    session.destroy().await?;
+    Ok((others + 1).to_string().into_response())
 }
 
 /// A token for clients that cannot send the cookie (they pass it as `auth.token`).
