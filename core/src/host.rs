@@ -73,10 +73,27 @@ impl HttpOutcome {
         self.changes.peek().or_else(|| self.initial.clone())
     }
 
-    /// Reports who made the request, its `User-Agent` header and the client's IP address,
-    /// for the user's list of sessions that [`Session::login`] adds this session to. The
-    /// first report of a request counts; a host middleware makes it before handlers run.
-    pub fn set_client(&self, user_agent: Option<&str>, address: Option<std::net::IpAddr>) {
+    /// Reports who made the request, its `User-Agent` header and the client's IP address
+    /// as the host's server gives it (`"::ffff:127.0.0.1"` is shown as `127.0.0.1`; text
+    /// that is no IP address is ignored), for the user's list of sessions that
+    /// [`Session::login`] adds this session to. The first report of a request counts; a
+    /// host middleware makes it before handlers run.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sessionio::Error> {
+    /// use sessionio::host;
+    /// let io = sessionio::SessionIo::builder().secret([7u8; 32]).build()?;
+    /// let request = host::http_request(&io, None).await;
+    /// request.set_client(Some("phone-browser/1.0"), Some("::ffff:10.0.0.7"));
+    /// request.session().unwrap().login("ada").await?;
+    /// let listed = io.user_sessions("ada").await?;
+    /// assert_eq!(listed[0].user_agent.as_deref(), Some("phone-browser/1.0"));
+    /// assert_eq!(listed[0].address.as_deref(), Some("10.0.0.7"));
+    /// # Ok(()) }
+    /// ```
+    pub fn set_client(&self, user_agent: Option<&str>, address: Option<&str>) {
+        let address = address.and_then(|a| a.trim().parse::<std::net::IpAddr>().ok());
         let _ = self.changes.client.set(Client::new(user_agent, address));
     }
 }

@@ -52,7 +52,7 @@ impl Client {
         });
         Client {
             user_agent,
-            address: address.map(|a| a.to_string()),
+            address: address.map(|a| a.to_canonical().to_string()),
         }
     }
 }
