@@ -2,7 +2,7 @@
 # The bench command: builds everything in release mode, runs the load generator against
 # sessionio's Rust example and the Node reference app (the seed guide's express-session +
 # socket.io code) one after the other, runs the cross-node bench (two Rust processes on a
-# redis-server of its own), runs the bindings' call-cost and handler round-trip benches, and rewrites
+# redis-server of its own) and the users bench (notify_user/destroy_user, one and two nodes), runs the bindings' call-cost and handler round-trip benches, and rewrites
 # BENCHMARKS.md and bench/rss.svg. Takes about 10 minutes on 2 cores.
 #
 #   bash bench/run.sh            # the full run
@@ -41,6 +41,10 @@ step "cross-node notify: two sessionio processes on one redis-server (its own)"
 target/release/sessionio-bench cluster "${quick[@]}" \
   --command 'exec target/release/rust-counter' --out bench/out/cluster.json
 
+step "users across sessions: notify_user and destroy_user, one node and two on one redis-server (its own)"
+target/release/sessionio-bench users "${quick[@]}" \
+  --command 'exec target/release/rust-counter' --out bench/out/users.json --markdown bench/out/users.md
+
 if [[ ${#quick[@]} -gt 0 ]]; then
   target/release/sessionio-bench report --results bench/out/results.json \
     --cluster bench/out/cluster.json \
@@ -60,6 +64,6 @@ node bench/install.mjs --out bench/out/install.md
 
 step "writing BENCHMARKS.md"
 target/release/sessionio-bench report --results bench/out/results.json "${includes[@]}" \
-  --cluster bench/out/cluster.json --append bench/memory.md --append bench/handshake.md \
+  --cluster bench/out/cluster.json --append bench/out/users.md --append bench/memory.md --append bench/handshake.md \
   --append bench/out/handler-roundtrip.md --append bench/out/one-port.md --append bench/out/install.md \
   --markdown BENCHMARKS.md --svg bench/rss.svg --command "bash bench/run.sh"

@@ -39,7 +39,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(mut ms: Vec<f64>) -> Latency {
+    pub(crate) fn of(mut ms: Vec<f64>) -> Latency {
         ms.sort_by(f64::total_cmp);
         Latency {
             samples: ms.len(),
@@ -81,7 +81,7 @@ pub struct Cluster {
 
 /// A private `redis-server`: a free loopback port, no persistence, its own temporary
 /// directory. Dropping it kills the process and removes the directory.
-struct Redis {
+pub(crate) struct Redis {
     child: Child,
     pid: u32,
     port: u16,
@@ -89,7 +89,7 @@ struct Redis {
 }
 
 impl Redis {
-    async fn start() -> Result<Redis, String> {
+    pub(crate) async fn start() -> Result<Redis, String> {
         let port = crate::free_port()?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -152,7 +152,7 @@ impl Redis {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
@@ -163,7 +163,7 @@ impl Redis {
     }
 
     /// SIGTERM, up to 5 s for the exit, then SIGKILL; the directory goes with the drop.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if self.pid != 0 {
             // SAFETY: plain kill(2) on our own child, which has not been reaped yet.
             unsafe {
@@ -216,7 +216,7 @@ async fn ping(port: u16) -> Result<(), String> {
 }
 
 /// `7.0.15` from `Redis server v=7.0.15 sha=…`.
-fn redis_version() -> String {
+pub(crate) fn redis_version() -> String {
     std::process::Command::new(REDIS_BIN)
         .arg("--version")
         .output()
@@ -231,7 +231,7 @@ fn redis_version() -> String {
 }
 
 /// 32 random bytes as 64 hex characters (the servers require ≥ 32 bytes).
-fn random_secret() -> Result<String, String> {
+pub(crate) fn random_secret() -> Result<String, String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
@@ -239,7 +239,7 @@ fn random_secret() -> Result<String, String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn shell_quote(arg: &str) -> String {
+pub(crate) fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty()
         && arg
             .chars()
@@ -259,7 +259,7 @@ fn usage() -> ! {
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so that Redis and the servers are cleaned up.
-async fn interrupted() {
+pub(crate) async fn interrupted() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

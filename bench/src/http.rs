@@ -34,16 +34,35 @@ impl HttpConn {
         path: &str,
         cookie: Option<&str>,
     ) -> Result<Response, String> {
+        self.request_with_body(method, path, cookie, None).await
+    }
+
+    /// A request with a body: `(content type, bytes)`.
+    pub async fn request_with_body(
+        &mut self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<(&str, &str)>,
+    ) -> Result<Response, String> {
+        let (content_type, body) = body.unwrap_or(("", ""));
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n",
-            self.addr
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
         );
+        if !content_type.is_empty() {
+            head.push_str("Content-Type: ");
+            head.push_str(content_type);
+            head.push_str("\r\n");
+        }
         if let Some(c) = cookie {
             head.push_str("Cookie: ");
             head.push_str(c);
             head.push_str("\r\n");
         }
         head.push_str("\r\n");
+        head.push_str(body);
         let s = self.stream.get_mut();
         s.write_all(head.as_bytes())
             .await

@@ -8,6 +8,7 @@
 //! sessionio-bench cluster --command '<cmd>' --out cluster.json [--quick]
 //! sessionio-bench compare --results results.json --markdown part.md [--title T] [--command C] [--pair a:b]...
 //! sessionio-bench soak --command '<cmd>' --secs 1800 [--rate 1000] --out soak.json
+//! sessionio-bench users --command '<cmd>' --out users.json [--markdown users.md] [--quick]
 //! ```
 
 mod client;
@@ -19,6 +20,7 @@ mod rounds;
 mod scenario;
 mod server;
 mod soak;
+mod users;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -135,7 +137,8 @@ fn usage() -> ! {
          sessionio-bench report --results results.json [--include part.md]... [--cluster cluster.json] --markdown OUT.md --svg OUT.svg\n  \
          sessionio-bench cluster --command '<shell command>' --out cluster.json [--quick]\n  \
          sessionio-bench compare --results results.json --markdown OUT.md [--title T] [--command C] [--pair a:b]...\n  \
-         sessionio-bench soak --command '<shell command>' [--secs 120] [--rate 1000] [--out soak.json] (see soak.rs for more)"
+         sessionio-bench soak --command '<shell command>' [--secs 120] [--rate 1000] [--out soak.json] (see soak.rs for more)\n  \
+         sessionio-bench users --command '<shell command>' --out users.json [--markdown users.md] [--quick]"
     );
     std::process::exit(2)
 }
@@ -234,6 +237,7 @@ async fn main() {
         Some("compare") => compare::run(&args[1..]),
         Some("cluster") => cluster::run(&args[1..]).await,
         Some("soak") => soak::run(&args[1..]).await,
+        Some("users") => users::run(&args[1..]).await,
         _ => usage(),
     };
     if let Err(e) = result {

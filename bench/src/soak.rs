@@ -17,7 +17,11 @@
 //!   keep-alive clients) and socket `"incr"` events with an ack (`--socket-incr-rate`
 //!   per second in all, spread over the sockets' lives);
 //! * sessions are logged out (`POST /logout`, `--logout-rate` per second) and replaced by
-//!   new ones, so the set keeps its size while thousands of sessions are destroyed.
+//!   new ones, so the set keeps its size while thousands of sessions are destroyed;
+//! * every session is logged in (`POST /login`, which gives it a new id) as a user that
+//!   owns two sessions of the set (slots `2k` and `2k + 1`: user `soak-user-<k>`); a quarter
+//!   of the logouts are `POST /logout-everywhere`, which must answer 2 and destroys both
+//!   of the user's sessions (their sockets are kicked), both then replaced by new logins.
 //!
 //! **Lost updates.** Each session counts the increments the server acknowledged (a
 //! `200` answer to `POST /incr`, a numeric ack to `"incr"`). Before its logout, and for
@@ -34,15 +38,21 @@
 //! **Leftovers.** When the churn stops the sockets are frozen (no new sockets, no
 //! closes, no increments) and `GET /metrics` must agree with what the clients hold:
 //! `sessionio_sockets_connected` = sockets open, `sessionio_sessions_with_sockets` (the
-//! expiry timers) and `sessionio_rooms` = sessions with a socket open — nothing is left
+//! expiry timers) = sessions with a socket open, and `sessionio_rooms` = those sessions
+//! plus the users with a socket open (each has a room) — nothing is left
 //! for the closed sockets and destroyed sessions of the run, and no socket of a
 //! destroyed session is still open on the client side. Then every client closes, and
-//! two seconds later all three gauges must be 0. The server runs with a one-day
+//! two seconds later all three gauges must be 0.
+//!
+//! **The user index.** Frozen, `sessionio_indexed_user_sessions` must be the working
+//! set's size and `sessionio_indexed_users` the number of users; once every client has
+//! closed, every user logs out everywhere, and both gauges must then be 0: no index entry
+//! outlives its session. The server runs with a one-day
 //! `SESSION_TTL_MS`, so no session expires during the run.
 //!
 //! Also checked: no client error (connect, HTTP answer, ack, unexpected close by the
 //! server), the server's `sessionio_handshakes_accepted_total` and
-//! `sessionio_sessions_destroyed_total` equal to the clients' connects and logouts, at
+//! `sessionio_sessions_destroyed_total` equal to the clients' connects and logouts + logins, at
 //! least 90 % of the connect rate asked reached, and the RSS read being the server's (the
 //! command must `exec` it). The process exits non-zero if any check fails, after one
 //! summary line (stdout) and the JSON (`--out`).
@@ -155,6 +165,8 @@ fn parse(args: &[String]) -> Options {
 /// One session of the working set, as the clients know it.
 struct Sess {
     cookie: String,
+    /// The user it is logged in as.
+    user: String,
     /// Increments hold it shared from request to answer; the count check and the logout
     /// hold it exclusively.
     lock: Arc<RwLock<()>>,
@@ -191,6 +203,10 @@ struct Counters {
     pending_acks: AtomicUsize,
     notifications: AtomicU64,
     logouts: AtomicU64,
+    /// `POST /logout-everywhere` calls (each destroying two sessions, counted in `logouts`).
+    logouts_everywhere: AtomicU64,
+    /// `POST /login` calls (each destroying the session's id before the login).
+    logins: AtomicU64,
     sessions_created: AtomicU64,
     checked: AtomicU64,
     lost: AtomicU64,
@@ -204,6 +220,9 @@ struct Counters {
 struct Ctx {
     server: SocketAddr,
     slots: Vec<Mutex<Arc<Sess>>>,
+    /// One per user (a pair of slots): its logouts run one at a time, so that a
+    /// logout-everywhere never meets a half-replaced pair.
+    users: Vec<tokio::sync::Mutex<()>>,
     /// Every session ever made, to find sockets of destroyed sessions still open.
     all: Mutex<Vec<Weak<Sess>>>,
     c: Counters,
@@ -287,8 +306,18 @@ impl Pool {
         path: &str,
         cookie: Option<&str>,
     ) -> Result<crate::http::Response, String> {
+        self.request_with_body(method, path, cookie, None).await
+    }
+
+    async fn request_with_body(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<(&str, &str)>,
+    ) -> Result<crate::http::Response, String> {
         let mut c = self.get().await?;
-        let r = c.request(method, path, cookie).await?;
+        let r = c.request_with_body(method, path, cookie, body).await?;
         self.put(c);
         Ok(r)
     }
@@ -319,14 +348,38 @@ async fn visible_count(pool: &Pool, cookie: &str) -> Result<u64, String> {
         .map_err(|_| format!("GET / count is not a number: {digits:?}"))
 }
 
-async fn new_session(ctx: &Ctx) -> Result<Arc<Sess>, String> {
+/// The user of slot `i`: slots `2k` and `2k + 1` are user `k`'s.
+fn user_of(i: usize) -> String {
+    format!("soak-user-{}", i / 2)
+}
+
+/// A new session (`GET /`) logged in as `user` (`POST /login`: a new id and cookie).
+async fn new_session(ctx: &Ctx, user: &str) -> Result<Arc<Sess>, String> {
     let r = ctx.pool.request("GET", "/", None).await?;
     if r.status != 200 {
         return Err(format!("GET / answered {}", r.status));
     }
-    let cookie = r.cookie.ok_or("GET / set no cookie")?;
+    let before = r.cookie.ok_or("GET / set no cookie")?;
+    let form = format!("user={user}");
+    let r = (ctx.pool)
+        .request_with_body(
+            "POST",
+            "/login",
+            Some(&before),
+            Some(("application/x-www-form-urlencoded", &form)),
+        )
+        .await?;
+    if r.status != 204 {
+        return Err(format!("POST /login answered {}", r.status));
+    }
+    let cookie = r.cookie.ok_or("POST /login set no cookie")?;
+    if cookie == before {
+        return Err("POST /login kept the session's id".into());
+    }
+    ctx.c.logins.fetch_add(1, Ordering::Relaxed);
     let s = Arc::new(Sess {
         cookie,
+        user: user.to_owned(),
         lock: Arc::new(RwLock::new(())),
         dead: AtomicBool::new(false),
         acked: AtomicU64::new(0),
@@ -357,10 +410,20 @@ async fn check_count(ctx: &Ctx, s: &Sess) -> Result<(), String> {
     Ok(())
 }
 
-/// Replaces slot `i`'s session by a new one, checks the old one's count and logs it out.
-async fn logout(ctx: Arc<Ctx>, i: usize) {
+/// Replaces slot `i`'s session by a new one of the same user, checks the old one's count
+/// and logs it out; or, `everywhere`, logs the user out of both of its sessions
+/// (`POST /logout-everywhere`) and replaces both.
+async fn logout(ctx: Arc<Ctx>, i: usize, everywhere: bool) {
+    let _user = ctx.users[i / 2].lock().await;
+    let partner = i ^ 1;
+    if everywhere && partner < ctx.slots.len() {
+        if let Err(e) = logout_everywhere(&ctx, i, partner).await {
+            ctx.error(format!("logout-everywhere: {e}"));
+        }
+        return;
+    }
     let r = async {
-        let fresh = new_session(&ctx).await?;
+        let fresh = new_session(&ctx, &user_of(i)).await?;
         let old = std::mem::replace(
             &mut *ctx.slots[i].lock().unwrap_or_else(|p| p.into_inner()),
             fresh,
@@ -382,6 +445,58 @@ async fn logout(ctx: Arc<Ctx>, i: usize) {
     if let Err(e) = r {
         ctx.error(format!("logout: {e}"));
     }
+}
+
+/// The two sessions of one user (slots `i` and `partner`) checked, logged out with one
+/// `POST /logout-everywhere` (which must answer 2), then replaced by two new logins.
+async fn logout_everywhere(ctx: &Ctx, i: usize, partner: usize) -> Result<(), String> {
+    let (old, other) = (ctx.slot(i), ctx.slot(partner));
+    let _g = old.lock.clone().write_owned().await;
+    let _h = other.lock.clone().write_owned().await;
+    check_count(ctx, &old).await?;
+    check_count(ctx, &other).await?;
+    let r = ctx
+        .pool
+        .request("POST", "/logout-everywhere", Some(&old.cookie))
+        .await?;
+    let body = String::from_utf8_lossy(&r.body);
+    if r.status != 200 || body.trim() != "2" {
+        return Err(format!(
+            "answered {} {body:?}, expected 200 \"2\"",
+            r.status
+        ));
+    }
+    old.dead.store(true, Ordering::Release);
+    other.dead.store(true, Ordering::Release);
+    ctx.c.logouts.fetch_add(2, Ordering::Relaxed);
+    ctx.c.logouts_everywhere.fetch_add(1, Ordering::Relaxed);
+    for slot in [i, partner] {
+        let fresh = new_session(ctx, &old.user).await?;
+        *ctx.slots[slot].lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+    }
+    Ok(())
+}
+
+/// After every client closed: each user logs out everywhere (`POST /logout-everywhere`
+/// from one of its sessions, which must answer its count of sessions).
+async fn log_everyone_out(ctx: &Ctx) -> Result<(), String> {
+    for k in 0..ctx.users.len() {
+        let s = ctx.slot(2 * k);
+        let expected = if 2 * k + 1 < ctx.slots.len() { 2 } else { 1 };
+        let r = ctx
+            .pool
+            .request("POST", "/logout-everywhere", Some(&s.cookie))
+            .await?;
+        let body = String::from_utf8_lossy(&r.body);
+        if r.status != 200 || body.trim() != expected.to_string() {
+            return Err(format!(
+                "POST /logout-everywhere of {} answered {} {body:?}, expected 200 \"{expected}\"",
+                s.user, r.status
+            ));
+        }
+        ctx.c.logouts.fetch_add(expected, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// How a socket ends its life when nobody ended it before.
@@ -664,10 +779,12 @@ async fn metrics(pool: &Pool, names: &[&str]) -> Result<Vec<u64>, String> {
         .collect()
 }
 
-const GAUGES: [&str; 3] = [
+const GAUGES: [&str; 5] = [
     "sessionio_sockets_connected",
     "sessionio_sessions_with_sockets",
     "sessionio_rooms",
+    "sessionio_indexed_users",
+    "sessionio_indexed_user_sessions",
 ];
 
 #[derive(Debug, Default, Serialize, Clone, Copy)]
@@ -675,6 +792,9 @@ pub struct Gauges {
     pub sockets: u64,
     pub timers: u64,
     pub rooms: u64,
+    /// The user index: users, and sessions logged in as one.
+    pub indexed_users: u64,
+    pub indexed_user_sessions: u64,
 }
 
 async fn gauges(pool: &Pool) -> Result<Gauges, String> {
@@ -683,6 +803,8 @@ async fn gauges(pool: &Pool) -> Result<Gauges, String> {
         sockets: v[0],
         timers: v[1],
         rooms: v[2],
+        indexed_users: v[3],
+        indexed_user_sessions: v[4],
     })
 }
 
@@ -722,6 +844,8 @@ pub struct Soak {
     pub notifications_received: u64,
     pub sessions_created: u64,
     pub logouts: u64,
+    pub logouts_everywhere: u64,
+    pub logins: u64,
     pub counts_checked: u64,
     pub lost_updates: u64,
     pub extra_updates: u64,
@@ -754,6 +878,8 @@ pub struct Soak {
     pub frozen_left: Gauges,
     /// Two seconds after every client closed.
     pub final_server: Gauges,
+    /// After every user logged out everywhere.
+    pub after_logout_everywhere: Gauges,
     pub handshakes_accepted_total: u64,
     pub sessions_destroyed_total: u64,
     pub sockets_kicked_total: u64,
@@ -816,6 +942,9 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
     let mut ctx = Ctx {
         server: server.socket,
         slots: Vec::new(),
+        users: (0..o.sessions.div_ceil(2))
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect(),
         all: Mutex::new(Vec::new()),
         c: Counters::default(),
         first_error: Mutex::new(None),
@@ -827,8 +956,8 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
         .unwrap_or_default()
         .trim()
         .to_owned();
-    for _ in 0..o.sessions {
-        let s = new_session(&ctx).await?;
+    for i in 0..o.sessions {
+        let s = new_session(&ctx, &user_of(i)).await?;
         ctx.slots.push(Mutex::new(s));
     }
     let ctx = Arc::new(ctx);
@@ -862,7 +991,8 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
                 let due = (t0.elapsed().as_secs_f64() * rate) as u64;
                 while done < due {
                     done += 1;
-                    jobs.spawn(logout(ctx.clone(), rng.below(ctx.slots.len())));
+                    let everywhere = rng.below(4) == 0;
+                    jobs.spawn(logout(ctx.clone(), rng.below(ctx.slots.len()), everywhere));
                 }
                 while jobs.try_join_next().is_some() {}
             }
@@ -956,24 +1086,34 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
     tokio::time::sleep(Duration::from_secs(2)).await;
     let frozen_server = gauges(&ctx.pool).await?;
     let (mut client_sockets, mut client_sessions, mut of_destroyed) = (0u64, 0u64, 0u64);
+    let mut client_users = std::collections::HashSet::new();
     for w in ctx.all.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         let Some(s) = w.upgrade() else { continue };
         let open = s.open.load(Ordering::Acquire) as u64;
         client_sockets += open;
         client_sessions += u64::from(open > 0);
+        if open > 0 {
+            client_users.insert(s.user.clone());
+        }
         if s.dead.load(Ordering::Acquire) {
             of_destroyed += open;
         }
     }
     let left = |server: u64, client: u64| server.saturating_sub(client);
+    // A room per session and one per user with a socket open.
+    let client_rooms = client_sessions + client_users.len() as u64;
     let frozen_left = Gauges {
         sockets: left(frozen_server.sockets, client_sockets),
         timers: left(frozen_server.timers, client_sessions),
-        rooms: left(frozen_server.rooms, client_sessions),
+        rooms: left(frozen_server.rooms, client_rooms),
+        indexed_users: 0,
+        indexed_user_sessions: 0,
     };
     let frozen_agree = frozen_server.sockets == client_sockets
         && frozen_server.timers == client_sessions
-        && frozen_server.rooms == client_sessions;
+        && frozen_server.rooms == client_rooms;
+    let frozen_index_agrees = frozen_server.indexed_user_sessions == ctx.slots.len() as u64
+        && frozen_server.indexed_users == ctx.users.len() as u64;
     eprintln!(
         "  frozen: clients hold {client_sockets} sockets on {client_sessions} sessions \
          ({of_destroyed} of destroyed sessions); server: sockets={} timers={} rooms={}",
@@ -997,6 +1137,10 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let final_server = gauges(&ctx.pool).await?;
+    if let Err(e) = log_everyone_out(&ctx).await {
+        ctx.error(format!("final logout-everywhere: {e}"));
+    }
+    let after_logout_everywhere = gauges(&ctx.pool).await?;
     let totals = metrics(
         &ctx.pool,
         &[
@@ -1053,6 +1197,8 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
         notifications_received: ld(&c.notifications),
         sessions_created: ld(&c.sessions_created),
         logouts,
+        logouts_everywhere: ld(&c.logouts_everywhere),
+        logins: ld(&c.logins),
         counts_checked: ld(&c.checked),
         lost_updates: ld(&c.lost),
         extra_updates: ld(&c.extra),
@@ -1081,6 +1227,7 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
         frozen_server,
         frozen_left,
         final_server,
+        after_logout_everywhere,
         handshakes_accepted_total: totals[0],
         sessions_destroyed_total: totals[1],
         sockets_kicked_total: totals[2],
@@ -1117,8 +1264,8 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
         ),
         (
             format!(
-                "frozen: server gauges = clients' sockets {client_sockets} / sessions {client_sessions} \
-                 (server sockets={} timers={} rooms={})",
+                "frozen: server gauges = clients' sockets {client_sockets} / sessions {client_sessions} / \
+                 rooms {client_rooms} (server sockets={} timers={} rooms={})",
                 frozen_server.sockets, frozen_server.timers, frozen_server.rooms
             ),
             frozen_agree,
@@ -1136,10 +1283,29 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
         ),
         (
             format!(
-                "server counters agree: handshakes accepted {} = connects {connects}, sessions destroyed {} = logouts {logouts}",
-                r.handshakes_accepted_total, r.sessions_destroyed_total
+                "frozen: the user index holds the working set ({} sessions of {} users; server {} / {})",
+                ctx.slots.len(),
+                ctx.users.len(),
+                frozen_server.indexed_user_sessions,
+                frozen_server.indexed_users
             ),
-            r.handshakes_accepted_total == connects && r.sessions_destroyed_total == logouts,
+            frozen_index_agrees,
+        ),
+        (
+            format!(
+                "the user index is empty once every user logged out everywhere (users={} sessions={})",
+                after_logout_everywhere.indexed_users, after_logout_everywhere.indexed_user_sessions
+            ),
+            after_logout_everywhere.indexed_users == 0
+                && after_logout_everywhere.indexed_user_sessions == 0,
+        ),
+        (
+            format!(
+                "server counters agree: handshakes accepted {} = connects {connects}, sessions destroyed {} = logouts {logouts} + logins {}",
+                r.handshakes_accepted_total, r.sessions_destroyed_total, r.logins
+            ),
+            r.handshakes_accepted_total == connects
+                && r.sessions_destroyed_total == logouts + r.logins,
         ),
         (
             format!(
@@ -1155,7 +1321,7 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
     }
     r.checks = checks;
     r.summary = format!(
-        "soak secs={:.0} connects={} disconnects={} incr_http={} incr_socket={} logouts={} lost={} \
+        "soak secs={:.0} connects={} disconnects={} incr_http={} incr_socket={} logouts={} (everywhere {}) logins={} lost={} \
          rss_warm={:.1}MB rss_last={:.1}MB drift={:+.1}% left: sockets={} timers={} rooms={} {}",
         r.secs,
         r.connects,
@@ -1163,6 +1329,8 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
         r.incr_http,
         r.incr_socket,
         r.logouts,
+        r.logouts_everywhere,
+        r.logins,
         r.lost_updates + r.extra_updates,
         mb(r.rss_warm),
         mb(r.rss_last),

@@ -25,7 +25,8 @@ pub struct Stats {
     /// Sessions that have at least one socket here (= running expiry timers).
     pub sessions_with_sockets: usize,
     /// Rooms with at least one socket of this process, on every namespace (each session
-    /// with sockets is one; rooms joined by handlers add to it).
+    /// with sockets is one, and so is each user with sockets; rooms joined by handlers
+    /// add to it).
     pub rooms: usize,
     /// Engine.IO sessions that have not connected to a namespace yet (bounded by
     /// `max_pending_handshakes`).

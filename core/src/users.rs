@@ -20,6 +20,9 @@ use crate::socket_state::user_id_of;
 use crate::store::{now_ms, Login, Record, UserIndexSize, MAX_USER_ID_LEN};
 use crate::SessionId;
 
+/// How many of a user's sessions [`SessionIo::destroy_user`] destroys at once.
+const DESTROYS_AT_ONCE: usize = 16;
+
 /// One live session of a user, as [`SessionIo::user_sessions`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,17 +86,23 @@ impl SessionIo {
     /// sockets disconnected on every node, cookies refused from then on. Returns how many
     /// live sessions were destroyed (expired ones are deleted too, and not counted).
     pub async fn destroy_user(&self, user_id: &str, except: Option<SessionId>) -> Result<usize> {
+        use futures_util::StreamExt as _;
         let user_id = valid_user_id(user_id)?;
         let now = now_ms();
-        let mut destroyed = 0;
-        for record in self.0.store.user_sessions(user_id).await? {
-            if Some(record.id) == except {
-                continue;
-            }
-            self.0.destroy_session(record.id).await?;
-            destroyed += usize::from(!record.is_expired(now));
+        let doomed: Vec<Record> = (self.0.store.user_sessions(user_id).await?)
+            .into_iter()
+            .filter(|r| Some(r.id) != except)
+            .collect();
+        // A few at a time: each destroy waits for its store delete and its kick's
+        // broadcast to the other nodes.
+        let ids: Vec<SessionId> = doomed.iter().map(|r| r.id).collect();
+        let mut destroys = futures_util::stream::iter(ids)
+            .map(|id| self.0.destroy_session(id))
+            .buffer_unordered(DESTROYS_AT_ONCE);
+        while let Some(done) = destroys.next().await {
+            done?;
         }
-        Ok(destroyed)
+        Ok(doomed.iter().filter(|r| !r.is_expired(now)).count())
     }
 
     /// The live sessions logged in as `user_id`, oldest login first.
