@@ -192,6 +192,18 @@ export declare class Session {
    * Rejects with a {@link TooManySessionsError} at `maxSessions`.
    */
   save(): Promise<void>;
+  /**
+   * Logs the session in as `userId` and gives it a new id, as {@link Session.regenerate}
+   * does: the data is kept, the old id stops working and its sockets are disconnected. In
+   * an HTTP request, `req.session` becomes the new session and the response sets its
+   * cookie. A bad user id (empty, over 256 bytes, control characters) rejects with an
+   * {@link InvalidValueError}.
+   */
+  login(userId: string): Promise<Session>;
+  /** Unbinds the session from its user and gives it a new id, as {@link Session.regenerate} does; the data is kept. */
+  logout(): Promise<Session>;
+  /** The user the session is logged in as (see {@link Session.login}), or `null`. */
+  userId(): Promise<string | null>;
   /** Deletes the session and disconnects its sockets; resolves how many. In an HTTP request the response clears the cookie. */
   destroy(): Promise<number>;
   /** Emits `event` with `data` to every socket of the session; resolves how many it reached. */
@@ -228,6 +240,8 @@ export declare class Socket {
   readonly sessionId: string | null;
   /** The live session handle, `null` for an anonymous socket. */
   readonly session: Session | null;
+  /** The user the session was logged in as when the socket connected (see {@link Session.login}), or `null`. */
+  readonly userId: string | null;
   readonly handshake: Handshake;
   readonly connected: boolean;
   /** The rooms the socket joined (the engine's own rooms are not listed). */
@@ -250,6 +264,22 @@ export declare class Socket {
   leave(room: string): void;
   /** Disconnects from the server side (the client does not reconnect). */
   disconnect(): this;
+}
+
+/** One live session of a user, as {@link SessionIo.userSessions} lists it. */
+export interface UserSession {
+  /** Names the session for {@link SessionIo.destroyUserSession}; never its session id. */
+  handle: string;
+  /** When the session logged in as the user. */
+  createdAt: Date;
+  /** Its last activity (to the precision its expiry moves with). */
+  lastSeen: Date;
+  /** The `User-Agent` of its login request, or of its latest socket's handshake; `null` when unknown. */
+  userAgent: string | null;
+  /** The client IP address of its login request, or of its latest socket's handshake; `null` when unknown. */
+  address: string | null;
+  /** Sockets connected to it now, on every linked process. */
+  sockets: number;
 }
 
 /** An HTTP request after {@link SessionIo.express}. */
@@ -323,6 +353,33 @@ export declare class SessionIo {
    * only this process's are counted.
    */
   destroySession(sessionId: string): Promise<number>;
+  /**
+   * Emits `event` with `data` to every socket of every session logged in as `userId` (see
+   * {@link Session.login}), in every linked process; resolves how many sockets it reached
+   * in this process (0 for a user without sessions). A bad user id rejects with an
+   * {@link InvalidValueError}, as in every call below.
+   */
+  notifyUser(userId: string, event: string, data?: Value): Promise<number>;
+  /**
+   * Destroys every session logged in as `userId` but `except` (a session id: the caller's
+   * own, for "sign out my other devices"), as {@link SessionIo.destroySession} does: their
+   * sockets are disconnected in every linked process and their cookies refused. Resolves
+   * how many live sessions were destroyed.
+   */
+  destroyUser(userId: string, options?: { except?: string | null }): Promise<number>;
+  /**
+   * The live sessions logged in as `userId`, oldest login first ("your devices"), each
+   * named by an opaque handle that is never its session id.
+   */
+  userSessions(userId: string): Promise<UserSession[]>;
+  /**
+   * Destroys the session of `userId` that `handle` (from {@link SessionIo.userSessions})
+   * names: "sign out that device". Resolves `false` when the user has no such live session
+   * (another user's handle names none of this user's).
+   */
+  destroyUserSession(userId: string, handle: string): Promise<boolean>;
+  /** How many users and sessions the store's user index holds (also in {@link SessionIo.metricsText}). */
+  userIndexSize(): Promise<{ users: number; sessions: number }>;
   /** A signed token, valid `ttlMs`, for clients without the cookie: `io(url, { auth: { token } })`. */
   issueToken(sessionId: string, ttlMs: number): string;
   /** A new, empty session, stored at once; rejects with a {@link TooManySessionsError} at `maxSessions`. */

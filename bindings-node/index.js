@@ -187,6 +187,50 @@ class SessionIo {
     return call(() => this.#native.destroySession(sessionId));
   }
 
+  /**
+   * Emits `event` with `data` to every socket of every session logged in as `userId` (on
+   * every linked process); resolves how many sockets it reached in this process.
+   */
+  async notifyUser(userId, event, data) {
+    assertString('the user id', userId);
+    assertString('the event name', event);
+    return call(() => this.#native.notifyUser(userId, event, data));
+  }
+
+  /**
+   * Destroys every session logged in as `userId` but `except` (a session id: the caller's
+   * own, for "sign out my other devices"), as `destroySession` does; resolves how many
+   * live sessions were destroyed.
+   */
+  async destroyUser(userId, { except } = {}) {
+    assertString('the user id', userId);
+    if (except != null) assertString('except (a session id)', except);
+    return call(() => this.#native.destroyUser(userId, except ?? null));
+  }
+
+  /**
+   * The live sessions logged in as `userId`, oldest login first: `{ handle, createdAt,
+   * lastSeen, userAgent, address, sockets }`, each named by an opaque handle (never its
+   * session id) for `destroyUserSession`.
+   */
+  async userSessions(userId) {
+    assertString('the user id', userId);
+    const list = await call(() => this.#native.userSessions(userId));
+    return list.map((s) => ({ ...s, createdAt: new Date(s.createdAt), lastSeen: new Date(s.lastSeen) }));
+  }
+
+  /** Destroys the session of `userId` that `handle` names ("sign out that device"); resolves `false` when the user has none. */
+  async destroyUserSession(userId, handle) {
+    assertString('the user id', userId);
+    assertString('the handle', handle);
+    return call(() => this.#native.destroyUserSession(userId, handle));
+  }
+
+  /** `{ users, sessions }`: how many the store's user index holds. */
+  async userIndexSize() {
+    return call(() => this.#native.userIndexSize());
+  }
+
   /** A signed token, valid `ttlMs`, for clients without the cookie: `io(url, { auth: { token } })`. */
   issueToken(sessionId, ttlMs) {
     assertString('the session id', sessionId);

@@ -38,7 +38,7 @@ step "node binding tests (node --test bindings-node/test/*.test.mjs)"
 (cd bindings-node && node --test test/*.test.mjs)
 
 step "end-to-end contract against examples/node-express on one port (rt.attach(server), the default)"
-(cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/)
+(cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/ users/)
 
 step "hostile clients against examples/node-express on one port (the files that apply: tests/hostile/README.md)"
 (cd tests && export SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" &&
@@ -51,7 +51,7 @@ step "browser: two tabs of one session in Chromium against examples/node-express
 (cd tests && SESSIONIO_BROWSER_EXAMPLE="node examples/node-express/app.mjs" node --test browser/)
 
 step "end-to-end contract against examples/node-express on two ports (SOCKET_PORT: the engine's own port)"
-(cd tests && SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/)
+(cd tests && SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/ users/)
 
 step "examples/node-express-session: npm ci"
 npm ci --prefix examples/node-express-session --no-audit --no-fund --loglevel=error

@@ -65,8 +65,11 @@ function middleware(native, { optional = false } = {}) {
     if (forged) return answerRefusal(res, forged);
     let outcome;
     try {
-      // A value at once for the memory store, else a Promise: `await` takes both.
-      outcome = await call(() => native.httpRequest(req.headers.cookie ?? null));
+      // A value at once for the memory store, else a Promise: `await` takes both. The
+      // client (User-Agent, address) goes along: a login() records it for the user's list.
+      outcome = await call(() =>
+        native.httpRequest(req.headers.cookie ?? null, req.headers['user-agent'] ?? null, req.socket?.remoteAddress ?? null),
+      );
     } catch (err) {
       return next(err);
     }

@@ -110,7 +110,34 @@ class Session {
    * session; in an HTTP request `req.session` becomes it and the response sets its cookie.
    */
   async regenerate() {
-    const next = new Session(await call(() => this.#native.regenerate()), this.#onReplace);
+    return this.#replaceWith(await call(() => this.#native.regenerate()));
+  }
+
+  /**
+   * Logs the session in as `userId` and gives it a new id, as `regenerate()` does (the old
+   * id stops working, its sockets are disconnected, the data is kept). Resolves the new
+   * session; in an HTTP request `req.session` becomes it and the response sets its cookie.
+   * A bad user id (empty, over 256 bytes, control characters) rejects with an
+   * `InvalidValueError`.
+   */
+  async login(userId) {
+    if (typeof userId !== 'string') throw new InvalidValueError(`invalid value: the user id must be a string, got ${typeof userId}`);
+    return this.#replaceWith(await call(() => this.#native.login(userId)));
+  }
+
+  /** Unbinds the session from its user and gives it a new id, as `regenerate()` does; the data is kept. */
+  async logout() {
+    return this.#replaceWith(await call(() => this.#native.logout()));
+  }
+
+  /** The user the session is logged in as (see `login()`), or `null`. */
+  async userId() {
+    return (await call(() => this.#native.userId())) ?? null;
+  }
+
+  /** The new session of a rotation: the HTTP middleware moves `req.session` to it. */
+  #replaceWith(native) {
+    const next = new Session(native, this.#onReplace);
     this.#onReplace?.(next);
     return next;
   }

@@ -34,6 +34,11 @@ class Socket {
     return this.#native.sessionId ?? null;
   }
 
+  /** The user the session was logged in as when the socket connected (see `Session#login`), or `null`. */
+  get userId() {
+    return this.#native.userId ?? null;
+  }
+
   /** The live session handle (no reload/save needed), or `null` for an anonymous socket. */
   get session() {
     if (this.#session === undefined) {

@@ -11,6 +11,7 @@ mod options;
 mod ready;
 mod session;
 mod socket;
+mod users;
 mod values;
 
 use std::sync::Arc;
@@ -194,18 +195,22 @@ impl NativeSessionIo {
     }
 
     /// What an HTTP request's `Cookie` header resolves to (what Express calls): its
-    /// session, or a new one, or the refusal; and the response's `Set-Cookie`.
+    /// session, or a new one, or the refusal; and the response's `Set-Cookie`. The
+    /// request's `User-Agent` and client address (as Node's socket gives it) are reported
+    /// with it, for the user's list of sessions that a `login()` of the request adds to.
     #[napi]
     pub fn http_request<'env>(
         &self,
         env: &'env Env,
         cookie_header: Option<String>,
+        user_agent: Option<String>,
+        address: Option<String>,
     ) -> napi::Result<Ready<'env, NativeHttpOutcome>> {
         let io = self.io.clone();
         now_or_spawn(env, async move {
-            Ok(NativeHttpOutcome {
-                outcome: sessionio::host::http_request(&io, cookie_header.as_deref()).await,
-            })
+            let outcome = sessionio::host::http_request(&io, cookie_header.as_deref()).await;
+            outcome.set_client(user_agent.as_deref(), address.as_deref());
+            Ok(NativeHttpOutcome { outcome })
         })
     }
 

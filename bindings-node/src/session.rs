@@ -181,6 +181,38 @@ impl JsSession {
         )
     }
 
+    /// Binds the session to the user and gives it a new id, as `regenerate` does (core
+    /// checks the user id). Answers the new session.
+    #[napi]
+    pub fn login<'env>(
+        &self,
+        env: &'env Env,
+        user_id: String,
+    ) -> napi::Result<Ready<'env, JsSession>> {
+        let session = self.inner.clone();
+        now_or_spawn(env, async move {
+            Ok(session.login(&user_id).await.napi()?.into())
+        })
+    }
+
+    /// Unbinds the session from its user and gives it a new id; the data is kept.
+    /// Answers the new session.
+    #[napi]
+    pub fn logout<'env>(&self, env: &'env Env) -> napi::Result<Ready<'env, JsSession>> {
+        let session = self.inner.clone();
+        now_or_spawn(
+            env,
+            async move { Ok(session.logout().await.napi()?.into()) },
+        )
+    }
+
+    /// The user the session is logged in as, `null` when none.
+    #[napi]
+    pub fn user_id<'env>(&self, env: &'env Env) -> napi::Result<Ready<'env, Option<String>>> {
+        let session = self.inner.clone();
+        now_or_spawn(env, async move { session.user_id().await.napi() })
+    }
+
     /// Deletes the session and disconnects its sockets; answers how many.
     #[napi]
     pub fn destroy<'env>(&self, env: &'env Env) -> napi::Result<Ready<'env, u32>> {

@@ -52,6 +52,13 @@ impl JsSocket {
         self.inner.session_host_id()
     }
 
+    /// The user the socket's session was logged in as when the socket was admitted,
+    /// `null` for none.
+    #[napi(getter)]
+    pub fn user_id(&self) -> Option<String> {
+        self.inner.user_id()
+    }
+
     /// A live handle on the socket's session, `null` for an anonymous socket.
     #[napi(getter)]
     pub fn session(&self) -> Option<JsSession> {

@@ -16,6 +16,11 @@
 // notifications and logouts reach the sockets of every process; same as
 // SESSION_STORE_URL=redis://…; give every process the same SESSION_SECRET), METRICS_ALLOW
 // (comma-separated client IPs served GET /metrics, default 127.0.0.1,::1).
+//
+// Users across sessions: POST /login (form field `user`) logs the session in (a new id and
+// cookie), POST /notify-user (text body) reaches every socket of every session of the user,
+// GET /sessions lists them under opaque handles, DELETE /sessions/:handle signs one out,
+// POST /logout-everywhere signs them all out.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -148,6 +153,57 @@ app.post('/logout', rt.express({ optional: true }), async (req, res) => {
 app.get('/token', session, async (req, res) => {
   await req.session.save();
   res.type('text').send(rt.issueToken(req.sessionId, TOKEN_TTL_MS));
+});
+
+// POST /login with the form field `user`: logs the session in as that user (a real app
+// checks a password first) under a new id, against fixation; the response carries the new
+// cookie. A missing or bad user id (the engine's rule) is 400 with the reason.
+app.post('/login', session, express.urlencoded({ extended: false }), async (req, res) => {
+  // A repeated field gives an array: the first one counts, as in the other examples.
+  const user = [req.body?.user].flat()[0];
+  if (typeof user !== 'string') return res.status(400).type('text').send('the form field `user` is missing');
+  try {
+    await req.session.login(user);
+  } catch (err) {
+    if (err instanceof InvalidValueError) return res.status(400).type('text').send(err.message);
+    throw err;
+  }
+  res.status(204).end();
+});
+
+/** The routes of a logged-in user: `req.user`, or 401 without a login. */
+async function loggedIn(req, res, next) {
+  req.user = await req.session.userId();
+  if (req.user == null) return res.status(401).type('text').send('not logged in');
+  next();
+}
+
+// POST /notify-user (text body): every socket of every session of the user gets
+// "user message" with the text; answers how many sockets this process reached.
+app.post('/notify-user', session, loggedIn, express.text({ type: () => true }), async (req, res) => {
+  const reached = await rt.notifyUser(req.user, 'user message', req.body ?? '');
+  res.type('text').send(String(reached));
+});
+
+// GET /sessions: the user's live sessions, each under a handle that is not its id (times
+// as unix ms in the JSON).
+app.get('/sessions', session, loggedIn, async (req, res) => {
+  const list = await rt.userSessions(req.user);
+  res.json(list.map((s) => ({ ...s, createdAt: s.createdAt.getTime(), lastSeen: s.lastSeen.getTime() })));
+});
+
+// DELETE /sessions/:handle: signs out the user's session of that handle ("that device").
+app.delete('/sessions/:handle', session, loggedIn, async (req, res) => {
+  if (await rt.destroyUserSession(req.user, req.params.handle)) return res.status(204).end();
+  res.status(404).type('text').send('no such session');
+});
+
+// POST /logout-everywhere: destroys every session of the user, this one last (its cookie
+// is cleared); answers how many.
+app.post('/logout-everywhere', session, loggedIn, async (req, res) => {
+  const others = await rt.destroyUser(req.user, { except: req.sessionId });
+  await req.session.destroy();
+  res.type('text').send(String(others + 1));
 });
 
 // Past MAX_SESSIONS a new session is refused: answer the engine's status and message.
