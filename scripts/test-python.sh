@@ -45,12 +45,12 @@ fi
 
 step "end-to-end contract against examples/python-fastapi on one port (SocketIOMiddleware, the default)"
 (cd tests && SESSIONIO_ONE_PORT=1 SESSIONIO_EXAMPLE="bindings-python/.venv/bin/python examples/python-fastapi/app.py" \
-  node --test e2e/ sessions/)
+  node --test e2e/ sessions/ users/)
 
 step "browser: two tabs of one session in Chromium against examples/python-fastapi on one port"
 (cd tests && SESSIONIO_BROWSER_EXAMPLE="bindings-python/.venv/bin/python examples/python-fastapi/app.py" node --test browser/)
 
 for example in python-fastapi python-flask; do
   step "end-to-end contract against examples/$example on two ports (SOCKET_PORT: the engine's own port)"
-  (cd tests && SESSIONIO_EXAMPLE="bindings-python/.venv/bin/python examples/$example/app.py" node --test e2e/ sessions/)
+  (cd tests && SESSIONIO_EXAMPLE="bindings-python/.venv/bin/python examples/$example/app.py" node --test e2e/ sessions/ users/)
 done

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from . import _sessionio
 from ._runner import LoopRunner
-from ._sessionio import Address, Handshake, HttpOutcome, HttpSession, Session, Socket, __version__
+from ._sessionio import Address, Handshake, HttpOutcome, HttpSession, Session, Socket, UserSession, __version__
 from .errors import (
     ConflictError,
     HandlerError,
@@ -66,6 +66,7 @@ __all__ = [
     "Socket",
     "StoreUnavailableError",
     "TooManySessionsError",
+    "UserSession",
     "__version__",
 ]
 

@@ -56,6 +56,18 @@ class Session:
     def expires_at_sync(self) -> datetime: ...
     def regenerate(self) -> Awaitable[Session]: ...
     def regenerate_sync(self) -> Session: ...
+    def login(self, user_id: str) -> Awaitable[Session]:
+        """Binds the session to ``user_id`` and gives it a new id, as ``regenerate()`` does
+        (the old id's sockets are disconnected; in a request the response sets the new
+        cookie); returns the new session. A user id has 1 to 256 bytes and no control
+        characters, else :class:`sessionio.InvalidValueError`."""
+    def login_sync(self, user_id: str) -> Session: ...
+    def logout(self) -> Awaitable[Session]:
+        """Unbinds the session from its user and gives it a new id; the data stays."""
+    def logout_sync(self) -> Session: ...
+    def user_id(self) -> Awaitable[str | None]:
+        """The user the session is logged in as, ``None`` if none."""
+    def user_id_sync(self) -> str | None: ...
     def save(self) -> Awaitable[None]: ...
     def save_sync(self) -> None: ...
     def destroy(self) -> Awaitable[int]: ...
@@ -89,6 +101,41 @@ class HttpOutcome:
         """The ``Set-Cookie`` value the response carries, ``None`` when the cookie does not
         change. Read it when the response starts: it follows a ``regenerate()`` or
         ``destroy()`` made through the request's session."""
+
+@final
+class UserSession:
+    """One live session of a user, as ``SessionIo.user_sessions()`` lists it ("your
+    devices"), named by an opaque handle, never its id."""
+
+    @property
+    def handle(self) -> str:
+        """Names the session for ``SessionIo.destroy_user_session()``."""
+    @property
+    def created_at(self) -> datetime:
+        """When the session logged in as the user (aware, UTC)."""
+    @property
+    def last_seen(self) -> datetime:
+        """Its last activity (aware, UTC), to the precision its expiry moves with."""
+    @property
+    def user_agent(self) -> str | None:
+        """The ``User-Agent`` of its login request, or of its latest socket."""
+    @property
+    def address(self) -> str | None:
+        """The client's IP address at its login request, or at its latest socket."""
+    @property
+    def sockets(self) -> int:
+        """Sockets connected to it now, on every node."""
+    def as_dict(self) -> dict[str, Any]:
+        """The entry exactly as core's JSON writes it in every language: ``{"handle",
+        "createdAt", "lastSeen" (unix ms), "userAgent", "address", "sockets"}``."""
+
+class UserIndexSize(TypedDict):
+    """What ``SessionIo.user_index_size()`` returns."""
+
+    users: int
+    """Users with at least one indexed session."""
+    sessions: int
+    """Sessions bound to a user (expired ones until the store lets them go)."""
 
 @final
 class Address:
@@ -132,6 +179,9 @@ class Socket:
     def namespace(self) -> str: ...
     @property
     def session_id(self) -> str | None: ...
+    @property
+    def user_id(self) -> str | None:
+        """The user the session was logged in as when the socket connected."""
     @property
     def session(self) -> Session | None: ...
     @property
@@ -248,15 +298,45 @@ class SessionIo:
     def notify_session_sync(self, session_id: str, event: str, data: EventValue = None) -> int: ...
     def destroy_session(self, session_id: str) -> Awaitable[int]: ...
     def destroy_session_sync(self, session_id: str) -> int: ...
+    def notify_user(self, user_id: str, event: str, data: EventValue = None) -> Awaitable[int]:
+        """Emits to every socket of every session logged in as ``user_id`` (on every
+        process with the Redis adapter); returns the sockets reached in this process."""
+    def notify_user_sync(self, user_id: str, event: str, data: EventValue = None) -> int: ...
+    def destroy_user(self, user_id: str, except_session: str | None = None) -> Awaitable[int]:
+        """Destroys every session logged in as ``user_id`` but ``except_session`` (a session
+        id: the caller's own, to sign out the other devices): their sockets disconnected,
+        their cookies refused. Returns how many live sessions it destroyed."""
+    def destroy_user_sync(self, user_id: str, except_session: str | None = None) -> int: ...
+    def user_sessions(self, user_id: str) -> Awaitable[list[UserSession]]:
+        """The live sessions logged in as ``user_id``, oldest login first."""
+    def user_sessions_sync(self, user_id: str) -> list[UserSession]: ...
+    def destroy_user_session(self, user_id: str, handle: str) -> Awaitable[bool]:
+        """Destroys the session of ``user_id`` that ``handle`` names ("sign out that
+        device"); ``False`` if the user has no live session of that handle."""
+    def destroy_user_session_sync(self, user_id: str, handle: str) -> bool: ...
+    def user_index_size(self) -> Awaitable[UserIndexSize]:
+        """How many users and sessions the store's user index holds."""
+    def user_index_size_sync(self) -> UserIndexSize: ...
     def issue_token(self, session_id: str, ttl: Seconds) -> str: ...
     def create_session(self) -> Awaitable[Session]: ...
     def create_session_sync(self) -> Session: ...
     def session(self, session_id: str) -> Awaitable[Session]: ...
     def session_sync(self, session_id: str) -> Session: ...
-    def http_request(self, cookie_header: str | None = None) -> Awaitable[HttpOutcome]: ...
-    def http_request_sync(self, cookie_header: str | None = None) -> HttpOutcome: ...
-    def http_session(self, cookie_header: str | None = None) -> Awaitable[HttpSession]: ...
-    def http_session_sync(self, cookie_header: str | None = None) -> HttpSession: ...
+    def http_request(
+        self, cookie_header: str | None = None, *, user_agent: str | None = None, address: str | None = None
+    ) -> Awaitable[HttpOutcome]:
+        """What a request's ``Cookie`` header resolves to. ``user_agent`` (the request's
+        ``User-Agent``) and ``address`` (the client address as the server gives it) say who
+        made it: ``Session.login()`` records them for the user's list of sessions."""
+    def http_request_sync(
+        self, cookie_header: str | None = None, *, user_agent: str | None = None, address: str | None = None
+    ) -> HttpOutcome: ...
+    def http_session(
+        self, cookie_header: str | None = None, *, user_agent: str | None = None, address: str | None = None
+    ) -> Awaitable[HttpSession]: ...
+    def http_session_sync(
+        self, cookie_header: str | None = None, *, user_agent: str | None = None, address: str | None = None
+    ) -> HttpSession: ...
     def set_cookie(self, session_id: str) -> str: ...
     def clear_cookie(self) -> str: ...
     def check_request_site(

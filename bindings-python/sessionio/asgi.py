@@ -22,6 +22,8 @@ middleware answers with the refusal's status and message (e.g. 401 ``invalid ses
 :class:`sessionio.TooManySessionsError`, a ``SessionRefused`` too, 503 ``too many
 sessions``).
 Routes that accept a refused cookie (a logout) use :func:`get_optional_session`.
+The request's ``User-Agent`` and client address (the scope's ``client``) go to the engine
+with the cookie: ``session.login(user)`` records them for the user's list of sessions.
 """
 
 from __future__ import annotations
@@ -78,7 +80,13 @@ class SessionMiddleware:
         if forged is not None:
             await _answer(send, forged)
             return
-        outcome = await self.sessionio.http_request(_cookie_header(scope))
+        # Who made the request, for a login's entry in the user's list of sessions.
+        client = scope.get("client")
+        outcome = await self.sessionio.http_request(
+            _cookie_header(scope),
+            user_agent=_header(scope, b"user-agent"),
+            address=client[0] if client else None,
+        )
         session = outcome.session
         state = scope.setdefault("state", {})
         state["session"] = session

@@ -14,7 +14,8 @@ cookie with the engine (see :mod:`sessionio.asgi` for the rules) and stores the 
 the ``Set-Cookie`` the engine decides when it starts (a new session's only once the view
 wrote it or called ``save_sync()``: a view that does not sends no cookie). :func:`current_session` reaches the session from a
 Flask view (it raises :class:`sessionio.SessionRefused`, answered with the refusal's
-status and message).
+status and message). The request's ``User-Agent`` and ``REMOTE_ADDR`` go to the engine with
+the cookie: ``session.login_sync(user)`` records them for the user's list of sessions.
 """
 
 from __future__ import annotations
@@ -64,7 +65,12 @@ class SessionMiddleware:
         )
         if forged is not None:
             return _answer(start_response, forged)
-        outcome = self.sessionio.http_request_sync(environ.get("HTTP_COOKIE"))
+        # Who made the request, for a login's entry in the user's list of sessions.
+        outcome = self.sessionio.http_request_sync(
+            environ.get("HTTP_COOKIE"),
+            user_agent=environ.get("HTTP_USER_AGENT"),
+            address=environ.get("REMOTE_ADDR"),
+        )
         session = outcome.session
         environ[ENVIRON_SESSION] = session
         environ[ENVIRON_SESSION_ID] = session.id if session is not None else None

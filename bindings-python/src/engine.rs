@@ -1,7 +1,7 @@
 //! `SessionIo`: the Python class of the engine. It holds a clone of `sessionio::SessionIo`
 //! and lists the methods Python sees; each one hands over to the module of its concern:
 //! `options` (the keywords), `server` (start, close, state), `attach` (Socket.IO on the
-//! ASGI app's port), `host_calls` (notify, destroy, sessions, tokens, cookies) and
+//! ASGI app's port), `host_calls` (notify, destroy, sessions, users, tokens, cookies) and
 //! `handlers` (`_on`, `_use`, `_on_connection`).
 
 use std::sync::{Arc, RwLock};
@@ -15,7 +15,7 @@ use crate::callbacks::{PyCallback, Runner};
 use crate::errors::{Failure, OrRaise, ToPython};
 use crate::fork_guard::ForkGuard;
 use crate::handlers;
-use crate::host_calls::HostCalls;
+use crate::host_calls::{HostCalls, RequestClient};
 use crate::http_outcome::PyHttpOutcome;
 use crate::options;
 use crate::runtime::{block_on, into_awaitable};
@@ -220,6 +220,118 @@ impl Engine {
         block_on(py, fut).or_raise(py)?.or_raise(py)
     }
 
+    /// Emits `event` with `data` to every socket of every session logged in as `user_id`;
+    /// resolves to how many sockets it reached on this node.
+    #[pyo3(signature = (user_id, event, data=None))]
+    fn notify_user<'py>(
+        &self,
+        py: Python<'py>,
+        user_id: String,
+        event: String,
+        data: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let none = py.None().into_bound(py);
+        let fut = self
+            .host_calls
+            .notify_user(user_id, event, data.unwrap_or(&none))
+            .or_raise(py)?;
+        into_awaitable(py, fut)
+    }
+
+    #[pyo3(signature = (user_id, event, data=None))]
+    fn notify_user_sync(
+        &self,
+        py: Python<'_>,
+        user_id: String,
+        event: String,
+        data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let none = py.None().into_bound(py);
+        let fut = self
+            .host_calls
+            .notify_user(user_id, event, data.unwrap_or(&none))
+            .or_raise(py)?;
+        block_on(py, fut).or_raise(py)?.or_raise(py)
+    }
+
+    /// Destroys every session logged in as `user_id` but `except_session` (a session id);
+    /// resolves to how many live sessions it destroyed.
+    #[pyo3(signature = (user_id, except_session=None))]
+    fn destroy_user<'py>(
+        &self,
+        py: Python<'py>,
+        user_id: String,
+        except_session: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let fut = self
+            .host_calls
+            .destroy_user(user_id, except_session)
+            .or_raise(py)?;
+        into_awaitable(py, fut)
+    }
+
+    #[pyo3(signature = (user_id, except_session=None))]
+    fn destroy_user_sync(
+        &self,
+        py: Python<'_>,
+        user_id: String,
+        except_session: Option<&str>,
+    ) -> PyResult<usize> {
+        let fut = self
+            .host_calls
+            .destroy_user(user_id, except_session)
+            .or_raise(py)?;
+        block_on(py, fut).or_raise(py)?.or_raise(py)
+    }
+
+    /// The live sessions logged in as `user_id` (`UserSession`s), oldest login first.
+    fn user_sessions<'py>(&self, py: Python<'py>, user_id: String) -> PyResult<Bound<'py, PyAny>> {
+        into_awaitable(py, self.host_calls.user_sessions(user_id).or_raise(py)?)
+    }
+
+    fn user_sessions_sync(&self, py: Python<'_>, user_id: String) -> PyResult<Py<PyAny>> {
+        let fut = self.host_calls.user_sessions(user_id).or_raise(py)?;
+        block_on(py, fut).or_raise(py)?.or_raise(py)?.to_python(py)
+    }
+
+    /// Destroys the session of `user_id` that `handle` names; resolves to whether the user
+    /// had one.
+    fn destroy_user_session<'py>(
+        &self,
+        py: Python<'py>,
+        user_id: String,
+        handle: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let fut = self
+            .host_calls
+            .destroy_user_session(user_id, handle)
+            .or_raise(py)?;
+        into_awaitable(py, fut)
+    }
+
+    fn destroy_user_session_sync(
+        &self,
+        py: Python<'_>,
+        user_id: String,
+        handle: String,
+    ) -> PyResult<bool> {
+        let fut = self
+            .host_calls
+            .destroy_user_session(user_id, handle)
+            .or_raise(py)?;
+        block_on(py, fut).or_raise(py)?.or_raise(py)
+    }
+
+    /// What the store's user index holds: `{"users": n, "sessions": m}`.
+    fn user_index_size<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        into_awaitable(py, self.host_calls.user_index_size().or_raise(py)?)
+    }
+
+    fn user_index_size_sync(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let fut = self.host_calls.user_index_size().or_raise(py)?;
+        block_on(py, fut).or_raise(py)?.or_raise(py)?.to_python(py)
+    }
+
     /// A signed token for clients without cookies (`auth: {token}`), valid for `ttl`.
     fn issue_token(
         &self,
@@ -249,48 +361,84 @@ impl Engine {
     }
 
     /// What a request's `Cookie` header resolves to: an `HttpOutcome` (session or
-    /// refusal, and the response's `Set-Cookie`).
-    #[pyo3(signature = (cookie_header=None))]
+    /// refusal, and the response's `Set-Cookie`). `user_agent` and `address` report who
+    /// made the request (its `User-Agent` header and the client address as the server
+    /// gives it), which `Session.login()` records for the user's list of sessions.
+    #[pyo3(signature = (cookie_header=None, *, user_agent=None, address=None))]
     fn http_request<'py>(
         &self,
         py: Python<'py>,
         cookie_header: Option<String>,
+        user_agent: Option<String>,
+        address: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let client = RequestClient {
+            user_agent,
+            address,
+        };
         into_awaitable(
             py,
-            self.host_calls.http_request(cookie_header).or_raise(py)?,
+            self.host_calls
+                .http_request(cookie_header, client)
+                .or_raise(py)?,
         )
     }
 
-    #[pyo3(signature = (cookie_header=None))]
+    #[pyo3(signature = (cookie_header=None, *, user_agent=None, address=None))]
     fn http_request_sync(
         &self,
         py: Python<'_>,
         cookie_header: Option<String>,
+        user_agent: Option<String>,
+        address: Option<String>,
     ) -> PyResult<PyHttpOutcome> {
-        let fut = self.host_calls.http_request(cookie_header).or_raise(py)?;
+        let client = RequestClient {
+            user_agent,
+            address,
+        };
+        let fut = self
+            .host_calls
+            .http_request(cookie_header, client)
+            .or_raise(py)?;
         block_on(py, fut).or_raise(py)?.or_raise(py)
     }
 
-    #[pyo3(signature = (cookie_header=None))]
+    #[pyo3(signature = (cookie_header=None, *, user_agent=None, address=None))]
     fn http_session<'py>(
         &self,
         py: Python<'py>,
         cookie_header: Option<String>,
+        user_agent: Option<String>,
+        address: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let client = RequestClient {
+            user_agent,
+            address,
+        };
         into_awaitable(
             py,
-            self.host_calls.http_session(cookie_header).or_raise(py)?,
+            self.host_calls
+                .http_session(cookie_header, client)
+                .or_raise(py)?,
         )
     }
 
-    #[pyo3(signature = (cookie_header=None))]
+    #[pyo3(signature = (cookie_header=None, *, user_agent=None, address=None))]
     fn http_session_sync(
         &self,
         py: Python<'_>,
         cookie_header: Option<String>,
+        user_agent: Option<String>,
+        address: Option<String>,
     ) -> PyResult<Py<PyAny>> {
-        let fut = self.host_calls.http_session(cookie_header).or_raise(py)?;
+        let client = RequestClient {
+            user_agent,
+            address,
+        };
+        let fut = self
+            .host_calls
+            .http_session(cookie_header, client)
+            .or_raise(py)?;
         block_on(py, fut).or_raise(py)?.or_raise(py)?.to_python(py)
     }
 

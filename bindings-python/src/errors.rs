@@ -139,7 +139,7 @@ macro_rules! to_python_via_into_pyobject {
     )*};
 }
 
-to_python_via_into_pyobject!(usize, i64, u16, bool, String);
+to_python_via_into_pyobject!(usize, i64, u16, bool, String, Option<String>);
 
 impl ToPython for Py<PyAny> {
     fn to_python(self, _py: Python<'_>) -> PyResult<Py<PyAny>> {

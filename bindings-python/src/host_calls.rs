@@ -15,6 +15,24 @@ use crate::errors::{Convert, Failure, ToPython};
 use crate::fork_guard::ForkGuard;
 use crate::http_outcome::PyHttpOutcome;
 use crate::session::{PyHttpSession, PySession};
+use crate::users::UserSessions;
+
+/// Who made an HTTP request, as the host's server gives it: its `User-Agent` header and
+/// the client's address (core parses it), for the user's list of sessions.
+pub struct RequestClient {
+    pub user_agent: Option<String>,
+    pub address: Option<String>,
+}
+
+impl RequestClient {
+    /// Reports the client to the request's outcome (core's `HttpOutcome::set_client`);
+    /// nothing when the host gave neither.
+    fn report(&self, outcome: &sessionio::host::HttpOutcome) {
+        if self.user_agent.is_some() || self.address.is_some() {
+            outcome.set_client(self.user_agent.as_deref(), self.address.as_deref());
+        }
+    }
+}
 
 /// The engine as the host app's code sees it.
 pub struct HostCalls {
@@ -57,6 +75,71 @@ impl HostCalls {
         Ok(async move { Ok(io.destroy_session(id).await?) })
     }
 
+    /// Emits `event` with `data` to every socket of every session of the user; resolves to
+    /// how many on this node.
+    pub fn notify_user(
+        &self,
+        user_id: String,
+        event: String,
+        data: &Bound<'_, PyAny>,
+    ) -> Result<impl Future<Output = Result<usize, Failure>> + Send + 'static, Failure> {
+        self.fork_guard.check()?;
+        let data = convert::to_value(data)?;
+        let io = self.io.clone();
+        Ok(async move { Ok(io.notify_user(&user_id, &event, &data).await?) })
+    }
+
+    /// Destroys every session of the user but `except_session`; resolves to how many.
+    pub fn destroy_user(
+        &self,
+        user_id: String,
+        except_session: Option<&str>,
+    ) -> Result<impl Future<Output = Result<usize, Failure>> + Send + 'static, Failure> {
+        self.fork_guard.check()?;
+        let except = except_session.map(|id| self.resolve_id(id)).transpose()?;
+        let io = self.io.clone();
+        Ok(async move { Ok(io.destroy_user(&user_id, except).await?) })
+    }
+
+    /// The user's live sessions, each under its handle.
+    pub fn user_sessions(
+        &self,
+        user_id: String,
+    ) -> Result<impl Future<Output = Result<UserSessions, Failure>> + Send + 'static, Failure> {
+        self.fork_guard.check()?;
+        let io = self.io.clone();
+        Ok(async move { Ok(UserSessions(io.user_sessions(&user_id).await?)) })
+    }
+
+    /// Destroys the user's session of `handle`; resolves to whether there was one.
+    pub fn destroy_user_session(
+        &self,
+        user_id: String,
+        handle: String,
+    ) -> Result<impl Future<Output = Result<bool, Failure>> + Send + 'static, Failure> {
+        self.fork_guard.check()?;
+        let io = self.io.clone();
+        Ok(async move { Ok(io.destroy_user_session(&user_id, &handle).await?) })
+    }
+
+    /// What the store's user index holds: `{"users", "sessions"}`.
+    pub fn user_index_size(
+        &self,
+    ) -> Result<impl Future<Output = Result<impl ToPython, Failure>> + Send + 'static, Failure>
+    {
+        self.fork_guard.check()?;
+        let io = self.io.clone();
+        Ok(async move {
+            let size = io.user_index_size().await?;
+            Ok(Convert(move |py: Python<'_>| {
+                let d = PyDict::new(py);
+                d.set_item("users", size.users)?;
+                d.set_item("sessions", size.sessions)?;
+                Ok(d.into_any().unbind())
+            }))
+        })
+    }
+
     pub fn create_session(
         &self,
     ) -> Result<impl Future<Output = Result<PySession, Failure>> + Send + 'static, Failure> {
@@ -83,12 +166,14 @@ impl HostCalls {
     pub fn http_session(
         &self,
         cookie_header: Option<String>,
+        client: RequestClient,
     ) -> Result<impl Future<Output = Result<impl ToPython, Failure>> + Send + 'static, Failure>
     {
         self.fork_guard.check()?;
         let io = self.io.clone();
         Ok(async move {
             let outcome = sessionio::host::http_request(&io, cookie_header.as_deref()).await;
+            client.report(&outcome);
             if let Some(session) = outcome.session() {
                 session.save().await?;
             }
@@ -113,16 +198,19 @@ impl HostCalls {
     }
 
     /// What a request's `Cookie` header resolves to, with the `Set-Cookie` its response
-    /// carries: core's `host::http_request`.
+    /// carries: core's `host::http_request`, with the request's client reported before
+    /// any handler runs.
     pub fn http_request(
         &self,
         cookie_header: Option<String>,
+        client: RequestClient,
     ) -> Result<impl Future<Output = Result<PyHttpOutcome, Failure>> + Send + 'static, Failure>
     {
         self.fork_guard.check()?;
         let io = self.io.clone();
         Ok(async move {
             let outcome = sessionio::host::http_request(&io, cookie_header.as_deref()).await;
+            client.report(&outcome);
             Ok(PyHttpOutcome::new(outcome))
         })
     }

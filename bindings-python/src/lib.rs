@@ -17,6 +17,7 @@ mod runtime;
 mod server;
 mod session;
 mod socket;
+mod users;
 
 use pyo3::prelude::*;
 
@@ -40,6 +41,8 @@ mod python_module {
     use crate::session::{PyHttpSession, PySession};
     #[pymodule_export]
     use crate::socket::{PyAddress, PyHandshake, PySocket};
+    #[pymodule_export]
+    use crate::users::PyUserSession;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

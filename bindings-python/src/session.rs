@@ -148,6 +148,28 @@ impl PySession {
         async move { Ok(PySession::new(session.regenerate().await?)) }
     }
 
+    fn login_future(
+        &self,
+        user_id: String,
+    ) -> impl std::future::Future<Output = Result<PySession, Failure>> + Send + 'static {
+        let session = self.session.clone();
+        async move { Ok(PySession::new(session.login(&user_id).await?)) }
+    }
+
+    fn logout_future(
+        &self,
+    ) -> impl std::future::Future<Output = Result<PySession, Failure>> + Send + 'static {
+        let session = self.session.clone();
+        async move { Ok(PySession::new(session.logout().await?)) }
+    }
+
+    fn user_id_future(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Option<String>, Failure>> + Send + 'static {
+        let session = self.session.clone();
+        async move { Ok(session.user_id().await?) }
+    }
+
     fn save_future(
         &self,
     ) -> impl std::future::Future<Output = Result<(), Failure>> + Send + 'static {
@@ -298,6 +320,40 @@ impl PySession {
 
     fn regenerate_sync(&self, py: Python<'_>) -> PyResult<PySession> {
         block_on(py, self.regenerate_future())
+            .or_raise(py)?
+            .or_raise(py)
+    }
+
+    /// Binds the session to `user_id` and gives it a new id, as `regenerate()` does (the
+    /// old id's sockets are disconnected; in a request the response sets the new cookie).
+    fn login<'py>(&self, py: Python<'py>, user_id: String) -> PyResult<Bound<'py, PyAny>> {
+        into_awaitable(py, self.login_future(user_id))
+    }
+
+    fn login_sync(&self, py: Python<'_>, user_id: String) -> PyResult<PySession> {
+        block_on(py, self.login_future(user_id))
+            .or_raise(py)?
+            .or_raise(py)
+    }
+
+    /// Unbinds the session from its user and gives it a new id; the data stays.
+    fn logout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        into_awaitable(py, self.logout_future())
+    }
+
+    fn logout_sync(&self, py: Python<'_>) -> PyResult<PySession> {
+        block_on(py, self.logout_future())
+            .or_raise(py)?
+            .or_raise(py)
+    }
+
+    /// The user the session is logged in as, `None` if none.
+    fn user_id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        into_awaitable(py, self.user_id_future())
+    }
+
+    fn user_id_sync(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        block_on(py, self.user_id_future())
             .or_raise(py)?
             .or_raise(py)
     }

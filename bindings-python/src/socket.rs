@@ -96,6 +96,13 @@ impl PySocket {
         self.handle.session_host_id()
     }
 
+    /// The user the socket's session was logged in as when the socket connected, `None`
+    /// if none.
+    #[getter]
+    fn user_id(&self) -> Option<String> {
+        self.handle.user_id()
+    }
+
     /// A live handle on the socket's session, `None` for an anonymous socket.
     #[getter]
     fn session(&self) -> Option<PySession> {

@@ -18,6 +18,11 @@ and notifications and logouts reach the sockets of every process; same as
 ``SOCKET_IO_CLIENT_JS`` (path of ``socket.io.min.js``). It prints
 ``listening http=<url> socket=<url>`` once both servers listen, and stops cleanly on
 SIGTERM or Ctrl-C.
+
+Users across sessions: ``POST /login`` (form field ``user``) logs the session in (a new id
+and cookie), ``POST /notify-user`` (text body) reaches every socket of every session of the
+user, ``GET /sessions`` lists them under opaque handles, ``DELETE /sessions/<handle>`` signs
+one out, ``POST /logout-everywhere`` signs them all out.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qs
 
 import uvicorn
-from fastapi import Depends, FastAPI
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from sessionio import HandlerError, Session, SessionIo, Socket
+from sessionio import HandlerError, InvalidValueError, Session, SessionIo, Socket
 from sessionio.asgi import SessionMiddleware, SocketIOMiddleware, get_optional_session, get_session
 
 HERE = Path(__file__).resolve().parent
@@ -50,6 +56,11 @@ CLIENT_JS_CANDIDATES = [
 
 SessionDep = Annotated[Session, Depends(get_session)]
 OptionalSessionDep = Annotated[Session | None, Depends(get_optional_session)]
+
+
+def not_logged_in() -> Response:
+    """What the user routes answer a session that is not logged in."""
+    return PlainTextResponse("not logged in", status_code=401)
 
 
 def env_int(name: str, default: int) -> int:
@@ -142,6 +153,56 @@ def create_app(rt: SessionIo) -> FastAPI:
         if session is not None:
             await session.destroy()
         return Response(status_code=204)
+
+    # Logs the session in as the form's `user` (a real app checks a password first) and
+    # gives it a new id, against fixation: the response carries the new cookie.
+    @app.post("/login")
+    async def login(request: Request, session: SessionDep) -> Response:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        if "user" not in form:
+            return PlainTextResponse("the form field `user` is missing", status_code=400)
+        try:
+            await session.login(form["user"][0])
+        except InvalidValueError as e:
+            return PlainTextResponse(str(e), status_code=400)
+        return Response(status_code=204)
+
+    # The routes below need a login: 401 without one.
+    @app.post("/notify-user")
+    async def notify_user(request: Request, session: SessionDep) -> Response:
+        user = await session.user_id()
+        if user is None:
+            return not_logged_in()
+        text = (await request.body()).decode("utf-8", "replace")
+        return PlainTextResponse(str(await rt.notify_user(user, "user message", text)))
+
+    # The user's live sessions, each under a handle that is not its id.
+    @app.get("/sessions")
+    async def user_sessions(session: SessionDep) -> Response:
+        user = await session.user_id()
+        if user is None:
+            return not_logged_in()
+        return JSONResponse([entry.as_dict() for entry in await rt.user_sessions(user)])
+
+    # Signs out one of the user's sessions ("that device").
+    @app.delete("/sessions/{handle}")
+    async def sign_out_device(handle: str, session: SessionDep) -> Response:
+        user = await session.user_id()
+        if user is None:
+            return not_logged_in()
+        if await rt.destroy_user_session(user, handle):
+            return Response(status_code=204)
+        return PlainTextResponse("no such session", status_code=404)
+
+    # Signs out every session of the user, this one included (its cookie is cleared).
+    @app.post("/logout-everywhere")
+    async def logout_everywhere(session: SessionDep) -> Response:
+        user = await session.user_id()
+        if user is None:
+            return not_logged_in()
+        others = await rt.destroy_user(user, except_session=session.id)
+        await session.destroy()
+        return PlainTextResponse(str(others + 1))
 
     # A token for clients that cannot send the cookie (they pass it as auth.token).
     @app.get("/token")

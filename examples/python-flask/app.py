@@ -19,6 +19,11 @@ and notifications and logouts reach the sockets of every process; same as
 ``SOCKET_IO_CLIENT_JS`` (path of ``socket.io.min.js``). It prints
 ``listening http=<url> socket=<url>`` once both servers listen, and stops cleanly on
 SIGTERM or Ctrl-C.
+
+Users across sessions: ``POST /login`` (form field ``user``) logs the session in (a new id
+and cookie), ``POST /notify-user`` (text body) reaches every socket of every session of the
+user, ``GET /sessions`` lists them under opaque handles, ``DELETE /sessions/<handle>`` signs
+one out, ``POST /logout-everywhere`` signs them all out.
 """
 
 from __future__ import annotations
@@ -33,10 +38,10 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from flask import Flask, Response, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from sessionio import HandlerError, SessionIo, Socket
+from sessionio import HandlerError, InvalidValueError, SessionIo, Socket
 from sessionio.wsgi import current_session, init_flask, optional_session
 
 HERE = Path(__file__).resolve().parent
@@ -62,6 +67,11 @@ def client_js() -> Path | None:
     configured = os.environ.get("SOCKET_IO_CLIENT_JS")
     candidates = [Path(configured)] if configured else CLIENT_JS_CANDIDATES
     return next((p for p in candidates if p.is_file()), None)
+
+
+def not_logged_in() -> Response:
+    """What the user routes answer a session that is not logged in."""
+    return Response("not logged in", status=401, mimetype="text/plain")
 
 
 def store_url() -> str | None:
@@ -130,6 +140,57 @@ def create_app(rt: SessionIo) -> Flask:
         if session is not None:
             session.destroy_sync()
         return Response(status=204)
+
+    # Logs the session in as the form's `user` (a real app checks a password first) and
+    # gives it a new id, against fixation: the response carries the new cookie.
+    @app.post("/login")
+    def login() -> Response:
+        user = request.form.get("user")
+        if user is None:
+            return Response("the form field `user` is missing", status=400, mimetype="text/plain")
+        try:
+            current_session().login_sync(user)
+        except InvalidValueError as e:
+            return Response(str(e), status=400, mimetype="text/plain")
+        return Response(status=204)
+
+    # The routes below need a login: 401 without one.
+    @app.post("/notify-user")
+    def notify_user() -> Response:
+        user = current_session().user_id_sync()
+        if user is None:
+            return not_logged_in()
+        reached = rt.notify_user_sync(user, "user message", request.get_data(as_text=True))
+        return Response(str(reached), mimetype="text/plain")
+
+    # The user's live sessions, each under a handle that is not its id.
+    @app.get("/sessions")
+    def user_sessions() -> Response:
+        user = current_session().user_id_sync()
+        if user is None:
+            return not_logged_in()
+        return jsonify([entry.as_dict() for entry in rt.user_sessions_sync(user)])
+
+    # Signs out one of the user's sessions ("that device").
+    @app.delete("/sessions/<handle>")
+    def sign_out_device(handle: str) -> Response:
+        user = current_session().user_id_sync()
+        if user is None:
+            return not_logged_in()
+        if rt.destroy_user_session_sync(user, handle):
+            return Response(status=204)
+        return Response("no such session", status=404, mimetype="text/plain")
+
+    # Signs out every session of the user, this one included (its cookie is cleared).
+    @app.post("/logout-everywhere")
+    def logout_everywhere() -> Response:
+        session = current_session()
+        user = session.user_id_sync()
+        if user is None:
+            return not_logged_in()
+        others = rt.destroy_user_sync(user, except_session=session.id)
+        session.destroy_sync()
+        return Response(str(others + 1), mimetype="text/plain")
 
     # A token for clients that cannot send the cookie (they pass it as auth.token).
     @app.get("/token")
