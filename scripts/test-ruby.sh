@@ -3,7 +3,7 @@
 # ruby-rack, ruby-sinatra, puma, ruby-minitest: these machines reach no other gem source),
 # builds the engine's library and the uniffi-generated module (dev profile, the workspace's
 # target/), packs the gem and installs it with `gem install --local` into a fresh
-# GEM_HOME, then runs the minitest suites and the end-to-end contract suite (tests/e2e)
+# GEM_HOME, then runs the minitest suites and the end-to-end contract suite (tests/e2e, tests/users)
 # against examples/ruby-sinatra, both on the installed gem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,4 +39,4 @@ if [ ! -d tests/node_modules/socket.io-client ]; then
 fi
 
 step "end-to-end contract against examples/ruby-sinatra (Puma; Socket.IO on the engine's own port)"
-(cd tests && SESSIONIO_EXAMPLE="ruby examples/ruby-sinatra/app.rb" node --test e2e/ sessions/)
+(cd tests && SESSIONIO_EXAMPLE="ruby examples/ruby-sinatra/app.rb" node --test e2e/ sessions/ users/)

@@ -21,6 +21,45 @@ pub struct Engine {
     server: Standalone,
 }
 
+/// One live session of a user, as `user_sessions` lists it: core's `UserSession`.
+#[derive(Debug, uniffi::Record)]
+pub struct UserSession {
+    /// Names the session for `destroy_user_session`; never its id.
+    pub handle: String,
+    /// When it logged in as the user, in Unix milliseconds.
+    pub created_at: u64,
+    /// Its last activity, in Unix milliseconds.
+    pub last_seen: u64,
+    /// The `User-Agent` of its login request, or of its latest socket's handshake.
+    pub user_agent: Option<String>,
+    /// The client address (IP) of its login request, or of its latest socket's handshake.
+    pub address: Option<String>,
+    /// Sockets connected to it now, on every node.
+    pub sockets: u64,
+}
+
+impl From<sessionio::UserSession> for UserSession {
+    fn from(s: sessionio::UserSession) -> Self {
+        UserSession {
+            handle: s.handle,
+            created_at: s.created_at,
+            last_seen: s.last_seen,
+            user_agent: s.user_agent,
+            address: s.address,
+            sockets: s.sockets as u64,
+        }
+    }
+}
+
+/// What the store's user index holds: core's `UserIndexSize`.
+#[derive(Debug, uniffi::Record)]
+pub struct UserIndexSize {
+    /// Users with at least one indexed session.
+    pub users: u64,
+    /// Indexed sessions.
+    pub sessions: u64,
+}
+
 /// Live counters.
 #[derive(Debug, uniffi::Record)]
 pub struct Stats {
@@ -198,15 +237,81 @@ impl Engine {
         run(async move { Ok(Session::new(io.session(id).await?)) }).await
     }
 
-    /// What a request's `Cookie` header resolves to (core's `host::http_request`).
+    /// What a request's `Cookie` header resolves to (core's `host::http_request`), with
+    /// the request's client — its `User-Agent` and the address its server gives —
+    /// reported to core (`HttpOutcome::set_client`) for a login made during the request.
     pub async fn http_request(
         &self,
         cookie_header: Option<String>,
+        user_agent: Option<String>,
+        address: Option<String>,
     ) -> Result<Arc<HttpOutcome>, SessionioError> {
         let io = self.io.clone();
         run(async move {
             let outcome = sessionio::host::http_request(&io, cookie_header.as_deref()).await;
+            if user_agent.is_some() || address.is_some() {
+                outcome.set_client(user_agent.as_deref(), address.as_deref());
+            }
             Ok(HttpOutcome::new(outcome))
+        })
+        .await
+    }
+
+    /// Emits `event` with `data` to every socket of every session logged in as
+    /// `user_id`, on every node; how many sockets it reached on this one.
+    pub async fn notify_user(
+        &self,
+        user_id: String,
+        event: String,
+        data: Value,
+    ) -> Result<u64, SessionioError> {
+        let data = value::to_msgpack(data);
+        let io = self.io.clone();
+        run(async move { Ok(io.notify_user(&user_id, &event, &data).await? as u64) }).await
+    }
+
+    /// Destroys every session logged in as `user_id` but `except` (a session id as the
+    /// host knows it); how many live sessions.
+    pub async fn destroy_user(
+        &self,
+        user_id: String,
+        except: Option<String>,
+    ) -> Result<u64, SessionioError> {
+        let except = except.map(|id| self.resolve_id(&id)).transpose()?;
+        let io = self.io.clone();
+        run(async move { Ok(io.destroy_user(&user_id, except).await? as u64) }).await
+    }
+
+    /// The live sessions logged in as `user_id`, oldest login first.
+    pub async fn user_sessions(&self, user_id: String) -> Result<Vec<UserSession>, SessionioError> {
+        let io = self.io.clone();
+        run(async move {
+            let sessions = io.user_sessions(&user_id).await?;
+            Ok(sessions.into_iter().map(UserSession::from).collect())
+        })
+        .await
+    }
+
+    /// Destroys the session of `user_id` that `handle` (from `user_sessions`) names;
+    /// `false` when the user has no such live session.
+    pub async fn destroy_user_session(
+        &self,
+        user_id: String,
+        handle: String,
+    ) -> Result<bool, SessionioError> {
+        let io = self.io.clone();
+        run(async move { Ok(io.destroy_user_session(&user_id, &handle).await?) }).await
+    }
+
+    /// How many users and sessions the store's user index holds.
+    pub async fn user_index_size(&self) -> Result<UserIndexSize, SessionioError> {
+        let io = self.io.clone();
+        run(async move {
+            let size = io.user_index_size().await?;
+            Ok(UserIndexSize {
+                users: size.users,
+                sessions: size.sessions,
+            })
         })
         .await
     }

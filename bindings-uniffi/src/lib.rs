@@ -7,9 +7,12 @@
 //!   Socket.IO on its own port ([`Engine::start`]) and takes the host's calls:
 //!   `notify_session`, `destroy_session`, `issue_token`, `create_session`, `session`,
 //!   `http_request` (what a request's cookie resolves to, and the `Set-Cookie` its
-//!   response carries) and the cookie helpers. `close` stops it.
+//!   response carries) and the cookie helpers. `close` stops it. Users across sessions:
+//!   `notify_user`, `destroy_user`, `user_sessions` ([`UserSession`]s under opaque
+//!   handles), `destroy_user_session`, `user_index_size`.
 //! - [`Session`] is a live handle on one session: `get`, `set`, `remove`, `increment`,
-//!   `update` (the host's function inside one atomic update), `regenerate`, `destroy`.
+//!   `update` (the host's function inside one atomic update), `regenerate`, `login`,
+//!   `logout`, `user_id`, `destroy`.
 //! - The engine calls the host through foreign traits: [`EventHandler`] (its value answers
 //!   the ack), [`EventMiddleware`], [`ConnectionHandler`]. Each gets a [`Socket`].
 //! - Every failure is one [`SessionioError`], whose variants carry core's stable codes.
@@ -31,7 +34,7 @@ mod session;
 mod socket;
 mod value;
 
-pub use engine::{Engine, Stats};
+pub use engine::{Engine, Stats, UserIndexSize, UserSession};
 pub use error::SessionioError;
 pub use handlers::{ConnectionHandler, EventHandler, EventMiddleware};
 pub use session::{HttpOutcome, Refusal, Session, SessionUpdater, Updated};

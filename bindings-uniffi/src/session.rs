@@ -130,6 +130,26 @@ impl Session {
         run(async move { Ok(Session::new(session.regenerate().await?)) }).await
     }
 
+    /// Logs the session in as `user_id` under a new id, as `regenerate` does; the new
+    /// session.
+    pub async fn login(&self, user_id: String) -> Result<Arc<Session>, SessionioError> {
+        let session = self.handle();
+        run(async move { Ok(Session::new(session.login(&user_id).await?)) }).await
+    }
+
+    /// Unbinds the session from its user under a new id, as `regenerate` does (the data
+    /// is kept); the new session.
+    pub async fn logout(&self) -> Result<Arc<Session>, SessionioError> {
+        let session = self.handle();
+        run(async move { Ok(Session::new(session.logout().await?)) }).await
+    }
+
+    /// The user the session is logged in as, `None` when it is not.
+    pub async fn user_id(&self) -> Result<Option<String>, SessionioError> {
+        let session = self.handle();
+        run(async move { Ok(session.user_id().await?) }).await
+    }
+
     /// Deletes the session and disconnects its sockets; how many.
     pub async fn destroy(&self) -> Result<u64, SessionioError> {
         let session = self.handle();

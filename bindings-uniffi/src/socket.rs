@@ -36,6 +36,12 @@ impl Socket {
         self.handle.session_host_id()
     }
 
+    /// The user the socket's session was logged in as when the socket was admitted,
+    /// `None` for one that was not (or an anonymous socket).
+    pub fn user_id(&self) -> Option<String> {
+        self.handle.user_id()
+    }
+
     /// A live handle on the socket's session, `None` for an anonymous socket.
     pub fn session(&self) -> Option<Arc<Session>> {
         self.handle.session().map(Session::new)

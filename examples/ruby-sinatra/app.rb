@@ -7,6 +7,12 @@
 # middleware gives every request its session from the cookie, and socket handlers get the
 # same session live.
 #
+# Users across sessions: `POST /login` (form field `user`) logs the session in (a new id
+# and cookie), `POST /notify-user` (text body) reaches every socket of every session of
+# the user, `GET /sessions` lists them under opaque handles, `DELETE /sessions/<handle>`
+# signs one out, `POST /logout-everywhere` signs them all out. Without a login these
+# answer 401 `not logged in`.
+#
 # Run: `ruby examples/ruby-sinatra/app.rb` (with the sessionio gem installed, or
 # RUBYLIB=bindings-uniffi/ruby/lib after `bash bindings-uniffi/ruby/build.sh`).
 # Environment: PORT (default 3000, 0 = any free port), SOCKET_PORT (default 3001),
@@ -20,6 +26,7 @@
 # `listening http=<url> socket=<url>` once both servers listen, and stops cleanly on
 # SIGTERM or Ctrl-C.
 
+require "json"
 require "securerandom"
 require "socket"
 require "puma"
@@ -100,6 +107,87 @@ class CounterApp < Sinatra::Base
   post "/logout" do
     optional_session&.destroy
     status 204
+  end
+
+  helpers do
+    # The user of the request's session; without a login, the route answers 401.
+    def current_user
+      current_session.user_id or halt 401, { "content-type" => "text/plain; charset=utf-8" }, "not logged in"
+    end
+
+    # The request's body as text; 400 when it is not UTF-8.
+    def body_text
+      request.body.rewind
+      text = request.body.read.force_encoding(Encoding::UTF_8)
+      halt 400, { "content-type" => "text/plain; charset=utf-8" }, "the body is not valid UTF-8" unless text.valid_encoding?
+      text
+    end
+
+    def unix_ms(time)
+      (time.to_r * 1000).to_i
+    end
+  end
+
+  # POST /login with the form field `user`: logs the session in as that user (the app
+  # would check a password first) and gives it a new id, against fixation; the response
+  # carries the new cookie. A missing or bad user id is 400 with the reason (the engine
+  # decides what a user id may be).
+  post "/login" do
+    session = current_session
+    content_type :text
+    request.body.rewind
+    form = begin
+      Rack::Utils.parse_query(request.body.read)
+    rescue ArgumentError => e # a malformed %-escape
+      halt 400, "the form is malformed: #{e.message}"
+    end
+    user = Array(form["user"]).first
+    halt 400, "the form field `user` is missing" unless user
+    session.login(user)
+    status 204
+  rescue Sessionio::InvalidValueError => e
+    halt 400, e.message
+  end
+
+  # POST /notify-user (text body): every socket of every session of the current user gets
+  # "user message" with the text; answers how many sockets this node reached.
+  post "/notify-user" do
+    text = body_text
+    user = current_user
+    content_type :text
+    settings.engine.notify_user(user, "user message", text).to_s
+  end
+
+  # GET /sessions: the current user's live sessions as JSON, each under a handle that is
+  # not its id.
+  get "/sessions" do
+    user = current_user
+    list = settings.engine.user_sessions(user).map do |s|
+      { handle: s.handle, createdAt: unix_ms(s.created_at), lastSeen: unix_ms(s.last_seen),
+        userAgent: s.user_agent, address: s.address, sockets: s.sockets }
+    end
+    content_type :json
+    JSON.generate(list)
+  end
+
+  # DELETE /sessions/<handle>: signs out the current user's session of that handle (204),
+  # or 404 if the user has none.
+  delete "/sessions/:handle" do
+    user = current_user
+    content_type :text
+    halt 404, "no such session" unless settings.engine.destroy_user_session(user, params["handle"])
+    status 204
+  end
+
+  # POST /logout-everywhere: destroys every session of the current user, this one
+  # included (its cookie is cleared); answers how many.
+  post "/logout-everywhere" do
+    session = current_session
+    user = current_user
+    others = settings.engine.destroy_user(user, except: session.id)
+    session.destroy
+    content_type :text
+    (others + 1).to_s
   end
 
   # A token for clients that cannot send the cookie (they pass it as auth.token).

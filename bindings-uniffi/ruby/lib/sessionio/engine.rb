@@ -90,6 +90,37 @@ module Sessionio
       @native.destroy_session(session_id.to_s)
     end
 
+    # Emits `event` with `data` to every socket of every session logged in as `user_id`
+    # (see Session#login), on every node; how many sockets it reached on this one.
+    def notify_user(user_id, event, data = nil)
+      @native.notify_user(Values.text(user_id), event.to_s, Values.lower(data))
+    end
+
+    # Destroys every session logged in as `user_id` but the one whose id is `except` (the
+    # caller's own, for "sign out my other devices"), their sockets disconnected on every
+    # node; how many live sessions.
+    def destroy_user(user_id, except: nil)
+      @native.destroy_user(Values.text(user_id), except&.to_s)
+    end
+
+    # The live sessions logged in as `user_id`, oldest login first: UserSessions, each
+    # named by an opaque handle (never its id).
+    def user_sessions(user_id)
+      @native.user_sessions(Values.text(user_id)).map { |s| UserSession.lift(s) }
+    end
+
+    # Destroys the session of `user_id` that `handle` (from user_sessions) names: "sign
+    # out that device". false when the user has no such live session.
+    def destroy_user_session(user_id, handle)
+      @native.destroy_user_session(Values.text(user_id), Values.text(handle))
+    end
+
+    # What the store's user index holds: {users:, sessions:}.
+    def user_index_size
+      size = @native.user_index_size
+      { users: size.users, sessions: size.sessions }
+    end
+
     # A signed token for clients that cannot send the cookie (`auth: {token}`), valid for
     # `ttl` seconds.
     def issue_token(session_id, ttl)
@@ -108,9 +139,11 @@ module Sessionio
       Session.new(@native.session(session_id.to_s))
     end
 
-    # What a request's Cookie header resolves to: an HttpOutcome.
-    def http_request(cookie_header)
-      HttpOutcome.new(@native.http_request(cookie_header))
+    # What a request's Cookie header resolves to: an HttpOutcome. `user_agent` (the
+    # User-Agent header) and `address` (the client's address as the server gives it, e.g.
+    # Rack's REMOTE_ADDR) are recorded by a login made during the request.
+    def http_request(cookie_header, user_agent: nil, address: nil)
+      HttpOutcome.new(@native.http_request(cookie_header, user_agent, address))
     end
 
     # The Set-Cookie value that stores this session's cookie.
@@ -161,6 +194,19 @@ module Sessionio
       rescue StandardError => e
         Sessionio.logger.warn("closing #{engine.inspect} at exit failed: #{e.message}")
       end
+    end
+  end
+
+  # One live session of a user, as Engine#user_sessions lists it: `handle` (for
+  # Engine#destroy_user_session; never the session id), `created_at` (its login) and
+  # `last_seen` (Times, as Session#expires_at), `user_agent` and `address` (of its login
+  # request or its latest socket; nil when unknown), `sockets` (connected now, every node).
+  UserSession = Struct.new(:handle, :created_at, :last_seen, :user_agent, :address, :sockets,
+                           keyword_init: true) do
+    def self.lift(native)
+      new(handle: native.handle, created_at: Time.at(native.created_at / 1000r),
+          last_seen: Time.at(native.last_seen / 1000r), user_agent: native.user_agent,
+          address: native.address, sockets: native.sockets)
     end
   end
 

@@ -9,10 +9,13 @@ module Sessionio
   #
   # It refuses cross-site state-changing requests (403 `origin not allowed`), resolves the
   # request's cookie with the engine and puts the Session in env["sessionio.session"] (nil
-  # when the cookie was refused), its id in env["sessionio.session_id"] and the refusal
-  # in env["sessionio.refusal"]. The response gets the Set-Cookie the engine decided (a
-  # new session's only once the app wrote it or called save). A SessionRefused or
-  # TooManySessionsError raised by the app is answered with its status and message.
+  # when the cookie was refused; regenerate, login and logout move it to the new
+  # session), its id in env["sessionio.session_id"] and the refusal in
+  # env["sessionio.refusal"]. The request's User-Agent and REMOTE_ADDR go with it: a
+  # login records them for Engine#user_sessions. The response gets the Set-Cookie the
+  # engine decided (a new session's only once the app wrote it or called save). A
+  # SessionRefused or TooManySessionsError raised by the app is answered with its status
+  # and message.
   module Rack
     SESSION = "sessionio.session"
     SESSION_ID = "sessionio.session_id"
@@ -30,6 +33,12 @@ module Sessionio
       raise ArgumentError, "Sessionio::Rack::SessionMiddleware is not installed" unless env.key?(SESSION)
 
       env[SESSION]
+    end
+
+    # A header's value as text: its bytes as Latin-1 when they are not all ASCII (as
+    # Node and the Python binding read headers).
+    def self.header(value)
+      value.nil? || value.ascii_only? ? value : value.b.force_encoding(Encoding::ISO_8859_1)
     end
 
     # A text answer with the refusal's status and message.
@@ -51,8 +60,10 @@ module Sessionio
                                                                   host: env["HTTP_HOST"])
         return Rack.answer(forged) if forged
 
-        outcome = @engine.http_request(env["HTTP_COOKIE"])
-        env[SESSION] = outcome.session
+        outcome = @engine.http_request(Rack.header(env["HTTP_COOKIE"]),
+                                       user_agent: Rack.header(env["HTTP_USER_AGENT"]),
+                                       address: env["REMOTE_ADDR"])
+        env[SESSION] = outcome.session&.in_request(env)
         env[SESSION_ID] = outcome.session&.id
         env[REFUSAL] = outcome.refusal
         begin

@@ -10,6 +10,14 @@ module Sessionio
 
     def initialize(native)
       @native = native
+      @env = nil
+    end
+
+    # The Rack middleware's: this is the session of the request `env`, so regenerate,
+    # login and logout move env["sessionio.session"] (and its id) to the new session.
+    def in_request(env) # :nodoc:
+      @env = env
+      self
     end
 
     # The session id, as notify_session and destroy_session take it.
@@ -78,9 +86,29 @@ module Sessionio
     end
 
     # The same data under a new id (after a login: the old cookie is refused); the new
-    # session. In a request, the response sets the new cookie.
+    # session. In a request, the response sets the new cookie and the request's session
+    # (Rack.session_of, current_session) is the new one.
     def regenerate
-      Session.new(@native.regenerate)
+      renewed(@native.regenerate)
+    end
+
+    # Logs the session in as `user_id` (a String, or anything whose to_s is one: 1 to 256
+    # bytes, no control characters — the engine's rule; InvalidValueError otherwise) under
+    # a new id, as regenerate does; the new session. Its sockets are then reached by
+    # Engine#notify_user, and it is listed by Engine#user_sessions.
+    def login(user_id)
+      renewed(@native.login(Values.text(user_id)))
+    end
+
+    # Unbinds the session from its user under a new id, as regenerate does (the data is
+    # kept); the new session.
+    def logout
+      renewed(@native.logout)
+    end
+
+    # The user the session is logged in as, nil when it is not.
+    def user_id
+      @native.user_id
     end
 
     # Deletes the session and disconnects its sockets; how many.
@@ -96,6 +124,21 @@ module Sessionio
     def inspect
       "#<Sessionio::Session>"
     end
+
+    private
+
+    # The session a rotation gave; a request's session moves to it.
+    def renewed(native)
+      session = Session.new(native)
+      return session unless @env && @env[Rack::SESSION].equal?(self)
+
+      session.in_request(@env)
+      @env[Rack::SESSION] = session
+      @env[Rack::SESSION_ID] = session.id
+      session
+    end
+
+    public
 
     # The engine calls this with the session's data inside the update.
     class Updater

@@ -23,6 +23,12 @@ module Sessionio
       @native.session_id
     end
 
+    # The user the socket's session was logged in as when the socket connected (logging
+    # in or out disconnects the session's sockets), nil otherwise.
+    def user_id
+      @native.user_id
+    end
+
     # A live handle on the socket's session, nil for an anonymous socket.
     def session
       native = @native.session

@@ -58,6 +58,18 @@ module Sessionio
       invalid("a String in #{string.encoding} cannot be sent as text: #{e.message}")
     end
 
+    # A Ruby value as the engine's text (a user id, a handle): its to_s, as UTF-8.
+    def text(obj)
+      string = obj.to_s
+      return string if string.encoding == Encoding::UTF_8 && string.valid_encoding?
+
+      utf8 = string.encoding == Encoding::BINARY ? string.dup.force_encoding(Encoding::UTF_8) : string.encode(Encoding::UTF_8)
+      invalid("a String that is not valid UTF-8 cannot be sent as text") unless utf8.valid_encoding?
+      utf8
+    rescue EncodingError => e
+      invalid("a String in #{string.encoding} cannot be sent as text: #{e.message}")
+    end
+
     # An engine value as a Ruby value.
     def lift(value)
       case value
