@@ -282,6 +282,17 @@ export interface UserSession {
   sockets: number;
 }
 
+/** An HTTP request that went through express-session (express-session mode's `req`). */
+export interface ExpressSessionRequest extends IncomingMessage {
+  /** express-session's session: its fields, `id`, `regenerate` and `save`. */
+  session: {
+    id: string;
+    regenerate(callback: (err?: unknown) => void): void;
+    save(callback: (err?: unknown) => void): void;
+    [field: string]: unknown;
+  };
+}
+
 /** An HTTP request after {@link SessionIo.express}. */
 export interface SessionRequest extends IncomingMessage {
   /** The request's session; `null` only with `{ optional: true }` when the cookie was refused. */
@@ -306,6 +317,8 @@ export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next
 export declare class SessionIo {
   private constructor();
   /** Checks the options, builds the engine and starts its Socket.IO server on a port of its own. */
+  /** The field of an express session that holds its login (express-session mode): `"sessionio.login"`. */
+  static readonly LOGIN_KEY: string;
   static start(options?: StartOptions): Promise<SessionIo>;
   /**
    * Checks the options and builds the engine without a port of its own: serve Socket.IO
@@ -380,6 +393,18 @@ export declare class SessionIo {
   destroyUserSession(userId: string, handle: string): Promise<boolean>;
   /** How many users and sessions the store's user index holds (also in {@link SessionIo.metricsText}). */
   userIndexSize(): Promise<{ users: number; sessions: number }>;
+  /**
+   * express-session mode: logs `req.session` (express-session's) in as `userId`: its own
+   * `regenerate()` first (the data kept), then the login in the session under
+   * {@link SessionIo.LOGIN_KEY} (with the request's User-Agent and address), saved, and
+   * in the engine's user index. Rejects with an `InvalidValueError` for a bad user id, an
+   * `InvalidConfigError` with sessionio's own sessions (use `req.session.login()`).
+   */
+  login(req: ExpressSessionRequest, userId: string): Promise<void>;
+  /** express-session mode: the login removed from `req.session` and a new id, the data kept. */
+  logout(req: ExpressSessionRequest): Promise<void>;
+  /** express-session mode: the user `req.session` is logged in as, or `null`. */
+  userId(req: ExpressSessionRequest): string | null;
   /** A signed token, valid `ttlMs`, for clients without the cookie: `io(url, { auth: { token } })`. */
   issueToken(sessionId: string, ttlMs: number): string;
   /** A new, empty session, stored at once; rejects with a {@link TooManySessionsError} at `maxSessions`. */

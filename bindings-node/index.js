@@ -9,6 +9,18 @@ const { middleware, guard } = require('./lib/express');
 const { attach } = require('./lib/attach');
 const { keepAlive } = require('./lib/keep-alive');
 
+/**
+ * express-session's `regenerate()` keeping the data (not the cookie), then `edit(session)`
+ * and a `save()`: express-session's own calls, promisified.
+ */
+async function rotateExpressSession(req, edit) {
+  const kept = Object.fromEntries(Object.entries(req.session).filter(([k]) => k !== 'cookie'));
+  await new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+  Object.assign(req.session, kept);
+  edit(req.session);
+  await new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+}
+
 const { call, HandlerError, InvalidValueError } = errors;
 
 const messageOf = (err) => (err instanceof Error ? err.message : String(err));
@@ -103,6 +115,9 @@ class SessionIo {
     // (An attached engine serves through the app's server, which does that itself.)
     if (nativeEngine.port != null) this.#keepAlive = keepAlive();
   }
+
+  /** The field of an express session that holds its login (express-session mode, see `login`). */
+  static LOGIN_KEY = native.LOGIN_KEY;
 
   /**
    * Checks the options, builds the engine and starts its Socket.IO server on a port of
@@ -224,6 +239,53 @@ class SessionIo {
     assertString('the user id', userId);
     assertString('the handle', handle);
     return call(() => this.#native.destroyUserSession(userId, handle));
+  }
+
+  /**
+   * express-session mode: logs `req.session` (express-session's) in as `userId`. First a
+   * new id with express-session's own `regenerate()` (against fixation: the old id's
+   * sockets are disconnected after the response), the data kept; then the login in the
+   * session (under `SessionIo.LOGIN_KEY`, with the request's User-Agent and address), saved,
+   * and put in the engine's user index. The response sets the new `connect.sid`. A bad user
+   * id (empty, over 256 bytes, control characters) changes nothing and rejects with an
+   * `InvalidValueError`.
+   */
+  async login(req, userId) {
+    this.#assertExpressSession(req, 'login');
+    assertString('the user id', userId);
+    const field = call(() => native.loginField(userId, req.headers['user-agent'] ?? null, req.socket?.remoteAddress ?? null));
+    await rotateExpressSession(req, (session) => {
+      session[native.LOGIN_KEY] = field;
+    });
+    await call(() => this.#native.indexLogin(req.session.id));
+  }
+
+  /**
+   * express-session mode: logs `req.session` out of its user: the login removed and a new
+   * id (`regenerate()`), the data kept.
+   */
+  async logout(req) {
+    this.#assertExpressSession(req, 'logout');
+    await rotateExpressSession(req, (session) => {
+      delete session[native.LOGIN_KEY];
+    });
+  }
+
+  /** express-session mode: the user `req.session` is logged in as (see `login`), or `null`. */
+  userId(req) {
+    this.#assertExpressSession(req, 'userId');
+    return req.session[native.LOGIN_KEY]?.user_id ?? null;
+  }
+
+  #assertExpressSession(req, what) {
+    if (!this.#expressMode) {
+      throw new errors.InvalidConfigError(
+        `invalid configuration: SessionIo#${what}(req) is for express-session mode; use req.session.${what}() with sessionio's own sessions`,
+      );
+    }
+    if (req?.session == null || typeof req.session.regenerate !== 'function') {
+      throw new errors.InvalidValueError(`invalid value: SessionIo#${what}(req) needs express-session's req.session (mount express-session first)`);
+    }
   }
 
   /** `{ users, sessions }`: how many the store's user index holds. */

@@ -60,11 +60,11 @@ npm ci --prefix examples/node-express-session --no-audit --no-fund --loglevel=er
 # its SESSION_SECRET; tests/express/ holds the tests that only mean something there.
 step "end-to-end contract against examples/node-express-session (express-session, MemoryStore)"
 (cd tests && SESSIONIO_COOKIE=express SESSIONIO_EXAMPLE="node examples/node-express-session/app.mjs" \
-  node --test e2e/ express/)
+  node --test e2e/ users/ express/)
 
 step "end-to-end contract against examples/node-express-session with REDIS_URL (connect-redis, own redis-server)"
 start_redis
 (cd tests && SESSIONIO_COOKIE=express \
   SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec node examples/node-express-session/app.mjs" \
-  node --test e2e/ express/)
+  node --test e2e/ users/ express/)
 stop_redis

@@ -61,7 +61,7 @@ cp -R examples/node-express/app.mjs examples/node-express/public examples/node-e
   "dependencies.sessionio-$platform=file:$DIST/sessionio-$platform-$version.tgz")
 (cd "$app" && timed "npm install (express, socket.io-client and the two tarballs)" \
   without_rust npm install --no-audit --no-fund --loglevel=error)
-(cd tests && without_rust SESSIONIO_EXAMPLE="node $app/app.mjs" node --test e2e/)
+(cd tests && without_rust SESSIONIO_EXAMPLE="node $app/app.mjs" node --test e2e/ users/)
 
 step "examples/python-fastapi from a new venv: pip install dist/*.whl + the pinned fastapi, starlette, uvicorn"
 "${PYTHON:-python3.11}" -m venv "$work/venv"
@@ -69,6 +69,6 @@ pip=("$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 timed "pip install of the wheel" without_rust "${pip[@]}" "$DIST"/sessionio-"$version"-*.whl
 without_rust "${pip[@]}" -r examples/python-fastapi/requirements.txt
 without_rust "$work/venv/bin/python" -c 'import sessionio; print("sessionio from", sessionio.__file__)'
-(cd tests && without_rust SESSIONIO_EXAMPLE="$work/venv/bin/python examples/python-fastapi/app.py" node --test e2e/)
+(cd tests && without_rust SESSIONIO_EXAMPLE="$work/venv/bin/python examples/python-fastapi/app.py" node --test e2e/ users/)
 
 echo "test-package.sh: $((SECONDS - started)) s in all"

@@ -72,17 +72,17 @@ step "two nodes on one Redis (sessions, and users across sessions), and Redis ki
 # key expiries), so the expiry suites give it 4 s rather than 1.5 s.
 tower() { (cd tests && SESSIONIO_COOKIE=tower "$@"); }
 step "end-to-end contract against examples/rust-tower-sessions (tower-sessions MemoryStore)"
-tower env SESSIONIO_EXAMPLE="exec target/debug/rust-tower-sessions" node --test e2e/
+tower env SESSIONIO_EXAMPLE="exec target/debug/rust-tower-sessions" node --test e2e/ users/
 step "end-to-end contract against examples/rust-tower-sessions (tower-sessions-sqlx-store, SQLite)"
 sqlite_dir="$(mktemp -d)"
-tower env SESSIONIO_EXAMPLE="SESSION_STORE_URL=sqlite://$sqlite_dir/tower.db exec target/debug/rust-tower-sessions" node --test e2e/
+tower env SESSIONIO_EXAMPLE="SESSION_STORE_URL=sqlite://$sqlite_dir/tower.db exec target/debug/rust-tower-sessions" node --test e2e/ users/
 rm -rf "$sqlite_dir"
 step "end-to-end contract against examples/rust-tower-sessions (tower-sessions-redis-store + the adapter, own redis-server)"
 start_redis
-tower env SESSIONIO_EXPIRY_TTL_MS=4000 SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec target/debug/rust-tower-sessions" node --test e2e/
+tower env SESSIONIO_EXPIRY_TTL_MS=4000 SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec target/debug/rust-tower-sessions" node --test e2e/ users/
 stop_redis
-step "two rust-tower-sessions processes on one Redis (tests/cluster/two-nodes.test.mjs, own redis-server)"
-tower env SESSIONIO_EXPIRY_TTL_MS=4000 SESSIONIO_EXAMPLE="exec target/debug/rust-tower-sessions" node --test cluster/two-nodes.test.mjs
+step "two rust-tower-sessions processes on one Redis (tests/cluster/two-nodes.test.mjs and users.test.mjs, own redis-server)"
+tower env SESSIONIO_EXPIRY_TTL_MS=4000 SESSIONIO_EXAMPLE="exec target/debug/rust-tower-sessions" node --test cluster/two-nodes.test.mjs cluster/users.test.mjs
 
 # The bindings: their own tests, then the same end-to-end suite against their examples.
 bash scripts/test-node.sh

@@ -12,6 +12,7 @@ mod ready;
 mod session;
 mod socket;
 mod users;
+pub use users::{login_field, LOGIN_KEY};
 mod values;
 
 use std::sync::Arc;

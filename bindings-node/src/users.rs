@@ -49,8 +49,38 @@ pub struct UserIndexSize {
     pub sessions: f64,
 }
 
+/// For express-session mode: the value to set on `req.session` under `loginKey` that logs
+/// it in as the user (core's `login_field`: the user-id rule and the time are core's).
+#[napi]
+pub fn login_field(
+    user_id: String,
+    user_agent: Option<String>,
+    address: Option<String>,
+) -> napi::Result<serde_json::Value> {
+    sessionio::login_field(&user_id, user_agent.as_deref(), address.as_deref()).napi()
+}
+
+/// The field of an express session that holds its login (core's `LOGIN_KEY`).
+#[napi]
+pub const LOGIN_KEY: &str = sessionio::store::LOGIN_KEY;
+
 #[napi]
 impl NativeSessionIo {
+    /// For express-session mode: after express-session saved a session logged in (its
+    /// `loginKey` field set), puts it in the engine's user index; answers its user.
+    #[napi]
+    pub fn index_login<'env>(
+        &self,
+        env: &'env Env,
+        session_id_text: String,
+    ) -> napi::Result<Ready<'env, Option<String>>> {
+        let io = self.io.clone();
+        now_or_spawn(
+            env,
+            async move { io.index_login(&session_id_text).await.napi() },
+        )
+    }
+
     /// Emits to every socket of every session of the user, on every node; answers how
     /// many sockets it reached on this node.
     #[napi]

@@ -4,7 +4,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import express from 'express';
-import { SessionIo, Session, SessionIoError, InvalidValueError, SessionNotFoundError } from '../index.mjs';
+import { SessionIo, Session, SessionIoError, InvalidConfigError, InvalidValueError, SessionNotFoundError } from '../index.mjs';
 import { SECRET, COOKIE_NAME, Clients, connectSession, nextEvent, ack, sleep, sessionCookieHeader } from './helpers.mjs';
 
 /** Asserts that `promise` rejects with an instance of `cls` whose code is `code`. */
@@ -328,5 +328,21 @@ describe('users across sessions through the Express middleware', () => {
     assert.ok(r.setCookies[0].startsWith(`${COOKIE_NAME}=${body.after}.`), r.setCookies[0]);
     assert.equal((await send('GET', '/me', { cookie })).status, 401);
     assert.deepEqual(await rt.userSessions(user), []);
+  });
+});
+
+describe("users across sessions: express-session mode's calls", () => {
+  test('login(req)/logout(req)/userId(req) are for express-session mode: with sessionio\'s own sessions they name the Session methods instead', async () => {
+    const rt = await SessionIo.create({ secret: SECRET });
+    try {
+      const req = { session: { regenerate() {}, save() {} }, headers: {}, socket: {} };
+      for (const call of [() => rt.login(req, 'ada'), () => rt.logout(req)]) {
+        await rejectsWith(call(), InvalidConfigError, 'ERR_INVALID_CONFIG', /req\.session\.(login|logout)\(\)/);
+      }
+      assert.throws(() => rt.userId(req), (err) => err instanceof InvalidConfigError);
+      assert.equal(SessionIo.LOGIN_KEY, 'sessionio.login');
+    } finally {
+      await rt.close();
+    }
   });
 });

@@ -191,4 +191,4 @@ pub use socket::{Handshake, SocketHandle, DEFAULT_ACK_TIMEOUT};
 pub use store::{Login, UserIndexSize};
 /// A session id: tower-sessions' 128-bit random id, 22 base64url characters.
 pub use tower_sessions_core::session::Id as SessionId;
-pub use users::UserSession;
+pub use users::{login_field, UserSession};

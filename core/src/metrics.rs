@@ -284,6 +284,10 @@ impl SessionStore for TimedStore {
         self.timed(self.inner.delete(id))
     }
 
+    fn keeps_user_index(&self) -> bool {
+        self.inner.keeps_user_index()
+    }
+
     fn count(&self) -> BoxFuture<'_, Result<u64>> {
         self.timed(self.inner.count())
     }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::engine::{Core, Extension, SessionIo};
 use crate::error::{Error, Refusal, Result};
 use crate::store::{now_ms, Data, Login, Record};
-use crate::users::valid_user_id;
+use crate::users::{new_login, valid_user_id};
 use crate::SessionId;
 
 /// The cookie change an HTTP response must carry, decided while the request runs
@@ -34,6 +34,26 @@ pub(crate) struct ResponseCookie {
 pub(crate) struct Client {
     pub(crate) user_agent: Option<String>,
     pub(crate) address: Option<String>,
+}
+
+tokio::task_local! {
+    /// The client of the HTTP request a host-managed session system's handler runs in
+    /// (set by the engine's layer): what a login there records.
+    static REQUEST_CLIENT: Client;
+}
+
+/// Runs `request` with `client` as its [`request_client`].
+pub(crate) async fn with_request_client<F: std::future::Future>(
+    client: Client,
+    request: F,
+) -> F::Output {
+    REQUEST_CLIENT.scope(client, request).await
+}
+
+/// The client of the request running on this task, inside the engine's layer.
+#[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
+pub(crate) fn request_client() -> Option<Client> {
+    REQUEST_CLIENT.try_with(Client::clone).ok()
 }
 
 /// The longest `User-Agent` kept for a user's list of sessions, in bytes (longer ones are
@@ -482,15 +502,8 @@ impl Session {
         let client = (self.cookie.as_ref())
             .and_then(|c| c.client.get().cloned())
             .unwrap_or_default();
-        self.rotate(move |_| {
-            Some(Login {
-                user_id,
-                at: now_ms(),
-                user_agent: client.user_agent,
-                address: client.address,
-            })
-        })
-        .await
+        self.rotate(move |_| Some(new_login(&user_id, client)))
+            .await
     }
 
     /// Unbinds the session from its user and gives it a new id, as

@@ -16,7 +16,7 @@ use crate::metrics::{Metrics, TimedStore};
 use crate::pending_handshakes::PendingHandshakes;
 use crate::presence::Presence;
 use crate::store::BoxFuture;
-use crate::store::SizeLimited;
+use crate::store::{SizeLimited, UserIndexBeside};
 use crate::SessionId;
 use crate::{connect, expiry, rooms};
 
@@ -49,13 +49,19 @@ fn from_config(config: Config) -> Result<SessionIo> {
         t.max_pending_handshakes_per_address,
     ));
     let metrics = Arc::new(Metrics::default());
+    // A store that keeps no user index (a host session system's) gets one beside it.
+    let mut store = config.identity.store();
+    if !store.keeps_user_index() {
+        store = Arc::new(UserIndexBeside::new(
+            store,
+            config.identity.clone(),
+            config.adapter_url.as_deref(),
+        )?);
+    }
     let core = Arc::new(Core {
         signer: Signer::new(&config.secrets),
         store: Arc::new(TimedStore {
-            inner: Arc::new(SizeLimited::new(
-                config.identity.store(),
-                config.max_session_bytes,
-            )),
+            inner: Arc::new(SizeLimited::new(store, config.max_session_bytes)),
             metrics: metrics.clone(),
         }),
         metrics,

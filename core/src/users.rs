@@ -144,6 +144,57 @@ impl SessionIo {
     pub async fn user_index_size(&self) -> Result<UserIndexSize> {
         self.0.store.user_index_size().await
     }
+
+    /// For a host session system that rotates its own ids (express-session,
+    /// tower-sessions): after the host saved its session logged in (its record holding
+    /// [`login_field`] under [`LOGIN_KEY`](crate::store::LOGIN_KEY)), puts it in the user
+    /// index at once, so that `user_sessions`, `destroy_user` and `notify_user` see it
+    /// before anything else reads it. Answers the user it is logged in as (`None`: the
+    /// record holds no login; nothing is indexed).
+    pub async fn index_login(&self, host_id: &str) -> Result<Option<String>> {
+        let id = self.0.config.identity.resolve(host_id)?;
+        // The user index follows what a load shows (the index beside a host's store
+        // learns the login here).
+        let record = self.0.store.load(id).await?;
+        Ok(record.and_then(|r| r.login).map(|l| l.user_id))
+    }
+}
+
+/// For a host session system that keeps the session itself (express-session,
+/// tower-sessions): the value of the field, under [`LOGIN_KEY`](crate::store::LOGIN_KEY),
+/// that logs its session in as `user_id`, with the client of the request. The host
+/// rotates its session's id first (express-session's `regenerate`, tower-sessions'
+/// `cycle_id`: against fixation), sets the field, saves, then calls
+/// [`SessionIo::index_login`]. The user id's rule is the engine's: 1 to 256 bytes, no
+/// control characters.
+///
+/// ```
+/// let field = sessionio::login_field("ada", Some("phone-browser/1.0"), Some("::ffff:10.0.0.7")).unwrap();
+/// assert_eq!(field["user_id"], "ada");
+/// assert_eq!(field["address"], "10.0.0.7");
+/// assert!(sessionio::login_field("", None, None).is_err());
+/// ```
+pub fn login_field(
+    user_id: &str,
+    user_agent: Option<&str>,
+    address: Option<&str>,
+) -> Result<serde_json::Value> {
+    let user_id = valid_user_id(user_id)?;
+    let address = address.and_then(|a| a.trim().parse::<std::net::IpAddr>().ok());
+    Ok(crate::store::login_field(&new_login(
+        user_id,
+        Client::new(user_agent, address),
+    )))
+}
+
+/// A login of `user_id` now, from `client`.
+pub(crate) fn new_login(user_id: &str, client: Client) -> Login {
+    Login {
+        user_id: user_id.to_owned(),
+        at: now_ms(),
+        user_agent: client.user_agent,
+        address: client.address,
+    }
 }
 
 /// Records the client of a logged-in session's new socket (its `User-Agent` and address)

@@ -15,6 +15,11 @@
 // tokens GET /token issues, default 60 000), REDIS_URL (connect-redis as
 // express-session's store, which sessionio reads directly, and sessionio's processes
 // linked through that Redis; give every process the same secret).
+//
+// Users across sessions: POST /login (form field `user`) logs express-session's session in
+// with rt.login(req, user) (express-session's regenerate(), then the login in the session
+// and the engine's user index), POST /notify-user, GET /sessions, DELETE /sessions/:handle
+// and POST /logout-everywhere as in the other examples.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,7 +27,7 @@ import express from 'express';
 import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
-import { HandlerError, SessionIo, StoreUnavailableError } from 'sessionio';
+import { HandlerError, InvalidValueError, SessionIo, StoreUnavailableError } from 'sessionio';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const SOCKET_PORT = Number(process.env.SOCKET_PORT ?? 3001);
@@ -136,6 +141,58 @@ app.post('/incr', async (req, res) => {
 // A token for clients that cannot send the cookie (they pass it as `auth.token`).
 app.get('/token', (req, res) => {
   res.type('text').send(rt.issueToken(req.session.id, TOKEN_TTL_MS));
+});
+
+// POST /login with the form field `user`: express-session's own regenerate() (against
+// fixation), then the login in the session and the engine's user index. A missing or bad
+// user id (the engine's rule) is 400 with the reason.
+app.post('/login', express.urlencoded({ extended: false }), async (req, res) => {
+  // A repeated field gives an array: the first one counts, as in the other examples.
+  const user = [req.body?.user].flat()[0];
+  if (typeof user !== 'string') return res.status(400).type('text').send('the form field `user` is missing');
+  try {
+    await rt.login(req, user);
+  } catch (err) {
+    if (err instanceof InvalidValueError) return res.status(400).type('text').send(err.message);
+    throw err;
+  }
+  res.status(204).end();
+});
+
+/** The routes of a logged-in user: `req.user`, or 401 without a login. */
+function loggedIn(req, res, next) {
+  req.user = rt.userId(req);
+  if (req.user == null) return res.status(401).type('text').send('not logged in');
+  next();
+}
+
+// POST /notify-user (text body): every socket of every session of the user gets
+// "user message" with the text; answers how many sockets this process reached.
+app.post('/notify-user', loggedIn, express.text({ type: () => true }), async (req, res) => {
+  const reached = await rt.notifyUser(req.user, 'user message', req.body ?? '');
+  res.type('text').send(String(reached));
+});
+
+// GET /sessions: the user's live sessions, each under a handle that is not its id.
+app.get('/sessions', loggedIn, async (req, res) => {
+  const list = await rt.userSessions(req.user);
+  res.json(list.map((s) => ({ ...s, createdAt: s.createdAt.getTime(), lastSeen: s.lastSeen.getTime() })));
+});
+
+// DELETE /sessions/:handle: signs out the user's session of that handle ("that device").
+app.delete('/sessions/:handle', loggedIn, async (req, res) => {
+  if (await rt.destroyUserSession(req.user, req.params.handle)) return res.status(204).end();
+  res.status(404).type('text').send('no such session');
+});
+
+// POST /logout-everywhere: every other session of the user through the engine, this one as
+// POST /logout does; answers how many.
+app.post('/logout-everywhere', loggedIn, async (req, res) => {
+  const others = await rt.destroyUser(req.user, { except: req.session.id });
+  await rt.destroySession(req.session.id);
+  await new Promise((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));
+  res.cookie(COOKIE_NAME, '', { path: '/', maxAge: 0, httpOnly: true, sameSite: 'lax' });
+  res.type('text').send(String(others + 1));
 });
 
 /** Whether the request came with a session cookie (past the guard: a live session's). */

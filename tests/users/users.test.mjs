@@ -200,6 +200,20 @@ describe("Users across sessions", { timeout: SUITE_TIMEOUT_MS }, () => {
     assert.equal(await notifyUser(other, "fine"), 1);
   });
 
+  test("POST /logout of one of the user's sessions takes it out of the list; the other stays", async () => {
+    const user = `ada-${Date.now()}`;
+    const { client: phone } = await loginAs(server.http, user);
+    const { client: laptop } = await loginAs(server.http, user);
+    const before = (await listSessions(laptop)).map((e) => e.handle);
+    assert.equal(before.length, 2);
+    const r = await phone.post("/logout");
+    assert.equal(r.status, 204, `POST /logout answered ${r.status}`);
+    const list = await listSessions(laptop);
+    assert.equal(list.length, 1, `GET /sessions after one logout: ${JSON.stringify(list)}`);
+    assert.ok(before.includes(list[0].handle), "the remaining session has a new handle");
+    assert.equal(await notifyUser(laptop, "one left"), 0);
+  });
+
   test("after one of the user's sessions expires the list shows one", async (t) => {
     const ttlMs = 1_500;
     const short = await startServer({ ttlMs, t });

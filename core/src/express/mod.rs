@@ -38,7 +38,8 @@ pub use connect_redis::ConnectRedis;
 
 use crate::identity::{CookieChoice, Identity};
 use crate::store::{
-    data_version, now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch,
+    data_version, login_field, now_ms, take_login, BoxFuture, Data, Mutation, Record, SessionStore,
+    Sweep, Touch, LOGIN_KEY,
 };
 use crate::{Error, Result, SessionId};
 
@@ -321,6 +322,7 @@ fn to_record(id: SessionId, session: &Value, now: u64) -> Record {
             }
         }
     }
+    let login = take_login(&mut data);
     let expires_at = expiry_of(session).unwrap_or(now.saturating_add(NO_EXPIRY_MS));
     let version = data_version(&data);
     Record {
@@ -328,7 +330,7 @@ fn to_record(id: SessionId, session: &Value, now: u64) -> Record {
         data,
         expires_at,
         version,
-        login: None,
+        login,
     }
 }
 
@@ -400,16 +402,19 @@ fn format_iso8601_ms(ms: u64) -> Option<String> {
     }
 }
 
-/// `session` with `data` as its fields, keeping its `cookie`.
-fn with_data(session: &Value, data: &Data) -> Value {
+/// `session` with `record`'s data and login as its fields, keeping its `cookie`.
+fn with_data(session: &Value, record: &Record) -> Value {
     let mut out = serde_json::Map::new();
     if let Some(cookie) = session.get("cookie") {
         out.insert("cookie".into(), cookie.clone());
     }
-    for (k, v) in data {
-        if k != "cookie" {
+    for (k, v) in &record.data {
+        if k != "cookie" && k != LOGIN_KEY {
             out.insert(k.clone(), v.clone());
         }
+    }
+    if let Some(login) = &record.login {
+        out.insert(LOGIN_KEY.into(), login_field(login));
     }
     Value::Object(out)
 }
@@ -442,10 +447,11 @@ impl SessionStore for ExpressStore {
             let Some((sid, session)) = self.fetch(record.id).await? else {
                 return Ok(false);
             };
-            if to_record(record.id, &session, now_ms()).version != expected_version {
+            let current = to_record(record.id, &session, now_ms());
+            if current.version != expected_version || current.user_id() != record.user_id() {
                 return Ok(false);
             }
-            let next = with_data(&session, &record.data);
+            let next = with_data(&session, &record);
             self.backend.set(sid.to_string(), next).await?;
             Ok(true)
         })
@@ -529,9 +535,10 @@ impl SessionStore for ExpressStore {
             let current = to_record(id, &session, now_ms());
             let mut next = current.clone();
             mutation(&mut next)?;
-            if next.data != current.data {
+            crate::store::same_user(&current, &next)?;
+            if next.data != current.data || next.login != current.login {
                 self.backend
-                    .set(sid.to_string(), with_data(&session, &next.data))
+                    .set(sid.to_string(), with_data(&session, &next))
                     .await?;
                 next.version = data_version(&next.data);
             }
@@ -757,11 +764,26 @@ mod tests {
             Value::Object(r.data.clone()),
             serde_json::json!({"count": 3})
         );
-        let mut data = r.data.clone();
-        data.insert("count".into(), 4.into());
-        let next = with_data(&session, &data);
+        let mut next = r.clone();
+        next.data.insert("count".into(), 4.into());
+        let next = with_data(&session, &next);
         assert_eq!(next["cookie"], session["cookie"]);
         assert_eq!(next["count"], 4);
+        assert_eq!(next.get(LOGIN_KEY), None);
+
+        // A login rides in the session under its key, out of the data.
+        let logged_in = serde_json::json!({
+            "cookie": {"originalMaxAge": 60000, "expires": "2026-11-18T11:06:40.123Z"},
+            "count": 3,
+            LOGIN_KEY: {"user_id": "ada", "at": 5},
+        });
+        let r = to_record(session_id_for("s"), &logged_in, 0);
+        assert_eq!(r.user_id(), Some("ada"));
+        assert_eq!(
+            Value::Object(r.data.clone()),
+            serde_json::json!({"count": 3})
+        );
+        assert_eq!(with_data(&logged_in, &r), logged_in);
         let browser_session =
             serde_json::json!({"cookie": {"originalMaxAge": null, "expires": null}});
         assert_eq!(

@@ -289,6 +289,9 @@ where
             // The session locks the app's session layer takes are held until here.
             #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
             let fut = crate::request_locks::request_scope(fut);
+            // A login by the app's session system records the request's client.
+            let client = slot.client.get().cloned().unwrap_or_default();
+            let fut = crate::session::with_request_client(client, fut);
             Ok(finish(fut.await?, &slot))
         })
     }

@@ -167,6 +167,10 @@ impl SessionStore for MemoryStore {
         }))
     }
 
+    fn keeps_user_index(&self) -> bool {
+        true
+    }
+
     /// Every record held, expired ones included until swept: one lock per shard.
     fn count(&self) -> BoxFuture<'_, Result<u64>> {
         ready(Ok(self.len() as u64))

@@ -16,6 +16,7 @@ pub(crate) mod redis_link;
 mod size_limit;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod user_index;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,6 +27,7 @@ pub use redis::RedisStore;
 pub(crate) use size_limit::SizeLimited;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+pub(crate) use user_index::UserIndexBeside;
 
 use crate::{Error, Result, SessionId};
 
@@ -70,6 +72,26 @@ pub struct Login {
 
 /// The longest user id, in bytes.
 pub const MAX_USER_ID_LEN: usize = 256;
+
+/// Where a host session system's record (express-session's, tower-sessions') keeps its
+/// session's [`Login`]: a field of the session under this name, a JSON object
+/// (`{"user_id", "at", "user_agent"?, "address"?}`). The stores of those modes read it into
+/// [`Record::login`] and keep it out of [`Record::data`]; the host's own session object
+/// shows it.
+pub const LOGIN_KEY: &str = "sessionio.login";
+
+/// Takes the login out of a host record's fields (see [`LOGIN_KEY`]); a field that does
+/// not parse as one is left in the data, as the app's own.
+pub(crate) fn take_login(data: &mut Data) -> Option<Login> {
+    let login = serde_json::from_value(data.get(LOGIN_KEY)?.clone()).ok()?;
+    data.remove(LOGIN_KEY);
+    Some(login)
+}
+
+/// The host record's field of a login (see [`LOGIN_KEY`]).
+pub(crate) fn login_field(login: &Login) -> serde_json::Value {
+    serde_json::to_value(login).unwrap_or(serde_json::Value::Null)
+}
 
 /// What the user index of a store holds: users with at least one session, and sessions
 /// bound to a user (expired ones included until the store lets them go).
@@ -178,6 +200,14 @@ pub trait SessionStore: Send + Sync + 'static {
     /// walk the whole index.
     fn user_index_size(&self) -> BoxFuture<'_, Result<UserIndexSize>> {
         Box::pin(std::future::ready(Err(no_user_index())))
+    }
+
+    /// Whether this store keeps the user index ([`user_sessions`](Self::user_sessions),
+    /// [`user_index_size`](Self::user_index_size)). The engine keeps one beside a store
+    /// that does not (in memory, or in the Redis it is linked to), from the logins it
+    /// loads; `false` by default.
+    fn keeps_user_index(&self) -> bool {
+        false
     }
 
     /// Atomically applies `mutation` to the record of `id` and returns the stored result,

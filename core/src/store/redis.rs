@@ -386,6 +386,10 @@ impl SessionStore for RedisStore {
         })
     }
 
+    fn keeps_user_index(&self) -> bool {
+        true
+    }
+
     /// The index's size once the ids of dropped keys are removed from it: expired
     /// sessions count for their grace minute, as their keys are still there.
     fn count(&self) -> BoxFuture<'_, Result<u64>> {

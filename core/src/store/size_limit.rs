@@ -85,6 +85,10 @@ impl SessionStore for SizeLimited {
         self.inner.sweeper()
     }
 
+    fn keeps_user_index(&self) -> bool {
+        self.inner.keeps_user_index()
+    }
+
     fn count(&self) -> BoxFuture<'_, Result<u64>> {
         self.inner.count()
     }

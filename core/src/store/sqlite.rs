@@ -186,6 +186,10 @@ impl SessionStore for SqliteStore {
         })
     }
 
+    fn keeps_user_index(&self) -> bool {
+        true
+    }
+
     /// `COUNT(*)` over the table, expired rows included until swept, for every process on
     /// the file. Linear in the rows (SQLite walks its smallest index, the expiry one).
     fn count(&self) -> BoxFuture<'_, Result<u64>> {

@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use crate::identity::EngineLink;
 use crate::request_locks::SessionLocks;
 use crate::store::{
-    data_version, now_ms, BoxFuture, Data, Mutation, Record, SessionStore, Sweep, Touch,
+    data_version, login_field, now_ms, take_login, BoxFuture, Data, Mutation, Record, SessionStore,
+    Sweep, Touch, LOGIN_KEY,
 };
 use crate::{Error, Result, SessionId};
 
@@ -185,14 +186,27 @@ fn data_of(map: &HashMap<String, Value>) -> Data {
 }
 
 fn to_record(r: &TowerRecord) -> Record {
-    let data = data_of(&r.data);
+    let mut data = data_of(&r.data);
+    let login = take_login(&mut data);
     Record {
         id: r.id,
         version: data_version(&data),
         data,
         expires_at: unix_ms(r.expiry_date),
-        login: None,
+        login,
     }
+}
+
+/// A tower-sessions record's fields for `record`'s data and login.
+fn fields_of(record: &Record) -> HashMap<String, Value> {
+    let mut fields: HashMap<String, Value> = (record.data.iter())
+        .filter(|(k, _)| *k != LOGIN_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(login) = &record.login {
+        fields.insert(LOGIN_KEY.into(), login_field(login));
+    }
+    fields
 }
 
 /// The app's tower-sessions store behind the engine's [`SessionStore`]: writes take the
@@ -244,10 +258,11 @@ impl SessionStore for TowerStore {
             let Some(mut current) = self.fetch(record.id).await? else {
                 return Ok(false);
             };
-            if to_record(&current).version != expected_version {
+            let stored = to_record(&current);
+            if stored.version != expected_version || stored.user_id() != record.user_id() {
                 return Ok(false);
             }
-            current.data = record.data.into_iter().collect();
+            current.data = fields_of(&record);
             self.backend.save(current).await?;
             Ok(true)
         })
@@ -312,8 +327,9 @@ impl SessionStore for TowerStore {
             let before = to_record(&current);
             let mut next = before.clone();
             mutation(&mut next)?;
-            if next.data != before.data {
-                current.data = next.data.clone().into_iter().collect();
+            crate::store::same_user(&before, &next)?;
+            if next.data != before.data || next.login != before.login {
+                current.data = fields_of(&next);
                 self.backend.save(current).await?;
                 next.version = data_version(&next.data);
             }

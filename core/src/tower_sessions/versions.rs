@@ -8,16 +8,16 @@ macro_rules! tower_sessions_version {
         pub mod $module {
             use std::sync::Arc;
 
-            use $core::session::{Id, Record};
+            use $core::session::{Id, Record, Session};
             use $core::session_store::{Error as StoreError, Result as StoreResult};
             use $core::{Expiry, SessionStore};
 
-            use crate::store::BoxFuture;
+            use crate::store::{BoxFuture, LOGIN_KEY};
             use crate::tower_sessions::record::{
                 unavailable, unix_ms, ExpiryRule, Shared, TowerBackend, TowerRecord,
             };
             use crate::tower_sessions::TowerSessions;
-            use crate::{Result, SessionId};
+            use crate::{Result, SessionId, SessionIo};
 
             /// The app's store, wrapped so that the engine sees what the app's session
             /// layer does with it: give it to `SessionManagerLayer::new` in place of the
@@ -51,6 +51,43 @@ macro_rules! tower_sessions_version {
             /// `notify_session` and `destroy_session` take. (The same 128 bits.)
             pub fn engine_id(id: &Id) -> SessionId {
                 SessionId(id.0)
+            }
+
+            /// Logs the app's `session` in as `user_id`: a new id first (tower-sessions'
+            /// `cycle_id`, against fixation: the old id's sockets are disconnected and its
+            /// cookie refused), then the login saved in the record (under
+            /// [`LOGIN_KEY`](crate::store::LOGIN_KEY), with the request's `User-Agent` and
+            /// address when called inside [`SessionIo::layer`]) and put in the engine's
+            /// user index. The response carries the new cookie, as after any `cycle_id`.
+            /// A bad user id (empty, over 256 bytes, control characters) changes nothing
+            /// and is [`Error::InvalidValue`](crate::Error::InvalidValue).
+            pub async fn login(io: &SessionIo, session: &Session, user_id: &str) -> Result<()> {
+                let client = crate::session::request_client().unwrap_or_default();
+                let login = crate::users::new_login(crate::users::valid_user_id(user_id)?, client);
+                session.cycle_id().await.map_err(unavailable)?;
+                session
+                    .insert_value(LOGIN_KEY, crate::store::login_field(&login))
+                    .await
+                    .map_err(unavailable)?;
+                session.save().await.map_err(unavailable)?;
+                let id = session.id().ok_or_else(|| unavailable("the session has no id after its save"))?;
+                io.index_login(&id.to_string()).await?;
+                Ok(())
+            }
+
+            /// Logs the app's `session` out of its user: the login removed and a new id
+            /// (`cycle_id`), the data kept, as [`Session::logout`](crate::Session::logout).
+            pub async fn logout(session: &Session) -> Result<()> {
+                session.remove_value(LOGIN_KEY).await.map_err(unavailable)?;
+                session.cycle_id().await.map_err(unavailable)
+            }
+
+            /// The user the app's `session` is logged in as (see [`login`]).
+            pub async fn user_id(session: &Session) -> Result<Option<String>> {
+                let field = session.get_value(LOGIN_KEY).await.map_err(unavailable)?;
+                Ok(field
+                    .and_then(|f| serde_json::from_value::<crate::store::Login>(f).ok())
+                    .map(|l| l.user_id))
             }
 
             #[async_trait::async_trait]

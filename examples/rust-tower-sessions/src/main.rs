@@ -10,10 +10,16 @@
 //! the engine's Redis adapter), `ALLOWED_ORIGINS` (comma-separated, added to the server's
 //! own), `MAX_CONNECTIONS_PER_SESSION` (default 32), `TOKEN_TTL_MS` (tokens of
 //! `GET /token`, default 60 000), `SOCKET_IO_CLIENT_JS` (path of `socket.io.min.js`).
+//!
+//! Users across sessions: `POST /login` (form field `user`) logs the session in with
+//! `sessionio_ts::login` (tower-sessions' `cycle_id`, then the login in the record and the
+//! engine's user index), `POST /notify-user`, `GET /sessions`, `DELETE /sessions/<handle>`
+//! and `POST /logout-everywhere` as in the other examples.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -153,6 +159,11 @@ async fn counter<S: SessionStore + Clone>(
         .route("/", get(index))
         .route("/incr", post(incr))
         .route("/logout", post(logout))
+        .route("/login", post(login))
+        .route("/notify-user", post(notify_user))
+        .route("/sessions", get(user_sessions))
+        .route("/sessions/{handle}", axum::routing::delete(sign_out_device))
+        .route("/logout-everywhere", post(logout_everywhere))
         .route(
             "/token",
             get(move |s: Session, Extension(io): Extension<SessionIo>| token(s, io, token_ttl)),
@@ -219,6 +230,103 @@ async fn incr(
 async fn logout(session: Session) -> Result<StatusCode, SessionError> {
     session.flush().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A failed engine call: 400 for a bad value (a user id), else 500 with the detail in
+/// the log.
+fn engine_error(e: sessionio::Error) -> Response {
+    if e.code() == "ERR_INVALID_VALUE" {
+        return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+    }
+    eprintln!("sessionio: {e}");
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
+/// `POST /login` with the form field `user`: a new id (tower-sessions' `cycle_id`, against
+/// fixation) and the login in the record and the engine's user index.
+async fn login(session: Session, Extension(io): Extension<SessionIo>, form: String) -> Response {
+    let user = form_urlencoded::parse(form.as_bytes())
+        .find(|(k, _)| k == "user")
+        .map(|(_, v)| v.into_owned());
+    let Some(user) = user else {
+        return (StatusCode::BAD_REQUEST, "the form field `user` is missing").into_response();
+    };
+    match sessionio_ts::login(&io, &session, &user).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => engine_error(e),
+    }
+}
+
+/// The user the session is logged in as, or the 401 its route answers without one.
+async fn current_user(session: &Session) -> Result<String, Response> {
+    match sessionio_ts::user_id(session).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err((StatusCode::UNAUTHORIZED, "not logged in").into_response()),
+        Err(e) => Err(engine_error(e)),
+    }
+}
+
+/// `POST /notify-user` (text body): every socket of every session of the user.
+async fn notify_user(
+    session: Session,
+    Extension(io): Extension<SessionIo>,
+    text: String,
+) -> Response {
+    let user = match current_user(&session).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    match io.notify_user(&user, "user message", &text).await {
+        Ok(n) => n.to_string().into_response(),
+        Err(e) => engine_error(e),
+    }
+}
+
+/// `GET /sessions`: the user's live sessions, each under a handle that is not its id.
+async fn user_sessions(session: Session, Extension(io): Extension<SessionIo>) -> Response {
+    let user = match current_user(&session).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    match io.user_sessions(&user).await {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(e) => engine_error(e),
+    }
+}
+
+/// `DELETE /sessions/<handle>`: signs out that session of the user (204), or 404.
+async fn sign_out_device(
+    session: Session,
+    Extension(io): Extension<SessionIo>,
+    Path(handle): Path<String>,
+) -> Response {
+    let user = match current_user(&session).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    match io.destroy_user_session(&user, &handle).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => (StatusCode::NOT_FOUND, "no such session").into_response(),
+        Err(e) => engine_error(e),
+    }
+}
+
+/// `POST /logout-everywhere`: every other session of the user through the engine, this
+/// one with tower-sessions' own `flush()`; answers how many.
+async fn logout_everywhere(session: Session, Extension(io): Extension<SessionIo>) -> Response {
+    let user = match current_user(&session).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    let this = session.id().map(|id| sessionio_ts::engine_id(&id));
+    let others = match io.destroy_user(&user, this).await {
+        Ok(n) => n,
+        Err(e) => return engine_error(e),
+    };
+    if let Err(e) = session.flush().await {
+        return SessionError(e).into_response();
+    }
+    (others + 1).to_string().into_response()
 }
 
 /// A token for clients that cannot send the cookie (they pass it as `auth.token`).
