@@ -11,7 +11,8 @@ use std::sync::Arc;
 use crate::cookie::Signer;
 use crate::engine::SessionIo;
 use crate::error::{Refusal, Result};
-use crate::session::{Client, ResponseCookie, Session};
+use crate::login::Client;
+use crate::session::{ResponseCookie, Session};
 use crate::SessionId;
 
 /// What an HTTP request's cookie resolved to, and the `Set-Cookie` its response carries.

@@ -73,6 +73,13 @@ pub trait EngineLink: Send + Sync + 'static {
     /// system deleted session `id`; its sockets go, on every node. `Ok(0)` once the engine
     /// is gone.
     fn disconnect_if_gone(&self, id: SessionId) -> BoxFuture<'_, Result<usize>>;
+
+    /// [`SessionIo::index_login`](crate::SessionIo::index_login): the host's system saved
+    /// session `id` logged in; the engine puts it in its user index. Nothing by default.
+    fn index_login(&self, id: SessionId) -> BoxFuture<'_, Result<()>> {
+        let _ = id;
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Which cookie a request with several cookies of the session cookie's name is judged by

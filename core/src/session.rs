@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::engine::{Core, Extension, SessionIo};
 use crate::error::{Error, Refusal, Result};
+use crate::login::{new_login, valid_user_id, Client};
 use crate::store::{now_ms, Data, Login, Record};
-use crate::users::{new_login, valid_user_id};
 use crate::SessionId;
 
 /// The cookie change an HTTP response must carry, decided while the request runs
@@ -27,54 +27,6 @@ pub(crate) struct ResponseCookie {
     /// The client of the request (its `User-Agent` and address), as the host reported it:
     /// what [`Session::login`] records for the user's list of sessions.
     pub(crate) client: std::sync::OnceLock<Client>,
-}
-
-/// Who made a request or a handshake, as a user's list of sessions shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Client {
-    pub(crate) user_agent: Option<String>,
-    pub(crate) address: Option<String>,
-}
-
-tokio::task_local! {
-    /// The client of the HTTP request a host-managed session system's handler runs in
-    /// (set by the engine's layer): what a login there records.
-    static REQUEST_CLIENT: Client;
-}
-
-/// Runs `request` with `client` as its [`request_client`].
-pub(crate) async fn with_request_client<F: std::future::Future>(
-    client: Client,
-    request: F,
-) -> F::Output {
-    REQUEST_CLIENT.scope(client, request).await
-}
-
-/// The client of the request running on this task, inside the engine's layer.
-#[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
-pub(crate) fn request_client() -> Option<Client> {
-    REQUEST_CLIENT.try_with(Client::clone).ok()
-}
-
-/// The longest `User-Agent` kept for a user's list of sessions, in bytes (longer ones are
-/// cut at a character boundary).
-const MAX_USER_AGENT_LEN: usize = 512;
-
-impl Client {
-    /// A client from a `User-Agent` header value and an IP address.
-    pub(crate) fn new(user_agent: Option<&str>, address: Option<std::net::IpAddr>) -> Client {
-        let user_agent = user_agent.map(|ua| {
-            let mut end = ua.len().min(MAX_USER_AGENT_LEN);
-            while !ua.is_char_boundary(end) {
-                end -= 1;
-            }
-            ua[..end].to_owned()
-        });
-        Client {
-            user_agent,
-            address: address.map(|a| a.to_canonical().to_string()),
-        }
-    }
 }
 
 /// What [`ResponseCookie::resolved`] caches.

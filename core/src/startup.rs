@@ -16,7 +16,7 @@ use crate::metrics::{Metrics, TimedStore};
 use crate::pending_handshakes::PendingHandshakes;
 use crate::presence::Presence;
 use crate::store::BoxFuture;
-use crate::store::{SizeLimited, UserIndexBeside};
+use crate::store::{HostIds, SizeLimited, UserIndexBeside};
 use crate::SessionId;
 use crate::{connect, expiry, rooms};
 
@@ -52,9 +52,14 @@ fn from_config(config: Config) -> Result<SessionIo> {
     // A store that keeps no user index (a host session system's) gets one beside it.
     let mut store = config.identity.store();
     if !store.keeps_user_index() {
+        let (named, resolving) = (config.identity.clone(), config.identity.clone());
+        let ids = HostIds {
+            host_id: Box::new(move |id| named.host_id(id)),
+            resolve: Box::new(move |host_id| resolving.resolve(host_id)),
+        };
         store = Arc::new(UserIndexBeside::new(
             store,
-            config.identity.clone(),
+            ids,
             config.adapter_url.as_deref(),
         )?);
     }
@@ -94,6 +99,15 @@ impl EngineLink for WeakEngine {
             match self.0.upgrade() {
                 Some(core) => core.disconnect_if_gone(id).await,
                 None => Ok(0),
+            }
+        })
+    }
+
+    fn index_login(&self, id: SessionId) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            match self.0.upgrade() {
+                Some(core) => core.index_login(id).await.map(|_| ()),
+                None => Ok(()),
             }
         })
     }

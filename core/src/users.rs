@@ -13,11 +13,11 @@ use serde::Serialize;
 
 use crate::adapter::SocketRef;
 use crate::engine::{Core, SessionIo};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::login::{valid_user_id, Client};
 use crate::rooms;
-use crate::session::Client;
 use crate::socket_state::user_id_of;
-use crate::store::{now_ms, Login, Record, UserIndexSize, MAX_USER_ID_LEN};
+use crate::store::{now_ms, Login, Record, UserIndexSize};
 use crate::SessionId;
 
 /// How many of a user's sessions [`SessionIo::destroy_user`] destroys at once.
@@ -40,23 +40,6 @@ pub struct UserSession {
     pub address: Option<String>,
     /// Sockets connected to it now, on every node.
     pub sockets: usize,
-}
-
-/// `user_id`, if it can name a user: 1 to [`MAX_USER_ID_LEN`] bytes, no control
-/// characters.
-pub(crate) fn valid_user_id(user_id: &str) -> Result<&str> {
-    if user_id.is_empty() || user_id.len() > MAX_USER_ID_LEN {
-        return Err(Error::InvalidValue(format!(
-            "a user id has 1 to {MAX_USER_ID_LEN} bytes, not {}",
-            user_id.len()
-        )));
-    }
-    if user_id.chars().any(char::is_control) {
-        return Err(Error::InvalidValue(
-            "a user id has no control characters".into(),
-        ));
-    }
-    Ok(user_id)
 }
 
 impl SessionIo {
@@ -153,47 +136,7 @@ impl SessionIo {
     /// record holds no login; nothing is indexed).
     pub async fn index_login(&self, host_id: &str) -> Result<Option<String>> {
         let id = self.0.config.identity.resolve(host_id)?;
-        // The user index follows what a load shows (the index beside a host's store
-        // learns the login here).
-        let record = self.0.store.load(id).await?;
-        Ok(record.and_then(|r| r.login).map(|l| l.user_id))
-    }
-}
-
-/// For a host session system that keeps the session itself (express-session,
-/// tower-sessions): the value of the field, under [`LOGIN_KEY`](crate::store::LOGIN_KEY),
-/// that logs its session in as `user_id`, with the client of the request. The host
-/// rotates its session's id first (express-session's `regenerate`, tower-sessions'
-/// `cycle_id`: against fixation), sets the field, saves, then calls
-/// [`SessionIo::index_login`]. The user id's rule is the engine's: 1 to 256 bytes, no
-/// control characters.
-///
-/// ```
-/// let field = sessionio::login_field("ada", Some("phone-browser/1.0"), Some("::ffff:10.0.0.7")).unwrap();
-/// assert_eq!(field["user_id"], "ada");
-/// assert_eq!(field["address"], "10.0.0.7");
-/// assert!(sessionio::login_field("", None, None).is_err());
-/// ```
-pub fn login_field(
-    user_id: &str,
-    user_agent: Option<&str>,
-    address: Option<&str>,
-) -> Result<serde_json::Value> {
-    let user_id = valid_user_id(user_id)?;
-    let address = address.and_then(|a| a.trim().parse::<std::net::IpAddr>().ok());
-    Ok(crate::store::login_field(&new_login(
-        user_id,
-        Client::new(user_agent, address),
-    )))
-}
-
-/// A login of `user_id` now, from `client`.
-pub(crate) fn new_login(user_id: &str, client: Client) -> Login {
-    Login {
-        user_id: user_id.to_owned(),
-        at: now_ms(),
-        user_agent: client.user_agent,
-        address: client.address,
+        self.0.index_login(id).await
     }
 }
 
@@ -237,6 +180,13 @@ pub(crate) fn note_client(core: &Arc<Core>, id: SessionId, login: &Login, socket
 }
 
 impl Core {
+    /// See [`SessionIo::index_login`]: the user index follows what a load shows (the
+    /// index beside a host's store learns the login here).
+    pub(crate) async fn index_login(&self, id: SessionId) -> Result<Option<String>> {
+        let record = self.store.load(id).await?;
+        Ok(record.and_then(|r| r.login).map(|l| l.user_id))
+    }
+
     fn user_session(&self, record: &Record, sockets: usize, now: u64) -> UserSession {
         let login = record.login.as_ref();
         let created_at = login.map_or(0, |l| l.at);
@@ -275,20 +225,5 @@ impl Core {
             }
         }
         n
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_ids_are_checked() {
-        assert_eq!(valid_user_id("ada").unwrap(), "ada");
-        assert_eq!(valid_user_id(&"u".repeat(256)).unwrap().len(), 256);
-        for bad in ["", &"u".repeat(257), "a\nb", "a\u{0}"] {
-            let e = valid_user_id(bad).unwrap_err();
-            assert_eq!(e.code(), "ERR_INVALID_VALUE", "{bad:?}");
-        }
     }
 }

@@ -19,7 +19,8 @@ use super::extract::{refusal_response, RequestContext};
 use crate::config::Origins;
 use crate::engine::{Core, SessionIo};
 use crate::error::Refusal;
-use crate::session::{Client, ResponseCookie};
+use crate::login::Client;
+use crate::session::ResponseCookie;
 use crate::store::BoxFuture;
 
 impl SessionIo {
@@ -291,7 +292,7 @@ where
             let fut = crate::request_locks::request_scope(fut);
             // A login by the app's session system records the request's client.
             let client = slot.client.get().cloned().unwrap_or_default();
-            let fut = crate::session::with_request_client(client, fut);
+            let fut = crate::login::with_request_client(client, fut);
             Ok(finish(fut.await?, &slot))
         })
     }

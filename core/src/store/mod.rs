@@ -27,7 +27,7 @@ pub use redis::RedisStore;
 pub(crate) use size_limit::SizeLimited;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
-pub(crate) use user_index::UserIndexBeside;
+pub(crate) use user_index::{HostIds, UserIndexBeside};
 
 use crate::{Error, Result, SessionId};
 

@@ -17,8 +17,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::{BoxFuture, Mutation, Record, SessionStore, Sweep, Touch, UserIndexSize};
-use crate::identity::Identity;
 use crate::{Result, SessionId};
+
+/// How the host names the engine's ids (the identity's `host_id` and `resolve`): the index
+/// keeps host ids, which the host's store is read by.
+pub(crate) struct HostIds {
+    /// The host's id of an engine id.
+    pub(crate) host_id: Box<dyn Fn(SessionId) -> String + Send + Sync>,
+    /// The engine's id of a host id.
+    pub(crate) resolve: Box<dyn Fn(&str) -> Result<SessionId> + Send + Sync>,
+}
 
 /// The most session ids remembered with their user (to take a session out of the index
 /// once its record is gone); past it the memo starts again, and a forgotten entry leaves
@@ -35,7 +43,7 @@ enum Place {
 /// A store and the user index the engine keeps beside it; see the module docs.
 pub(crate) struct UserIndexBeside {
     inner: Arc<dyn SessionStore>,
-    identity: Arc<dyn Identity>,
+    ids: HostIds,
     place: Place,
     /// The user of each session id seen logged in, for the way out of the index.
     memo: Mutex<HashMap<SessionId, Arc<str>>>,
@@ -54,7 +62,7 @@ impl UserIndexBeside {
     /// `inner`'s sessions, indexed by user in memory, or in the Redis of `redis_url`.
     pub(crate) fn new(
         inner: Arc<dyn SessionStore>,
-        identity: Arc<dyn Identity>,
+        ids: HostIds,
         redis_url: Option<&str>,
     ) -> Result<Self> {
         let place = match redis_url {
@@ -68,7 +76,7 @@ impl UserIndexBeside {
         };
         Ok(UserIndexBeside {
             inner,
-            identity,
+            ids,
             place,
             memo: Mutex::default(),
         })
@@ -151,7 +159,7 @@ impl UserIndexBeside {
         match (user, known) {
             (Some(user), Some(known)) if *known == *user => Ok(()),
             (Some(user), known) => {
-                let host_id = self.identity.host_id(id);
+                let host_id = (self.ids.host_id)(id);
                 if let Some(previous) = known {
                     self.remove(&previous, &host_id).await?;
                 }
@@ -165,7 +173,7 @@ impl UserIndexBeside {
             }
             (None, Some(known)) => {
                 lock(&self.memo).remove(&id);
-                self.remove(&known, &self.identity.host_id(id)).await
+                self.remove(&known, &(self.ids.host_id)(id)).await
             }
             (None, None) => Ok(()),
         }
@@ -204,7 +212,7 @@ impl SessionStore for UserIndexBeside {
         Box::pin(async move {
             let record = self.inner.load(id).await?;
             let deleted = self.inner.delete(id).await?;
-            let host_id = self.identity.host_id(id);
+            let host_id = (self.ids.host_id)(id);
             let known = lock(&self.memo).remove(&id);
             let users = (record.as_ref().and_then(|r| r.user_id()).map(str::to_owned))
                 .into_iter()
@@ -239,7 +247,7 @@ impl SessionStore for UserIndexBeside {
         Box::pin(async move {
             let mut live = Vec::new();
             for host_id in self.members(user_id).await? {
-                let Ok(id) = self.identity.resolve(&host_id) else {
+                let Ok(id) = (self.ids.resolve)(&host_id) else {
                     self.remove(user_id, &host_id).await?;
                     continue;
                 };
@@ -344,11 +352,12 @@ mod tests {
     }
 
     fn beside(redis_url: Option<&str>) -> UserIndexBeside {
-        let identity = Arc::new(crate::identity::NativeIdentity::new(
-            crate::cookie::Signer::new(&[vec![7u8; 32]]),
-            Arc::new(MemoryStore::new()),
-        ));
-        UserIndexBeside::new(Arc::new(NoIndex(MemoryStore::new())), identity, redis_url).unwrap()
+        // The engine's own ids, as a store of the app's own has them.
+        let ids = HostIds {
+            host_id: Box::new(|id| id.to_string()),
+            resolve: Box::new(|text| text.parse().map_err(|_| crate::Error::InvalidSessionId)),
+        };
+        UserIndexBeside::new(Arc::new(NoIndex(MemoryStore::new())), ids, redis_url).unwrap()
     }
 
     /// The hidden index is hidden: the suite's "no index" branch holds for the bare store.

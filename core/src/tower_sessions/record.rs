@@ -132,6 +132,16 @@ impl Shared {
         }
     }
 
+    /// After the app's session layer created `id` with a login in it: the engine puts it
+    /// in its user index.
+    pub(crate) async fn logged_in(&self, id: SessionId) {
+        if let Some(engine) = self.engine.get() {
+            if let Err(e) = engine.index_login(id).await {
+                tracing::warn!(error = %e, "indexing a login failed");
+            }
+        }
+    }
+
     /// A deleted session is not "expired": its cookie is then `invalid session`.
     fn forget(&self, id: SessionId) {
         lock(&self.known).remove(&id);

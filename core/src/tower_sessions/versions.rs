@@ -17,7 +17,7 @@ macro_rules! tower_sessions_version {
                 unavailable, unix_ms, ExpiryRule, Shared, TowerBackend, TowerRecord,
             };
             use crate::tower_sessions::TowerSessions;
-            use crate::{Result, SessionId, SessionIo};
+            use crate::{Result, SessionId};
 
             /// The app's store, wrapped so that the engine sees what the app's session
             /// layer does with it: give it to `SessionManagerLayer::new` in place of the
@@ -57,22 +57,20 @@ macro_rules! tower_sessions_version {
             /// `cycle_id`, against fixation: the old id's sockets are disconnected and its
             /// cookie refused), then the login saved in the record (under
             /// [`LOGIN_KEY`](crate::store::LOGIN_KEY), with the request's `User-Agent` and
-            /// address when called inside [`SessionIo::layer`]) and put in the engine's
-            /// user index. The response carries the new cookie, as after any `cycle_id`.
-            /// A bad user id (empty, over 256 bytes, control characters) changes nothing
-            /// and is [`Error::InvalidValue`](crate::Error::InvalidValue).
-            pub async fn login(io: &SessionIo, session: &Session, user_id: &str) -> Result<()> {
-                let client = crate::session::request_client().unwrap_or_default();
-                let login = crate::users::new_login(crate::users::valid_user_id(user_id)?, client);
+            /// address when called inside [`SessionIo::layer`](crate::SessionIo::layer)); the
+            /// store `adopt` returned puts the new id in the engine's user index as it is
+            /// created. The response carries the new cookie, as after any `cycle_id`. A bad
+            /// user id (empty, over 256 bytes, control characters) changes nothing and is
+            /// [`Error::InvalidValue`](crate::Error::InvalidValue).
+            pub async fn login(session: &Session, user_id: &str) -> Result<()> {
+                let client = crate::login::request_client().unwrap_or_default();
+                let login = crate::login::new_login(crate::login::valid_user_id(user_id)?, client);
                 session.cycle_id().await.map_err(unavailable)?;
                 session
                     .insert_value(LOGIN_KEY, crate::store::login_field(&login))
                     .await
                     .map_err(unavailable)?;
-                session.save().await.map_err(unavailable)?;
-                let id = session.id().ok_or_else(|| unavailable("the session has no id after its save"))?;
-                io.index_login(&id.to_string()).await?;
-                Ok(())
+                session.save().await.map_err(unavailable)
             }
 
             /// Logs the app's `session` out of its user: the login removed and a new id
@@ -94,7 +92,12 @@ macro_rules! tower_sessions_version {
             impl<S: SessionStore> SessionStore for SessionioStore<S> {
                 async fn create(&self, record: &mut Record) -> StoreResult<()> {
                     // A new id: nobody else knows it yet.
-                    self.inner.create(record).await
+                    self.inner.create(record).await?;
+                    // A login (`login` above) creates the session's new id with it.
+                    if record.data.contains_key(LOGIN_KEY) {
+                        self.shared.logged_in(engine_id(&record.id)).await;
+                    }
+                    Ok(())
                 }
 
                 async fn save(&self, record: &Record) -> StoreResult<()> {

@@ -244,14 +244,14 @@ fn engine_error(e: sessionio::Error) -> Response {
 
 /// `POST /login` with the form field `user`: a new id (tower-sessions' `cycle_id`, against
 /// fixation) and the login in the record and the engine's user index.
-async fn login(session: Session, Extension(io): Extension<SessionIo>, form: String) -> Response {
+async fn login(session: Session, form: String) -> Response {
     let user = form_urlencoded::parse(form.as_bytes())
         .find(|(k, _)| k == "user")
         .map(|(_, v)| v.into_owned());
     let Some(user) = user else {
         return (StatusCode::BAD_REQUEST, "the form field `user` is missing").into_response();
     };
-    match sessionio_ts::login(&io, &session, &user).await {
+    match sessionio_ts::login(&session, &user).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => engine_error(e),
     }
