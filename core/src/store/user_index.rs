@@ -25,8 +25,11 @@ pub(crate) struct HostIds {
     /// The host's id of an engine id.
     pub(crate) host_id: Box<dyn Fn(SessionId) -> String + Send + Sync>,
     /// The engine's id of a host id.
-    pub(crate) resolve: Box<dyn Fn(&str) -> Result<SessionId> + Send + Sync>,
+    pub(crate) resolve: Box<Resolve>,
 }
+
+/// The engine's id of a host id, or why the text names none.
+pub(crate) type Resolve = dyn Fn(&str) -> Result<SessionId> + Send + Sync;
 
 /// The most session ids remembered with their user (to take a session out of the index
 /// once its record is gone); past it the memo starts again, and a forgotten entry leaves
