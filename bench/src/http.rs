@@ -157,6 +157,28 @@ impl HttpConn {
         r.cookie.ok_or_else(|| "GET / set no cookie".to_owned())
     }
 
+    /// `POST /login` with the form field `user`, for the session of `cookie`: the cookie of
+    /// its new id (a login gives the session one).
+    pub async fn login(&mut self, cookie: &str, user: &str) -> Result<String, String> {
+        let form = format!("user={user}");
+        let r = self
+            .request_with_body(
+                "POST",
+                "/login",
+                Some(cookie),
+                Some(("application/x-www-form-urlencoded", &form)),
+            )
+            .await?;
+        if r.status != 204 {
+            return Err(format!("POST /login answered {}", r.status));
+        }
+        let fresh = r.cookie.ok_or("POST /login set no cookie")?;
+        if fresh == cookie {
+            return Err("POST /login kept the session's id".into());
+        }
+        Ok(fresh)
+    }
+
     /// `POST /incr`: the session's new count.
     pub async fn incr(&mut self, cookie: &str) -> Result<u64, String> {
         let r = self.request("POST", "/incr", Some(cookie)).await?;

@@ -306,18 +306,8 @@ impl Pool {
         path: &str,
         cookie: Option<&str>,
     ) -> Result<crate::http::Response, String> {
-        self.request_with_body(method, path, cookie, None).await
-    }
-
-    async fn request_with_body(
-        &self,
-        method: &str,
-        path: &str,
-        cookie: Option<&str>,
-        body: Option<(&str, &str)>,
-    ) -> Result<crate::http::Response, String> {
         let mut c = self.get().await?;
-        let r = c.request_with_body(method, path, cookie, body).await?;
+        let r = c.request(method, path, cookie).await?;
         self.put(c);
         Ok(r)
     }
@@ -360,22 +350,9 @@ async fn new_session(ctx: &Ctx, user: &str) -> Result<Arc<Sess>, String> {
         return Err(format!("GET / answered {}", r.status));
     }
     let before = r.cookie.ok_or("GET / set no cookie")?;
-    let form = format!("user={user}");
-    let r = (ctx.pool)
-        .request_with_body(
-            "POST",
-            "/login",
-            Some(&before),
-            Some(("application/x-www-form-urlencoded", &form)),
-        )
-        .await?;
-    if r.status != 204 {
-        return Err(format!("POST /login answered {}", r.status));
-    }
-    let cookie = r.cookie.ok_or("POST /login set no cookie")?;
-    if cookie == before {
-        return Err("POST /login kept the session's id".into());
-    }
+    let mut conn = ctx.pool.get().await?;
+    let cookie = conn.login(&before, user).await?;
+    ctx.pool.put(conn);
     ctx.c.logins.fetch_add(1, Ordering::Relaxed);
     let s = Arc::new(Sess {
         cookie,

@@ -111,20 +111,7 @@ async fn open(server: SocketAddr, cookie: &str) -> Result<Probe, String> {
 /// A new session on `conn`'s server logged in as `user`: its cookie (`name=value`).
 async fn login(conn: &mut HttpConn, user: &str) -> Result<String, String> {
     let before = conn.new_session().await?;
-    let form = format!("user={user}");
-    let r = conn
-        .request_with_body(
-            "POST",
-            "/login",
-            Some(&before),
-            Some(("application/x-www-form-urlencoded", &form)),
-        )
-        .await?;
-    if r.status != 204 {
-        return Err(format!("POST /login answered {}", r.status));
-    }
-    r.cookie
-        .ok_or_else(|| "POST /login set no cookie".to_owned())
+    conn.login(&before, user).await
 }
 
 /// `POST <path>` with a text body: the answer's body, which must come with a 200.

@@ -437,40 +437,15 @@ impl SessionStore for RedisStore {
     /// Walks the user sets with `SCAN` and counts the entries of keys not dropped yet.
     fn user_index_size(&self) -> BoxFuture<'_, Result<UserIndexSize>> {
         Box::pin(async move {
-            let now = now_arg();
-            let pattern = format!("{USER_PREFIX}*");
-            let mut size = UserIndexSize::default();
-            let mut cursor = 0u64;
-            loop {
-                let (next, sets): (u64, Vec<String>) = self
-                    .link
-                    .call(|mut conn| {
-                        let mut cmd = redis::cmd("SCAN");
-                        cmd.arg(cursor)
-                            .arg("MATCH")
-                            .arg(&pattern)
-                            .arg("COUNT")
-                            .arg(1000);
-                        async move { cmd.query_async(&mut conn).await }
-                    })
-                    .await?;
-                for set in sets {
-                    let n: u64 = self
-                        .link
-                        .call(|mut conn| {
-                            let mut cmd = redis::cmd("ZCOUNT");
-                            cmd.arg(&set).arg(format!("({now}")).arg("+inf");
-                            async move { cmd.query_async(&mut conn).await }
-                        })
-                        .await?;
-                    size.users += u64::from(n > 0);
-                    size.sessions += n;
-                }
-                if next == 0 {
-                    return Ok(size);
-                }
-                cursor = next;
-            }
+            let live_after = format!("({}", now_arg());
+            let (users, sessions) = (self.link)
+                .count_per_key(&format!("{USER_PREFIX}*"), |set| {
+                    let mut cmd = redis::cmd("ZCOUNT");
+                    cmd.arg(set).arg(&live_after).arg("+inf");
+                    cmd
+                })
+                .await?;
+            Ok(UserIndexSize { users, sessions })
         })
     }
 

@@ -73,6 +73,46 @@ impl RedisLink {
         Ok(manager.clone())
     }
 
+    /// Walks the keys matching `pattern` with `SCAN` and asks `count` of each (a command
+    /// answering a number): how many keys answered more than 0, and the sum. Each call is
+    /// bounded; the walk as a whole is as long as the keyspace.
+    pub(crate) async fn count_per_key(
+        &self,
+        pattern: &str,
+        count: impl Fn(&str) -> redis::Cmd,
+    ) -> Result<(u64, u64)> {
+        let (mut keys_counted, mut total) = (0u64, 0u64);
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .call(|mut conn| {
+                    let mut cmd = redis::cmd("SCAN");
+                    cmd.arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(1000);
+                    async move { cmd.query_async(&mut conn).await }
+                })
+                .await?;
+            for key in keys {
+                let cmd = count(&key);
+                let n: u64 = self
+                    .call(|mut conn| {
+                        let cmd = cmd.clone();
+                        async move { cmd.query_async(&mut conn).await }
+                    })
+                    .await?;
+                keys_counted += u64::from(n > 0);
+                total += n;
+            }
+            if next == 0 {
+                return Ok((keys_counted, total));
+            }
+            cursor = next;
+        }
+    }
+
     /// Runs one request against Redis, bounded by [`CALL_TIMEOUT`]. A refused connection
     /// means nothing was sent, so the request is tried once more on the reconnection the
     /// failure started (the first call after Redis returns then succeeds too).
