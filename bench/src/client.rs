@@ -56,7 +56,20 @@ pub async fn connect(
     cookie: &str,
     totals: Arc<Totals>,
 ) -> Result<Probe, String> {
+    connect_counting(server, source, cookie, "current count", totals).await
+}
+
+/// [`connect`], with the probe's count read from `event`'s argument: a number, or a string
+/// of one (`"user message"` with the text `"17"`).
+pub async fn connect_counting(
+    server: SocketAddr,
+    source: IpAddr,
+    cookie: &str,
+    event: &str,
+    totals: Arc<Totals>,
+) -> Result<Probe, String> {
     let mut ws = handshake(server, source, cookie).await?;
+    let prefix = format!("42[\"{event}\",");
 
     let (count_tx, count) = watch::channel((0u64, Instant::now()));
     let (closed_tx, closed) = watch::channel(None);
@@ -72,9 +85,10 @@ pub async fn connect(
                 if ws.send(Message::text("3")).await.is_err() {
                     break;
                 }
-            } else if let Some(rest) = t.strip_prefix("42[\"current count\",") {
+            } else if let Some(rest) = t.strip_prefix(prefix.as_str()) {
                 let at = Instant::now();
-                if let Ok(n) = rest.trim_end_matches(']').trim().parse::<u64>() {
+                let n = rest.trim_end_matches(']').trim().trim_matches('"');
+                if let Ok(n) = n.parse::<u64>() {
                     totals.counts_received.fetch_add(1, Ordering::Relaxed);
                     count_tx.send_replace((n, at));
                 }

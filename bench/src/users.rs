@@ -16,14 +16,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::client;
+use crate::client::{self, Probe, Totals};
 use crate::cluster::{self, Latency, Redis};
 use crate::http::HttpConn;
 use crate::server::{self, Server};
@@ -59,53 +57,12 @@ pub struct Users {
     pub two_nodes: Case,
 }
 
-/// A socket of the measured user: the number of the latest `"user message"` it got
-/// (`m<n>`), with the instant, and when the server ended it.
-struct Probe {
-    heard: watch::Receiver<(u64, Instant)>,
-    closed: watch::Receiver<Option<Instant>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
+/// A socket of the measured user: its probe counts the `"user message"`s (their text is a
+/// number).
 async fn open(server: SocketAddr, cookie: &str) -> Result<Probe, String> {
     let source = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    let mut ws = client::handshake(server, source, cookie).await?;
-    let (heard_tx, heard) = watch::channel((0u64, Instant::now()));
-    let (closed_tx, closed) = watch::channel(None);
-    let task = tokio::spawn(async move {
-        while let Some(msg) = ws.next().await {
-            let text = match msg {
-                Ok(Message::Text(t)) => t,
-                Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => continue,
-            };
-            let t = text.as_str();
-            if t == "2" {
-                if ws.send(Message::text("3")).await.is_err() {
-                    break;
-                }
-            } else if let Some(rest) = t.strip_prefix("42[\"user message\",\"m") {
-                let at = Instant::now();
-                if let Ok(n) = rest.trim_end_matches("\"]").parse::<u64>() {
-                    heard_tx.send_replace((n, at));
-                }
-            } else if t.starts_with("41") {
-                break;
-            }
-        }
-        closed_tx.send_replace(Some(Instant::now()));
-    });
-    Ok(Probe {
-        heard,
-        closed,
-        task,
-    })
+    let totals = Arc::new(Totals::default());
+    client::connect_counting(server, source, cookie, "user message", totals).await
 }
 
 /// A new session on `conn`'s server logged in as `user`: its cookie (`name=value`).
@@ -161,11 +118,11 @@ async fn measure(nodes: &[&Server], rounds: usize) -> Result<Case, String> {
         for _ in 0..NOTIFIES_PER_ROUND {
             n += 1;
             let t0 = Instant::now();
-            post(&mut conn, "/notify-user", &cookies[0], &format!("m{n}")).await?;
+            post(&mut conn, "/notify-user", &cookies[0], &n.to_string()).await?;
             answer.push(ms_since(t0, Instant::now()));
             let mut last = t0;
             for p in &probes {
-                let mut rx = p.heard.clone();
+                let mut rx = p.count.clone();
                 let got = tokio::time::timeout(WAIT, rx.wait_for(|(m, _)| *m >= n))
                     .await
                     .map_err(|_| format!("message {n} not received within {WAIT:?}"))?
