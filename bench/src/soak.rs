@@ -176,6 +176,8 @@ struct Sess {
     acked: AtomicU64,
     /// Sockets of this session open on the client side.
     open: AtomicUsize,
+    /// When it was logged in.
+    made: Instant,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -361,6 +363,7 @@ async fn new_session(ctx: &Ctx, user: &str) -> Result<Arc<Sess>, String> {
         dead: AtomicBool::new(false),
         acked: AtomicU64::new(0),
         open: AtomicUsize::new(0),
+        made: Instant::now(),
     });
     ctx.c.sessions_created.fetch_add(1, Ordering::Relaxed);
     ctx.all
@@ -557,7 +560,7 @@ fn parse_ack(t: &str) -> Option<(u64, Result<u64, String>)> {
     Some((id, n.ok_or_else(|| format!("ack {body}"))))
 }
 
-async fn live(ctx: &Ctx, s: &Sess, mut ws: Ws, plan: Plan) {
+async fn live(ctx: &Ctx, s: &Arc<Sess>, mut ws: Ws, plan: Plan) {
     let born = tokio::time::Instant::now();
     let far = born + Duration::from_secs(86_400);
     let mut incrs = plan.incrs.into_iter().peekable();
@@ -673,9 +676,15 @@ async fn live(ctx: &Ctx, s: &Sess, mut ws: Ws, plan: Plan) {
         // Only a logout may end a socket from the server's side here (no session
         // expires): its write guard is held or awaited until the session is marked dead.
         if !s.dead.load(Ordering::Acquire) && s.lock.try_read().is_ok() {
+            let in_slot = (ctx.slots.iter())
+                .any(|slot| Arc::ptr_eq(&slot.lock().unwrap_or_else(|p| p.into_inner()), s));
             ctx.error(format!(
-                "the server closed a socket of a live session ({how}, {:.1} s after it opened)",
-                born.elapsed().as_secs_f64()
+                "the server closed a socket of a live session ({how}, {:.1} s after it opened; \
+                 the session of {} made {:.1} s ago, {} its slot)",
+                born.elapsed().as_secs_f64(),
+                s.user,
+                s.made.elapsed().as_secs_f64(),
+                if in_slot { "in" } else { "out of" },
             ));
         }
         return;
@@ -861,6 +870,10 @@ pub struct Soak {
     pub sessions_destroyed_total: u64,
     pub sockets_kicked_total: u64,
     pub notifications_sent_total: u64,
+    /// Notifications and acks the server could not queue (a socket that fell behind: it is
+    /// then disconnected by the server).
+    pub notifications_dropped_total: u64,
+    pub acks_dropped_total: u64,
 
     pub server_cpu_s: f64,
     pub generator_cpu_s: f64,
@@ -1125,6 +1138,8 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
             "sessionio_sessions_destroyed_total",
             "sessionio_sockets_kicked_total",
             "sessionio_notifications_sent_total",
+            "sessionio_notifications_dropped_total",
+            "sessionio_acks_dropped_total",
         ],
     )
     .await?;
@@ -1209,6 +1224,8 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
         sessions_destroyed_total: totals[1],
         sockets_kicked_total: totals[2],
         notifications_sent_total: totals[3],
+        notifications_dropped_total: totals[4],
+        acks_dropped_total: totals[5],
         server_cpu_s: cpu1.0 - cpu0.0,
         generator_cpu_s: cpu1.1 - cpu0.1,
         ..Default::default()
@@ -1220,7 +1237,10 @@ async fn soak(o: &Options, server: &Server, fd_limit: u64) -> Result<Soak, Strin
             !shell,
         ),
         (
-            format!("no errors ({}: {:?})", r.errors, r.first_error),
+            format!(
+                "no errors ({}: {:?}; the server dropped {} notifications and {} acks)",
+                r.errors, r.first_error, r.notifications_dropped_total, r.acks_dropped_total
+            ),
             r.errors == 0,
         ),
         (
