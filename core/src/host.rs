@@ -94,8 +94,7 @@ impl HttpOutcome {
     /// # Ok(()) }
     /// ```
     pub fn set_client(&self, user_agent: Option<&str>, address: Option<&str>) {
-        let address = address.and_then(|a| a.trim().parse::<std::net::IpAddr>().ok());
-        let _ = self.changes.client.set(Client::new(user_agent, address));
+        let _ = (self.changes.client).set(Client::from_host(user_agent, address));
     }
 }
 

@@ -55,6 +55,23 @@ pub(crate) fn request_client() -> Option<Client> {
 const MAX_USER_AGENT_LEN: usize = 512;
 
 impl Client {
+    /// The client of an HTTP request or a handshake the engine serves: its `User-Agent`
+    /// header, and the peer address the listener put in the extensions.
+    pub(crate) fn of_request(headers: &http::HeaderMap, extensions: &http::Extensions) -> Client {
+        Client::new(
+            (headers.get(http::header::USER_AGENT)).and_then(|v| v.to_str().ok()),
+            (extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>())
+                .map(|c| c.0.ip()),
+        )
+    }
+
+    /// The client as a host's server reports it: the address as text (`"::ffff:1.2.3.4"`
+    /// is `1.2.3.4`; text that is no IP address is ignored).
+    pub(crate) fn from_host(user_agent: Option<&str>, address: Option<&str>) -> Client {
+        let address = address.and_then(|a| a.trim().parse::<std::net::IpAddr>().ok());
+        Client::new(user_agent, address)
+    }
+
     /// A client from a `User-Agent` header value and an IP address.
     pub(crate) fn new(user_agent: Option<&str>, address: Option<std::net::IpAddr>) -> Client {
         let user_agent = user_agent.map(|ua| {
@@ -91,10 +108,9 @@ pub fn login_field(
     address: Option<&str>,
 ) -> Result<serde_json::Value> {
     let user_id = valid_user_id(user_id)?;
-    let address = address.and_then(|a| a.trim().parse::<std::net::IpAddr>().ok());
     Ok(crate::store::login_field(&new_login(
         user_id,
-        Client::new(user_agent, address),
+        Client::from_host(user_agent, address),
     )))
 }
 

@@ -92,10 +92,7 @@ impl SessionIo {
     pub async fn user_sessions(&self, user_id: &str) -> Result<Vec<UserSession>> {
         let user_id = valid_user_id(user_id)?;
         let now = now_ms();
-        let mut records: Vec<Record> = (self.0.store.user_sessions(user_id).await?)
-            .into_iter()
-            .filter(|r| !r.is_expired(now) && r.user_id() == Some(user_id))
-            .collect();
+        let mut records = self.0.live_sessions_of(user_id, now).await?;
         records.sort_by_key(|r| (r.login.as_ref().map_or(0, |l| l.at), r.id.to_string()));
         let mut out = Vec::with_capacity(records.len());
         for record in records {
@@ -110,11 +107,7 @@ impl SessionIo {
     /// the user has no such live session (a handle of another user's session names none).
     pub async fn destroy_user_session(&self, user_id: &str, handle: &str) -> Result<bool> {
         let user_id = valid_user_id(user_id)?;
-        let now = now_ms();
-        for record in self.0.store.user_sessions(user_id).await? {
-            if record.is_expired(now) || record.user_id() != Some(user_id) {
-                continue;
-            }
+        for record in self.0.live_sessions_of(user_id, now_ms()).await? {
             if self.0.signer.session_handle(&record.id) == handle {
                 self.0.destroy_session(record.id).await?;
                 return Ok(true);
@@ -146,13 +139,7 @@ impl SessionIo {
 /// write only leaves the previous client shown.
 pub(crate) fn note_client(core: &Arc<Core>, id: SessionId, login: &Login, socket: &SocketRef) {
     let parts = socket.req_parts();
-    let client = Client::new(
-        (parts.headers.get(http::header::USER_AGENT)).and_then(|v| v.to_str().ok()),
-        (parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>())
-        .map(|c| c.0.ip()),
-    );
+    let client = Client::of_request(&parts.headers, &parts.extensions);
     let unchanged = |l: &Login| {
         (client.user_agent.is_none() || client.user_agent == l.user_agent)
             && (client.address.is_none() || client.address == l.address)
@@ -180,6 +167,14 @@ pub(crate) fn note_client(core: &Arc<Core>, id: SessionId, login: &Login, socket
 }
 
 impl Core {
+    /// The records of the user index's entries of `user_id` that are live at `now` and
+    /// still logged in as `user_id`.
+    async fn live_sessions_of(&self, user_id: &str, now: u64) -> Result<Vec<Record>> {
+        let mut records = self.store.user_sessions(user_id).await?;
+        records.retain(|r| !r.is_expired(now) && r.user_id() == Some(user_id));
+        Ok(records)
+    }
+
     /// See [`SessionIo::index_login`]: the user index follows what a load shows (the
     /// index beside a host's store learns the login here).
     pub(crate) async fn index_login(&self, id: SessionId) -> Result<Option<String>> {

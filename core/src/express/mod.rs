@@ -38,8 +38,8 @@ pub use connect_redis::ConnectRedis;
 
 use crate::identity::{CookieChoice, Identity};
 use crate::store::{
-    data_version, login_field, now_ms, take_login, BoxFuture, Data, Mutation, Record, SessionStore,
-    Sweep, Touch, LOGIN_KEY,
+    data_version, host_fields, now_ms, take_login, BoxFuture, Data, Mutation, Record, SessionStore,
+    Sweep, Touch,
 };
 use crate::{Error, Result, SessionId};
 
@@ -408,14 +408,7 @@ fn with_data(session: &Value, record: &Record) -> Value {
     if let Some(cookie) = session.get("cookie") {
         out.insert("cookie".into(), cookie.clone());
     }
-    for (k, v) in &record.data {
-        if k != "cookie" && k != LOGIN_KEY {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    if let Some(login) = &record.login {
-        out.insert(LOGIN_KEY.into(), login_field(login));
-    }
+    out.extend(host_fields(record).filter(|(k, _)| k != "cookie"));
     Value::Object(out)
 }
 
@@ -591,6 +584,7 @@ pub(crate) fn conformance_subject(
 mod tests {
     use super::test_support::FakeMemoryStore;
     use super::*;
+    use crate::store::LOGIN_KEY;
 
     /// express-session's MemoryStore semantics behind `ExpressStore`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

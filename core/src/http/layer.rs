@@ -264,10 +264,7 @@ where
             )
         });
         let slot = Arc::new(ResponseCookie::default());
-        let _ = slot.client.set(Client::new(
-            (req.headers().get(http::header::USER_AGENT)).and_then(|v| v.to_str().ok()),
-            (req.extensions().get::<ConnectInfo<SocketAddr>>()).map(|c| c.0.ip()),
-        ));
+        let _ = (slot.client).set(Client::of_request(req.headers(), req.extensions()));
         req.extensions_mut().insert(RequestContext {
             core: self.core.clone(),
             slot: slot.clone(),

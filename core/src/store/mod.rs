@@ -93,6 +93,24 @@ pub(crate) fn login_field(login: &Login) -> serde_json::Value {
     serde_json::to_value(login).unwrap_or(serde_json::Value::Null)
 }
 
+/// A host record's fields for `record`: its data (a field named [`LOGIN_KEY`] in it left
+/// out) and its login under [`LOGIN_KEY`]; the inverse of [`take_login`].
+pub(crate) fn host_fields(
+    record: &Record,
+) -> impl Iterator<Item = (String, serde_json::Value)> + '_ {
+    let data = (record.data.iter())
+        .filter(|(k, _)| *k != LOGIN_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()));
+    let login = (record.login.as_ref()).map(|l| (LOGIN_KEY.to_owned(), login_field(l)));
+    data.chain(login)
+}
+
+/// A login as the engine's SQLite and Redis stores keep it: JSON text.
+#[cfg(any(feature = "sqlite", feature = "redis"))]
+pub(crate) fn login_json(login: &Login) -> Result<String> {
+    serde_json::to_string(login).map_err(|e| Error::InvalidValue(e.to_string()))
+}
+
 /// What the user index of a store holds: users with at least one session, and sessions
 /// bound to a user (expired ones included until the store lets them go).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

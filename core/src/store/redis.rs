@@ -182,10 +182,7 @@ fn encode(data: &Data) -> Result<String> {
 fn encode_login(login: &Option<Login>) -> Result<(String, String)> {
     match login {
         None => Ok((String::new(), String::new())),
-        Some(l) => Ok((
-            l.user_id.clone(),
-            serde_json::to_string(l).map_err(|e| Error::InvalidValue(e.to_string()))?,
-        )),
+        Some(l) => Ok((l.user_id.clone(), super::login_json(l)?)),
     }
 }
 
@@ -394,7 +391,7 @@ impl SessionStore for RedisStore {
     /// sessions count for their grace minute, as their keys are still there.
     fn count(&self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move {
-            let now = i64::try_from(super::now_ms()).unwrap_or(i64::MAX);
+            let now = now_arg();
             let n: u64 = self
                 .link
                 .call(|mut conn| {

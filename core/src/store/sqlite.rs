@@ -159,10 +159,7 @@ fn encode(data: &Data) -> Result<String> {
 }
 
 fn encode_login(login: &Option<Login>) -> Result<Option<String>> {
-    login
-        .as_ref()
-        .map(|l| serde_json::to_string(l).map_err(|e| Error::InvalidValue(e.to_string())))
-        .transpose()
+    login.as_ref().map(super::login_json).transpose()
 }
 
 impl SessionStore for SqliteStore {

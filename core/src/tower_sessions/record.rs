@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 use crate::identity::EngineLink;
 use crate::request_locks::SessionLocks;
 use crate::store::{
-    data_version, login_field, now_ms, take_login, BoxFuture, Data, Mutation, Record, SessionStore,
-    Sweep, Touch, LOGIN_KEY,
+    data_version, host_fields, now_ms, take_login, BoxFuture, Data, Mutation, Record, SessionStore,
+    Sweep, Touch,
 };
 use crate::{Error, Result, SessionId};
 
@@ -207,18 +207,6 @@ fn to_record(r: &TowerRecord) -> Record {
     }
 }
 
-/// A tower-sessions record's fields for `record`'s data and login.
-fn fields_of(record: &Record) -> HashMap<String, Value> {
-    let mut fields: HashMap<String, Value> = (record.data.iter())
-        .filter(|(k, _)| *k != LOGIN_KEY)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if let Some(login) = &record.login {
-        fields.insert(LOGIN_KEY.into(), login_field(login));
-    }
-    fields
-}
-
 /// The app's tower-sessions store behind the engine's [`SessionStore`]: writes take the
 /// session's lock (shared with the app's requests), versions are digests of the data,
 /// the expiry is the record's `expiry_date`, and sessions are created by tower-sessions.
@@ -272,7 +260,7 @@ impl SessionStore for TowerStore {
             if stored.version != expected_version || stored.user_id() != record.user_id() {
                 return Ok(false);
             }
-            current.data = fields_of(&record);
+            current.data = host_fields(&record).collect();
             self.backend.save(current).await?;
             Ok(true)
         })
@@ -339,7 +327,7 @@ impl SessionStore for TowerStore {
             mutation(&mut next)?;
             crate::store::same_user(&before, &next)?;
             if next.data != before.data || next.login != before.login {
-                current.data = fields_of(&next);
+                current.data = host_fields(&next).collect();
                 self.backend.save(current).await?;
                 next.version = data_version(&next.data);
             }
