@@ -63,8 +63,10 @@ start_redis
 (cd tests && SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec target/debug/rust-counter" node --test e2e/ users/)
 stop_redis
 
-step "two nodes on one Redis (sessions, and users across sessions), and Redis killed and restarted under them (tests/cluster, own redis-servers)"
+step "two nodes on one Redis (sessions, and users across sessions), Redis killed and restarted under them, and a master of a 3-master Redis Cluster killed and restarted (tests/cluster, own redis-servers)"
 (cd tests && node --test cluster/)
+step "the two-node suites again on a 3-master Redis Cluster (redis-cluster://, sharded pub/sub; own redis-servers in cluster mode)"
+(cd tests && SESSIONIO_REDIS=cluster node --test cluster/two-nodes.test.mjs cluster/users.test.mjs)
 
 # Keep your tower-sessions: the axum app with its own tower-sessions 0.14 setup (signed
 # cookie `counter.sid`, which the harness reads with SESSIONIO_COOKIE=tower) on each store.

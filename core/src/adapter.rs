@@ -18,7 +18,7 @@
 //! **Nothing is lost quietly.** Redis pub/sub delivers to whoever is subscribed at that
 //! instant, so a node that is re-subscribing after a Redis restart would miss what is
 //! published meanwhile. Each node therefore announces itself in a sorted set
-//! (`sessionio:nodes`, a heartbeat every second, gone after [`NODE_TTL`]), and a publish to
+//! (`{sessionio}:nodes`, a heartbeat every second, gone after [`NODE_TTL`]), and a publish to
 //! every node checks `PUBLISH`'s count of receivers against it: if a node is missing, it
 //! waits until the channel has all its subscribers again and publishes once more (nodes
 //! that had it already drop the copy), up to [`DELIVERY_BOUND`]; after that the caller
@@ -34,9 +34,7 @@ use std::sync::{OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 #[cfg(feature = "redis")]
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-#[cfg(feature = "redis")]
-use redis::{Client, PushInfo, PushKind};
+use redis::{PushInfo, PushKind};
 #[cfg(feature = "redis")]
 use socketioxide::adapter::Emitter;
 #[cfg(feature = "redis")]
@@ -46,6 +44,8 @@ use socketioxide_redis::{CustomRedisAdapter, InitRes, RedisAdapterConfig, RedisA
 #[cfg(feature = "redis")]
 use tokio::sync::{mpsc, Notify};
 
+#[cfg(feature = "redis")]
+use crate::redis_target::{Patience, RedisConn, RedisTarget};
 use crate::{Error, Result};
 
 /// The adapter of every engine: socketioxide-redis over [`Bus`].
@@ -67,6 +67,11 @@ const IO_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Pause between (re)subscription attempts while Redis is unreachable.
 const RETRY: Duration = Duration::from_millis(50);
 #[cfg(feature = "redis")]
+const PATIENCE: Patience = Patience {
+    io_timeout: IO_TIMEOUT,
+    max_retry_delay: RETRY,
+};
+#[cfg(feature = "redis")]
 /// How long a publish keeps trying to reach every node before it reports a failure.
 const DELIVERY_BOUND: Duration = Duration::from_millis(1_500);
 #[cfg(feature = "redis")]
@@ -75,9 +80,15 @@ const DELIVERY_RETRY: Duration = Duration::from_millis(20);
 #[cfg(feature = "redis")]
 /// A node that has not sent a heartbeat for this long is no longer counted.
 const NODE_TTL: Duration = Duration::from_secs(3);
+/// The prefix of the adapter's channels (`{sessionio}-request#<namespace>#…`). The braces
+/// are a Redis Cluster hash tag: every channel, and every key the engine shares between
+/// processes ([`NODES_KEY`], the Redis store's count index), hashes to the slot of
+/// `sessionio`, so that what is global lives on one master of a cluster (one failure
+/// domain) and a session's own keys are spread over all of them.
+pub(crate) const CHANNEL_PREFIX: &str = "{sessionio}";
 #[cfg(feature = "redis")]
 /// The sorted set of live nodes (member: node id, score: last heartbeat, unix ms).
-const NODES_KEY: &str = "sessionio:nodes";
+const NODES_KEY: &str = "{sessionio}:nodes";
 #[cfg(feature = "redis")]
 /// Request ids already handled, to drop the copies of a publish sent again.
 const SEEN_CAPACITY: usize = 4096;
@@ -123,8 +134,8 @@ type Handlers = HashMap<String, mpsc::Sender<ChanItem>>;
 #[cfg(feature = "redis")]
 /// The Redis side of [`Bus`].
 pub struct RedisBus {
-    client: Client,
-    manager: OnceLock<ConnectionManager>,
+    target: RedisTarget,
+    manager: OnceLock<RedisConn>,
     /// Every channel the adapter subscribed, and where its messages go.
     handlers: Arc<RwLock<Handlers>>,
     /// Set when the connection is new (or lost): the channels must be subscribed again.
@@ -184,21 +195,13 @@ fn lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 #[cfg(feature = "redis")]
 impl RedisBus {
-    /// A bus on the Redis of `url` (`redis://…`; RESP3 is asked for, Redis ≥ 7). Nothing
-    /// is connected here.
+    /// A bus on the Redis of `url` (`redis://…`, or `redis-cluster://…` for sharded
+    /// pub/sub on a Redis Cluster; RESP3, Redis ≥ 7). Nothing is connected here.
     pub(crate) fn open(url: &str) -> Result<RedisBus> {
-        let info: redis::ConnectionInfo = url
-            .parse()
+        let target = RedisTarget::parse(url)
             .map_err(|e| Error::Config(format!("adapter URL {url:?}: {e}")))?;
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(redis::ProtocolVersion::RESP3);
-        let info = info.set_redis_settings(settings);
-        let client =
-            Client::open(info).map_err(|e| Error::Config(format!("adapter URL {url:?}: {e}")))?;
         Ok(RedisBus {
-            client,
+            target,
             manager: OnceLock::new(),
             handlers: Default::default(),
             stale: Arc::new(AtomicBool::new(true)),
@@ -213,8 +216,8 @@ impl RedisBus {
         })
     }
 
-    /// The connection manager (inside the runtime), and the maintenance task with it.
-    fn connection(self: &Arc<Self>) -> std::result::Result<ConnectionManager, BusError> {
+    /// The connection (inside the runtime), and the maintenance task with it.
+    fn connection(self: &Arc<Self>) -> std::result::Result<RedisConn, BusError> {
         if let Some(m) = self.manager.get() {
             return Ok(m.clone());
         }
@@ -226,14 +229,7 @@ impl RedisBus {
             on_push(push, &handlers, &stale, &wake, &subscribed, &seen);
             Ok::<(), std::convert::Infallible>(())
         };
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(IO_TIMEOUT))
-            .set_response_timeout(Some(IO_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(RETRY)
-            .set_push_sender(on_push);
-        let made = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
+        let made = self.target.connect_lazily(PATIENCE, Some(on_push))?;
         let manager = self.manager.get_or_init(|| made).clone();
         self.maintenance.call_once(|| {
             tokio::spawn(maintain(Arc::downgrade(self)));
@@ -284,7 +280,8 @@ fn on_push(
     seen: &std::sync::Mutex<Seen>,
 ) {
     match push.kind {
-        PushKind::Message => {
+        // Sharded pub/sub (a cluster) delivers `smessage` pushes.
+        PushKind::Message | PushKind::SMessage => {
             let mut data = push.data.into_iter();
             let (Some(chan), Some(msg)) = (data.next(), data.next()) else {
                 return;
@@ -403,10 +400,7 @@ async fn maintain(bus: Weak<RedisBus>) {
 
 #[cfg(feature = "redis")]
 /// Announces this node and reads how many are live.
-async fn heartbeat(
-    bus: &RedisBus,
-    conn: &mut ConnectionManager,
-) -> std::result::Result<(), BusError> {
+async fn heartbeat(bus: &RedisBus, conn: &mut RedisConn) -> std::result::Result<(), BusError> {
     let now = crate::store::now_ms();
     let mut pipe = redis::pipe();
     pipe.cmd("ZADD")
@@ -434,7 +428,7 @@ async fn heartbeat(
 }
 
 #[cfg(feature = "redis")]
-async fn ping(conn: &mut ConnectionManager) -> std::result::Result<(), BusError> {
+async fn ping(conn: &mut RedisConn) -> std::result::Result<(), BusError> {
     let cmd = redis::cmd("PING");
     let ping = cmd.query_async::<redis::Value>(conn);
     match tokio::time::timeout(IO_TIMEOUT, ping).await {
@@ -468,7 +462,7 @@ impl Driver for Bus {
                 if wait_for_subscribers && subscribers(&mut conn, &chan).await? < expected {
                     return Ok(None);
                 }
-                let mut cmd = redis::cmd("PUBLISH");
+                let mut cmd = conn.publish_cmd();
                 cmd.arg(&chan).arg(&val);
                 let received: usize = cmd.query_async(&mut conn).await?;
                 Ok::<_, BusError>(Some(received))
@@ -563,13 +557,8 @@ impl Driver for Bus {
 
 #[cfg(feature = "redis")]
 /// How many clients are subscribed to `chan`.
-async fn subscribers(
-    conn: &mut ConnectionManager,
-    chan: &str,
-) -> std::result::Result<usize, BusError> {
-    let mut cmd = redis::cmd("PUBSUB");
-    cmd.arg("NUMSUB").arg(chan);
-    let reply: redis::Value = cmd.query_async(conn).await?;
+async fn subscribers(conn: &mut RedisConn, chan: &str) -> std::result::Result<usize, BusError> {
+    let reply: redis::Value = conn.numsub_cmd(chan).query_async(conn).await?;
     // RESP3 answers a map {chan: n}, RESP2 a flat [chan, n].
     let count = match reply {
         redis::Value::Map(pairs) => pairs.into_iter().next().map(|(_, n)| n),

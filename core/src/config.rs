@@ -625,7 +625,7 @@ impl Builder {
         }
         let adapter_url = match (self.adapter_url.as_deref(), self.store_url.as_deref()) {
             (Some("local://"), _) => None,
-            (Some(url), _) if url.starts_with("redis://") && url.len() > "redis://".len() => {
+            (Some(url), _) if names_a_redis(url) => {
                 if !cfg!(feature = "redis") {
                     return Err(missing_feature("adapter", url, "redis"));
                 }
@@ -633,10 +633,11 @@ impl Builder {
             }
             (Some(url), _) => {
                 return bad(format!(
-                "unknown adapter URL {url:?}; supported: redis://<host>[:<port>][/<db>], local://"
-            ))
+                    "unknown adapter URL {url:?}; supported: redis://<host>[:<port>][/<db>], \
+                 local://, redis-cluster://<host>:<port>[,<host>:<port>…]"
+                ))
             }
-            (None, Some(store)) if store.starts_with("redis://") => {
+            (None, Some(store)) if names_a_redis(store) => {
                 if !cfg!(feature = "redis") {
                     return Err(missing_feature("store", store, "redis"));
                 }
@@ -697,14 +698,19 @@ fn missing_feature(what: &str, url: &str, feature: &str) -> Error {
     ))
 }
 
+/// `redis://<something>` (one Redis) or `redis-cluster://<something>` (a Redis Cluster).
+fn names_a_redis(url: &str) -> bool {
+    matches!(url.split_once("://"), Some(("redis" | "redis-cluster", rest)) if !rest.is_empty())
+}
+
 fn store_from_url(url: &str) -> Result<Arc<dyn SessionStore>> {
     match url.split_once("://") {
         Some(("memory", "")) => Ok(Arc::new(MemoryStore::new())),
         Some(("sqlite", path)) if !path.is_empty() => open_sqlite(url),
-        Some(("redis", rest)) if !rest.is_empty() => open_redis(url),
+        _ if names_a_redis(url) => open_redis(url),
         _ => Err(Error::Config(format!(
             "unknown store URL {url:?}; supported: memory://, sqlite://<path>, \
-             redis://<host>[:<port>][/<db>]"
+             redis://<host>[:<port>][/<db>], redis-cluster://<host>:<port>[,<host>:<port>…]"
         ))),
     }
 }

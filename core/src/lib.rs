@@ -165,6 +165,8 @@ mod metrics;
 pub mod options;
 mod pending_handshakes;
 mod presence;
+#[cfg(feature = "redis")]
+mod redis_target;
 #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
 mod request_locks;
 mod rooms;

@@ -30,7 +30,8 @@ impl Builder {
 
 fn from_config(config: Config) -> Result<SessionIo> {
     let t = &config.transport;
-    let (bus, adapter) = adapter::constructor(config.adapter_url.as_deref(), "sessionio")?;
+    let (bus, adapter) =
+        adapter::constructor(config.adapter_url.as_deref(), adapter::CHANNEL_PREFIX)?;
     let (sio_layer, io) = SocketIo::builder()
         .req_path(t.path.clone())
         .ping_interval(t.ping_interval)

@@ -8,10 +8,21 @@
 //   await redis.restart();                 // same port, same dir; resolves once PING answers PONG
 //   await redis.stop();                    // kills it and removes its directory
 //
+// A Redis Cluster of three masters (no replicas), each node such a redis-server with
+// `--cluster-enabled yes`, joined by `redis-cli --cluster create`:
+//
+//   const cluster = await startRedisCluster();  // { url: "redis-cluster://…", nodes: [redis…], stop() }
+//   await cluster.nodes[1].kill();              // a master gone: its slots are down
+//   await cluster.nodes[1].restart();           // back with its nodes.conf and AOF
+//
+// `startRedisForSuite()` is one or the other: a cluster when SESSIONIO_REDIS=cluster (the
+// test command runs the two-node suites both ways).
+//
 // Every redis-server started here is killed, and every directory removed, when the test
 // process exits, even abruptly (like the harness's `running` set). Every wait is bounded.
 
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import { connect } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -84,8 +95,8 @@ export function ping(port, ms = PING_TIMEOUT_MS) {
  * @param {object} [opts]
  * @param {import('node:test').TestContext} [opts.t] when given, stop() runs in t.after()
  */
-export async function startRedis({ t } = {}) {
-  const [port] = await freePorts(1);
+export async function startRedis({ t, extraArgs = [], port: chosenPort } = {}) {
+  const port = chosenPort ?? (await freePorts(1))[0];
   const dir = mkdtempSync(join(tmpdir(), "sessionio-redis-"));
   dirs.add(dir);
   const args = [
@@ -97,6 +108,7 @@ export async function startRedis({ t } = {}) {
     "--save", "",
     "--daemonize", "no",
     "--logfile", "",
+    ...extraArgs,
   ];
 
   let child = null;
@@ -207,4 +219,91 @@ export async function startRedis({ t } = {}) {
     pid: () => child?.pid,
     log: () => log,
   };
+}
+
+const run = promisify(execFile);
+
+/** `redis-cli -p <port> <args…>`'s output, bounded. */
+async function cli(port, ...args) {
+  const { stdout } = await run("redis-cli", ["-p", String(port), ...args], { timeout: 10_000 });
+  return stdout;
+}
+
+/** Waits until every node of `ports` reports `cluster_state:ok`, at most `ms`. */
+export async function clusterOk(ports, ms = READY_TIMEOUT_MS) {
+  const deadline = now() + ms;
+  for (const port of ports) {
+    for (;;) {
+      const info = await cli(port, "cluster", "info").catch((e) => e.message);
+      if (info.includes("cluster_state:ok")) break;
+      if (now() > deadline) throw new Error(`cluster node ${port} not ok within ${ms} ms: ${info.slice(0, 200)}`);
+      await sleep(50);
+    }
+  }
+}
+
+/**
+ * Start a Redis Cluster of three masters. `nodeTimeoutMs` is the cluster's
+ * `cluster-node-timeout` (how soon the others mark a silent master as failed).
+ *
+ * @param {object} [opts]
+ * @param {import('node:test').TestContext} [opts.t] when given, stop() runs in t.after()
+ */
+export async function startRedisCluster({ t, nodeTimeoutMs = 2_000 } = {}) {
+  const ports = await freePorts(3);
+  const nodes = [];
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+  };
+  try {
+    for (const port of ports) {
+      nodes.push(
+        await startRedis({
+          port,
+          extraArgs: [
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", String(nodeTimeoutMs),
+            // A master that is down leaves its slots down; the others keep serving theirs.
+            "--cluster-require-full-coverage", "no",
+          ],
+        }),
+      );
+    }
+    await run(
+      "redis-cli",
+      ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "0", "--cluster-yes"],
+      { timeout: 30_000 },
+    );
+    await clusterOk(ports);
+  } catch (e) {
+    await stop().catch(() => {});
+    throw e;
+  }
+  if (t) t.after(stop);
+  return {
+    url: `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(",")}`,
+    ports,
+    nodes,
+    stop,
+    /** The master that holds `key`'s slot: its index in `nodes`. */
+    async nodeOf(key) {
+      const slot = Number((await cli(ports[0], "cluster", "keyslot", key)).trim());
+      // CLUSTER NODES: `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <state> <slots…>`.
+      for (const line of (await cli(ports[0], "cluster", "nodes")).trim().split("\n")) {
+        const fields = line.split(" ");
+        const port = Number(fields[1].split("@")[0].split(":")[1]);
+        for (const range of fields.slice(8)) {
+          const [start, end = start] = range.split("-").map(Number);
+          if (start <= slot && slot <= end) return ports.indexOf(port);
+        }
+      }
+      throw new Error(`no node owns slot ${slot} of ${key}`);
+    },
+  };
+}
+
+/** A Redis Cluster when SESSIONIO_REDIS=cluster, else one redis-server. */
+export async function startRedisForSuite(opts = {}) {
+  return process.env.SESSIONIO_REDIS === "cluster" ? startRedisCluster(opts) : startRedis(opts);
 }

@@ -23,7 +23,7 @@ import {
   COOKIE_FORMAT,
   SUITE_TIMEOUT_MS,
 } from "../e2e/harness.mjs";
-import { startRedis } from "./redis.mjs";
+import { startRedisForSuite as startRedis } from "./redis.mjs";
 import { startNodes, assertHealthy, pageCount } from "./nodes.mjs";
 
 /** How long "no event arrives" is watched for, once the expected ones arrived. */

@@ -14,7 +14,7 @@ import {
   COOKIE_NAME,
   SUITE_TIMEOUT_MS,
 } from "../e2e/harness.mjs";
-import { startRedis } from "./redis.mjs";
+import { startRedisForSuite as startRedis } from "./redis.mjs";
 import { startNodes, assertHealthy } from "./nodes.mjs";
 import { loginAs, notifyUser, listSessions, assertHandlesAreNotIds } from "../users/users.mjs";
 

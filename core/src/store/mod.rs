@@ -430,6 +430,23 @@ mod tests {
         assert_eq!(report.outcomes.len(), conformance::CHECKS.len());
     }
 
+    /// The same suite against a Redis Cluster of three masters: each session's record, each
+    /// user's set and the count's index are single keys on their own slots, and every
+    /// script touches one of them.
+    #[cfg(feature = "redis")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_store_on_a_cluster_passes_the_conformance_suite() {
+        use super::conformance::{self, Expiry, Subject};
+        let cluster = super::redis_server::RedisCluster::start();
+        let subject = Subject::new(RedisStore::open(&cluster.url()).unwrap())
+            .peer(RedisStore::open(&cluster.url()).unwrap())
+            .expiry(Expiry::ByTheStore { after_ms: 60_000 });
+        let report = conformance::run(&subject).await;
+        eprintln!("Redis store on a cluster:\n{report}");
+        report.assert_passed();
+        assert_eq!(report.outcomes.len(), conformance::CHECKS.len());
+    }
+
     #[cfg(feature = "redis")]
     async fn redis_command<T: ::redis::FromRedisValue>(url: &str, cmd: &::redis::Cmd) -> T {
         let client = ::redis::Client::open(url).unwrap();

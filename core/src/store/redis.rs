@@ -1,11 +1,13 @@
-//! The shared store for several processes: sessions in one Redis (≥ 7), reached with the
-//! `redis` crate through a reconnecting [`ConnectionManager`].
+//! The shared store for several processes: sessions in one Redis (≥ 7) or a Redis
+//! Cluster, reached with the `redis` crate through a reconnecting connection
+//! (`redis://…` or `redis-cluster://…`, see `redis_target`).
 //!
 //! Each record is a hash at `sessionio:session:<id>` with the fields `data` (the JSON
 //! object), `expires_at` (unix ms) and `version`. Every write that must be atomic across
-//! processes is one Lua script (sent with `EVALSHA`, loaded again after a Redis restart):
-//! `create` only if the key is absent, `replace` only if `version` still matches, `touch`
-//! only if the session is live.
+//! processes is one Lua script on that one key (sent with `EVALSHA`, loaded again after a
+//! Redis restart): `create` only if the key is absent, `replace` only if `version` still
+//! matches, `touch` only if the session is live. No script touches two keys, so on a
+//! cluster each runs on the master of its key's slot.
 //!
 //! **Expiry lives in Redis.** Each write sets the key's `PEXPIREAT` to `expires_at` plus
 //! [`EXPIRED_GRACE_MS`]: the engine's sweeper keeps an expired record for that minute so
@@ -13,15 +15,19 @@
 //! it on every node at the same instant. So this store has no
 //! [`sweeper`](SessionStore::sweeper): the engine never sweeps it.
 //!
-//! **Counting.** A sorted set, `sessionio:sessions`, holds every session id scored by the
-//! instant Redis drops its key; the scripts that write a key keep its score in step, and
-//! [`count`](SessionStore::count) first removes the ids whose key is gone by now, then
-//! answers the set's size (sessions created before the set existed are not counted).
+//! **Counting.** A sorted set, `{sessionio}:sessions`, holds every session id scored by
+//! the instant Redis drops its key, and [`count`](SessionStore::count) first removes the
+//! ids whose key is gone by now, then answers the set's size.
 //!
 //! **Users.** A record bound to a user also has the fields `user` (its user id) and
 //! `login` (JSON), and its id is in the sorted set `sessionio:user:<user id>`, scored like
-//! the count's index; the scripts that write the key keep it in step, `delete` removes it,
-//! and the set's key is dropped with its last session.
+//! the count's index, and the set's key is dropped with its last session.
+//!
+//! **Indexes in steps.** A record and its entries are different keys (on a cluster,
+//! different slots), so they are written in steps ordered to keep each index a superset of
+//! the records: entries before the record is created, raised after it is written or
+//! extended, removed after it is deleted. A reader checks each entry against its record.
+//! See the scripts' comments.
 //!
 //! **Faults.** The connection is made on the first call (building the engine needs no
 //! runtime). Every call is bounded by [`CALL_TIMEOUT`](super::redis_link::CALL_TIMEOUT) (2 s): a stopped or unreachable Redis
@@ -48,80 +54,66 @@ const WRITE_STRIPES: usize = 64;
 
 const KEY_PREFIX: &str = "sessionio:session:";
 
-/// The sorted set of the session ids, scored by the instant Redis drops each key.
-const INDEX_KEY: &str = "sessionio:sessions";
+/// The sorted set of the session ids, scored by the instant Redis drops each key. Hash
+/// tagged like the adapter's channels (`CHANNEL_PREFIX`): on a cluster, what is global
+/// lives on one master.
+const INDEX_KEY: &str = "{sessionio}:sessions";
 
 /// The key of a user's sorted set of sessions.
 const USER_PREFIX: &str = "sessionio:user:";
 
-/// Lua shared by the scripts that write a session bound to a user: its entry in the user's
-/// sorted set, scored (like the count's index) by the instant Redis drops the session's
-/// key. The set's own key is dropped with its last session, and every write to it first
-/// removes the entries of keys already dropped, so no entry outlives its session. (The
-/// set's key is derived here from the record's `user` field: these scripts need a single
-/// Redis, not a cluster.)
-const USER_INDEX_LUA: &str = r"
-local function index_user(user, id, drop_at, now)
-  local set = 'sessionio:user:' .. user
-  redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
-  redis.call('ZADD', set, drop_at, id)
-  local last = redis.call('ZRANGE', set, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', set, last[2])
-end
-";
-
-/// KEYS = key, index; ARGV = data, expires_at, pexpireat, id, user ('' for none), login
-/// JSON, now. 1 if created, 0 if the id is taken.
+/// Every script below touches exactly one key, named in its KEYS, so that each runs on
+/// one node of a Redis Cluster (a session's record is one key; a user's set is one key;
+/// the count's index is one key). What spans keys is done in steps, in an order that keeps
+/// the indexes a superset of the records: an index entry is written before its record and
+/// removed after it, and a reader checks each entry against its record. A step cut off
+/// (Redis gone, the process killed) leaves at most an entry whose record is gone, which the
+/// next prune removes; never a record its index does not list.
+///
+/// KEYS = key; ARGV = data, expires_at, pexpireat, user ('' for none), login JSON. 1 if
+/// created, 0 if the id is taken.
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[1], 'expires_at', ARGV[2], 'version', '0')
-if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[1], 'user', ARGV[5], 'login', ARGV[6])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'user', ARGV[4], 'login', ARGV[5])
 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-if ARGV[5] ~= '' then index_user(ARGV[5], ARGV[4], ARGV[3], ARGV[7]) end
 return 1
 ";
 
-/// KEYS = key, index; ARGV = expected version, data, expires_at, pexpireat, id, user
-/// ('' for none), login JSON, now. 1 if swapped, 0 on a version mismatch, a missing key or
-/// another user. Versions are compared as strings (Lua numbers are doubles).
+/// KEYS = key; ARGV = expected version, data, expires_at, pexpireat, user ('' for none),
+/// login JSON. 1 if swapped, 0 on a version mismatch, a missing key or another user.
+/// Versions are compared as strings (Lua numbers are doubles).
 const REPLACE: &str = r"
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
 local user = redis.call('HGET', KEYS[1], 'user') or ''
-if user ~= ARGV[6] then return 0 end
+if user ~= ARGV[5] then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[2], 'expires_at', ARGV[3])
-if user ~= '' then redis.call('HSET', KEYS[1], 'login', ARGV[7]) end
+if user ~= '' then redis.call('HSET', KEYS[1], 'login', ARGV[6]) end
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-if user ~= '' then index_user(user, ARGV[5], ARGV[4], ARGV[8]) end
 return 1
 ";
 
-/// KEYS = key, index; ARGV = expires_at, now, pexpireat, id. 0 missing, 1 expired, 2
-/// extended (never backwards).
+/// KEYS = key; ARGV = expires_at, now, pexpireat. `{status, user}`: status 0 missing, 1
+/// expired, 2 extended (never backwards); user '' for none.
 const TOUCH: &str = r"
 local current = redis.call('HGET', KEYS[1], 'expires_at')
-if not current then return 0 end
-if tonumber(current) <= tonumber(ARGV[2]) then return 1 end
+if not current then return {0, ''} end
+local user = redis.call('HGET', KEYS[1], 'user') or ''
+if tonumber(current) <= tonumber(ARGV[2]) then return {1, user} end
 if tonumber(ARGV[1]) > tonumber(current) then
   redis.call('HSET', KEYS[1], 'expires_at', ARGV[1])
   redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-  local user = redis.call('HGET', KEYS[1], 'user')
-  if user then index_user(user, ARGV[4], ARGV[3], ARGV[2]) end
 end
-return 2
+return {2, user}
 ";
 
-/// KEYS = key, index; ARGV = id. The number of keys deleted.
+/// KEYS = key. `{deleted keys, user}` (user '' for none).
 const DELETE: &str = r"
-local user = redis.call('HGET', KEYS[1], 'user')
-if user then redis.call('ZREM', 'sessionio:user:' .. user, ARGV[1]) end
-redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('DEL', KEYS[1])
+local user = redis.call('HGET', KEYS[1], 'user') or ''
+return {redis.call('DEL', KEYS[1]), user}
 ";
 
 /// KEYS = index; ARGV = now. Forgets the ids whose key Redis has dropped, then counts.
@@ -130,20 +122,24 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZCARD', KEYS[1])
 ";
 
-/// KEYS = the user's set; ARGV = now. Forgets the entries of dropped keys, then answers
-/// `{id, data, expires_at, version, login}` for each session still there.
-const USER_SESSIONS: &str = r"
+/// KEYS = a user's set; ARGV = id, drop instant, now. Forgets the entries of keys already
+/// dropped, then writes the session's entry, never lowering it: before its record is
+/// created, and after it was written or extended (an entry pruned meanwhile comes back;
+/// one a delete removed meanwhile may come back too, and is then a harmless leftover that
+/// readers skip). The set's own key is dropped with its last session.
+const INDEX_USER: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
+return 1
+";
+
+/// KEYS = a user's set; ARGV = now. Forgets the entries of dropped keys, then lists the
+/// ids left (each checked against its record by the caller).
+const USER_IDS: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local out = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local f = redis.call('HMGET', 'sessionio:session:' .. id, 'data', 'expires_at', 'version', 'login')
-  if f[1] then
-    table.insert(out, {id, f[1], f[2], f[3], f[4]})
-  else
-    redis.call('ZREM', KEYS[1], id)
-  end
-end
-return out
+return redis.call('ZRANGE', KEYS[1], 0, -1)
 ";
 
 /// Sessions in Redis; `store_url("redis://host:port[/db]")`.
@@ -154,7 +150,8 @@ pub struct RedisStore {
     touch: Script,
     delete: Script,
     count: Script,
-    user_sessions: Script,
+    index_user: Script,
+    user_ids: Script,
     writers: Box<[Mutex<()>]>,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -167,6 +164,18 @@ impl std::fmt::Debug for RedisStore {
 
 fn key(id: SessionId) -> String {
     format!("{KEY_PREFIX}{id}")
+}
+
+fn user_set(user_id: &str) -> String {
+    format!("{USER_PREFIX}{user_id}")
+}
+
+/// How an index entry is written: added before its record exists (never touching an
+/// existing entry: the id may be taken), or raised after its record was written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Add,
+    Follow,
 }
 
 /// The instant Redis drops the key: the grace minute after expiry, within Redis's range.
@@ -200,12 +209,13 @@ impl RedisStore {
         })?;
         Ok(RedisStore {
             link,
-            create: Script::new(&format!("{USER_INDEX_LUA}{CREATE}")),
-            replace: Script::new(&format!("{USER_INDEX_LUA}{REPLACE}")),
-            touch: Script::new(&format!("{USER_INDEX_LUA}{TOUCH}")),
+            create: Script::new(CREATE),
+            replace: Script::new(REPLACE),
+            touch: Script::new(TOUCH),
             delete: Script::new(DELETE),
             count: Script::new(COUNT),
-            user_sessions: Script::new(USER_SESSIONS),
+            index_user: Script::new(INDEX_USER),
+            user_ids: Script::new(USER_IDS),
             writers: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: Default::default(),
         })
@@ -213,6 +223,69 @@ impl RedisStore {
 
     fn writer_lock(&self, id: &SessionId) -> &Mutex<()> {
         &self.writers[self.hasher.hash_one(id) as usize % WRITE_STRIPES]
+    }
+
+    /// Writes the entries of session `id` (dropped by Redis at `drop_at`) in the count's
+    /// index and, if it has one, in its user's set. The count's entry is best effort: the
+    /// count is an admission bound, and on a cluster its one key lives on one master,
+    /// which must not take every session down with it. The user's entry is not: a failure
+    /// is the caller's error, before the record is created (nothing written) or after it
+    /// was extended (the next write repairs the entry).
+    async fn index(&self, id: SessionId, user: &str, drop_at: i64, entry: Entry) -> Result<()> {
+        let id = id.to_string();
+        let counted: Result<i64> = self
+            .link
+            .call(|mut conn| {
+                let mut cmd = redis::cmd("ZADD");
+                cmd.arg(INDEX_KEY);
+                if entry == Entry::Add {
+                    cmd.arg("NX");
+                } else {
+                    cmd.arg("GT");
+                }
+                cmd.arg(drop_at).arg(&id);
+                async move { cmd.query_async(&mut conn).await }
+            })
+            .await;
+        if let Err(e) = counted {
+            tracing::warn!(error = %e, "redis store: the count's index missed a session");
+        }
+        if user.is_empty() {
+            return Ok(());
+        }
+        let set = user_set(user);
+        self.link
+            .call(|mut conn| {
+                let mut script = self.index_user.prepare_invoke();
+                script.key(&set).arg(&id).arg(drop_at).arg(now_arg());
+                async move { script.invoke_async::<i64>(&mut conn).await }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Removes the entries of session `id` once its record is gone: best effort, since an
+    /// entry left behind is harmless (readers check each entry against its record, and it
+    /// is pruned at its drop instant).
+    async fn unindex(&self, id: SessionId, user: &str) {
+        let id = id.to_string();
+        let mut sets = vec![INDEX_KEY.to_owned()];
+        if !user.is_empty() {
+            sets.push(user_set(user));
+        }
+        for set in sets {
+            let removed: Result<i64> = self
+                .link
+                .call(|mut conn| {
+                    let mut cmd = redis::cmd("ZREM");
+                    cmd.arg(&set).arg(&id);
+                    async move { cmd.query_async(&mut conn).await }
+                })
+                .await;
+            if let Err(e) = removed {
+                tracing::debug!(error = %e, "redis store: an index entry outlives its session");
+            }
+        }
     }
 }
 
@@ -262,20 +335,20 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let (key, data) = (key(record.id), encode(&record.data)?);
             let (user, login) = encode_login(&record.login)?;
+            let drop_at = drop_at(record.expires_at);
+            // The entries first: an index never misses a record (see the scripts).
+            self.index(record.id, &user, drop_at, Entry::Add).await?;
             let created: i64 = self
                 .link
                 .call(|mut conn| {
                     let mut script = self.create.prepare_invoke();
                     script
                         .key(&key)
-                        .key(INDEX_KEY)
                         .arg(&data)
                         .arg(record.expires_at)
-                        .arg(drop_at(record.expires_at))
-                        .arg(record.id.to_string())
+                        .arg(drop_at)
                         .arg(&user)
-                        .arg(&login)
-                        .arg(now_arg());
+                        .arg(&login);
                     async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
@@ -306,24 +379,25 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let (key, data) = (key(record.id), encode(&record.data)?);
             let (user, login) = encode_login(&record.login)?;
+            let drop_at = drop_at(record.expires_at);
             let swapped: i64 = self
                 .link
                 .call(|mut conn| {
                     let mut script = self.replace.prepare_invoke();
                     script
                         .key(&key)
-                        .key(INDEX_KEY)
                         .arg(expected_version)
                         .arg(&data)
                         .arg(record.expires_at)
-                        .arg(drop_at(record.expires_at))
-                        .arg(record.id.to_string())
+                        .arg(drop_at)
                         .arg(&user)
-                        .arg(&login)
-                        .arg(now_arg());
+                        .arg(&login);
                     async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
+            if swapped == 1 {
+                self.index(record.id, &user, drop_at, Entry::Follow).await?;
+            }
             Ok(swapped == 1)
         })
     }
@@ -331,22 +405,20 @@ impl SessionStore for RedisStore {
     fn touch(&self, id: SessionId, expires_at: u64, now_ms: u64) -> BoxFuture<'_, Result<Touch>> {
         Box::pin(async move {
             let key = key(id);
-            let found: i64 = self
+            let drop_at = drop_at(expires_at);
+            let (found, user): (i64, String) = self
                 .link
                 .call(|mut conn| {
                     let mut script = self.touch.prepare_invoke();
-                    script
-                        .key(&key)
-                        .key(INDEX_KEY)
-                        .arg(expires_at)
-                        .arg(now_ms)
-                        .arg(drop_at(expires_at))
-                        .arg(id.to_string());
+                    script.key(&key).arg(expires_at).arg(now_ms).arg(drop_at);
                     async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
             Ok(match found {
-                2 => Touch::Extended,
+                2 => {
+                    self.index(id, &user, drop_at, Entry::Follow).await?;
+                    Touch::Extended
+                }
                 1 => Touch::Expired,
                 _ => Touch::Missing,
             })
@@ -371,14 +443,16 @@ impl SessionStore for RedisStore {
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
         Box::pin(async move {
             let key = key(id);
-            let deleted: i64 = self
+            let (deleted, user): (i64, String) = self
                 .link
                 .call(|mut conn| {
                     let mut script = self.delete.prepare_invoke();
-                    script.key(&key).key(INDEX_KEY).arg(id.to_string());
+                    script.key(&key);
                     async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
+            // After the record: an index never misses a record (see the scripts).
+            self.unindex(id, &user).await;
             Ok(deleted > 0)
         })
     }
@@ -404,28 +478,66 @@ impl SessionStore for RedisStore {
         })
     }
 
+    /// The set's ids, each checked against its record: an entry whose record is gone, or
+    /// belongs to someone else (an id taken by another create), is removed, not listed.
     fn user_sessions<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Vec<Record>>> {
         Box::pin(async move {
-            let set = format!("{USER_PREFIX}{user_id}");
-            type Row = (String, String, String, String, Option<String>);
-            let rows: Vec<Row> = self
+            let set = user_set(user_id);
+            let ids: Vec<String> = self
                 .link
                 .call(|mut conn| {
-                    let mut script = self.user_sessions.prepare_invoke();
+                    let mut script = self.user_ids.prepare_invoke();
                     script.key(&set).arg(now_arg());
                     async move { script.invoke_async(&mut conn).await }
                 })
                 .await?;
-            let mut records = Vec::with_capacity(rows.len());
-            for (id, data, expires_at, version, login) in rows {
-                // Members the engine did not write are not its sessions.
-                let Ok(id) = id.parse::<SessionId>() else {
-                    continue;
-                };
-                records.extend(decode(
-                    id,
-                    (Some(data), Some(expires_at), Some(version), login),
-                )?);
+            // Members the engine did not write are not its sessions.
+            let ids: Vec<SessionId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            type Row = (
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            );
+            let rows: Vec<Row> = self
+                .link
+                .call(|conn| {
+                    // One HMGET per record, all at once on the multiplexed connection (a
+                    // cluster refuses a pipeline whose keys are on several slots).
+                    let reads = ids.iter().map(|id| {
+                        let mut cmd = redis::cmd("HMGET");
+                        cmd.arg(key(*id))
+                            .arg("data")
+                            .arg("expires_at")
+                            .arg("version")
+                            .arg("login")
+                            .arg("user");
+                        let mut conn = conn.clone();
+                        async move { cmd.query_async::<Row>(&mut conn).await }
+                    });
+                    futures_util::future::try_join_all(reads)
+                })
+                .await?;
+            let (mut records, mut stale) = (Vec::with_capacity(ids.len()), Vec::new());
+            for (id, (data, expires_at, version, login, user)) in ids.into_iter().zip(rows) {
+                match decode(id, (data, expires_at, version, login))? {
+                    Some(record) if user.as_deref() == Some(user_id) => records.push(record),
+                    _ => stale.push(id.to_string()),
+                }
+            }
+            if !stale.is_empty() {
+                let _: i64 = self
+                    .link
+                    .call(|mut conn| {
+                        let mut cmd = redis::cmd("ZREM");
+                        cmd.arg(&set).arg(&stale);
+                        async move { cmd.query_async(&mut conn).await }
+                    })
+                    .await?;
             }
             Ok(records)
         })
