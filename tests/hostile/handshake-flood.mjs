@@ -68,7 +68,10 @@ async function bystanderLoop(server, deadline, figures) {
       await session.incr();
       figures.incr.push(performance.now() - at);
     } catch (e) {
-      figures.failures.push(String(e?.message ?? e));
+      // socket.io-client puts the failed request's status (or its network error) in
+      // `description`: say which, so a failure can be told from a refusal.
+      const cause = e?.description?.message ?? e?.description;
+      figures.failures.push(`${String(e?.message ?? e)}${cause === undefined ? "" : ` (${cause})`}`);
     } finally {
       socket.close();
     }
