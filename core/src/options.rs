@@ -151,7 +151,8 @@ pub struct Options {
     pub max_connections_per_session: Option<usize>,
     /// Largest data one session may hold, bytes of JSON (default 65 536).
     pub max_session_bytes: Option<usize>,
-    /// Store URL: `memory://` (default), `sqlite://<file>`, `redis://<host>[:<port>][/<db>]`.
+    /// Store URL: `memory://` (default), `sqlite://<file>`, `redis://<host>[:<port>][/<db>]`,
+    /// `redis-cluster://<host>:<port>[,<host>:<port>…]`.
     pub store: Option<String>,
     /// Adapter URL: `redis://…` links the engines of every process on that Redis,
     /// `local://` links nothing (default: the store URL if it is `redis://`).
