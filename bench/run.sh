@@ -2,8 +2,11 @@
 # The bench command: builds everything in release mode, runs the load generator against
 # sessionio's Rust example and the Node reference app (the seed guide's express-session +
 # socket.io code) one after the other, runs the cross-node bench (two Rust processes on a
-# redis-server of its own) and the users bench (notify_user/destroy_user, one and two nodes), runs the bindings' call-cost and handler round-trip benches, and rewrites
-# BENCHMARKS.md and bench/rss.svg. Takes about 10 minutes on 2 cores.
+# redis-server of its own) and the users bench (notify_user/destroy_user, one and two nodes),
+# runs the scale-out bench (8 Rust processes on one redis-server of its own, 140 000 sockets
+# held by load-generator processes: memory, idle cost, cross-node notify and logout, Redis
+# killed and restarted), runs the bindings' call-cost and handler round-trip benches, and
+# rewrites BENCHMARKS.md and bench/rss.svg. Takes about 15 minutes on 2 cores.
 #
 #   bash bench/run.sh            # the full run
 #   bash bench/run.sh --quick    # a smoke run with small sizes (does not touch BENCHMARKS.md)
@@ -45,6 +48,10 @@ step "users across sessions: notify_user and destroy_user, one node and two on o
 target/release/sessionio-bench users "${quick[@]}" \
   --command 'exec target/release/rust-counter' --out bench/out/users.json --markdown bench/out/users.md
 
+step "scale-out: 8 sessionio processes on one redis-server (its own), 140 000 sockets from load-generator processes"
+target/release/sessionio-bench scale "${quick[@]}" \
+  --command 'exec target/release/rust-counter' --out bench/out/scale.json --markdown bench/out/scale.md
+
 if [[ ${#quick[@]} -gt 0 ]]; then
   target/release/sessionio-bench report --results bench/out/results.json \
     --cluster bench/out/cluster.json \
@@ -64,6 +71,6 @@ node bench/install.mjs --out bench/out/install.md
 
 step "writing BENCHMARKS.md"
 target/release/sessionio-bench report --results bench/out/results.json "${includes[@]}" \
-  --cluster bench/out/cluster.json --append bench/out/users.md --append bench/memory.md --append bench/handshake.md \
+  --cluster bench/out/cluster.json --append bench/out/users.md --append bench/out/scale.md --append bench/memory.md --append bench/handshake.md \
   --append bench/out/handler-roundtrip.md --append bench/out/one-port.md --append bench/out/install.md \
   --markdown BENCHMARKS.md --svg bench/rss.svg --command "bash bench/run.sh"

@@ -44,7 +44,7 @@ cargo test --workspace --quiet
 step "cargo test -p sessionio --no-default-features --features tower-sessions-015 (the core with the memory store only; tower-sessions 0.15's tests)"
 cargo test -p sessionio --no-default-features --features tower-sessions-015 --quiet
 step "building the examples"
-cargo build --quiet -p rust-counter -p rust-tower-sessions -p conformance
+cargo build --quiet -p rust-counter -p rust-tower-sessions -p conformance -p sessionio-bench
 
 step "npm packages"
 npm ci --prefix examples/rust-counter --no-audit --no-fund --loglevel=error
@@ -67,6 +67,11 @@ step "two nodes on one Redis (sessions, and users across sessions), Redis killed
 (cd tests && node --test cluster/)
 step "the two-node suites again on a 3-master Redis Cluster (redis-cluster://, sharded pub/sub; own redis-servers in cluster mode)"
 (cd tests && SESSIONIO_REDIS=cluster node --test cluster/two-nodes.test.mjs cluster/users.test.mjs)
+
+step "scale-out smoke: 4 rust-counter processes on one Redis, 8000 sockets from 2 load-generator processes, notify and logout across nodes, Redis killed and restarted (sessionio-bench scale --quick, own redis-server)"
+scale_dir="$(mktemp -d)"
+target/debug/sessionio-bench scale --quick --command 'exec target/debug/rust-counter' --out "$scale_dir/scale.json"
+rm -rf "$scale_dir"
 
 # Keep your tower-sessions: the axum app with its own tower-sessions 0.14 setup (signed
 # cookie `counter.sid`, which the harness reads with SESSIONIO_COOKIE=tower) on each store.

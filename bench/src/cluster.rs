@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
@@ -79,47 +79,46 @@ pub struct Cluster {
     pub cpu_generator_s: f64,
 }
 
-/// A private `redis-server`: a free loopback port, no persistence, its own temporary
-/// directory. Dropping it kills the process and removes the directory.
+/// A private `redis-server`: a free loopback port, its own temporary directory, no
+/// persistence unless started [`durable`](Redis::start_durable). Dropping it kills the
+/// process and removes the directory.
 pub(crate) struct Redis {
     child: Child,
     pid: u32,
     port: u16,
     dir: PathBuf,
+    durable: bool,
 }
 
 impl Redis {
+    /// A Redis that keeps nothing on disk (what the benches measure against).
     pub(crate) async fn start() -> Result<Redis, String> {
+        Redis::start_with(false, &std::env::temp_dir()).await
+    }
+
+    /// A Redis whose every write is in its append-only file, fsynced before it answers
+    /// (`--appendonly yes --appendfsync always`), in a new directory under `parent`:
+    /// killed with SIGKILL and [restarted](Redis::restart), it still holds every session
+    /// it acknowledged.
+    pub(crate) async fn start_durable(parent: &Path) -> Result<Redis, String> {
+        Redis::start_with(true, parent).await
+    }
+
+    async fn start_with(durable: bool, parent: &Path) -> Result<Redis, String> {
         let port = crate::free_port()?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
+        let dir = parent.join(format!(
             "sessionio-bench-redis-{}-{port}-{nanos}",
             std::process::id()
         ));
         std::fs::create_dir(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let spawned = Command::new(REDIS_BIN)
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--logfile")
-            .arg(dir.join("redis.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn();
-        let child = match spawned {
+        let child = match spawn(port, &dir, durable) {
             Ok(c) => c,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Err(format!(
-                    "cannot start {REDIS_BIN} (Debian: apt-get install redis-server): {e}"
-                ));
+                return Err(e);
             }
         };
         let pid = child.id().unwrap_or(0);
@@ -129,31 +128,66 @@ impl Redis {
             pid,
             port,
             dir,
+            durable,
         };
+        redis.wait_ready(Duration::from_millis(50)).await?;
+        Ok(redis)
+    }
+
+    /// Polls PING every `every` until it answers; fails once the process exited or
+    /// [`REDIS_READY`] passed.
+    async fn wait_ready(&mut self, every: Duration) -> Result<(), String> {
         let deadline = Instant::now() + REDIS_READY;
         loop {
-            if let Ok(Some(status)) = redis.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!(
                     "{REDIS_BIN} exited ({status}) before answering PING: {}",
-                    redis.log_tail()
+                    self.log_tail()
                 ));
             }
-            let Err(last) = ping(port).await else {
-                return Ok(redis);
+            let Err(last) = ping(self.port).await else {
+                return Ok(());
             };
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "{REDIS_BIN} on port {port} did not answer PING within {REDIS_READY:?} \
+                    "{REDIS_BIN} on port {} did not answer PING within {REDIS_READY:?} \
                      (last: {last}); log: {}",
-                    redis.log_tail()
+                    self.port,
+                    self.log_tail()
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(every).await;
         }
     }
 
     pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The running `redis-server`'s pid (a new one after [`restart`](Redis::restart)).
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// One command (`["INFO", "memory"]`): its reply as text (a status, an integer or a
+    /// bulk string), or the error Redis answered.
+    pub(crate) async fn command(&self, args: &[&str]) -> Result<String, String> {
+        command(self.port, args).await
+    }
+
+    /// SIGKILL, as a crash would: nothing is flushed beyond what the append-only file
+    /// already holds. Returns once the process is gone.
+    pub(crate) async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Starts `redis-server` again on the same port and directory (after
+    /// [`kill`](Redis::kill)), so that a durable one reloads its append-only file; returns
+    /// once it answers PING, polled every 10 ms so that the moment is close to the real one.
+    pub(crate) async fn restart(&mut self) -> Result<(), String> {
+        self.child = spawn(self.port, &self.dir, self.durable)?;
+        self.pid = self.child.id().unwrap_or(0);
+        self.wait_ready(Duration::from_millis(10)).await
     }
 
     fn log_tail(&self) -> String {
@@ -187,32 +221,75 @@ impl Drop for Redis {
     }
 }
 
-/// One PING over a raw TCP connection, answered `+PONG` within `PING_TIMEOUT`.
+/// `redis-server` on `port` with its files in `dir`: an append-only file fsynced at every
+/// write when `durable`, else nothing on disk.
+fn spawn(port: u16, dir: &Path, durable: bool) -> Result<Child, String> {
+    let mut cmd = Command::new(REDIS_BIN);
+    cmd.args(["--port", &port.to_string()])
+        .args(["--bind", "127.0.0.1"])
+        .args(["--save", ""])
+        .args(["--appendonly", if durable { "yes" } else { "no" }])
+        .args(["--appendfsync", "always"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--logfile")
+        .arg(dir.join("redis.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    server::die_with_parent(&mut cmd);
+    cmd.spawn().map_err(|e| {
+        format!("cannot start {REDIS_BIN} (Debian: apt-get install redis-server): {e}")
+    })
+}
+
+/// One PING, answered `PONG` within `PING_TIMEOUT`.
 async fn ping(port: u16) -> Result<(), String> {
-    let attempt = async {
-        let mut s = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .map_err(|e| e.to_string())?;
-        s.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
-        let mut buf = [0u8; 64];
-        let mut got = Vec::new();
-        while !got.ends_with(b"\r\n") {
-            let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-        let line = String::from_utf8_lossy(&got).trim_end().to_owned();
-        if line == "+PONG" {
-            Ok(())
-        } else {
-            Err(format!("answered {line:?}"))
-        }
-    };
-    tokio::time::timeout(PING_TIMEOUT, attempt)
+    let answer = tokio::time::timeout(PING_TIMEOUT, command(port, &["PING"]))
         .await
-        .unwrap_or_else(|_| Err(format!("no answer within {PING_TIMEOUT:?}")))
+        .unwrap_or_else(|_| Err(format!("no answer within {PING_TIMEOUT:?}")))?;
+    if answer == "PONG" {
+        Ok(())
+    } else {
+        Err(format!("answered {answer:?}"))
+    }
+}
+
+/// One command over a fresh RESP connection: a status, an integer or a bulk string as
+/// text, or the error Redis answered. No client library: the benches need a handful of
+/// commands (PING, INFO, DBSIZE).
+async fn command(port: u16, args: &[&str]) -> Result<String, String> {
+    let s = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut s = tokio::io::BufReader::new(s);
+    let mut request = format!("*{}\r\n", args.len());
+    for a in args {
+        request += &format!("${}\r\n{a}\r\n", a.len());
+    }
+    s.get_mut()
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    s.read_line(&mut line).await.map_err(|e| e.to_string())?;
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(line.len().min(1));
+    match kind {
+        "+" | ":" => Ok(rest.to_owned()),
+        "-" => Err(format!("redis answered {rest:?}")),
+        "$" => {
+            let len: usize = rest
+                .parse()
+                .map_err(|_| format!("bad bulk length {line:?}"))?;
+            let mut body = vec![0u8; len + 2];
+            s.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+            body.truncate(len);
+            String::from_utf8(body).map_err(|e| e.to_string())
+        }
+        _ => Err(format!("unexpected reply {line:?}")),
+    }
 }
 
 /// `7.0.15` from `Redis server v=7.0.15 sha=…`.
@@ -350,7 +427,7 @@ async fn measure(
 }
 
 /// Waits until every probe got a count ≥ `n`: milliseconds since `t0`.
-async fn all_received(probes: &[Probe], n: u64, t0: Instant) -> Result<f64, String> {
+pub(crate) async fn all_received(probes: &[Probe], n: u64, t0: Instant) -> Result<f64, String> {
     let mut last = t0;
     for p in probes {
         last = last.max(client::wait_count(p, n, WAIT_COUNT).await?);

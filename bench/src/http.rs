@@ -194,4 +194,24 @@ impl HttpConn {
             .and_then(|b| b.trim().parse().ok())
             .ok_or_else(|| format!("POST /incr body is not a count: {:?}", r.body))
     }
+
+    /// `GET /metrics` (Prometheus text): the value of each metric of `names`, in order; a
+    /// metric missing from the answer is an error.
+    pub async fn metrics(&mut self, names: &[&str]) -> Result<Vec<u64>, String> {
+        let r = self.request("GET", "/metrics", None).await?;
+        if r.status != 200 {
+            return Err(format!("GET /metrics answered {}", r.status));
+        }
+        let text = String::from_utf8_lossy(&r.body);
+        names
+            .iter()
+            .map(|name| {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                    .find_map(|v| v.trim().parse::<f64>().ok())
+                    .map(|v| v as u64)
+                    .ok_or_else(|| format!("GET /metrics has no {name}"))
+            })
+            .collect()
+    }
 }

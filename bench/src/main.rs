@@ -9,6 +9,7 @@
 //! sessionio-bench compare --results results.json --markdown part.md [--title T] [--command C] [--pair a:b]...
 //! sessionio-bench soak --command '<cmd>' --secs 1800 [--rate 1000] --out soak.json
 //! sessionio-bench users --command '<cmd>' --out users.json [--markdown users.md] [--quick]
+//! sessionio-bench scale --command '<cmd>' --out scale.json [--markdown scale.md] [--quick] [--servers 8] [--sockets 140000]
 //! ```
 
 mod client;
@@ -17,6 +18,7 @@ mod compare;
 mod http;
 mod report;
 mod rounds;
+mod scale;
 mod scenario;
 mod server;
 mod soak;
@@ -138,7 +140,8 @@ fn usage() -> ! {
          sessionio-bench cluster --command '<shell command>' --out cluster.json [--quick]\n  \
          sessionio-bench compare --results results.json --markdown OUT.md [--title T] [--command C] [--pair a:b]...\n  \
          sessionio-bench soak --command '<shell command>' [--secs 120] [--rate 1000] [--out soak.json] (see soak.rs for more)\n  \
-         sessionio-bench users --command '<shell command>' --out users.json [--markdown users.md] [--quick]"
+         sessionio-bench users --command '<shell command>' --out users.json [--markdown users.md] [--quick]\n  \
+         sessionio-bench scale --command '<shell command>' --out scale.json [--markdown scale.md] [--quick] [--servers 8] [--sockets 140000]"
     );
     std::process::exit(2)
 }
@@ -238,6 +241,9 @@ async fn main() {
         Some("cluster") => cluster::run(&args[1..]).await,
         Some("soak") => soak::run(&args[1..]).await,
         Some("users") => users::run(&args[1..]).await,
+        Some("scale") => scale::run(&args[1..]).await,
+        // The scale bench's load generators: started by `scale`, not by hand.
+        Some("scale-worker") => scale::worker(&args[1..]).await,
         _ => usage(),
     };
     if let Err(e) = result {

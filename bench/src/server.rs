@@ -49,6 +49,7 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start `{command}`: {e}"))?;
@@ -97,14 +98,7 @@ impl Server {
 
     /// Resident set size in bytes (VmRSS).
     pub fn rss_bytes(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+        rss_bytes_of(self.pid)
     }
 
     /// User + system CPU seconds used so far.
@@ -130,6 +124,32 @@ impl Server {
             let _ = self.child.kill().await;
         }
     }
+}
+
+/// Asks the kernel to SIGKILL the child when the thread that spawned it ends, so that a
+/// bench killed where no drop runs (SIGKILL, a panic that aborts) leaves no server, Redis
+/// or load generator behind; `kill_on_drop` covers every other exit. The benches spawn
+/// from the runtime's threads, which live as long as the bench.
+pub fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs between fork and exec: prctl(2) is async-signal-safe and
+    // nothing is allocated.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// Resident set size of process `pid` in bytes (VmRSS; 0 if it cannot be read).
+pub fn rss_bytes_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// User + system CPU seconds used so far by process `pid` (0 if it cannot be read).
