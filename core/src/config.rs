@@ -148,6 +148,8 @@ pub struct Config {
     pub(crate) identity: Arc<dyn Identity>,
     /// The Redis that links this engine with the other processes (`None`: one process).
     pub(crate) adapter_url: Option<String>,
+    /// One of several worker processes behind one port; see [`Builder::workers`].
+    pub(crate) workers: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -208,6 +210,7 @@ pub struct Builder {
     store: Option<Arc<dyn SessionStore>>,
     store_url: Option<String>,
     adapter_url: Option<String>,
+    workers: bool,
     express: Option<crate::express::ExpressSession>,
     #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
     tower: Option<crate::tower_sessions::TowerSessions>,
@@ -475,6 +478,21 @@ impl Builder {
         self
     }
 
+    /// Declares this engine one of several worker processes that share one port —
+    /// `gunicorn -w 4`, `uvicorn --workers 4`, `node:cluster` — each with its own engine on
+    /// the same Redis (store and adapter). The engine's own port ([`serve`](SessionIo::serve))
+    /// is then bound with `SO_REUSEPORT`, so that every worker may bind it, and Engine.IO
+    /// polling sessions are routed to the worker that holds them, whatever worker each
+    /// request reaches (see the README's "Several workers on one port"). Needs a
+    /// `redis://` or `redis-cluster://` store and adapter: without them the workers would
+    /// neither share sessions nor reach each other's sockets.
+    ///
+    /// [`SessionIo::serve`]: crate::SessionIo::serve
+    pub fn workers(mut self, on: bool) -> Self {
+        self.workers = on;
+        self
+    }
+
     /// Checks every value; [`build`](Self::build) then builds the engine from it.
     pub(crate) fn into_config(mut self) -> Result<Config> {
         let bad = |msg: String| Err(Error::Config(msg));
@@ -645,6 +663,15 @@ impl Builder {
             }
             (None, _) => None,
         };
+        if self.workers
+            && (adapter_url.is_none() || !self.store_url.as_deref().is_some_and(names_a_redis))
+        {
+            return bad(
+                "workers(true) needs a redis:// or redis-cluster:// store_url and its adapter: \
+                 the workers must share sessions and reach each other's sockets"
+                    .into(),
+            );
+        }
         let own_store = self.store.is_some() || self.store_url.is_some();
         if tower.is_some() && (express.is_some() || self.identity.is_some()) {
             return bad("tower_sessions(), express_session() and identity() are exclusive".into());
@@ -686,6 +713,7 @@ impl Builder {
             max_sessions,
             identity,
             adapter_url,
+            workers: self.workers,
         })
     }
 }

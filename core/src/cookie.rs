@@ -30,6 +30,7 @@ pub(crate) fn derived_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
 const COOKIE_DOMAIN: &[u8] = b"sessionio/cookie/v1\0";
 const TOKEN_DOMAIN: &[u8] = b"sessionio/token/v1\0";
 const HANDLE_DOMAIN: &[u8] = b"sessionio/handle/v1\0";
+const WORKER_DOMAIN: &[u8] = b"sessionio/worker/v1\0";
 /// base64url length of a 16-byte id and of a 32-byte MAC.
 const ID_LEN: usize = 22;
 const MAC_LEN: usize = 43;
@@ -127,6 +128,14 @@ impl Signer {
         let mut handle = self.sign(HANDLE_DOMAIN, &[id.to_string().as_bytes()]);
         handle.truncate(ID_LEN);
         handle
+    }
+
+    /// The `len` first characters of the MAC that vouches for a worker's private port
+    /// (see `workers`): only a holder of the secret names a port other workers forward to.
+    pub(crate) fn worker_mac(&self, port: u16, len: usize) -> String {
+        let mut mac = self.sign(WORKER_DOMAIN, &[&port.to_be_bytes()]);
+        mac.truncate(len);
+        mac
     }
 
     /// A token naming the session whose id, as the host knows it, is `host_id` (the

@@ -14,7 +14,6 @@ use std::sync::{Arc, Once, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
-use socketioxide::layer::SocketIoLayer;
 use socketioxide::{BroadcastError, SocketIo};
 
 use crate::ack::{HandlerError, Reply};
@@ -45,7 +44,8 @@ pub(crate) struct Core {
     pub(crate) signer: Signer,
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) io: SocketIo<Adapter>,
-    pub(crate) sio_layer: SocketIoLayer<Adapter>,
+    /// The one Engine.IO service of every layer and listener of this engine.
+    pub(crate) engine: crate::http::EngineService,
     /// How the engine reaches the other processes (if any).
     pub(crate) bus: Bus,
     /// With other processes linked: a room every session socket of this node joins, so
@@ -55,6 +55,9 @@ pub(crate) struct Core {
     pub(crate) presence: Arc<Presence>,
     /// Engine.IO sessions that have not connected to a namespace yet (bounded).
     pub(crate) pending: Arc<PendingHandshakes>,
+    /// One of several workers on one port ([`Builder::workers`](crate::Builder::workers)):
+    /// its private port, where the others pass requests of its polling sessions.
+    pub(crate) workers: Option<crate::workers::Workers>,
     pub(crate) callbacks: RwLock<Callbacks>,
     pub(crate) metrics: Arc<Metrics>,
     /// Runs [`on_start`](Self::on_start) once.
@@ -301,6 +304,9 @@ impl SessionIo {
 
     /// Disconnects every socket and stops the Socket.IO server.
     pub async fn close(&self) {
+        if let Some(workers) = &self.0.workers {
+            workers.stop();
+        }
         self.0.io.close().await;
     }
 }

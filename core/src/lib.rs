@@ -178,6 +178,7 @@ pub mod store;
 #[cfg(any(feature = "tower-sessions-014", feature = "tower-sessions-015"))]
 pub mod tower_sessions;
 mod users;
+mod workers;
 
 pub use ack::{HandlerError, IntoReply, Reply, INTERNAL_ERROR};
 pub use adapter::Adapter;

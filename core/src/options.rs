@@ -157,6 +157,9 @@ pub struct Options {
     /// Adapter URL: `redis://…` links the engines of every process on that Redis,
     /// `local://` links nothing (default: the store URL if it is `redis://`).
     pub adapter: Option<String>,
+    /// One of several worker processes sharing one port (`gunicorn -w`, `uvicorn
+    /// --workers`, `node:cluster`); needs a `redis://` store. See `Builder::workers`.
+    pub workers: Option<bool>,
     /// Request path of the Socket.IO endpoint (default `/socket.io`).
     pub path: Option<String>,
     /// Namespaces served (default `["/"]`).
@@ -401,6 +404,9 @@ impl Options {
         }
         if let Some(v) = self.adapter {
             b = b.adapter_url(v);
+        }
+        if let Some(v) = self.workers {
+            b = b.workers(v);
         }
         if let Some(v) = self.path {
             b = b.path(v);

@@ -64,8 +64,14 @@ fn from_config(config: Config) -> Result<SessionIo> {
             config.adapter_url.as_deref(),
         )?);
     }
+    let signer = Signer::new(&config.secrets);
+    let workers = match config.workers {
+        true => Some(crate::workers::Workers::bind(&signer)?),
+        false => None,
+    };
     let core = Arc::new(Core {
-        signer: Signer::new(&config.secrets),
+        signer,
+        workers,
         store: Arc::new(TimedStore {
             inner: Arc::new(SizeLimited::new(store, config.max_session_bytes)),
             metrics: metrics.clone(),
@@ -73,7 +79,7 @@ fn from_config(config: Config) -> Result<SessionIo> {
         metrics,
         config,
         io,
-        sio_layer,
+        engine: tower_layer::Layer::layer(&sio_layer, crate::http::NotFound),
         node_room: matches!(bus, Bus::Redis(_)).then(rooms::node_room),
         bus,
         presence: Arc::new(Presence::default()),
@@ -118,6 +124,9 @@ impl EngineLink for WeakEngine {
 fn on_start(core: &Arc<Core>) {
     connect::install_namespaces(core);
     expiry::spawn_sweeper(core);
+    if let Some(workers) = &core.workers {
+        workers.serve_private(&SessionIo(core.clone()));
+    }
 }
 
 impl SessionIo {

@@ -22,6 +22,10 @@ mod tower_sessions_mode;
 #[path = "users/mod.rs"]
 mod users;
 
+#[cfg(feature = "redis")]
+#[path = "workers/mod.rs"]
+mod workers;
+
 const SECRET: &str = "integration-test-secret-0123456789abcdef";
 const WAIT: Duration = Duration::from_secs(5);
 

@@ -42,10 +42,37 @@ pub struct SessionIoLayer {
     core: Arc<Core>,
 }
 
-/// The service stack the layer builds: CORS, the engine guard, Socket.IO, sessions, app.
-pub type SessionIoService<S> = Cors<
-    EngineGuard<socketioxide::service::SocketIoService<SessionService<S>, crate::adapter::Adapter>>,
->;
+/// The service stack the layer builds: CORS, the engine guard (Socket.IO under its path),
+/// sessions, app.
+pub type SessionIoService<S> = Cors<EngineGuard<SessionService<S>>>;
+
+/// What the engine's Engine.IO service wraps: nothing. The engine guard sends it only
+/// requests under the engine path, which it answers itself.
+#[derive(Clone, Copy, Debug)]
+pub struct NotFound;
+
+impl<B> Service<Request<B>> for NotFound {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<B>) -> Self::Future {
+        let mut res = Response::new(Body::empty());
+        *res.status_mut() = http::StatusCode::NOT_FOUND;
+        std::future::ready(Ok(res))
+    }
+}
+
+/// An engine's one Engine.IO service. Every layer, listener and host hand-over of the
+/// engine calls this one (socketioxide's layer would give each its own table of
+/// Engine.IO sessions, and a polling session must be found whichever way its requests
+/// come: see `workers`).
+pub(crate) type EngineService =
+    socketioxide::service::SocketIoService<NotFound, crate::adapter::Adapter>;
 
 impl<S: Clone> Layer<S> for SessionIoLayer {
     type Service = SessionIoService<S>;
@@ -55,9 +82,9 @@ impl<S: Clone> Layer<S> for SessionIoLayer {
             inner,
             core: self.core.clone(),
         };
-        let sio = self.core.sio_layer.layer(sessions);
         let guard = EngineGuard {
-            inner: sio,
+            inner: sessions,
+            engine: self.core.engine.clone(),
             core: self.core.clone(),
         };
         cors_layer(&self.core.config.origins).layer(guard)
@@ -145,7 +172,9 @@ fn detach_head<B>(req: Request<B>, cookie_name: &str) -> Request<B> {
 /// place and nothing else.
 #[derive(Clone)]
 pub struct EngineGuard<S> {
+    /// The app (behind its sessions), for every request outside the engine path.
     inner: S,
+    engine: EngineService,
     core: Arc<Core>,
 }
 
@@ -161,10 +190,19 @@ fn names_a_session(query: Option<&str>) -> bool {
     query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sid=")))
 }
 
+/// The query's first `sid`, as engineioxide reads it.
+fn query_sid(query: Option<&str>) -> Option<&str> {
+    query?.split('&').find_map(|pair| pair.strip_prefix("sid="))
+}
+
 impl<S, B, ResB> Service<Request<B>> for EngineGuard<S>
 where
-    S: Service<Request<B>, Response = http::Response<ResB>, Error = Infallible>,
+    S: Service<Request<B>, Response = Response, Error = Infallible>,
     S::Future: Send + 'static,
+    EngineService: Service<Request<B>, Response = http::Response<ResB>, Error = Infallible>,
+    <EngineService as Service<Request<B>>>::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
     ResB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     ResB::Error: Into<axum::BoxError>,
 {
@@ -180,19 +218,50 @@ where
         // Registers the namespaces on the first request if the engine was built outside
         // the runtime.
         self.core.start_background();
-        let req = if is_engine_path(req.uri().path(), &self.core.config.transport.path) {
-            match self.admit_engine_request(req) {
-                Ok(req) => req,
-                Err(refusal) => {
-                    self.core.metrics.refused(refusal);
-                    return Box::pin(async move { Ok(refusal_response(refusal)) });
+        let on_engine_path = is_engine_path(req.uri().path(), &self.core.config.transport.path);
+        // Several workers on one port: a polling session's requests go to its worker, and
+        // a new polling session's id says which worker that is (see `workers`).
+        let mut tag_handshake = false;
+        let mut req = req;
+        if let (true, Some(workers)) = (on_engine_path, &self.core.workers) {
+            match query_sid(req.uri().query()).map(|sid| workers.owner(&self.core.signer, sid)) {
+                Some(crate::workers::Owner::Other(port)) => {
+                    return Box::pin(async move { Ok(crate::workers::forward(req, port).await) });
+                }
+                Some(crate::workers::Owner::This(own_id)) => {
+                    if let Some(uri) = crate::workers::with_sid(req.uri(), own_id) {
+                        *req.uri_mut() = uri;
+                    }
+                }
+                Some(crate::workers::Owner::Unknown) => {}
+                None => {
+                    tag_handshake = req
+                        .uri()
+                        .query()
+                        .is_some_and(|q| q.split('&').any(|p| p == "transport=polling"));
                 }
             }
-        } else {
-            req
+        }
+        if !on_engine_path {
+            return Box::pin(self.inner.call(req));
+        }
+        let req = match self.admit_engine_request(req) {
+            Ok(req) => req,
+            Err(refusal) => {
+                self.core.metrics.refused(refusal);
+                return Box::pin(async move { Ok(refusal_response(refusal)) });
+            }
         };
-        let fut = self.inner.call(req);
-        Box::pin(async move { Ok(fut.await?.map(Body::new)) })
+        // Always ready (it wraps `NotFound`), and shared: called on a clone.
+        let fut = self.engine.clone().call(req);
+        let core = self.core.clone();
+        Box::pin(async move {
+            let res = fut.await?.map(Body::new);
+            match (&core.workers, tag_handshake && res.status().is_success()) {
+                (Some(workers), true) => Ok(workers.tag_handshake(res).await),
+                _ => Ok(res),
+            }
+        })
     }
 }
 

@@ -60,6 +60,29 @@ pub async fn bind_with_stall_timeout(
     Ok(listener.tap_io(untouched as fn(&mut Guarded)))
 }
 
+/// [`bind_with_stall_timeout`] with `SO_REUSEPORT`: several worker processes bind the same
+/// port, and the kernel spreads the connections over them (see
+/// [`Builder::workers`](crate::Builder::workers)).
+pub(crate) fn bind_shared_with_stall_timeout(
+    addr: SocketAddr,
+    stall: Duration,
+) -> io::Result<NoDelayListener> {
+    fn untouched(_: &mut Guarded) {}
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    let listener = TcpListener::from_std(socket.into())?;
+    Ok(GuardedListener::new(listener, stall).tap_io(untouched as fn(&mut Guarded)))
+}
+
 /// A TCP listener for `axum::serve` whose connections are [`Guarded`].
 #[derive(Debug)]
 pub struct GuardedListener {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use axum::serve::Listener as _;
 use http::StatusCode;
 
-use super::listener::bind_with_stall_timeout;
+use super::listener::{bind_shared_with_stall_timeout, bind_with_stall_timeout};
 use crate::engine::SessionIo;
 use crate::error::{Error, Result};
 
@@ -18,9 +18,12 @@ impl SessionIo {
     pub async fn serve(&self, addr: SocketAddr) -> Result<Server> {
         self.ready().await?;
         let t = &self.0.config.transport;
-        let listener = bind_with_stall_timeout(addr, t.ping_interval + t.ping_timeout)
-            .await
-            .map_err(|e| Error::Server(format!("bind {addr}: {e}")))?;
+        let stall = t.ping_interval + t.ping_timeout;
+        let listener = match self.0.workers {
+            Some(_) => bind_shared_with_stall_timeout(addr, stall),
+            None => bind_with_stall_timeout(addr, stall).await,
+        }
+        .map_err(|e| Error::Server(format!("bind {addr}: {e}")))?;
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::Server(e.to_string()))?;
