@@ -199,19 +199,25 @@ impl HttpConn {
     /// metric missing from the answer is an error.
     pub async fn metrics(&mut self, names: &[&str]) -> Result<Vec<u64>, String> {
         let r = self.request("GET", "/metrics", None).await?;
-        if r.status != 200 {
-            return Err(format!("GET /metrics answered {}", r.status));
-        }
-        let text = String::from_utf8_lossy(&r.body);
-        names
-            .iter()
-            .map(|name| {
-                text.lines()
-                    .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-                    .find_map(|v| v.trim().parse::<f64>().ok())
-                    .map(|v| v as u64)
-                    .ok_or_else(|| format!("GET /metrics has no {name}"))
-            })
-            .collect()
+        metric_values(&r, names)
     }
+}
+
+/// The value of each metric of `names` in a `GET /metrics` answer, in order; a metric the
+/// server does not report is an error (an old build would otherwise read as 0).
+pub fn metric_values(r: &Response, names: &[&str]) -> Result<Vec<u64>, String> {
+    if r.status != 200 {
+        return Err(format!("GET /metrics answered {}", r.status));
+    }
+    let text = String::from_utf8_lossy(&r.body);
+    names
+        .iter()
+        .map(|name| {
+            text.lines()
+                .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .find_map(|v| v.trim().parse::<f64>().ok())
+                .map(|v| v as u64)
+                .ok_or_else(|| format!("GET /metrics has no {name}"))
+        })
+        .collect()
 }

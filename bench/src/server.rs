@@ -15,8 +15,8 @@ pub struct Server {
     pub socket: SocketAddr,
 }
 
-/// Clock ticks per second for /proc/<pid>/stat times.
-fn ticks_per_second() -> f64 {
+/// Clock ticks per second for /proc/<pid>/stat and /proc/stat times.
+pub(crate) fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {

@@ -745,24 +745,10 @@ async fn http_worker(ctx: Arc<Ctx>, rate: f64, seed: u64) {
     }
 }
 
-/// Reads `GET /metrics` and answers the value of each metric asked; a metric the
-/// server does not report is an error (an old build would otherwise read as 0).
+/// Reads `GET /metrics` and answers the value of each metric asked.
 async fn metrics(pool: &Pool, names: &[&str]) -> Result<Vec<u64>, String> {
     let r = pool.request("GET", "/metrics", None).await?;
-    if r.status != 200 {
-        return Err(format!("GET /metrics answered {}", r.status));
-    }
-    let text = String::from_utf8_lossy(&r.body);
-    names
-        .iter()
-        .map(|name| {
-            text.lines()
-                .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-                .find_map(|v| v.trim().parse::<f64>().ok())
-                .map(|v| v as u64)
-                .ok_or_else(|| format!("GET /metrics has no {name}"))
-        })
-        .collect()
+    crate::http::metric_values(&r, names)
 }
 
 const GAUGES: [&str; 5] = [

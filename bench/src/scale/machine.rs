@@ -3,16 +3,7 @@
 //! for a core, which is what stretches a latency tail on a busy machine even when no
 //! single process is saturated.
 
-/// Clock ticks per second of /proc/stat.
-fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
-}
+use crate::server::ticks_per_second;
 
 /// CPU seconds every core spent busy since boot (user, nice, system, irq, softirq,
 /// steal: the first line of /proc/stat minus idle and iowait); 0 if unreadable.
