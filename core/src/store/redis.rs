@@ -144,7 +144,7 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 
 /// Sessions in Redis; `store_url("redis://host:port[/db]")`.
 pub struct RedisStore {
-    link: RedisLink,
+    link: std::sync::Arc<RedisLink>,
     create: Script,
     replace: Script,
     touch: Script,
@@ -208,7 +208,7 @@ impl RedisStore {
             Error::Config(format!("store URL {url:?}: {e}"))
         })?;
         Ok(RedisStore {
-            link,
+            link: std::sync::Arc::new(link),
             create: Script::new(CREATE),
             replace: Script::new(REPLACE),
             touch: Script::new(TOUCH),
@@ -228,27 +228,37 @@ impl RedisStore {
     /// Writes the entries of session `id` (dropped by Redis at `drop_at`) in the count's
     /// index and, if it has one, in its user's set. The count's entry is best effort: the
     /// count is an admission bound, and on a cluster its one key lives on one master,
-    /// which must not take every session down with it. The user's entry is not: a failure
-    /// is the caller's error, before the record is created (nothing written) or after it
-    /// was extended (the next write repairs the entry).
+    /// which must not take every session down with it. Raising it after a write is not
+    /// even waited for (one round trip less on every request's path), and raises only an
+    /// entry still there, so that a delete's removal is never undone. The user's entry is
+    /// not best effort: a failure is the caller's error, before the record is created
+    /// (nothing written) or after it was written or extended (the next write repairs it).
     async fn index(&self, id: SessionId, user: &str, drop_at: i64, entry: Entry) -> Result<()> {
         let id = id.to_string();
-        let counted: Result<i64> = self
-            .link
-            .call(|mut conn| {
-                let mut cmd = redis::cmd("ZADD");
-                cmd.arg(INDEX_KEY);
-                if entry == Entry::Add {
-                    cmd.arg("NX");
-                } else {
-                    cmd.arg("GT");
-                }
-                cmd.arg(drop_at).arg(&id);
-                async move { cmd.query_async(&mut conn).await }
-            })
-            .await;
-        if let Err(e) = counted {
-            tracing::warn!(error = %e, "redis store: the count's index missed a session");
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(INDEX_KEY);
+        match entry {
+            Entry::Add => cmd.arg("NX"),
+            Entry::Follow => cmd.arg("XX").arg("GT"),
+        };
+        cmd.arg(drop_at).arg(&id);
+        let link = self.link.clone();
+        let count = async move {
+            let counted: Result<i64> = link
+                .call(|mut conn| {
+                    let cmd = cmd.clone();
+                    async move { cmd.query_async(&mut conn).await }
+                })
+                .await;
+            if let Err(e) = counted {
+                tracing::warn!(error = %e, "redis store: the count's index missed a session");
+            }
+        };
+        match entry {
+            Entry::Add => count.await,
+            Entry::Follow => {
+                tokio::spawn(count);
+            }
         }
         if user.is_empty() {
             return Ok(());
