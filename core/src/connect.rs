@@ -94,7 +94,11 @@ async fn admit(
             login,
             ..
         }) => {
-            let cap = core.config.max_connections_per_session;
+            // The cap is the session's, not this process's: the other processes' sockets
+            // of it (one adapter round trip when linked) take places too. Handshakes
+            // racing on several processes may pass it by their number.
+            let cap = (core.config.max_connections_per_session)
+                .saturating_sub(core.remote_sockets(id).await);
             let m = core
                 .presence
                 .admit(id, cap, || expiry::start_timer(&core, id, expires_at))?;

@@ -88,13 +88,15 @@ impl Presence {
             return Err(Refusal::InvalidSession);
         }
         let mut entries = lock(&self.entries);
+        // Checked before an entry is made: with the other processes' sockets counted, the
+        // cap left here may be 0, and a refused first socket must leave nothing behind.
+        if entries.get(&id).map_or(0, |e| e.sockets) >= cap {
+            return Err(Refusal::TooManyConnections);
+        }
         let entry = entries.entry(id).or_insert(Entry {
             sockets: 0,
             watcher: None,
         });
-        if entry.sockets >= cap {
-            return Err(Refusal::TooManyConnections);
-        }
         entry.sockets += 1;
         if entry.watcher.is_none() {
             entry.watcher = Some(start_timer());

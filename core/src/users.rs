@@ -199,14 +199,19 @@ impl Core {
     }
 
     /// The sockets of session `id` on every node: this node's count, plus the other
-    /// nodes' answers to a fetch through the adapter (a node that does not answer counts
-    /// none).
+    /// nodes' (see [`remote_sockets`](Self::remote_sockets)).
     async fn sockets_everywhere(&self, id: SessionId) -> usize {
-        let mut n = self.presence.count(id);
+        self.presence.count(id) + self.remote_sockets(id).await
+    }
+
+    /// The sockets of session `id` on the other nodes: their answers to a fetch through
+    /// the adapter (a node that does not answer counts none); 0 without other nodes.
+    pub(crate) async fn remote_sockets(&self, id: SessionId) -> usize {
         let Some(node_room) = &self.node_room else {
-            return n;
+            return 0;
         };
         let room = rooms::session_room(id);
+        let mut n = 0;
         for ns in &self.config.transport.namespaces {
             let Some(op) = self.io.of(ns) else { continue };
             match op
@@ -216,7 +221,7 @@ impl Core {
                 .await
             {
                 Ok(remote) => n += remote.len(),
-                Err(e) => tracing::warn!(error = %e, "user_sessions: other nodes did not answer"),
+                Err(e) => tracing::warn!(error = %e, "other nodes did not say their sockets"),
             }
         }
         n

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{builder, cookie, redis_server, server, WAIT};
+use crate::{builder, connected, cookie, redis_server, server, Client, Connect, WAIT};
 
 /// One HTTP/1.1 request on a connection of its own (as a browser's polling often is):
 /// (status, body).
@@ -84,23 +84,25 @@ async fn a_polling_session_opened_on_one_worker_goes_on_through_another_and_upgr
         http(addr_b, "POST", &session_path, &cookie, "40").await,
         (200, "ok".into())
     );
-    // (A poll may carry a ping too: packets are separated by \x1e.)
-    let (status, connected) = http(addr_b, "GET", &session_path, &cookie, "").await;
-    assert_eq!(status, 200);
-    assert!(
-        connected
-            .split('\x1e')
-            .any(|p| p.starts_with("40{\"sid\":")),
-        "{connected}"
-    );
+    // Polls (through B) until a packet `want` accepts comes; pings may come first, alone
+    // or in the same answer (packets are separated by \x1e).
+    let poll_for = |want: &'static str| {
+        let (session_path, cookie) = (session_path.clone(), cookie.clone());
+        async move {
+            for _ in 0..20 {
+                let (status, body) = http(addr_b, "GET", &session_path, &cookie, "").await;
+                assert_eq!(status, 200, "{body}");
+                if body.split('\x1e').any(|p| p.starts_with(want)) {
+                    return;
+                }
+            }
+            panic!("no {want} packet in 20 polls");
+        }
+    };
+    poll_for("40{\"sid\":").await;
     let reached = b.notify_session(s.id(), "current count", &5).await.unwrap();
     assert_eq!(reached, 0, "the socket lives in A, not B");
-    let (status, event) = http(addr_b, "GET", &session_path, &cookie, "").await;
-    assert_eq!(status, 200);
-    assert!(
-        event.split('\x1e').any(|p| p == r#"42["current count",5]"#),
-        "{event}"
-    );
+    poll_for(r#"42["current count",5]"#).await;
 
     // The upgrade through B, spliced to A: probe, upgrade, then frames both ways.
     let mut req = format!("ws://{addr_b}/socket.io/?EIO=4&transport=websocket&sid={sid}")
@@ -165,4 +167,33 @@ fn workers_need_a_shared_redis() {
         err.to_string().contains("workers(true) needs a redis://"),
         "{err}"
     );
+}
+
+/// The per-session cap counts the session's sockets on every linked process, not only
+/// this one's: two on A and one on B fill a cap of 3, and a fourth is refused on either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_session_cap_counts_the_sockets_of_every_process() {
+    let redis = redis_server::RedisServer::start();
+    let linked = || {
+        builder()
+            .store_url(redis.url())
+            .max_connections_per_session(3)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (linked(), linked());
+    a.ready().await.unwrap();
+    b.ready().await.unwrap();
+    let (addr_a, _server_a) = server(&a).await;
+    let (addr_b, _server_b) = server(&b).await;
+    let c = cookie(&a, a.create_session().await.unwrap().id());
+    let _on_a = (connected(addr_a, &c).await, connected(addr_a, &c).await);
+    let _on_b = connected(addr_b, &c).await;
+    for addr in [addr_a, addr_b] {
+        let (_refused, r) = Client::connect(addr, Some(&c), None, None).await;
+        assert_eq!(
+            r,
+            Connect::Refused("too many connections for this session".into())
+        );
+    }
 }
