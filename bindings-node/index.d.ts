@@ -81,6 +81,16 @@ export interface StartOptions {
    * (at most 5 s, else a {@link StoreUnavailableError}).
    */
   adapter?: string;
+  /**
+   * One of several worker processes behind one port (`node:cluster`), default `false`:
+   * `true` in every worker. A polling request or websocket upgrade of another worker's
+   * Engine.IO session is passed to that worker (over loopback), whichever worker accepted
+   * it; with `start({ port })` the port is bound with `SO_REUSEPORT`, so that every worker
+   * binds it. Needs a `redis://` or `redis-cluster://` `store` and its adapter (else an
+   * {@link InvalidConfigError}), and the same `secret` in every worker: cookies and the
+   * workers' routing tags are signed with it.
+   */
+  workers?: boolean;
   /** Socket.IO request path, default `/socket.io`. */
   path?: string;
   /** Namespaces served, default `["/"]`. */

@@ -2,10 +2,13 @@
 # The Python binding's tests: builds the binding (dev profile, the workspace's target/) into
 # bindings-python/.venv, type-checks the package and the examples with mypy --strict, runs
 # the pytest suites, then the end-to-end contract suite (tests/e2e) against the FastAPI and
-# the Flask example. Creates the venv and installs the pinned packages on a fresh clone.
+# the Flask example, alone and as 4 worker processes on one port (gunicorn -w 4, uvicorn
+# --workers 4). Creates the venv and installs the pinned packages on a fresh clone.
 # Environment: PYTHON (default python3.11) creates the venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/redis.sh
+. scripts/redis.sh
 
 # Each step's header says when it starts (seconds into this script): what a step costs.
 step() { printf '\n== [%ss] %s\n' "$SECONDS" "$*"; }
@@ -32,8 +35,8 @@ step "mypy --strict (package and examples)"
 # One run per example: both are named app.py. The cache stays in the venv.
 mypy=("$VENV/bin/mypy" --strict --cache-dir "$VENV/.mypy_cache")
 "${mypy[@]}" bindings-python/sessionio bindings-python/bench/notify_bench.py bindings-python/build_backend
-"${mypy[@]}" examples/python-fastapi/app.py
-"${mypy[@]}" examples/python-flask/app.py
+"${mypy[@]}" examples/python-fastapi/app.py examples/python-fastapi/serve_workers.py
+"${mypy[@]}" examples/python-flask/app.py examples/python-flask/serve_workers.py
 
 step "pytest (bindings-python/tests)"
 (cd bindings-python && "$VENV/bin/python" -m pytest -q)
@@ -54,3 +57,34 @@ for example in python-fastapi python-flask; do
   step "end-to-end contract against examples/$example on two ports (SOCKET_PORT: the engine's own port)"
   (cd tests && SESSIONIO_EXAMPLE="bindings-python/.venv/bin/python examples/$example/app.py" node --test e2e/ sessions/ users/)
 done
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  step "installing redis-server (the examples' several workers share sessions through it)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
+# An example as 4 workers on one port (examples/<example>/serve_workers.py: the engine's
+# `workers` option) on a redis-server of its own: the whole contract, with
+# SESSIONIO_PROCESSES=4 (POST /notify-user answers the sockets of the worker that served it,
+# as documented: the users tests then check the events on every socket and that count as
+# that worker's share); then tests/workers/ (one session's and one user's
+# sockets proven on several workers, all reached and kicked; a polling session whose every
+# request comes on a new connection).
+python_workers() {
+  start_redis
+  (cd tests && export SESSIONIO_PROCESSES=4 \
+    SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec bindings-python/.venv/bin/python examples/$1/serve_workers.py" &&
+    # First, on the empty Redis: MAX_SESSIONS=3 counts every session in it.
+    node --test sessions/ && node --test e2e/ users/)
+  stop_redis
+  # Its own redis-server (cluster/redis.mjs), given to the launcher as REDIS_URL.
+  (cd tests && SESSIONIO_EXAMPLE="exec bindings-python/.venv/bin/python examples/$1/serve_workers.py" \
+    node --test workers/)
+}
+
+step "examples/python-flask under gunicorn -w 4 (SOCKET_PORT bound by every worker): end-to-end contract and tests/workers/"
+python_workers python-flask
+
+step "examples/python-fastapi under uvicorn --workers 4 on one port (SocketIOMiddleware): end-to-end contract and tests/workers/"
+SESSIONIO_ONE_PORT=1 python_workers python-fastapi

@@ -227,6 +227,7 @@ class SessionIo:
         max_session_bytes: int | None = None,
         store: str | None = None,
         adapter: str | None = None,
+        workers: bool | None = None,
         path: str | None = None,
         namespaces: Sequence[str] | None = None,
         ping_interval: Seconds | None = None,
@@ -268,6 +269,13 @@ class SessionIo:
           ``"redis://<host>[:<port>][/<db>]"``; ``adapter``: ``"redis://..."`` links the
           engines of every process on that Redis, ``"local://"`` links nothing (default:
           the store URL if it is ``redis://``).
+        - ``workers`` (default ``False``): this engine is one of several worker processes
+          behind one port (``gunicorn -w``, ``uvicorn --workers``), each with its own
+          engine created in the worker. Engine.IO polling requests and websocket upgrades
+          reach the worker that holds their session, whichever worker gets them; the
+          engine's own ``port`` is bound with ``SO_REUSEPORT``, so every worker binds the
+          same one. Needs a ``redis://`` (or ``redis-cluster://``) store and its adapter,
+          and the same secret in every worker.
         - ``path`` (default ``"/socket.io"``), ``namespaces`` (default ``["/"]``).
         - ``ping_interval`` (default 25 s), ``ping_timeout`` (default 20 s),
           ``connect_timeout`` (default 10 s): seconds or ``timedelta``, or the ``_ms``

@@ -209,7 +209,7 @@ fn unknown_session() -> Response {
     (
         StatusCode::BAD_REQUEST,
         [(header::CONTENT_TYPE, "application/json")],
-        r#"{"code":1,"message":"Session ID unknown"}"#,
+        r#"{"code":"1","message":"Session ID unknown"}"#,
     )
         .into_response()
 }

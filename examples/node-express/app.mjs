@@ -17,10 +17,18 @@
 // SESSION_STORE_URL=redis://…; give every process the same SESSION_SECRET), METRICS_ALLOW
 // (comma-separated client IPs served GET /metrics, default 127.0.0.1,::1).
 //
+// Several workers on one port: `REDIS_URL=redis://… node examples/node-express/cluster.mjs`
+// forks WORKERS (default 4) processes of this app with node:cluster. As a cluster worker
+// it passes `workers: true` to the engine (polling requests and upgrades reach the worker
+// that holds their Engine.IO session, whichever worker accepted them; SOCKET_PORT is
+// bound by every worker), tells the primary its URLs instead of printing them, and
+// answers the socket event "worker" with its pid.
+//
 // Users across sessions: POST /login (form field `user`) logs the session in (a new id and
 // cookie), POST /notify-user (text body) reaches every socket of every session of the user,
 // GET /sessions lists them under opaque handles, DELETE /sessions/:handle signs one out,
 // POST /logout-everywhere signs them all out.
+import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -66,6 +74,8 @@ const options = {
   allowedOrigins: (process.env.ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
   // The demo runs on http://localhost; a real deployment keeps Secure cookies.
   cookieSecure: false,
+  // A worker of cluster.mjs shares its port(s) with the others (needs the Redis store).
+  ...(cluster.isWorker ? { workers: true } : {}),
 };
 const rt =
   SOCKET_PORT == null
@@ -103,6 +113,10 @@ rt.on('join', async (socket, room) => {
   }
   return [...socket.rooms].sort();
 });
+
+// Under cluster.mjs, socket event "worker": the pid of the worker that holds the socket
+// (tests/workers/workers.test.mjs shows one session's sockets spread over several).
+if (cluster.isWorker) rt.on('worker', () => process.pid);
 
 /** The client addresses served GET /metrics: the figures are the operator's, not the world's. */
 const METRICS_ALLOW = new Set(
@@ -214,15 +228,25 @@ app.use((err, req, res, next) => {
 
 const server = app.listen(PORT, '127.0.0.1', () => {
   const http = `http://127.0.0.1:${server.address().port}`;
-  console.log(`listening http=${http} socket=${rt.url ?? http}`);
+  // A cluster worker tells the primary, which prints one line once every worker listens.
+  if (cluster.isWorker) process.send({ listening: { http, socket: rt.url ?? http } });
+  else console.log(`listening http=${http} socket=${rt.url ?? http}`);
 });
 // One port: requests and websocket upgrades under /socket.io/ go to the engine.
 if (SOCKET_PORT == null) rt.attach(server);
 
+let closing = false;
 async function shutdown() {
+  if (closing) return;
+  closing = true;
   server.close();
   server.closeAllConnections();
   await rt.close();
+  // The IPC channel to the primary would keep a worker alive.
+  if (cluster.isWorker) cluster.worker.disconnect();
 }
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+// A cluster worker may get the signal twice (from its process group and from the
+// primary): the second must not kill it mid-shutdown. Alone, a second one still does.
+const onSignal = cluster.isWorker ? 'on' : 'once';
+process[onSignal]('SIGTERM', shutdown);
+process[onSignal]('SIGINT', shutdown);

@@ -19,6 +19,19 @@ and notifications and logouts reach the sockets of every process; same as
 ``listening http=<url> socket=<url>`` once both servers listen, and stops cleanly on
 SIGTERM or Ctrl-C.
 
+Several workers on one port: ``REDIS_URL=redis://... python examples/python-fastapi/serve_workers.py``
+runs this app under ``uvicorn --workers 4``: each worker process imports ``app:app``, which
+builds the FastAPI app with its own engine (uvicorn's workers are spawned, fresh
+interpreters; the master process imports nothing). Environment, besides the above:
+``WORKERS`` (how many worker processes serve the app; above 1, the engine gets
+``workers=True``: Engine.IO polling requests and websocket upgrades reach the worker that
+holds their session, whichever worker uvicorn handed the connection, and with SOCKET_PORT
+every worker binds that same port, with SO_REUSEPORT; it needs REDIS_URL and one
+SESSION_SECRET for all workers), ``PORT`` (the port uvicorn binds, for the page's origin
+when SOCKET_PORT is set: the app cannot see it). Each worker then answers the socket event
+``"worker"`` with its pid, and prints ``app.py: worker <pid> serves Socket.IO on <url>`` on
+stderr once its lifespan has started.
+
 Users across sessions: ``POST /login`` (form field ``user``) logs the session in (a new id
 and cookie), ``POST /notify-user`` (text body) reaches every socket of every session of the
 user, ``GET /sessions`` lists them under opaque handles, ``DELETE /sessions/<handle>`` signs
@@ -34,12 +47,14 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+import traceback
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
@@ -56,6 +71,8 @@ CLIENT_JS_CANDIDATES = [
 
 SessionDep = Annotated[Session, Depends(get_session)]
 OptionalSessionDep = Annotated[Session | None, Depends(get_optional_session)]
+# A FastAPI lifespan: what the app does at startup and at shutdown.
+Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 
 
 def not_logged_in() -> Response:
@@ -90,7 +107,12 @@ def socket_port() -> int | None:
     return int(value) if value else None
 
 
-def create_sessionio(http_port: int) -> SessionIo:
+def redis_store() -> bool:
+    """Whether the store is a Redis (or Redis Cluster), which several workers need."""
+    return (store_url() or "").startswith(("redis://", "redis-cluster://"))
+
+
+def create_sessionio(http_port: int, workers: bool = False) -> SessionIo:
     origins = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
     if socket_port() is not None:
         # The page comes from the app's port, another origin: it may open sockets, with cookies.
@@ -108,6 +130,8 @@ def create_sessionio(http_port: int) -> SessionIo:
         max_sessions=env_int("MAX_SESSIONS", 1_000_000),
         # The demo runs on http://localhost; a real deployment keeps Secure cookies.
         cookie_secure=False,
+        # One of several workers of an ASGI server (see worker_app).
+        workers=workers,
     )
 
     # Socket event "incr": atomic increment, ack with the new count, tell every tab.
@@ -123,8 +147,8 @@ def create_sessionio(http_port: int) -> SessionIo:
     return rt
 
 
-def create_app(rt: SessionIo) -> FastAPI:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+def create_app(rt: SessionIo, lifespan: Lifespan | None = None) -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
     token_ttl = env_int("TOKEN_TTL_MS", 60_000) / 1000
     app.add_middleware(SessionMiddleware, sessionio=rt)
     if socket_port() is None:
@@ -270,6 +294,81 @@ async def main() -> None:
         await serving
     finally:
         await rt.close()
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker of a multi-worker ASGI server (``uvicorn --workers``, through
+    ``app`` below), with its own engine: started by the app's lifespan on its own port
+    (SOCKET_PORT), else served through SocketIOMiddleware from the first request on.
+    Raises ``RuntimeError`` on a bad environment."""
+    workers = env_int("WORKERS", 1)
+    http_port = env_int("PORT", 3000)
+    if workers > 1:
+        if not redis_store():
+            raise RuntimeError(
+                f"WORKERS={workers} needs REDIS_URL (e.g. redis://127.0.0.1:6379): the workers share "
+                "sessions, and reach each other's sockets, through Redis"
+            )
+        if not os.environ.get("SESSION_SECRET"):
+            raise RuntimeError(
+                f"WORKERS={workers} needs SESSION_SECRET: every worker must verify the cookies the others sign"
+            )
+        if socket_port() == 0:
+            raise RuntimeError(f"WORKERS={workers} needs a fixed SOCKET_PORT (or none): every worker binds the same one")
+    if socket_port() is not None and http_port == 0:
+        raise RuntimeError("PORT=0: give the port uvicorn binds (--port); the page's origin needs it")
+    rt = create_sessionio(http_port, workers=workers > 1)
+
+    # The worker process that holds the socket (tests/workers/workers.test.mjs sees one
+    # session's sockets spread over several).
+    @rt.on("worker")
+    async def worker(socket: Socket) -> int:
+        return os.getpid()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if socket_port() is not None:
+            await rt.start()
+        where = rt.url if rt.started else "the app's port"
+        # One write with its newline: the workers share stderr, and print() writes the
+        # newline apart, which another worker's line could come between.
+        sys.stderr.write(f"app.py: worker {os.getpid()} serves Socket.IO on {where}\n")
+        sys.stderr.flush()
+        try:
+            yield
+        finally:
+            await rt.close()
+
+    return create_app(rt, lifespan)
+
+
+_worker_app: FastAPI | None = None
+
+
+def worker_app_or_exit() -> FastAPI:
+    """worker_app(), or the worker's exit with uvicorn's code for a worker that failed to
+    start: its master then stops, instead of starting another worker that fails the same
+    way (any other code, e.g. 1 for an exception, is a worker it replaces)."""
+    try:
+        return worker_app()
+    except SystemExit as e:  # env_int's refusal of a bad number
+        sys.stderr.write(f"app.py: {e.code}\n")
+    except RuntimeError as e:  # worker_app's refusal of the environment
+        sys.stderr.write(f"app.py: {e}\n")
+    except Exception:  # e.g. the engine's InvalidConfigError
+        traceback.print_exc()
+    sys.exit(STARTUP_FAILURE)
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``app``, the ASGI app a server imports (``uvicorn app:app``), built on first use:
+    importing this module starts nothing, so ``python app.py`` builds only its own."""
+    global _worker_app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _worker_app is None:
+        _worker_app = worker_app_or_exit()
+    return _worker_app
 
 
 if __name__ == "__main__":

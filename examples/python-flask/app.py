@@ -20,6 +20,18 @@ and notifications and logouts reach the sockets of every process; same as
 ``listening http=<url> socket=<url>`` once both servers listen, and stops cleanly on
 SIGTERM or Ctrl-C.
 
+Several workers on one port: ``REDIS_URL=redis://... python examples/python-flask/serve_workers.py``
+runs this app under ``gunicorn -w 4``: each worker imports ``app:app``, which builds the
+Flask app and starts its own engine in that worker, after gunicorn forked it (an engine
+started before a fork stays in the parent: never ``--preload``). Environment, besides the
+above: ``WORKERS`` (how many worker processes serve the app; above 1, the engine gets
+``workers=True``: every worker binds the same SOCKET_PORT, with SO_REUSEPORT, and Engine.IO
+polling requests reach the worker that holds their session; it needs REDIS_URL and one
+SESSION_SECRET for all workers), ``PORT`` (the port gunicorn binds, for the page's origin:
+under gunicorn the app cannot see it). Each worker then answers the socket event
+``"worker"`` with its pid, and prints ``app.py: worker <pid> serves Socket.IO on <url>`` on
+stderr once its engine is started.
+
 Users across sessions: ``POST /login`` (form field ``user``) logs the session in (a new id
 and cookie), ``POST /notify-user`` (text body) reaches every socket of every session of the
 user, ``GET /sessions`` lists them under opaque handles, ``DELETE /sessions/<handle>`` signs
@@ -79,7 +91,12 @@ def store_url() -> str | None:
     return os.environ.get("SESSION_STORE_URL") or os.environ.get("REDIS_URL") or None
 
 
-def create_sessionio(http_port: int) -> SessionIo:
+def redis_store() -> bool:
+    """Whether the store is a Redis (or Redis Cluster), which several workers need."""
+    return (store_url() or "").startswith(("redis://", "redis-cluster://"))
+
+
+def create_sessionio(http_port: int, workers: bool = False) -> SessionIo:
     origins = [f"http://127.0.0.1:{http_port}", f"http://localhost:{http_port}"]
     origins += [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
     rt = SessionIo(
@@ -95,6 +112,8 @@ def create_sessionio(http_port: int) -> SessionIo:
         max_sessions=env_int("MAX_SESSIONS", 1_000_000),
         # The demo runs on http://localhost; a real deployment keeps Secure cookies.
         cookie_secure=False,
+        # One of several workers of a WSGI server (see worker_app): SOCKET_PORT is shared.
+        workers=workers,
     )
 
     # Socket event "incr": atomic increment, ack with the new count, tell every tab.
@@ -258,6 +277,67 @@ def main() -> None:
         server.server_close()
     finally:
         rt.close_sync()
+
+
+def worker_app() -> Flask:
+    """The app of one worker of a multi-worker WSGI server (gunicorn, through ``app`` below),
+    with its own engine, started here: in the worker, after the fork.
+
+    Raises ``RuntimeError`` on a bad environment: gunicorn then stops with "Worker failed
+    to boot" instead of forking a new worker that would fail the same way.
+    """
+    workers = env_int("WORKERS", 1)
+    http_port = env_int("PORT", 3000)
+    socket_port = env_int("SOCKET_PORT", 3001)
+    if http_port == 0:
+        raise RuntimeError("PORT=0: give the port gunicorn binds (-b 127.0.0.1:$PORT); the page's origin needs it")
+    if workers > 1:
+        if not redis_store():
+            raise RuntimeError(
+                f"WORKERS={workers} needs REDIS_URL (e.g. redis://127.0.0.1:6379): the workers share "
+                "sessions, and reach each other's sockets, through Redis"
+            )
+        if not os.environ.get("SESSION_SECRET"):
+            raise RuntimeError(
+                f"WORKERS={workers} needs SESSION_SECRET: every worker must verify the cookies the others sign"
+            )
+        if socket_port == 0:
+            raise RuntimeError(f"WORKERS={workers} needs a fixed SOCKET_PORT: every worker binds the same one")
+    rt = create_sessionio(http_port, workers=workers > 1)
+
+    # The worker process that holds the socket (tests/workers/workers.test.mjs sees one
+    # session's sockets spread over several).
+    @rt.on("worker")
+    def worker(socket: Socket) -> int:
+        return os.getpid()
+
+    # No close() here: sessionio's atexit hook closes the engine when the worker exits.
+    rt.start_sync()
+    # One write with its newline: the workers share stderr, and print() writes the newline
+    # apart, which another worker's line could come between.
+    sys.stderr.write(f"app.py: worker {os.getpid()} serves Socket.IO on {rt.url}\n")
+    sys.stderr.flush()
+    return create_app(rt)
+
+
+_worker_app: Flask | None = None
+
+
+def __getattr__(name: str) -> Flask:
+    """``app``, the WSGI app a server imports (``gunicorn app:app``), built on first use:
+    importing this module starts nothing. ``python app.py`` starts its own engine only, and
+    gunicorn without ``--preload`` builds ``app`` in each worker, never in the master, whose
+    engine's runtime would not survive the fork."""
+    global _worker_app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _worker_app is None:
+        try:
+            _worker_app = worker_app()
+        except SystemExit as e:
+            # env_int's refusal of a bad number, as an exception: see worker_app.
+            raise RuntimeError(e.code) from None
+    return _worker_app
 
 
 if __name__ == "__main__":

@@ -28,6 +28,26 @@ export async function loginAs(base, user, { userAgent } = {}) {
   return { client, before };
 }
 
+/**
+ * How many processes serve the example (SESSIONIO_PROCESSES, set by the test command for
+ * its multi-worker launchers; 1 by default).
+ */
+export const PROCESSES = Number(process.env.SESSIONIO_PROCESSES ?? 1);
+
+/**
+ * Checks the answer of POST /notify-user against the `expected` sockets of the user. The
+ * examples answer how many sockets the answering process reached (the engine's count is
+ * per process, as README says): with several processes that is its share, so never more;
+ * that every socket got the message is checked by the caller on the sockets themselves.
+ */
+export function assertReached(reached, expected) {
+  if (PROCESSES > 1) {
+    assert.ok(reached >= 0 && reached <= expected, `POST /notify-user reached ${reached} on one of ${PROCESSES} processes, of ${expected} sockets`);
+  } else {
+    assert.equal(reached, expected, "POST /notify-user: sockets reached");
+  }
+}
+
 /** POST /notify-user with `text` as the body; answers the sockets reached (a number). */
 export async function notifyUser(client, text) {
   const r = await client.post("/notify-user", { headers: { "content-type": "text/plain" }, body: text });
