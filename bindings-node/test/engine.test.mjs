@@ -115,6 +115,7 @@ describe('SessionIo.start', () => {
     [{ secret: SECRET, adapter: 'mysql://x' }, /unknown adapter URL "mysql:\/\/x"; supported: redis:\/\/<host>\[:<port>\]\[\/<db>\], local:\/\//],
     [{ secret: SECRET, adapter: 'redis://' }, /unknown adapter URL "redis:\/\/"/],
     [{ secret: SECRET, adapter: 'memory://' }, /unknown adapter URL "memory:\/\/"/],
+    [{ secret: SECRET, workers: true }, /workers\(true\) needs a redis:\/\//],
     [{ secret: SECRET, adapter: 6379 }, /option `adapter`: invalid type/],
     [{ secret: SECRET, maxConnectionsPerSession: 0 }, /at least 1/],
     [{ secret: SECRET, maxSessions: 0 }, /max_sessions must be at least 1/],

@@ -78,6 +78,7 @@ S = {"secret": SECRET}
         ),
         ({**S, "adapter": "redis://"}, 'unknown adapter URL "redis://"'),
         ({**S, "adapter": "memory://"}, 'unknown adapter URL "memory://"'),
+        ({**S, "workers": True}, "workers(true) needs a redis://"),
         ({**S, "path": "socket.io"}, "path"),
         ({**S, "namespaces": ["chat"]}, "namespaces"),
         ({**S, "ping_timeout": 0}, "ping_timeout must be positive"),
