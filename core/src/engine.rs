@@ -45,7 +45,7 @@ pub(crate) struct Core {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) io: SocketIo<Adapter>,
     /// The one Engine.IO service of every layer and listener of this engine.
-    pub(crate) engine: crate::http::EngineService,
+    pub(crate) engine: crate::engine_io::EngineService,
     /// How the engine reaches the other processes (if any).
     pub(crate) bus: Bus,
     /// With other processes linked: a room every session socket of this node joins, so

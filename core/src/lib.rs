@@ -153,6 +153,7 @@ pub mod cookie;
 mod csrf;
 mod delivery;
 mod engine;
+mod engine_io;
 mod error;
 mod expiry;
 pub mod express;

@@ -79,7 +79,7 @@ fn from_config(config: Config) -> Result<SessionIo> {
         metrics,
         config,
         io,
-        engine: tower_layer::Layer::layer(&sio_layer, crate::http::NotFound),
+        engine: tower_layer::Layer::layer(&sio_layer, crate::engine_io::NotFound),
         node_room: matches!(bus, Bus::Redis(_)).then(rooms::node_room),
         bus,
         presence: Arc::new(Presence::default()),
@@ -125,7 +125,10 @@ fn on_start(core: &Arc<Core>) {
     connect::install_namespaces(core);
     expiry::spawn_sweeper(core);
     if let Some(workers) = &core.workers {
-        workers.serve_private(&SessionIo(core.clone()));
+        let engine = axum::Router::new()
+            .fallback(|| async { http::StatusCode::NOT_FOUND })
+            .layer(SessionIo(core.clone()).layer());
+        workers.serve_private(engine);
     }
 }
 

@@ -25,7 +25,6 @@ use http::{header, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 
 use crate::cookie::Signer;
-use crate::engine::SessionIo;
 use crate::error::{Error, Result};
 
 /// Characters of a tag's port: two bytes, URL-safe base64.
@@ -130,9 +129,10 @@ impl Workers {
         Response::from_parts(parts, Body::from(tagged))
     }
 
-    /// Serves the private port (inside the runtime): the engine's path only, and only
-    /// requests of this worker's sessions; stopped by [`stop`](Self::stop).
-    pub(crate) fn serve_private(&self, io: &SessionIo) {
+    /// Serves `engine` (the engine's path only, behind its layer) on the private port,
+    /// inside the runtime, for requests of this worker's sessions only; stopped by
+    /// [`stop`](Self::stop).
+    pub(crate) fn serve_private(&self, engine: axum::Router) {
         let Some(listener) = self
             .listener
             .lock()
@@ -149,23 +149,20 @@ impl Workers {
             }
         };
         let own = format!("sid={}", self.tag);
-        let app = axum::Router::new()
-            .fallback(|| async { StatusCode::NOT_FOUND })
-            .layer(io.layer())
-            .layer(axum::middleware::from_fn(
-                move |req: Request<Body>, next: axum::middleware::Next| {
-                    // Another worker passes only its clients' requests of this worker's
-                    // sessions here; nothing else is served on this port.
-                    let ours = req.uri().query().is_some_and(|q| q.contains(&own));
-                    async move {
-                        if ours {
-                            next.run(req).await
-                        } else {
-                            StatusCode::FORBIDDEN.into_response()
-                        }
+        let app = engine.layer(axum::middleware::from_fn(
+            move |req: Request<Body>, next: axum::middleware::Next| {
+                // Another worker passes only its clients' requests of this worker's
+                // sessions here; nothing else is served on this port.
+                let ours = req.uri().query().is_some_and(|q| q.contains(&own));
+                async move {
+                    if ours {
+                        next.run(req).await
+                    } else {
+                        StatusCode::FORBIDDEN.into_response()
                     }
-                },
-            ));
+                }
+            },
+        ));
         let mut stop = self.stop.subscribe();
         tokio::spawn(async move {
             let serve = axum::serve(

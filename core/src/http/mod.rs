@@ -25,14 +25,12 @@ pub mod listener;
 mod serve;
 mod standalone;
 
+pub use crate::engine_io::NotFound;
 pub use attach::{Attached, Forwarded, FIRST_BYTES_WAIT};
 pub use bridge::{Bridge, BridgeMessage};
 pub use extract::{HttpError, SessionRejection};
 pub use host_listener::Accepting;
-pub(crate) use layer::EngineService;
-pub use layer::{
-    EngineGuard, NotFound, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES,
-};
+pub use layer::{EngineGuard, SessionIoLayer, SessionIoService, SessionService, KEPT_HEADER_BYTES};
 pub use listener::{bind, bind_with_stall_timeout, NoDelayListener, DEFAULT_STALL_TIMEOUT};
 pub use serve::Server;
 pub use standalone::{Standalone, CLOSE_TIMEOUT};
