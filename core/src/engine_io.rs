@@ -12,7 +12,7 @@ use tower_service::Service;
 /// What the engine's Engine.IO service wraps: nothing. The engine guard sends it only
 /// requests under the engine path, which it answers itself.
 #[derive(Clone, Copy, Debug)]
-pub struct NotFound;
+pub(crate) struct NotFound;
 
 impl<B> Service<Request<B>> for NotFound {
     type Response = Response;

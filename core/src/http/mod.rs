@@ -25,7 +25,6 @@ pub mod listener;
 mod serve;
 mod standalone;
 
-pub use crate::engine_io::NotFound;
 pub use attach::{Attached, Forwarded, FIRST_BYTES_WAIT};
 pub use bridge::{Bridge, BridgeMessage};
 pub use extract::{HttpError, SessionRejection};
