@@ -480,7 +480,7 @@ impl Builder {
 
     /// Declares this engine one of several worker processes that share one port —
     /// `gunicorn -w 4`, `uvicorn --workers 4`, `node:cluster` — each with its own engine on
-    /// the same Redis (store and adapter). The engine's own port ([`serve`](SessionIo::serve))
+    /// the same Redis (store and adapter). The engine's own port ([`serve`](crate::SessionIo::serve))
     /// is then bound with `SO_REUSEPORT`, so that every worker may bind it, and Engine.IO
     /// polling sessions are routed to the worker that holds them, whatever worker each
     /// request reaches (see the README's "Several workers on one port"). Needs a
