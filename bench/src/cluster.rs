@@ -391,15 +391,7 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     r.quick = quick;
     let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
     eprintln!("{json}");
-    if let Some(dir) = Path::new(&out)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    }
-    std::fs::write(&out, json).map_err(|e| format!("write {out}: {e}"))?;
-    eprintln!("wrote {out}");
-    Ok(())
+    crate::output::write(&out, &json)
 }
 
 /// Starts A and B on `redis`, measures, stops them (an error or an interruption drops

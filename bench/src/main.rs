@@ -16,6 +16,7 @@ mod client;
 mod cluster;
 mod compare;
 mod http;
+mod output;
 mod report;
 mod rounds;
 mod scale;

@@ -15,7 +15,6 @@
 //! ones.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -234,22 +233,10 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     };
     let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
     eprintln!("{json}");
-    write(&out, &json)?;
+    crate::output::write(&out, &json)?;
     if let Some(md) = markdown {
-        write(&md, &render(&r))?;
+        crate::output::write(&md, &render(&r))?;
     }
-    Ok(())
-}
-
-fn write(path: &str, text: &str) -> Result<(), String> {
-    if let Some(dir) = Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    }
-    std::fs::write(path, text).map_err(|e| format!("write {path}: {e}"))?;
-    eprintln!("wrote {path}");
     Ok(())
 }
 

@@ -39,8 +39,6 @@ mod results;
 mod topology;
 mod worker;
 
-use std::path::Path;
-
 use crate::cluster;
 use crate::server;
 
@@ -81,10 +79,10 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let mut r = result?;
     r.bench_command = bench_command;
     let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
-    write(&o.out, &json)?;
+    crate::output::write(&o.out, &json)?;
     let md = render::section(&r);
     if let Some(path) = &o.markdown {
-        write(path, &md)?;
+        crate::output::write(path, &md)?;
     }
     println!("{md}");
     eprintln!("scale: {:.1} s in all", started.elapsed().as_secs_f64());
@@ -97,16 +95,4 @@ pub async fn run(args: &[String]) -> Result<(), String> {
             r.failed_checks.join("\n  ")
         ))
     }
-}
-
-fn write(path: &str, text: &str) -> Result<(), String> {
-    if let Some(dir) = Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    }
-    std::fs::write(path, text).map_err(|e| format!("write {path}: {e}"))?;
-    eprintln!("wrote {path}");
-    Ok(())
 }
