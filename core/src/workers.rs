@@ -148,12 +148,14 @@ impl Workers {
                 return;
             }
         };
-        let own = format!("sid={}", self.tag);
+        let own = self.tag.clone();
         let app = engine.layer(axum::middleware::from_fn(
             move |req: Request<Body>, next: axum::middleware::Next| {
                 // Another worker passes only its clients' requests of this worker's
                 // sessions here; nothing else is served on this port.
-                let ours = req.uri().query().is_some_and(|q| q.contains(&own));
+                let ours = query_sid(req.uri().query()).is_some_and(|sid| {
+                    sid.len() == TAG_CHARS + ENGINE_SID_CHARS && sid.starts_with(&own)
+                });
                 async move {
                     if ours {
                         next.run(req).await
@@ -182,6 +184,12 @@ impl Workers {
     pub(crate) fn stop(&self) {
         self.stop.send_replace(true);
     }
+}
+
+/// The query's first `sid`, as engineioxide reads it: the Engine.IO session a request
+/// names (without one the engine opens a new session).
+pub(crate) fn query_sid(query: Option<&str>) -> Option<&str> {
+    query?.split('&').find_map(|pair| pair.strip_prefix("sid="))
 }
 
 /// `uri` with its first `sid` replaced by `sid`.

@@ -23,6 +23,7 @@ use crate::error::Refusal;
 use crate::login::Client;
 use crate::session::ResponseCookie;
 use crate::store::BoxFuture;
+use crate::workers::query_sid;
 
 impl SessionIo {
     /// The tower layer that serves Socket.IO under the configured path, gives handlers
@@ -157,17 +158,6 @@ pub(super) fn is_engine_path(path: &str, engine_path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// Whether a query names an existing Engine.IO session, as engineioxide reads it (the
-/// first `sid=` pair); without one the engine opens a new session.
-fn names_a_session(query: Option<&str>) -> bool {
-    query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sid=")))
-}
-
-/// The query's first `sid`, as engineioxide reads it.
-fn query_sid(query: Option<&str>) -> Option<&str> {
-    query?.split('&').find_map(|pair| pair.strip_prefix("sid="))
-}
-
 impl<S, B, ResB> Service<Request<B>> for EngineGuard<S>
 where
     S: Service<Request<B>, Response = Response, Error = Infallible>,
@@ -249,7 +239,7 @@ impl<S> EngineGuard<S> {
         {
             return Err(Refusal::OriginNotAllowed);
         }
-        if names_a_session(req.uri().query()) {
+        if query_sid(req.uri().query()).is_some() {
             return Ok(req);
         }
         let address = req
