@@ -102,12 +102,9 @@ async fn admit(
             let m = core
                 .presence
                 .admit(id, cap, || expiry::start_timer(&core, id, expires_at))?;
-            socket.join(rooms::session_room(id));
-            if let Some(room) = &core.node_room {
-                socket.join(room.clone());
-            }
+            join_with_share(&core, &socket, rooms::session_room(id));
             if let Some(login) = login {
-                socket.join(rooms::user_room(&login.user_id));
+                join_with_share(&core, &socket, rooms::user_room(&login.user_id));
                 user_id = Some(Arc::from(login.user_id.as_str()));
                 users::note_client(&core, id, &login, &socket);
             }
@@ -123,6 +120,15 @@ async fn admit(
         token_timer: OnceLock::new(),
     }));
     Ok(())
+}
+
+/// Puts the socket in one of the engine's rooms and, with other nodes linked, in this
+/// node's share of it (see [`rooms::node_share`]).
+fn join_with_share(core: &Core, socket: &SocketRef, room: String) {
+    if let Some(here) = core.node_share(&room) {
+        socket.join(here);
+    }
+    socket.join(room);
 }
 
 /// Gives an accepted socket its disconnect and event handlers. This runs in the connect

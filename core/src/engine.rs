@@ -48,10 +48,11 @@ pub(crate) struct Core {
     pub(crate) engine: crate::engine_io::EngineService,
     /// How the engine reaches the other processes (if any).
     pub(crate) bus: Bus,
-    /// With other processes linked: a room every session socket of this node joins, so
-    /// that a broadcast can skip this node's sockets (they are reached one by one, see
+    /// With other processes linked: this node's tag. Each socket joins, beside each of
+    /// its rooms, that room's share on this node ([`rooms::node_share`]), so that a
+    /// broadcast can skip this node's sockets (they are reached one by one, see
     /// [`delivery`]).
-    pub(crate) node_room: Option<String>,
+    pub(crate) node_tag: Option<String>,
     pub(crate) presence: Arc<Presence>,
     /// Engine.IO sessions that have not connected to a namespace yet (bounded).
     pub(crate) pending: Arc<PendingHandshakes>,
@@ -417,11 +418,11 @@ impl Core {
         let mut unlinked = None;
         for ns in &self.config.transport.namespaces {
             let Some(op) = self.io.of(ns) else { continue };
-            if let Some(node_room) = &self.node_room {
+            if let Some(here) = self.node_share(&room) {
                 // The other nodes, in one adapter broadcast that skips this node's sockets.
                 // Their own full queues are their heartbeat's to close: socketioxide's
                 // adapter does not report them back.
-                let others = op.clone().to(room.clone()).except(node_room.clone());
+                let others = op.clone().to(room.clone()).except(here);
                 if let Err(e) = others.emit(event, data).await {
                     match e {
                         BroadcastError::Adapter(e) => unlinked = Some(e),
@@ -455,6 +456,12 @@ impl Core {
                 )))
             }
         }
+    }
+
+    /// This node's share of `room` ([`rooms::node_share`]), when other nodes are linked.
+    pub(crate) fn node_share(&self, room: &str) -> Option<String> {
+        let tag = self.node_tag.as_deref()?;
+        Some(rooms::node_share(tag, room))
     }
 
     /// Whether other processes are linked through the Redis adapter.

@@ -80,7 +80,7 @@ fn from_config(config: Config) -> Result<SessionIo> {
         config,
         io,
         engine: tower_layer::Layer::layer(&sio_layer, crate::engine_io::NotFound),
-        node_room: matches!(bus, Bus::Redis(_)).then(rooms::node_room),
+        node_tag: matches!(bus, Bus::Redis(_)).then(rooms::node_tag),
         bus,
         presence: Arc::new(Presence::default()),
         pending,

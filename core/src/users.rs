@@ -207,16 +207,16 @@ impl Core {
     /// The sockets of session `id` on the other nodes: their answers to a fetch through
     /// the adapter (a node that does not answer counts none); 0 without other nodes.
     pub(crate) async fn remote_sockets(&self, id: SessionId) -> usize {
-        let Some(node_room) = &self.node_room else {
+        let room = rooms::session_room(id);
+        let Some(here) = self.node_share(&room) else {
             return 0;
         };
-        let room = rooms::session_room(id);
         let mut n = 0;
         for ns in &self.config.transport.namespaces {
             let Some(op) = self.io.of(ns) else { continue };
             match op
                 .to(room.clone())
-                .except(node_room.clone())
+                .except(here.clone())
                 .fetch_sockets()
                 .await
             {
