@@ -9,7 +9,7 @@ use crate::engine::Core;
 use crate::error::{Error, Refusal};
 use crate::identity::CookieChoice;
 use crate::session::{Birth, ResponseCookie, Session};
-use crate::store::now_ms;
+use crate::store::{now_ms, Record};
 use crate::{cookie, SessionId};
 
 /// A handshake let in to a session.
@@ -133,12 +133,14 @@ impl Core {
 
     /// The live session a request's `Cookie` header names (its expiry moved with
     /// `extend`), `None` without a session cookie, or why the cookie is refused (forged,
-    /// unknown or destroyed: `invalid session`; expired; store unavailable).
+    /// unknown or destroyed: `invalid session`; expired; store unavailable). With
+    /// `extend` (an HTTP request's), also its record as the extension left it, when the
+    /// store read it in the same step.
     pub(crate) async fn cookie_session(
         &self,
         cookie_header: Option<&str>,
         extend: bool,
-    ) -> Result<Option<SessionId>, Refusal> {
+    ) -> Result<Option<(SessionId, Option<Record>)>, Refusal> {
         let id = match self.cookie_credential(cookie_header) {
             CookieCredential::Absent => return Ok(None),
             CookieCredential::Invalid => return Err(Refusal::InvalidSession),
@@ -147,8 +149,8 @@ impl Core {
         if self.presence.is_tombstoned(id) {
             return Err(Refusal::InvalidSession);
         }
-        self.check_live(id, extend).await?;
-        Ok(Some(id))
+        let read = self.extend_live(id, extend.into(), extend).await?;
+        Ok(Some((id, read)))
     }
 
     /// The session of an HTTP request: the cookie's (extended: this is activity), or,
@@ -162,7 +164,12 @@ impl Core {
     ) -> Result<Session, Refusal> {
         self.start_background();
         match self.cookie_session(cookie_header, true).await? {
-            Some(id) => Ok(Session::new(id, self.clone(), true, Some(slot))),
+            Some((id, read)) => {
+                if let Some(record) = read {
+                    slot.remember(record);
+                }
+                Ok(Session::new(id, self.clone(), true, Some(slot)))
+            }
             // The host's session system makes the sessions (express-session).
             None if !self.config.identity.creates_sessions() => Err(Refusal::SessionRequired),
             None => Ok(Session::unborn(

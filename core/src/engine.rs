@@ -335,14 +335,35 @@ impl Core {
         id: SessionId,
         extension: impl Into<Extension>,
     ) -> std::result::Result<(), NotLive> {
+        self.extend_live(id, extension.into(), false)
+            .await
+            .map(drop)
+    }
+
+    /// [`check_live`](Self::check_live), and when `read`, the record as the check left
+    /// it if the store read it in the same step ([`SessionStore::touch_and_read`]).
+    pub(crate) async fn extend_live(
+        &self,
+        id: SessionId,
+        extension: Extension,
+        read: bool,
+    ) -> std::result::Result<Option<Record>, NotLive> {
         let now = now_ms();
-        let Some(expires_at) = extension.into().target(now, self.ttl_ms()) else {
-            return self.live_record(id).await.map(|_| ());
+        let Some(expires_at) = extension.target(now, self.ttl_ms()) else {
+            return self.live_record(id).await.map(Some);
         };
-        match self.store.touch(id, expires_at, now).await {
-            Ok(Touch::Extended) => Ok(()),
-            Ok(Touch::Expired) => Err(NotLive::Expired),
-            Ok(Touch::Missing) => Err(NotLive::Missing),
+        let touched = if read {
+            self.store.touch_and_read(id, expires_at, now).await
+        } else {
+            self.store
+                .touch(id, expires_at, now)
+                .await
+                .map(|t| (t, None))
+        };
+        match touched {
+            Ok((Touch::Extended, record)) => Ok(record),
+            Ok((Touch::Expired, _)) => Err(NotLive::Expired),
+            Ok((Touch::Missing, _)) => Err(NotLive::Missing),
             Err(e) => Err(NotLive::Unavailable(e)),
         }
     }

@@ -150,6 +150,7 @@ pub async fn check_cookie(
     io.0.start_background();
     io.0.cookie_session(cookie_header, false)
         .await
+        .map(|found| found.map(|(id, _)| id))
         .map_err(refused)
 }
 

@@ -280,6 +280,15 @@ impl SessionStore for TimedStore {
         self.timed(self.inner.touch(id, expires_at, now_ms))
     }
 
+    fn touch_and_read(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        now_ms: u64,
+    ) -> BoxFuture<'_, Result<(Touch, Option<Record>)>> {
+        self.timed(self.inner.touch_and_read(id, expires_at, now_ms))
+    }
+
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
         self.timed(self.inner.delete(id))
     }

@@ -65,7 +65,11 @@ mod tests {
         assert!(is_reserved(&session_room(id)) && is_reserved(&node_tag()));
         let share = node_share(&node_tag(), &session_room(id));
         assert!(is_reserved(&share));
-        assert_ne!(share, node_share(&node_tag(), &session_room(id)), "one tag per node");
+        assert_ne!(
+            share,
+            node_share(&node_tag(), &session_room(id)),
+            "one tag per node"
+        );
         assert!(is_reserved(&user_room("ada")));
         assert_ne!(user_room(&id.to_string()), session_room(id));
         // A session's raw id is an ordinary room: it is not the session's room.

@@ -27,6 +27,10 @@ pub(crate) struct ResponseCookie {
     /// The client of the request (its `User-Agent` and address), as the host reported it:
     /// what [`Session::login`] records for the user's list of sessions.
     pub(crate) client: std::sync::OnceLock<Client>,
+    /// The session's record as the request's session check left it (when the store read
+    /// it in that step): the first write compare-and-swaps from it instead of loading it
+    /// again, one store round trip fewer. Taken once; later writes load.
+    known: Mutex<Option<Record>>,
 }
 
 /// What [`ResponseCookie::resolved`] caches.
@@ -42,6 +46,16 @@ impl ResponseCookie {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
+    }
+
+    pub(crate) fn remember(&self, record: Record) {
+        *self.known.lock().unwrap_or_else(|p| p.into_inner()) = Some(record);
+    }
+
+    /// The remembered record, if it is `id`'s (not after a `regenerate`).
+    fn take_known(&self, id: SessionId) -> Option<Record> {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.take().filter(|r| r.id == id)
     }
 
     pub(crate) fn peek(&self) -> Option<String> {
@@ -352,6 +366,15 @@ impl Session {
                 return Ok(out.expect("the mutation ran"));
             }
         }
+        if let Some(known) = self.cookie.as_ref().and_then(|c| c.take_known(self.id)) {
+            // From the record the request's check read. Anything but a stored swap (a lost
+            // race, or `f` refusing data that may be older than the store's) goes on to
+            // the store's own update, which starts from a fresh load.
+            let swapped = crate::store::swap_once(&*self.core.store, &known, &mut mutation).await;
+            if let Ok(Some(_)) = swapped {
+                return Ok(out.expect("a successful swap ran the mutation"));
+            }
+        }
         match self.core.store.update(self.id, &mut mutation).await? {
             None => Err(Error::SessionNotFound),
             Some(_) => Ok(out.expect("a successful update ran the mutation")),
@@ -520,5 +543,117 @@ impl Session {
     /// Emits `event` with `data` to every socket of this session; returns how many.
     pub async fn notify(&self, event: &str, data: impl Serialize) -> Result<usize> {
         self.core.notify_session(self.id, event, &data).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::host::{http_request, set_cookie};
+    use crate::store::{BoxFuture, MemoryStore, Record, SessionStore, Sweep, Touch};
+    use crate::{Result, SessionId, SessionIo};
+
+    /// A memory store that reads the record in its touch, as the Redis store does, and
+    /// counts the loads the engine asks for.
+    #[derive(Default)]
+    struct Reading {
+        inner: MemoryStore,
+        loads: AtomicUsize,
+    }
+
+    impl SessionStore for Reading {
+        fn create(&self, record: Record) -> BoxFuture<'_, Result<bool>> {
+            self.inner.create(record)
+        }
+        fn load(&self, id: SessionId) -> BoxFuture<'_, Result<Option<Record>>> {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            self.inner.load(id)
+        }
+        fn replace(&self, record: Record, expected: u64) -> BoxFuture<'_, Result<bool>> {
+            self.inner.replace(record, expected)
+        }
+        fn touch(&self, id: SessionId, at: u64, now: u64) -> BoxFuture<'_, Result<Touch>> {
+            self.inner.touch(id, at, now)
+        }
+        fn touch_and_read(
+            &self,
+            id: SessionId,
+            at: u64,
+            now: u64,
+        ) -> BoxFuture<'_, Result<(Touch, Option<Record>)>> {
+            Box::pin(async move {
+                let touched = self.inner.touch(id, at, now).await?;
+                let read = match touched {
+                    Touch::Extended => self.inner.load(id).await?,
+                    _ => None,
+                };
+                Ok((touched, read))
+            })
+        }
+        fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
+            self.inner.delete(id)
+        }
+        fn count(&self) -> BoxFuture<'_, Result<u64>> {
+            self.inner.count()
+        }
+        fn sweeper(&self) -> Option<&dyn Sweep> {
+            self.inner.sweeper()
+        }
+    }
+
+    async fn engine_with_a_session() -> (SessionIo, Arc<Reading>, String) {
+        let store = Arc::new(Reading::default());
+        let io = SessionIo::builder()
+            .secret([7u8; 32])
+            .store(store.clone())
+            .build()
+            .unwrap();
+        let session = io.create_session().await.unwrap();
+        let cookie = set_cookie(&io, session.id());
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        (io, store, cookie)
+    }
+
+    #[tokio::test]
+    async fn an_http_requests_first_write_swaps_from_the_record_its_check_read() {
+        let (io, store, cookie) = engine_with_a_session().await;
+        let request = http_request(&io, Some(&cookie)).await;
+        let session = request.session().unwrap();
+        store.loads.store(0, Ordering::SeqCst);
+        assert_eq!(session.increment("count", 1).await.unwrap(), 1);
+        assert_eq!(
+            store.loads.load(Ordering::SeqCst),
+            0,
+            "no load before the swap"
+        );
+        // The record is used once: the next write loads.
+        assert_eq!(session.increment("count", 1).await.unwrap(), 2);
+        assert_eq!(store.loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_record_changed_since_the_check_costs_a_swap_and_loses_no_write() {
+        let (io, store, cookie) = engine_with_a_session().await;
+        let request = http_request(&io, Some(&cookie)).await;
+        let session = request.session().unwrap();
+        // Another writer between the request's check and its write.
+        let other = io.session(session.id()).await.unwrap();
+        other.set("count", 10).await.unwrap();
+        store.loads.store(0, Ordering::SeqCst);
+        assert_eq!(session.increment("count", 1).await.unwrap(), 11);
+        assert_eq!(
+            store.loads.load(Ordering::SeqCst),
+            1,
+            "the lost swap reloads"
+        );
+        // `f` refusing the record the check read is not the answer either: the store's
+        // data decides.
+        other.set("count", "not a number").await.unwrap();
+        let request = http_request(&io, Some(&cookie)).await;
+        let session = request.session().unwrap();
+        other.set("count", 30).await.unwrap();
+        assert_eq!(session.increment("count", 1).await.unwrap(), 31);
     }
 }

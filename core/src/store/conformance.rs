@@ -540,6 +540,16 @@ async fn unknown_ids_are_absent(s: &Subject) -> Outcome {
         Touch::Missing,
         "touch of an unknown id"
     );
+    ensure!(
+        matches!(
+            store
+                .touch_and_read(id, later(10), now_ms())
+                .await
+                .call("touch_and_read")?,
+            (Touch::Missing, None)
+        ),
+        "touch_and_read of an unknown id is not (Missing, None)"
+    );
     ensure_eq!(
         store.delete(id).await.call("delete")?,
         false,
@@ -711,6 +721,16 @@ async fn touch_extends_live_sessions(s: &Subject) -> Outcome {
         (&before.data, before.version),
         "data and version after touch"
     );
+    // The same touch, reading: a record it returns is the one a load then finds.
+    let (touched, read) = store
+        .touch_and_read(id, first + 60_000, now_ms())
+        .await
+        .call("touch_and_read")?;
+    ensure_eq!(touched, Touch::Extended, "touch_and_read of a live session");
+    if let Some(read) = read {
+        let loaded = must_load(s, id, "after touch_and_read").await?;
+        same_record(s, &read, &loaded, "the record touch_and_read returned")?;
+    }
     match s.expiry_rule {
         ExpiryRule::Given => {
             expiry_matches(s, after.expires_at, first + 60_000, "after touch")?;
@@ -761,6 +781,16 @@ async fn expired_sessions_are_told_apart(s: &Subject) -> Outcome {
         store.touch(id, now + 600_000, now).await.call("touch")?,
         Touch::Expired,
         "touch of an expired session"
+    );
+    ensure!(
+        matches!(
+            store
+                .touch_and_read(id, now + 600_000, now)
+                .await
+                .call("touch_and_read")?,
+            (Touch::Expired, None)
+        ),
+        "touch_and_read of an expired session is not (Expired, None)"
     );
     let after = must_load(s, id, "after touching it").await?;
     ensure!(

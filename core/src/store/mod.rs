@@ -187,6 +187,20 @@ pub trait SessionStore: Send + Sync + 'static {
     /// touching its data or version.
     fn touch(&self, id: SessionId, expires_at: u64, now_ms: u64) -> BoxFuture<'_, Result<Touch>>;
 
+    /// [`touch`](Self::touch), and with [`Touch::Extended`] the record as the touch left
+    /// it, when the store can read it in the same step (one round trip for both). The
+    /// engine calls it for an HTTP request's session, whose first write then
+    /// compare-and-swaps from that record instead of loading it again; a record changed
+    /// since only costs that swap. The default touches and reads nothing (`None`).
+    fn touch_and_read(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        now_ms: u64,
+    ) -> BoxFuture<'_, Result<(Touch, Option<Record>)>> {
+        Box::pin(async move { Ok((self.touch(id, expires_at, now_ms).await?, None)) })
+    }
+
     /// Deletes a record; `true` if there was one.
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>>;
 
@@ -296,16 +310,30 @@ where
         let Some(current) = store.load(id).await? else {
             return Ok(None);
         };
-        let mut next = current.clone();
-        mutation(&mut next)?;
-        same_user(&current, &next)?;
-        if store.replace(next.clone(), current.version).await? {
-            next.version = current.version + 1;
+        if let Some(next) = swap_once(store, &current, mutation).await? {
             return Ok(Some(next));
         }
         pause(attempt).await;
     }
     Err(Error::Conflict(MAX_UPDATE_ATTEMPTS))
+}
+
+/// One compare-and-swap from `current`: `mutation` applied to a copy of it, stored if the
+/// store still holds `current`'s version. The stored record, or `None` when another
+/// writer got there first.
+pub(crate) async fn swap_once<S: SessionStore + ?Sized>(
+    store: &S,
+    current: &Record,
+    mutation: Mutation<'_>,
+) -> Result<Option<Record>> {
+    let mut next = current.clone();
+    mutation(&mut next)?;
+    same_user(current, &next)?;
+    if !store.replace(next.clone(), current.version).await? {
+        return Ok(None);
+    }
+    next.version = current.version + 1;
+    Ok(Some(next))
 }
 
 /// Called by a compare-and-swap loop when another writer got there first: let them

@@ -96,18 +96,22 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1
 ";
 
-/// KEYS = key; ARGV = expires_at, now, pexpireat. `{status, user}`: status 0 missing, 1
-/// expired, 2 extended (never backwards); user '' for none.
+/// KEYS = key; ARGV = expires_at, now, pexpireat, read ('1' or '0').
+/// `{status, user, data, expires_at, version, login}`: status 0 missing, 1 expired, 2
+/// extended (never backwards); user '' for none; the four fields as the touch left them
+/// when extended and asked to read (else, and for a missing field, nil).
 const TOUCH: &str = r"
 local current = redis.call('HGET', KEYS[1], 'expires_at')
-if not current then return {0, ''} end
+if not current then return {0, '', false, false, false, false} end
 local user = redis.call('HGET', KEYS[1], 'user') or ''
-if tonumber(current) <= tonumber(ARGV[2]) then return {1, user} end
+if tonumber(current) <= tonumber(ARGV[2]) then return {1, user, false, false, false, false} end
 if tonumber(ARGV[1]) > tonumber(current) then
   redis.call('HSET', KEYS[1], 'expires_at', ARGV[1])
   redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 end
-return {2, user}
+if ARGV[4] ~= '1' then return {2, user, false, false, false, false} end
+local f = redis.call('HMGET', KEYS[1], 'data', 'expires_at', 'version', 'login')
+return {2, user, f[1], f[2], f[3], f[4]}
 ";
 
 /// KEYS = key. `{deleted keys, user}` (user '' for none).
@@ -297,6 +301,46 @@ impl RedisStore {
             }
         }
     }
+    /// The touch script, reading the record in the same step when `read`.
+    async fn touch_reading(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        now_ms: u64,
+        read: bool,
+    ) -> Result<(Touch, Option<Record>)> {
+        let key = key(id);
+        let drop_at = drop_at(expires_at);
+        type Touched = (
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let (found, user, data, at, version, login): Touched = self
+            .link
+            .call(|mut conn| {
+                let mut script = self.touch.prepare_invoke();
+                script
+                    .key(&key)
+                    .arg(expires_at)
+                    .arg(now_ms)
+                    .arg(drop_at)
+                    .arg(if read { "1" } else { "0" });
+                async move { script.invoke_async(&mut conn).await }
+            })
+            .await?;
+        Ok(match found {
+            2 => {
+                self.index(id, &user, drop_at, Entry::Follow).await?;
+                (Touch::Extended, decode(id, (data, at, version, login))?)
+            }
+            1 => (Touch::Expired, None),
+            _ => (Touch::Missing, None),
+        })
+    }
 }
 
 /// The pause after losing a compare-and-swap to another process (this process's own
@@ -414,25 +458,18 @@ impl SessionStore for RedisStore {
 
     fn touch(&self, id: SessionId, expires_at: u64, now_ms: u64) -> BoxFuture<'_, Result<Touch>> {
         Box::pin(async move {
-            let key = key(id);
-            let drop_at = drop_at(expires_at);
-            let (found, user): (i64, String) = self
-                .link
-                .call(|mut conn| {
-                    let mut script = self.touch.prepare_invoke();
-                    script.key(&key).arg(expires_at).arg(now_ms).arg(drop_at);
-                    async move { script.invoke_async(&mut conn).await }
-                })
-                .await?;
-            Ok(match found {
-                2 => {
-                    self.index(id, &user, drop_at, Entry::Follow).await?;
-                    Touch::Extended
-                }
-                1 => Touch::Expired,
-                _ => Touch::Missing,
-            })
+            let (touch, _) = self.touch_reading(id, expires_at, now_ms, false).await?;
+            Ok(touch)
         })
+    }
+
+    fn touch_and_read(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        now_ms: u64,
+    ) -> BoxFuture<'_, Result<(Touch, Option<Record>)>> {
+        Box::pin(self.touch_reading(id, expires_at, now_ms, true))
     }
 
     /// Load, apply, compare-and-swap, retry, as the trait's default, but with the writers

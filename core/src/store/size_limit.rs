@@ -77,6 +77,15 @@ impl SessionStore for SizeLimited {
         self.inner.touch(id, expires_at, now_ms)
     }
 
+    fn touch_and_read(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        now_ms: u64,
+    ) -> BoxFuture<'_, Result<(Touch, Option<Record>)>> {
+        self.inner.touch_and_read(id, expires_at, now_ms)
+    }
+
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
         self.inner.delete(id)
     }

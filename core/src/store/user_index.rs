@@ -211,6 +211,22 @@ impl SessionStore for UserIndexBeside {
         self.inner.touch(id, expires_at, now_ms)
     }
 
+    fn touch_and_read(
+        &self,
+        id: SessionId,
+        expires_at: u64,
+        now_ms: u64,
+    ) -> BoxFuture<'_, Result<(Touch, Option<Record>)>> {
+        Box::pin(async move {
+            let (touch, read) = self.inner.touch_and_read(id, expires_at, now_ms).await?;
+            if read.is_some() {
+                // As after a load: the index follows what was read.
+                self.follow(id, read.as_ref()).await?;
+            }
+            Ok((touch, read))
+        })
+    }
+
     fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
         Box::pin(async move {
             let record = self.inner.load(id).await?;
