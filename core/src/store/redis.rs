@@ -335,7 +335,11 @@ impl RedisStore {
         Ok(match found {
             2 => {
                 self.index(id, &user, drop_at, Entry::Follow).await?;
-                (Touch::Extended, decode(id, (data, at, version, login))?)
+                // A record that does not decode is not the touch's failure: the session's
+                // first read reports it (and the client is told only what that read's
+                // caller decides).
+                let read = decode(id, (data, at, version, login)).unwrap_or(None);
+                (Touch::Extended, read)
             }
             1 => (Touch::Expired, None),
             _ => (Touch::Missing, None),
