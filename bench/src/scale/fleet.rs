@@ -20,7 +20,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    fn spawn(index: usize) -> Result<Worker, String> {
+    fn spawn(index: usize, nice: i32) -> Result<Worker, String> {
         let exe = std::env::current_exe().map_err(|e| format!("this program's path: {e}"))?;
         let mut cmd = Command::new(exe);
         cmd.arg("scale-worker")
@@ -29,6 +29,16 @@ impl Worker {
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         server::die_with_parent(&mut cmd);
+        // SAFETY: between fork and exec; setpriority(2) is async-signal-safe and nothing
+        // is allocated. Every thread the child starts inherits it.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start load generator {index}: {e}"))?;
@@ -89,9 +99,13 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Starts `n` load generators.
-    pub fn spawn(n: usize) -> Result<Fleet, String> {
-        let workers = (0..n).map(Worker::spawn).collect::<Result<_, _>>()?;
+    /// Starts `n` load generators at niceness `nice` (see [`Options::generators_nice`]).
+    ///
+    /// [`Options::generators_nice`]: super::options::Options::generators_nice
+    pub fn spawn(n: usize, nice: i32) -> Result<Fleet, String> {
+        let workers = (0..n)
+            .map(|i| Worker::spawn(i, nice))
+            .collect::<Result<_, _>>()?;
         Ok(Fleet { workers })
     }
 

@@ -96,7 +96,7 @@ pub async fn run(o: &Options, phase: &Phase) -> Result<Scale, String> {
     phase.set("starting redis-server (append-only, fsync always) and the servers");
     let mut nodes = Nodes::start(&o.command, n, &o.redis_dir).await?;
     let (http, sockets) = (nodes.http(), nodes.socket());
-    let mut fleet = Fleet::spawn(o.workers())?;
+    let mut fleet = Fleet::spawn(o.workers(), o.generators_nice)?;
     let workers = fleet.len();
     // Both processes were just started: let them finish starting before the idle reading.
     tokio::time::sleep(Duration::from_millis(500)).await;

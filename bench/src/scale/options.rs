@@ -14,6 +14,9 @@ pub const MAX_SOCKETS_PER_WORKER: usize = 15_000;
 /// no handshake is refused and no bound needs raising.
 pub const CONNECT_CONCURRENCY: usize = 64;
 
+/// The load generators' default niceness ([`Options::generators_nice`]).
+pub const GENERATORS_NICE: i32 = 10;
+
 /// Everything one run does.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -39,6 +42,10 @@ pub struct Options {
     pub deadline: Duration,
     /// Where Redis's append-only file goes (in a new directory, removed at the end).
     pub redis_dir: PathBuf,
+    /// The load generators' niceness (`setpriority`, 0 to 19). They stand for clients
+    /// on other machines, which would take none of the servers' CPU; here they share it,
+    /// and at the default 10 they get what the servers, Redis and the probes leave.
+    pub generators_nice: i32,
 }
 
 impl Options {
@@ -53,7 +60,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: sessionio-bench scale --command '<shell command of the server>' --out scale.json \
          [--markdown scale.md] [--quick] [--servers 8] [--sockets 140000] [--rate 200] \
-         [--idle-secs 60] [--deadline-secs 1200] [--redis-dir /dev/shm]"
+         [--idle-secs 60] [--deadline-secs 1200] [--redis-dir /dev/shm] [--generators-nice 10]"
     );
     std::process::exit(2)
 }
@@ -64,7 +71,7 @@ pub fn parse(args: &[String]) -> Options {
     let (mut command, mut out, mut markdown, mut quick) = (None, None, None, false);
     let (mut servers, mut sockets, mut rate, mut idle, mut deadline) =
         (None, None, None, None, None);
-    let mut redis_dir = None;
+    let (mut redis_dir, mut generators_nice) = (None, None);
     let mut it = args.iter();
     let number = |v: Option<&String>| -> f64 {
         v.and_then(|v| v.parse::<f64>().ok())
@@ -83,6 +90,14 @@ pub fn parse(args: &[String]) -> Options {
             "--idle-secs" => idle = Some(number(it.next())),
             "--deadline-secs" => deadline = Some(number(it.next())),
             "--redis-dir" => redis_dir = it.next().map(PathBuf::from),
+            "--generators-nice" => {
+                generators_nice = Some(
+                    it.next()
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .filter(|n| (0..=19).contains(n))
+                        .unwrap_or_else(|| usage()),
+                )
+            }
             _ => usage(),
         }
     }
@@ -111,6 +126,7 @@ pub fn parse(args: &[String]) -> Options {
         idle: Duration::from_secs_f64(idle.unwrap_or(if quick { 5.0 } else { 60.0 })),
         deadline: Duration::from_secs_f64(deadline.unwrap_or(if quick { 60.0 } else { 1200.0 })),
         redis_dir: redis_dir.unwrap_or_else(default_redis_dir),
+        generators_nice: generators_nice.unwrap_or(GENERATORS_NICE),
     }
 }
 
