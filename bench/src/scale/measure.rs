@@ -264,6 +264,7 @@ pub async fn run(o: &Options, phase: &Phase) -> Result<Scale, String> {
         servers: n,
         workers,
         connect_concurrency: CONNECT_CONCURRENCY,
+        generators_nice: o.generators_nice,
         sessions,
         notify_sessions: o.notify_sessions,
         logout_sessions: o.logout_sessions,

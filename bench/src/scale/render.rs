@@ -60,9 +60,10 @@ pub fn section(r: &Scale) -> String {
          address each, {} handshakes in flight each: below the servers' default admission \
          bounds of 256 pending handshakes per address and 4096 in all, which are left as \
          they are) hold {} sessions × 2 sockets: session *i* is created with `GET /` on \
-         node *i* mod {}, its sockets open there and on the next node. The bench itself \
-         holds {} notify and {} logout probe sessions, each created on one node with its two \
-         sockets on two others. Everything shares this machine's {} CPUs.\n",
+         node *i* mod {}, its sockets open there and on the next node. They run at \
+         niceness {}{}. The bench itself holds {} notify and {} logout probe sessions, each \
+         created on one node with its two sockets on two others. Everything shares this \
+         machine's {} CPUs.\n",
         r.servers,
         r.command,
         r.redis_version,
@@ -76,6 +77,14 @@ pub fn section(r: &Scale) -> String {
         r.connect_concurrency,
         r.sessions,
         r.servers,
+        r.generators_nice,
+        if r.generators_nice > 0 {
+            " (`--generators-nice`): they stand for clients on other machines, which \
+             would take none of the servers' CPU, so here they get what the servers, Redis \
+             and the probes leave; the servers, Redis and the bench run at 0"
+        } else {
+            ", as the servers, Redis and the bench"
+        },
         r.notify_sessions,
         r.logout_sessions,
         r.cpus,

@@ -158,6 +158,9 @@ pub struct Scale {
     pub workers: usize,
     /// Handshakes in flight per load generator.
     pub connect_concurrency: usize,
+    /// The load generators' niceness (0 in the results of runs before it was set).
+    #[serde(default)]
+    pub generators_nice: i32,
     /// The load generators' sessions (two sockets each, on two nodes).
     pub sessions: usize,
     pub notify_sessions: usize,
