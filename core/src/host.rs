@@ -577,3 +577,117 @@ mod express_tests {
         assert_eq!(expiry_of(&stored), Some(now + 60_000));
     }
 }
+
+/// An HTTP request's first write swaps from the record its session check read
+/// ([`SessionStore::touch_and_read`](crate::store::SessionStore::touch_and_read)).
+#[cfg(test)]
+mod first_write {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::{http_request, set_cookie};
+    use crate::store::{BoxFuture, MemoryStore, Record, SessionStore, Sweep, Touch};
+    use crate::{Result, SessionId, SessionIo};
+
+    /// A memory store that reads the record in its touch, as the Redis store does, and
+    /// counts the loads the engine asks for.
+    #[derive(Default)]
+    struct Reading {
+        inner: MemoryStore,
+        loads: AtomicUsize,
+    }
+
+    impl SessionStore for Reading {
+        fn create(&self, record: Record) -> BoxFuture<'_, Result<bool>> {
+            self.inner.create(record)
+        }
+        fn load(&self, id: SessionId) -> BoxFuture<'_, Result<Option<Record>>> {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            self.inner.load(id)
+        }
+        fn replace(&self, record: Record, expected: u64) -> BoxFuture<'_, Result<bool>> {
+            self.inner.replace(record, expected)
+        }
+        fn touch(&self, id: SessionId, at: u64, now: u64) -> BoxFuture<'_, Result<Touch>> {
+            self.inner.touch(id, at, now)
+        }
+        fn touch_and_read(
+            &self,
+            id: SessionId,
+            at: u64,
+            now: u64,
+        ) -> BoxFuture<'_, Result<(Touch, Option<Record>)>> {
+            Box::pin(async move {
+                let touched = self.inner.touch(id, at, now).await?;
+                let read = match touched {
+                    Touch::Extended => self.inner.load(id).await?,
+                    _ => None,
+                };
+                Ok((touched, read))
+            })
+        }
+        fn delete(&self, id: SessionId) -> BoxFuture<'_, Result<bool>> {
+            self.inner.delete(id)
+        }
+        fn count(&self) -> BoxFuture<'_, Result<u64>> {
+            self.inner.count()
+        }
+        fn sweeper(&self) -> Option<&dyn Sweep> {
+            self.inner.sweeper()
+        }
+    }
+
+    async fn engine_with_a_session() -> (SessionIo, Arc<Reading>, String) {
+        let store = Arc::new(Reading::default());
+        let io = SessionIo::builder()
+            .secret([7u8; 32])
+            .store(store.clone())
+            .build()
+            .unwrap();
+        let session = io.create_session().await.unwrap();
+        let cookie = set_cookie(&io, session.id());
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        (io, store, cookie)
+    }
+
+    #[tokio::test]
+    async fn an_http_requests_first_write_swaps_from_the_record_its_check_read() {
+        let (io, store, cookie) = engine_with_a_session().await;
+        let request = http_request(&io, Some(&cookie)).await;
+        let session = request.session().unwrap();
+        store.loads.store(0, Ordering::SeqCst);
+        assert_eq!(session.increment("count", 1).await.unwrap(), 1);
+        assert_eq!(
+            store.loads.load(Ordering::SeqCst),
+            0,
+            "no load before the swap"
+        );
+        // The record is used once: the next write loads.
+        assert_eq!(session.increment("count", 1).await.unwrap(), 2);
+        assert_eq!(store.loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_record_changed_since_the_check_costs_a_swap_and_loses_no_write() {
+        let (io, store, cookie) = engine_with_a_session().await;
+        let request = http_request(&io, Some(&cookie)).await;
+        let session = request.session().unwrap();
+        // Another writer between the request's check and its write.
+        let other = io.session(session.id()).await.unwrap();
+        other.set("count", 10).await.unwrap();
+        store.loads.store(0, Ordering::SeqCst);
+        assert_eq!(session.increment("count", 1).await.unwrap(), 11);
+        assert_eq!(
+            store.loads.load(Ordering::SeqCst),
+            1,
+            "the lost swap reloads"
+        );
+        // `f` refusing the record the check read is not the answer either: the store's
+        // data decides.
+        other.set("count", "not a number").await.unwrap();
+        let request = http_request(&io, Some(&cookie)).await;
+        let session = request.session().unwrap();
+        other.set("count", 30).await.unwrap();
+        assert_eq!(session.increment("count", 1).await.unwrap(), 31);
+    }
+}
