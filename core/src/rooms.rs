@@ -1,7 +1,7 @@
 //! The engine's own rooms — each session's, each user's, and with other nodes linked this
-//! node's share of those — named under [`RESERVED_ROOM_PREFIX`], which the host's room calls refuse: no socket can
-//! join a session's room by naming it, so a session's notifications and its destroy reach
-//! only the sockets admitted to it.
+//! node's share of those — named under [`RESERVED_ROOM_PREFIX`], which the host's room
+//! calls refuse: no socket can join a session's room by naming it, so a session's
+//! notifications and its destroy reach only the sockets admitted to it.
 
 use crate::error::{Error, Result};
 use crate::SessionId;
