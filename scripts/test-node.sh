@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/redis.sh
 . scripts/redis.sh
+# shellcheck source=scripts/workers.sh
+. scripts/workers.sh
 
 # Each step's header says when it starts (seconds into this script): what a step costs.
 step() { printf '\n== [%ss] %s\n' "$SECONDS" "$*"; }
@@ -55,29 +57,13 @@ step "browser: two tabs of one session in Chromium against examples/node-express
 step "end-to-end contract against examples/node-express on two ports (SOCKET_PORT: the engine's own port)"
 (cd tests && SESSIONIO_EXAMPLE="node examples/node-express/app.mjs" node --test e2e/ sessions/ users/)
 
-# examples/node-express as 4 workers under node:cluster (examples/node-express/cluster.mjs:
-# the engine's `workers` option) on a redis-server of its own: the whole contract, with
-# SESSIONIO_PROCESSES=4 (POST /notify-user answers the sockets of the worker that served it,
-# as documented: the users tests then check the events on every socket and that count as
-# that worker's share); then tests/workers/ (one session's and one user's
-# sockets proven on several workers, all reached and kicked; polling with every request on
-# a new connection).
-node_express_cluster() {
-  start_redis
-  (cd tests && export SESSIONIO_PROCESSES=4 \
-    SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec node examples/node-express/cluster.mjs" &&
-    # First, on the empty Redis: MAX_SESSIONS=3 counts every session in it.
-    node --test sessions/ && node --test e2e/ users/)
-  stop_redis
-  # Its own redis-server (cluster/redis.mjs), given to the launcher as REDIS_URL.
-  (cd tests && SESSIONIO_EXAMPLE="exec node examples/node-express/cluster.mjs" node --test workers/)
-}
-
+# examples/node-express as 4 workers under node:cluster (examples/node-express/cluster.mjs;
+# scripts/workers.sh says what runs).
 step "examples/node-express under node:cluster, 4 workers on one port (rt.attach(server))"
-SESSIONIO_ONE_PORT=1 node_express_cluster
+SESSIONIO_ONE_PORT=1 workers_suites "node examples/node-express/cluster.mjs"
 
 step "examples/node-express under node:cluster, 4 workers on two ports (SOCKET_PORT bound by every worker)"
-node_express_cluster
+workers_suites "node examples/node-express/cluster.mjs"
 
 step "examples/node-express-session: npm ci"
 npm ci --prefix examples/node-express-session --no-audit --no-fund --loglevel=error

@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/redis.sh
 . scripts/redis.sh
+# shellcheck source=scripts/workers.sh
+. scripts/workers.sh
 
 # Each step's header says when it starts (seconds into this script): what a step costs.
 step() { printf '\n== [%ss] %s\n' "$SECONDS" "$*"; }
@@ -64,27 +66,10 @@ if ! command -v redis-server >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 
-# An example as 4 workers on one port (examples/<example>/serve_workers.py: the engine's
-# `workers` option) on a redis-server of its own: the whole contract, with
-# SESSIONIO_PROCESSES=4 (POST /notify-user answers the sockets of the worker that served it,
-# as documented: the users tests then check the events on every socket and that count as
-# that worker's share); then tests/workers/ (one session's and one user's
-# sockets proven on several workers, all reached and kicked; a polling session whose every
-# request comes on a new connection).
-python_workers() {
-  start_redis
-  (cd tests && export SESSIONIO_PROCESSES=4 \
-    SESSIONIO_EXAMPLE="REDIS_URL=redis://127.0.0.1:$redis_port exec bindings-python/.venv/bin/python examples/$1/serve_workers.py" &&
-    # First, on the empty Redis: MAX_SESSIONS=3 counts every session in it.
-    node --test sessions/ && node --test e2e/ users/)
-  stop_redis
-  # Its own redis-server (cluster/redis.mjs), given to the launcher as REDIS_URL.
-  (cd tests && SESSIONIO_EXAMPLE="exec bindings-python/.venv/bin/python examples/$1/serve_workers.py" \
-    node --test workers/)
-}
-
+# Each example as 4 workers on one port (examples/<example>/serve_workers.py;
+# scripts/workers.sh says what runs).
 step "examples/python-flask under gunicorn -w 4 (SOCKET_PORT bound by every worker): end-to-end contract and tests/workers/"
-python_workers python-flask
+workers_suites "bindings-python/.venv/bin/python examples/python-flask/serve_workers.py"
 
 step "examples/python-fastapi under uvicorn --workers 4 on one port (SocketIOMiddleware): end-to-end contract and tests/workers/"
-SESSIONIO_ONE_PORT=1 python_workers python-fastapi
+SESSIONIO_ONE_PORT=1 workers_suites "bindings-python/.venv/bin/python examples/python-fastapi/serve_workers.py"
