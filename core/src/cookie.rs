@@ -138,6 +138,20 @@ impl Signer {
         mac
     }
 
+    /// Whether `mac` is [`worker_mac`](Self::worker_mac) of `port` (its length: a multiple
+    /// of 4 characters, whole bytes), compared in constant time. Under the first secret
+    /// only, the one every worker signs with.
+    pub(crate) fn verify_worker_mac(&self, port: u16, mac: &str) -> bool {
+        let mut tag = [0u8; 32];
+        match URL_SAFE_NO_PAD.decode_slice(mac, &mut tag) {
+            Ok(n) if n > 0 && mac.len() % 4 == 0 => self
+                .mac(&self.keys[0], WORKER_DOMAIN, &[&port.to_be_bytes()])
+                .verify_truncated_left(&tag[..n])
+                .is_ok(),
+            _ => false,
+        }
+    }
+
     /// A token naming the session whose id, as the host knows it, is `host_id` (the
     /// identity's [`host_id`](crate::identity::Identity::host_id): sessionio's own id, or
     /// express-session's), valid until `expires_at_ms` (unix milliseconds). Naming the

@@ -54,10 +54,14 @@ pub async fn bind_with_stall_timeout(
     addr: SocketAddr,
     stall: Duration,
 ) -> io::Result<NoDelayListener> {
+    Ok(guarded(TcpListener::bind(addr).await?, stall))
+}
+
+/// `listener`'s connections [`Guarded`] with `stall`, for `axum::serve`.
+fn guarded(listener: TcpListener, stall: Duration) -> NoDelayListener {
     // The (empty) tap makes axum's `ConnectInfo<SocketAddr>` available for it.
     fn untouched(_: &mut Guarded) {}
-    let listener = GuardedListener::new(TcpListener::bind(addr).await?, stall);
-    Ok(listener.tap_io(untouched as fn(&mut Guarded)))
+    GuardedListener::new(listener, stall).tap_io(untouched as fn(&mut Guarded))
 }
 
 /// [`bind_with_stall_timeout`] with `SO_REUSEPORT`: several worker processes bind the same
@@ -67,7 +71,6 @@ pub(crate) fn bind_shared_with_stall_timeout(
     addr: SocketAddr,
     stall: Duration,
 ) -> io::Result<NoDelayListener> {
-    fn untouched(_: &mut Guarded) {}
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
@@ -79,8 +82,7 @@ pub(crate) fn bind_shared_with_stall_timeout(
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
-    let listener = TcpListener::from_std(socket.into())?;
-    Ok(GuardedListener::new(listener, stall).tap_io(untouched as fn(&mut Guarded)))
+    Ok(guarded(TcpListener::from_std(socket.into())?, stall))
 }
 
 /// A TCP listener for `axum::serve` whose connections are [`Guarded`].
