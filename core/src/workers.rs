@@ -233,14 +233,28 @@ where
         tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)),
     )
     .await;
-    let Ok(Ok(stream)) = connected else {
-        tracing::debug!(port, "workers: the session's worker is gone");
-        return unknown_session();
+    let stream = match connected {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::warn!(port, error = %e, "workers: the session's worker is gone");
+            return unknown_session();
+        }
+        Err(_) => {
+            tracing::warn!(
+                port,
+                "workers: the session's worker did not answer within {CONNECT_TIMEOUT:?}"
+            );
+            return unknown_session();
+        }
     };
     let _ = stream.set_nodelay(true);
-    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-    else {
-        return unknown_session();
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    {
+        Ok(handshake) => handshake,
+        Err(e) => {
+            tracing::warn!(port, error = %e, "workers: the session's worker cannot be reached");
+            return unknown_session();
+        }
     };
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
@@ -250,7 +264,7 @@ where
     let mut res = match sender.send_request(req.map(Body::new)).await {
         Ok(res) => res,
         Err(e) => {
-            tracing::debug!(error = %e, "workers: forwarding failed");
+            tracing::warn!(port, error = %e, "workers: forwarding to the session's worker failed");
             return unknown_session();
         }
     };

@@ -578,13 +578,28 @@ export function refusedStatus(err) {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * What a transport error's `description` and `context` say (an HTTP status and the
+ * answer's body, or the request's own error), for a failure message: " [400 {…}]".
+ */
+function transportDetail(err) {
+  const parts = [];
+  const { description, context } = err;
+  if (typeof description === "number") parts.push(String(description));
+  else if (description?.message) parts.push(description.message);
+  else if (description?.error?.message) parts.push(description.error.message);
+  const body = context?.responseText;
+  if (typeof body === "string" && body !== "") parts.push(body.slice(0, 200));
+  return parts.length > 0 ? ` [${parts.join(" ")}]` : "";
+}
+
 export async function awaitConnect(socket, label = "") {
   if (socket.connected) return;
   await withTimeout(
     new Promise((resolve, reject) => {
       socket.once("connect", resolve);
       socket.once("connect_error", (err) =>
-        reject(new Error(`connect_error "${err.message}" while connecting (${label})`)),
+        reject(new Error(`connect_error "${err.message}"${transportDetail(err)} while connecting (${label})`)),
       );
     }),
     CONNECT_TIMEOUT_MS,

@@ -11,10 +11,12 @@
 //
 // Which worker a connection reaches is the port's choice: node:cluster's primary hands
 // the connections to the workers round-robin, SO_REUSEPORT (the engine's own port) picks
-// by a hash of the client's address and port. The tests do not steer it; they open enough
-// concurrent connections that all of them on one worker does not happen round-robin, and
-// with SO_REUSEPORT over 4 workers has a chance of 4 × (1/4)^8 ≈ 1 in 16 000 for 8 sockets
-// (far less for the ~20 requests of the polling test, each on a new connection).
+// by a hash of the client's address and port. The tests do not steer a socket to a worker;
+// they open sockets until a transport's are on two workers at least. With SO_REUSEPORT over
+// 4 workers, all 8 on one has a chance of 4 × (1/4)^8 ≈ 1 in 16 000 (far less for the ~20
+// requests of the polling test, each on a new connection). Round-robin can deal every
+// handshake to one worker when opening a socket takes a multiple of 4 connections each
+// time, so between tries one more connection shifts it.
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
@@ -49,6 +51,8 @@ const MAX_PER_TRANSPORT = 14;
 const CROSS_WORKER_MS = 5_000;
 /** How long "no event arrives" is watched for, once the expected ones arrived. */
 const QUIET_MS = 300;
+/** How much of the launcher's stderr a failure shows. */
+const STDERR_TAIL = 4_000;
 /** Engine.IO polling's record separator. */
 const RS = "\x1e";
 
@@ -99,6 +103,22 @@ describe("Several workers on one port: one session over many workers", { timeout
   });
 
   /**
+   * A test whose failure carries the end of the launcher's stderr (every worker's log:
+   * a worker that died, a refusal the engine logged), which the harness otherwise keeps.
+   */
+  function workersTest(name, fn) {
+    test(name, async (t) => {
+      try {
+        await fn(t);
+      } catch (e) {
+        const log = server?.stderr().slice(-STDERR_TAIL) ?? "";
+        if (e instanceof Error && log !== "") e.message += `\n--- the launcher's stderr, last ${log.length} characters ---\n${log}`;
+        throw e;
+      }
+    });
+  }
+
+  /**
    * At least `perTransport` sockets of `jar` over each transport (polling ones upgraded:
    * the upgrade is a new connection, often to another worker than the one holding the
    * session, and must reach that one); each with the pid of the worker holding it, as its
@@ -120,6 +140,11 @@ describe("Several workers on one port: one session over many workers", { timeout
       const mine = [];
       for (let i = 0; i < perTransport; i++) mine.push(await open(transport));
       while (spread && new Set(mine.map((s) => s.worker)).size < 2 && mine.length < MAX_PER_TRANSPORT) {
+        // node:cluster's primary deals connections round-robin, and a socket's opening
+        // can take the same number of connections each time, so that every handshake
+        // lands on the same worker: one more connection (an unknown session's request,
+        // refused with nothing allocated) moves the next handshake to another.
+        await onNewConnection(`${server.socket}/socket.io/?EIO=4&transport=polling&sid=unknown`);
         await sleep(20);
         mine.push(await open(transport));
       }
@@ -134,7 +159,7 @@ describe("Several workers on one port: one session over many workers", { timeout
   }
 
 
-  test(`${SOCKETS_PER_TRANSPORT} sockets per transport of one session sit on several workers; POST /incr, socket incr and POST /logout reach every one`, async () => {
+  workersTest(`${SOCKETS_PER_TRANSPORT} sockets per transport of one session sit on several workers; POST /incr, socket incr and POST /logout reach every one`, async () => {
     const session = await newSession(server.http);
     const sockets = await openSockets(session, SOCKETS_PER_TRANSPORT);
     for (const transport of TRANSPORTS) {
@@ -175,7 +200,7 @@ describe("Several workers on one port: one session over many workers", { timeout
     }
   });
 
-  test("a user's two sessions with sockets on several workers: GET /sessions counts them all, POST /notify-user reaches them all and no other user's, POST /logout-everywhere kicks them all", async () => {
+  workersTest("a user's two sessions with sockets on several workers: GET /sessions counts them all, POST /notify-user reaches them all and no other user's, POST /logout-everywhere kicks them all", async () => {
     const user = `ada-workers-${Date.now()}`;
     const { client: phone } = await loginAs(server.http, user);
     const { client: laptop } = await loginAs(server.http, user);
@@ -226,7 +251,7 @@ describe("Several workers on one port: one session over many workers", { timeout
     for (const { socket } of theirs) await waitForEvent(socket, "user message", { pred: (t) => t === "still here" });
   });
 
-  test("a polling session whose every request comes on a new connection is served by the worker that holds it: connect, acks, notifications, logout", async () => {
+  workersTest("a polling session whose every request comes on a new connection is served by the worker that holds it: connect, acks, notifications, logout", async () => {
     const session = await newSession(server.http);
     const base = `${server.socket}/socket.io/?EIO=4&transport=polling`;
     const { cookie } = session;
