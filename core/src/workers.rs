@@ -218,8 +218,38 @@ fn unknown_session() -> Response {
 }
 
 /// Passes `req` to the worker whose private port is `port`, and its answer back; a
-/// websocket upgrade is then spliced both ways.
-pub(crate) async fn forward<B>(mut req: Request<B>, port: u16) -> Response
+/// websocket upgrade is then spliced both ways. When that worker cannot be reached, the
+/// answer is the engine's own for an unknown session, and why is logged at `warn`.
+pub(crate) async fn forward<B>(req: Request<B>, port: u16) -> Response
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    match pass_on(req, port).await {
+        Ok(res) => res,
+        Err(Unreachable { what, cause }) => {
+            tracing::warn!(port, error = %cause, "workers: {what}");
+            unknown_session()
+        }
+    }
+}
+
+/// Why a request could not be passed to its session's worker.
+struct Unreachable {
+    what: &'static str,
+    cause: String,
+}
+
+impl Unreachable {
+    fn new(what: &'static str, cause: impl std::fmt::Display) -> Self {
+        Unreachable {
+            what,
+            cause: cause.to_string(),
+        }
+    }
+}
+
+async fn pass_on<B>(mut req: Request<B>, port: u16) -> std::result::Result<Response, Unreachable>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
@@ -228,46 +258,29 @@ where
         .headers()
         .contains_key(header::UPGRADE)
         .then(|| hyper::upgrade::on(&mut req));
-    let connected = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)),
-    )
-    .await;
-    let stream = match connected {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            tracing::warn!(port, error = %e, "workers: the session's worker is gone");
-            return unknown_session();
-        }
-        Err(_) => {
-            tracing::warn!(
-                port,
-                "workers: the session's worker did not answer within {CONNECT_TIMEOUT:?}"
-            );
-            return unknown_session();
-        }
-    };
+    let connect = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port));
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        .await
+        .map_err(|_| {
+            Unreachable::new(
+                "the session's worker did not answer",
+                format_args!("no connection within {CONNECT_TIMEOUT:?}"),
+            )
+        })?
+        .map_err(|e| Unreachable::new("the session's worker is gone", e))?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-    {
-        Ok(handshake) => handshake,
-        Err(e) => {
-            tracing::warn!(port, error = %e, "workers: the session's worker cannot be reached");
-            return unknown_session();
-        }
-    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| Unreachable::new("the session's worker cannot be reached", e))?;
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!(error = %e, "workers: forwarded connection ended");
         }
     });
-    let mut res = match sender.send_request(req.map(Body::new)).await {
-        Ok(res) => res,
-        Err(e) => {
-            tracing::warn!(port, error = %e, "workers: forwarding to the session's worker failed");
-            return unknown_session();
-        }
-    };
+    let mut res = sender
+        .send_request(req.map(Body::new))
+        .await
+        .map_err(|e| Unreachable::new("forwarding to the session's worker failed", e))?;
     if res.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client) = upgrade {
             let worker = hyper::upgrade::on(&mut res);
@@ -280,7 +293,7 @@ where
             });
         }
     }
-    res.map(Body::new)
+    Ok(res.map(Body::new))
 }
 
 #[cfg(test)]

@@ -158,6 +158,18 @@ async fn a_polling_session_opened_on_one_worker_goes_on_through_another_and_upgr
     let c = worker();
     let shared = c.serve(addr_a).await;
     assert!(shared.is_ok(), "SO_REUSEPORT: {:?}", shared.err());
+
+    // A gone: a request of its session through B gets the engine's answer to an unknown
+    // session (the client then starts a new one), not a hang or a 5xx.
+    a.close().await;
+    let (status, body) =
+        tokio::time::timeout(WAIT, http(addr_b, "GET", &session_path, &cookie, ""))
+            .await
+            .expect("an answer once A is gone");
+    assert_eq!(
+        (status, body.as_str()),
+        (400, r#"{"code":"1","message":"Session ID unknown"}"#)
+    );
 }
 
 #[test]
