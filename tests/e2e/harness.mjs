@@ -584,11 +584,11 @@ export function refusedStatus(err) {
  */
 function transportDetail(err) {
   const parts = [];
-  const { description, context } = err;
-  if (typeof description === "number") parts.push(String(description));
-  else if (description?.message) parts.push(description.message);
-  else if (description?.error?.message) parts.push(description.error.message);
-  const body = context?.responseText;
+  const status = refusedStatus(err);
+  const cause = err.description?.message ?? err.description?.error?.message;
+  if (status !== undefined) parts.push(String(status));
+  else if (cause) parts.push(cause);
+  const body = err.context?.responseText;
   if (typeof body === "string" && body !== "") parts.push(body.slice(0, 200));
   return parts.length > 0 ? ` [${parts.join(" ")}]` : "";
 }
